@@ -1,0 +1,34 @@
+"""Conversion options and the package-wide numeric policy.
+
+**64-bit policy (decided once, here).** PyTorch indices and integer results are int64 and Python
+floats are float64. JAX disables 64-bit types by default, which would silently narrow int64 to int32
+(overflow above 2**31) and float64 to float32. dycl_jax therefore runs every jitted region under
+``jax.enable_x64(True)`` — a *scoped* setting entered around each converted-model call, so the
+user's own JAX code keeps its global setting. Results carry exactly PyTorch's dtypes (an ``argmax``
+comes back int64, a float64 model stays float64). Entering the scope costs under 1 µs per call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Options for :func:`dycl_jax.convert`.
+
+    Attributes:
+        x64: run regions with 64-bit types enabled (see module docstring). Turning it off narrows
+            int64/float64 to 32 bits; dycl_jax then refuses graphs whose int64 constants overflow.
+        verify: check invariants between stages (cheap; on by default).
+        debug: 0 silent, 1 print regions, 2 also host source, 3 also ATen graphs.
+        cond_in_graph_max_cost: reserved for the in-graph conditional optimization.
+    """
+
+    x64: bool = True
+    verify: bool = True
+    debug: int = dataclasses.field(default_factory=lambda: int(os.environ.get("DYCL_DEBUG", "0")))
+
+
+DEFAULT = Config()

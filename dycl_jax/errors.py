@@ -1,0 +1,123 @@
+"""Exception hierarchy. Every dycl_jax error names where, in the user's source, it comes from.
+
+All errors derive from :class:`DyclError`; each carries an optional :class:`SourceLocation` and a
+hint, and renders as ``file:line: message`` followed by the offending source line and the hint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import linecache
+import os
+import re
+
+
+def _torch_init_file() -> str | None:
+    spec = importlib.util.find_spec("torch")
+    return spec.origin if spec else None
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceLocation:
+    """A position in user source: file, 1-based line, optional column and function name."""
+
+    filename: str
+    lineno: int
+    col: int | None = None
+    function: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.filename}:{self.lineno}"
+
+    def source_line(self) -> str:
+        return linecache.getline(self.filename, self.lineno).strip()
+
+
+class DyclError(Exception):
+    """Base class of every error dycl_jax raises on purpose."""
+
+    def __init__(
+        self,
+        message: str,
+        location: SourceLocation | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.location = location
+        self.hint = hint
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = []
+        if self.location is not None:
+            parts.append(f"{self.location}: {self.message}")
+            line = self.location.source_line()
+            if line:
+                parts.append(f"    {line}")
+        else:
+            parts.append(self.message)
+        if self.hint:
+            parts.append(f"hint: {self.hint}")
+        return "\n".join(parts)
+
+
+class ConversionError(DyclError):
+    """The model cannot be converted faithfully (raised by ``convert`` or at first call)."""
+
+
+class SourceUnavailableError(ConversionError):
+    """The source of a forward/helper cannot be read (C extension, REPL, exec, lambda)."""
+
+
+class UnsupportedConstructError(ConversionError):
+    """A Python construct that dycl_jax refuses (generators, global writes, randomness, ...)."""
+
+
+class CaptureError(ConversionError):
+    """A region could not be captured as an ATen graph (e.g. data-dependent output shape)."""
+
+
+class MissingLoweringError(ConversionError):
+    """An ATen overload in a captured graph has no JAX lowering."""
+
+    def __init__(
+        self, overload: str, location: SourceLocation | None = None, hint: str | None = None
+    ) -> None:
+        self.overload = overload
+        super().__init__(
+            f"no JAX lowering for ATen op {overload}",
+            location,
+            hint or "see `python -m dycl_jax.lower --coverage`; add one with @lowers in dycl_jax/lower/ops",
+        )
+
+
+class DtypeError(ConversionError):
+    """A torch dtype with no faithful JAX counterpart."""
+
+
+class InputError(DyclError):
+    """A converted model was called with arguments it cannot accept."""
+
+
+_STACK_LINE = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<fn>\S+)')
+_TORCH_FILE = _torch_init_file()
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# Frames in these directories are never "the user's line". The zoo is user-style code on purpose.
+_INTERNAL_DIRS = tuple(
+    os.path.join(_PACKAGE_DIR, d) + os.sep
+    for d in ("analysis", "rewrite", "capture", "lower", "runtime")
+) + ((os.path.dirname(os.path.abspath(_TORCH_FILE)) + os.sep,) if _TORCH_FILE else ())
+
+
+def location_from_stack_trace(stack_trace: str | None) -> SourceLocation | None:
+    """The innermost frame of ``stack_trace`` that lies in user code (not torch, not dycl_jax)."""
+    if not stack_trace:
+        return None
+    found: SourceLocation | None = None
+    for m in _STACK_LINE.finditer(stack_trace):
+        path = os.path.abspath(m["file"])
+        if path.startswith(_INTERNAL_DIRS) or os.path.dirname(path) == _PACKAGE_DIR:
+            continue
+        found = SourceLocation(m["file"], int(m["line"]), function=m["fn"])
+    return found

@@ -1,0 +1,106 @@
+"""Turn a captured core-ATen FX graph into a pure JAX function.
+
+``to_jax(gm)`` returns ``fn(*flat_inputs) -> tuple(flat_outputs)``: positional arguments in the
+graph's placeholder order, one output per graph output. The function is pure, so the caller jits it.
+Interpretation happens only while JAX traces, so this loop costs nothing per call.
+
+Every result is cast to the dtype PyTorch computed for that node (its fake tensor in
+``node.meta["val"]``), which enforces PyTorch's type promotion whatever ``jnp`` would have done.
+Errors raised by a lowering are re-raised as :class:`~dycl_jax.errors.LoweringError` naming the
+ATen overload and the user's source line that produced the node.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import torch
+from torch import fx
+
+from dycl_jax.errors import DyclError, MissingLoweringError, location_from_stack_trace
+from dycl_jax.lower import dtypes
+from dycl_jax.lower.registry import lookup
+
+
+class LoweringError(DyclError):
+    """A lowering failed while JAX traced it (a bug in dycl_jax or an unsupported case)."""
+
+
+def check_supported(gm: fx.GraphModule) -> None:
+    """Raise MissingLoweringError (with the user's line) for the first op with no lowering."""
+    for node in gm.graph.nodes:
+        if node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload):
+            try:
+                lookup(node.target)
+            except MissingLoweringError as e:
+                raise MissingLoweringError(
+                    e.overload, location_from_stack_trace(node.meta.get("stack_trace"))
+                ) from None
+
+
+def _cast_like(value: Any, meta: Any) -> Any:
+    if isinstance(meta, torch.Tensor):
+        want = dtypes.to_jax(meta.dtype)
+        if isinstance(value, jax.Array | jax.core.Tracer) and value.dtype != want:
+            return value.astype(want)
+        if not isinstance(value, jax.Array | jax.core.Tracer):
+            return jnp.asarray(value, dtype=want)
+        return value
+    if isinstance(meta, list | tuple) and isinstance(value, list | tuple):
+        return type(value)(_cast_like(v, m) for v, m in zip(value, meta))
+    return value
+
+
+def _call_node(node: fx.Node, env: dict[fx.Node, Any]) -> Any:
+    def load(a: Any) -> Any:
+        return fx.node.map_arg(a, lambda n: env[n])
+
+    args, kwargs = load(node.args), load(node.kwargs)
+    if node.target is operator.getitem:
+        return args[0][args[1]]
+    if not isinstance(node.target, torch._ops.OpOverload):
+        raise LoweringError(f"unexpected call target {node.target!r} in captured graph")
+    lowering = lookup(node.target)
+    meta = node.meta.get("val")
+    if lowering.needs_meta:
+        kwargs = {**kwargs, "_meta": meta}
+    out = lowering.fn(*args, **kwargs)
+    return _cast_like(out, meta) if lowering.cast_to_meta else out
+
+
+def to_jax(gm: fx.GraphModule) -> Callable[..., tuple[Any, ...]]:
+    """A pure JAX function computing ``gm``: ``fn(*flat_inputs) -> tuple(flat_outputs)``."""
+    check_supported(gm)
+    nodes = list(gm.graph.nodes)
+    placeholders = [n for n in nodes if n.op == "placeholder"]
+
+    def fn(*inputs: Any) -> tuple[Any, ...]:
+        if len(inputs) != len(placeholders):
+            raise LoweringError(f"graph takes {len(placeholders)} inputs, got {len(inputs)}")
+        env: dict[fx.Node, Any] = dict(zip(placeholders, inputs))
+        for node in nodes:
+            if node.op == "call_function":
+                try:
+                    env[node] = _call_node(node, env)
+                except DyclError:
+                    raise
+                except Exception as e:
+                    loc = location_from_stack_trace(node.meta.get("stack_trace"))
+                    raise LoweringError(
+                        f"lowering {node.target} failed: {type(e).__name__}: {e}",
+                        loc,
+                        hint="this is a dycl_jax bug; please report it with this message",
+                    ) from e
+            elif node.op == "output":
+                outs = node.args[0]
+                flat = outs if isinstance(outs, Sequence) else (outs,)
+                return tuple(env[o] if isinstance(o, fx.Node) else o for o in flat)
+            elif node.op == "get_attr":
+                env[node] = jnp.asarray(getattr(gm, node.target).detach().numpy())  # type: ignore[arg-type]
+        raise LoweringError("captured graph has no output node")
+
+    return fn
