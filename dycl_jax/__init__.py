@@ -1,1 +1,23 @@
-"""dycl_jax: run PyTorch dynamic neural networks on JAX/XLA by program rewriting."""
+"""dycl_jax: run PyTorch dynamic neural networks on JAX/XLA by program rewriting.
+
+    import dycl_jax
+    cm = dycl_jax.convert(model.eval())
+    out = cm(x)
+    print(cm.host_source)
+"""
+
+from dycl_jax import lower as _lower  # noqa: F401  (fills the op table)
+from dycl_jax.api import ConvertedModel as ConvertedModel
+from dycl_jax.api import RegionInfo as RegionInfo
+from dycl_jax.api import convert as convert
+from dycl_jax.config import Config as Config
+from dycl_jax.errors import CaptureError as CaptureError
+from dycl_jax.errors import ConversionError as ConversionError
+from dycl_jax.errors import DyclError as DyclError
+from dycl_jax.errors import InputError as InputError
+from dycl_jax.errors import MissingLoweringError as MissingLoweringError
+from dycl_jax.errors import SourceLocation as SourceLocation
+from dycl_jax.errors import SourceUnavailableError as SourceUnavailableError
+from dycl_jax.errors import UnsupportedConstructError as UnsupportedConstructError
+
+__version__ = "0.1.0"

@@ -1,0 +1,494 @@
+"""Which values are tensors, which are static Python, and which calls need the host.
+
+Terms:
+  * **static** (``Kind.PY``): depends only on Python values — constants, module attributes that
+    are numbers/strings, shapes (``x.shape``, ``x.size(0)``, ``x.dim()``, ``len(x)``), counters over
+    ``range``/``ModuleList``/``zip``/``enumerate``. Static conditions are decided on the host (or
+    while tracing a region, specialised per input signature).
+  * **tensor** (``Kind.TENSOR``): a tensor, or a container holding tensors.
+  * **host value** (``Kind.HOST``): a Python scalar read back from a tensor on the host
+    (``t.item()``, ``int(t)``, ``float(t)``, ``bool(t)``, ``t.tolist()``).
+  * **object** (``Kind.OBJ``): a static Python object such as a submodule, a ``ModuleList``, a
+    function; ``AbsVal.values`` holds the concrete candidates when they are known.
+
+A condition is *tensor-dependent* when its kind is TENSOR or HOST. A call is *dynamic* when its
+callee (a user submodule's ``forward`` or a user method/function) itself needs the host — it has
+tensor-dependent control flow, conversions, or side effects — and then runs as a nested host program.
+
+``Typer`` infers kinds flow-insensitively (a variable's kind is the join over all its
+assignments) by iterating over the function body to a fixpoint. It consumes a ParsedFunction and
+the live ``self`` object; it produces kinds per expression on demand.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import dataclasses
+import enum
+import math
+import types
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from dycl_jax.analysis.source import ParsedFunction
+
+
+class Kind(enum.IntEnum):
+    # Ordered by the join: the join of two kinds is the larger one.
+    PY = 0
+    OBJ = 1
+    HOST = 2
+    TENSOR = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class AbsVal:
+    kind: Kind
+    # Concrete candidates for a static object/value (None: unknown).
+    values: tuple[Any, ...] | None = None
+    # Element-wise abstract values of a tuple (for unpacking enumerate/zip targets).
+    parts: tuple[AbsVal, ...] | None = None
+
+    def join(self, other: AbsVal) -> AbsVal:
+        if self == other:
+            return self
+        kind = max(self.kind, other.kind)
+        values = None
+        if self.values is not None and other.values is not None and kind == Kind.OBJ:
+            values = tuple({id(v): v for v in (*self.values, *other.values)}.values())
+        parts = None
+        if self.parts and other.parts and len(self.parts) == len(other.parts):
+            parts = tuple(a.join(b) for a, b in zip(self.parts, other.parts))
+        return AbsVal(kind, values, parts)
+
+    @property
+    def dependent(self) -> bool:
+        """True when the value depends on tensor *values* (a condition on it needs the host)."""
+        return self.kind in (Kind.TENSOR, Kind.HOST)
+
+
+PY = AbsVal(Kind.PY)
+TENSOR = AbsVal(Kind.TENSOR)
+HOST = AbsVal(Kind.HOST)
+OBJ = AbsVal(Kind.OBJ)
+
+# Tensor methods/attributes whose result is static (shape metadata).
+SHAPE_ATTRS = frozenset({"shape", "dtype", "device", "ndim", "is_cuda", "requires_grad", "layout", "is_sparse"})
+SHAPE_METHODS = frozenset({"size", "dim", "numel", "nelement", "ndimension", "is_contiguous", "element_size", "is_floating_point", "is_complex", "get_device", "stride"})
+# Tensor methods that read a value back to Python: a host conversion.
+CONVERSION_METHODS = frozenset({"item", "tolist", "__bool__", "__int__", "__float__", "__index__"})
+CONVERSION_BUILTINS = frozenset({"bool", "int", "float", "complex"})
+# Python builtins that are pure functions of their arguments.
+PURE_BUILTINS = frozenset(
+    {"range", "len", "min", "max", "abs", "sum", "enumerate", "zip", "isinstance", "issubclass",
+     "getattr", "hasattr", "list", "tuple", "dict", "set", "sorted", "reversed", "round", "divmod",
+     "pow", "all", "any", "map", "filter", "str", "repr", "type", "id", "hash", "callable", "slice",
+     "iter", "next", "frozenset", "ord", "chr", "format"} | CONVERSION_BUILTINS
+)
+# Calls whose point is a side effect: they must run on the host every call.
+SIDE_EFFECT_BUILTINS = frozenset({"print", "input", "open", "exec", "eval", "setattr", "delattr"})
+CONTAINER_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault", "popitem", "add", "discard", "sort", "reverse"})
+# torch functions whose result is static Python (no tensor value read).
+TORCH_STATIC_FUNCS = frozenset({"is_tensor", "is_floating_point", "numel", "is_grad_enabled", "no_grad", "enable_grad", "inference_mode", "set_grad_enabled", "get_default_dtype", "is_complex"})
+
+
+class CallKind(enum.Enum):
+    TRACE = "trace"  # traced inside a region (torch op, nn module, static user code)
+    PURE = "pure"  # pure Python builtin on static values
+    CONVERSION = "conversion"  # tensor -> Python value (host)
+    DYNAMIC = "dynamic"  # user callee that needs its own host program
+    EFFECT = "effect"  # side effect: print, container mutation, setattr
+
+
+def is_torch_builtin_module(m: torch.nn.Module) -> bool:
+    return type(m).__module__.startswith("torch.")
+
+
+def classify_value(v: Any) -> AbsVal:
+    """The abstract value of a live Python object (a module attribute, a global)."""
+    if isinstance(v, torch.Tensor):
+        return TENSOR
+    if v is None or isinstance(v, bool | int | float | str | complex | torch.dtype | torch.device | torch.Size):
+        return AbsVal(Kind.PY, (v,))
+    if isinstance(v, tuple | list) and all(classify_value(x).kind == Kind.PY for x in v):
+        return AbsVal(Kind.PY, (v,))
+    if isinstance(v, tuple | list) and any(isinstance(x, torch.Tensor) for x in v):
+        return TENSOR
+    if isinstance(v, dict) and any(isinstance(x, torch.Tensor) for x in v.values()):
+        return TENSOR
+    return AbsVal(Kind.OBJ, (v,))
+
+
+def _iter_elements(v: Any) -> tuple[Any, ...] | None:
+    if isinstance(v, torch.nn.ModuleList | torch.nn.Sequential | list | tuple):
+        return tuple(v)
+    if isinstance(v, torch.nn.ModuleDict | dict):
+        return tuple(v.keys())
+    return None
+
+
+class Typer:
+    """Flow-insensitive kinds for one function body, given the live ``self`` (or None)."""
+
+    def __init__(
+        self,
+        parsed: ParsedFunction,
+        self_obj: Any,
+        arg_kinds: dict[str, AbsVal] | None = None,
+        is_dynamic_callee: Any = None,
+    ) -> None:
+        self.parsed = parsed
+        self.self_obj = self_obj
+        self.env: dict[str, AbsVal] = {}
+        self._is_dynamic_callee = is_dynamic_callee or (lambda fn, obj: False)
+        self._init_params(arg_kinds or {})
+        self.locals = self._assigned_names() | set(self.env)
+        for _ in range(4):
+            before = dict(self.env)
+            for stmt in ast.walk(parsed.node):
+                self._visit_binding(stmt)
+            if self.env == before:
+                break
+
+    # ---- environment -------------------------------------------------------------------------
+
+    def _init_params(self, arg_kinds: dict[str, AbsVal]) -> None:
+        args = self.parsed.node.args
+        positional = [*args.posonlyargs, *args.args]
+        defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+        for i, (a, d) in enumerate(zip(positional, defaults)):
+            if i == 0 and self.self_obj is not None and a.arg in ("self", "cls") or (
+                i == 0 and self.self_obj is not None
+            ):
+                self.env[a.arg] = AbsVal(Kind.OBJ, (self.self_obj,))
+            elif a.arg in arg_kinds:
+                self.env[a.arg] = arg_kinds[a.arg]
+            else:
+                self.env[a.arg] = self._param_kind(a, d)
+        for a, d in zip(args.kwonlyargs, args.kw_defaults):
+            self.env[a.arg] = arg_kinds.get(a.arg) or self._param_kind(a, d)
+        if args.vararg:
+            self.env[args.vararg.arg] = arg_kinds.get(args.vararg.arg, TENSOR)
+        if args.kwarg:
+            self.env[args.kwarg.arg] = arg_kinds.get(args.kwarg.arg, TENSOR)
+
+    @staticmethod
+    def _param_kind(a: ast.arg, default: ast.expr | None) -> AbsVal:
+        ann = a.annotation
+        if isinstance(ann, ast.Name) and ann.id in ("int", "float", "bool", "str"):
+            return PY
+        if isinstance(default, ast.Constant) and default.value is not None:
+            return PY
+        return TENSOR
+
+    def _assigned_names(self) -> set[str]:
+        names: set[str] = set()
+        for node in ast.walk(self.parsed.node):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+                names.add(node.id)
+        return names
+
+    def _bind(self, target: ast.expr, val: AbsVal) -> None:
+        if isinstance(target, ast.Name):
+            old = self.env.get(target.id)
+            self.env[target.id] = val if old is None else old.join(val)
+        elif isinstance(target, ast.Tuple | ast.List):
+            for i, elt in enumerate(target.elts):
+                if isinstance(elt, ast.Starred):
+                    self._bind(elt.value, val if val.kind != Kind.PY else PY)
+                elif val.parts and i < len(val.parts):
+                    self._bind(elt, val.parts[i])
+                elif val.kind == Kind.OBJ and val.values is not None:
+                    self._bind(elt, self._element_of(val))
+                else:
+                    self._bind(elt, AbsVal(val.kind))
+        elif isinstance(target, ast.Starred):
+            self._bind(target.value, val)
+
+    def _visit_binding(self, node: ast.AST) -> None:
+        if isinstance(node, ast.Assign):
+            val = self.kind(node.value)
+            for t in node.targets:
+                self._bind(t, val)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            self._bind(node.target, self.kind(node.value))
+        elif isinstance(node, ast.AugAssign):
+            self._bind(node.target, self.kind(node.target).join(self.kind(node.value)))
+        elif isinstance(node, ast.NamedExpr):
+            self._bind(node.target, self.kind(node.value))
+        elif isinstance(node, ast.For | ast.comprehension):
+            self._bind(node.target, self.iter_element(node.iter))
+        elif isinstance(node, ast.With):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    self._bind(item.optional_vars, self.kind(item.context_expr))
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            self.env[node.name] = OBJ
+
+    # ---- expressions -------------------------------------------------------------------------
+
+    def _element_of(self, val: AbsVal) -> AbsVal:
+        if val.kind != Kind.OBJ or val.values is None:
+            return AbsVal(val.kind)
+        elems: list[Any] = []
+        for v in val.values:
+            items = _iter_elements(v)
+            if items is None:
+                return OBJ
+            elems.extend(items)
+        out: AbsVal | None = None
+        for e in elems:
+            ev = classify_value(e)
+            out = ev if out is None else out.join(ev)
+        return out or PY
+
+    def iter_element(self, it: ast.expr) -> AbsVal:
+        """The abstract value of one element when iterating over ``it``."""
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and not it.keywords:
+            name = it.func.id
+            if name == "range":
+                return AbsVal(max((self.kind(a).kind for a in it.args), default=Kind.PY) if any(self.kind(a).dependent for a in it.args) else Kind.PY)
+            if name == "enumerate" and it.args:
+                return AbsVal(Kind.OBJ, parts=(PY, self.iter_element(it.args[0])))
+            if name == "zip":
+                parts = tuple(self.iter_element(a) for a in it.args)
+                return AbsVal(max(p.kind for p in parts) if parts else Kind.PY, parts=parts)
+            if name == "reversed" and it.args:
+                return self.iter_element(it.args[0])
+        val = self.kind(it)
+        if val.kind == Kind.OBJ:
+            return self._element_of(val)
+        if val.kind == Kind.PY and val.values is not None and len(val.values) == 1:
+            v = val.values[0]
+            if isinstance(v, tuple | list) and v:
+                out = classify_value(v[0])
+                for e in v[1:]:
+                    out = out.join(classify_value(e))
+                return AbsVal(out.kind)
+        return AbsVal(val.kind)
+
+    def resolve(self, node: ast.expr) -> AbsVal:
+        """Like ``kind`` but keeps concrete candidates for names/attributes of static objects."""
+        return self.kind(node)
+
+    def kind(self, node: ast.expr) -> AbsVal:
+        method = getattr(self, f"_k_{type(node).__name__}", None)
+        if method is None:
+            return self._join_children(node)
+        return method(node)
+
+    def _join_children(self, node: ast.AST) -> AbsVal:
+        out = PY
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                k = self.kind(child)
+                out = AbsVal(max(out.kind, k.kind if k.kind != Kind.OBJ else Kind.PY))
+        return out
+
+    def _k_Constant(self, node: ast.Constant) -> AbsVal:
+        return AbsVal(Kind.PY, (node.value,))
+
+    def _k_Name(self, node: ast.Name) -> AbsVal:
+        if node.id in self.env:
+            return self.env[node.id]
+        if node.id in self.locals:
+            return PY
+        for ns in (self.parsed.closure, self.parsed.globals):
+            if node.id in ns:
+                return classify_value(ns[node.id])
+        if hasattr(builtins, node.id):
+            return AbsVal(Kind.OBJ, (getattr(builtins, node.id),))
+        return OBJ
+
+    def _k_Attribute(self, node: ast.Attribute) -> AbsVal:
+        base = self.kind(node.value)
+        if base.kind == Kind.TENSOR:
+            return PY if node.attr in SHAPE_ATTRS else TENSOR
+        if base.kind == Kind.OBJ and base.values is not None:
+            out: AbsVal | None = None
+            for obj in base.values:
+                try:
+                    v = getattr(obj, node.attr)
+                except Exception:
+                    return OBJ
+                cv = classify_value(v)
+                out = cv if out is None else out.join(cv)
+            return out or OBJ
+        return AbsVal(base.kind if base.kind != Kind.PY else Kind.PY)
+
+    def _k_Subscript(self, node: ast.Subscript) -> AbsVal:
+        base = self.kind(node.value)
+        if base.kind == Kind.OBJ and base.values is not None:
+            elem = self._element_of(base)
+            if isinstance(base.values[0], torch.nn.ModuleDict | dict):
+                vals = tuple(v for obj in base.values for v in obj.values())
+                return AbsVal(Kind.OBJ, vals) if vals else OBJ
+            return elem
+        if base.kind == Kind.PY and base.values and len(base.values) == 1:
+            v = base.values[0]
+            if isinstance(v, tuple | list) and any(isinstance(e, torch.Tensor) for e in v):
+                return TENSOR
+        idx = self.kind(node.slice)
+        return AbsVal(max(base.kind, idx.kind if idx.kind != Kind.OBJ else Kind.PY))
+
+    def _k_Call(self, node: ast.Call) -> AbsVal:
+        ck = self.call_kind(node)
+        if ck is CallKind.CONVERSION:
+            return HOST
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            base = self.kind(func.value)
+            if base.kind == Kind.TENSOR:
+                return PY if func.attr in SHAPE_METHODS else TENSOR
+            if base.kind == Kind.HOST:
+                return HOST
+        fval = self.kind(func)
+        if fval.kind == Kind.OBJ and fval.values:
+            fobj = fval.values[0]
+            if isinstance(fobj, torch.nn.Module):
+                return TENSOR
+            name = getattr(fobj, "__name__", "")
+            modname = getattr(fobj, "__module__", "") or ""
+            if fobj in (range, enumerate, zip):
+                return AbsVal(Kind.OBJ)
+            if modname.startswith("torch") and name in TORCH_STATIC_FUNCS:
+                return PY
+            if modname.startswith("torch") or isinstance(fobj, torch._ops.OpOverloadPacket):
+                return TENSOR
+            if fobj is len:
+                return PY
+            if isinstance(fobj, type) and not issubclass(fobj, torch.nn.Module):
+                # Constructors of plain Python types: kind of the arguments.
+                return self._args_kind(node, default=Kind.PY)
+        arg = self._args_kind(node, default=Kind.PY)
+        if ck is CallKind.DYNAMIC or ck is CallKind.TRACE:
+            return AbsVal(max(arg.kind, Kind.TENSOR))
+        return arg
+
+    def _args_kind(self, node: ast.Call, default: Kind) -> AbsVal:
+        kinds = [self.kind(a).kind for a in node.args] + [self.kind(k.value).kind for k in node.keywords]
+        kinds = [k if k != Kind.OBJ else Kind.PY for k in kinds]
+        return AbsVal(max(kinds, default=default))
+
+    def _k_Lambda(self, node: ast.Lambda) -> AbsVal:
+        return OBJ
+
+    def _k_IfExp(self, node: ast.IfExp) -> AbsVal:
+        return self.kind(node.body).join(self.kind(node.orelse))
+
+    def _k_Tuple(self, node: ast.Tuple) -> AbsVal:
+        parts = tuple(self.kind(e) for e in node.elts)
+        kind = max((p.kind for p in parts), default=Kind.PY)
+        return AbsVal(kind if kind != Kind.OBJ else Kind.OBJ, parts=parts)
+
+    _k_List = _k_Tuple
+
+    def _k_Compare(self, node: ast.Compare) -> AbsVal:
+        if all(isinstance(op, ast.Is | ast.IsNot) for op in node.ops):
+            return PY
+        return self._join_children(node)
+
+    def _k_ListComp(self, node: ast.ListComp) -> AbsVal:
+        return self._join_children(node)
+
+    # ---- calls -------------------------------------------------------------------------------
+
+    def callee_objects(self, func: ast.expr) -> tuple[Any, ...] | None:
+        """Concrete candidates for a call's callee (None when unknown)."""
+        if isinstance(func, ast.Attribute):
+            base = self.kind(func.value)
+            if base.kind == Kind.OBJ and base.values:
+                out = []
+                for obj in base.values:
+                    try:
+                        out.append(getattr(obj, func.attr))
+                    except Exception:
+                        return None
+                return tuple(out)
+            return None
+        val = self.kind(func)
+        if val.kind == Kind.OBJ and val.values:
+            return val.values
+        return None
+
+    def call_kind(self, node: ast.Call) -> CallKind:
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            base = self.kind(func.value)
+            if base.kind == Kind.TENSOR:
+                return CallKind.CONVERSION if func.attr in CONVERSION_METHODS else CallKind.TRACE
+            if base.kind == Kind.HOST:
+                return CallKind.PURE
+            if func.attr in CONTAINER_MUTATORS and base.kind != Kind.OBJ:
+                return CallKind.EFFECT
+        cands = self.callee_objects(func)
+        if cands is None:
+            if isinstance(func, ast.Attribute) and func.attr in CONTAINER_MUTATORS:
+                return CallKind.EFFECT
+            return CallKind.TRACE
+        kinds = {self._callee_kind(c, node) for c in cands}
+        for k in (CallKind.EFFECT, CallKind.DYNAMIC, CallKind.CONVERSION, CallKind.TRACE):
+            if k in kinds:
+                return k
+        return CallKind.PURE
+
+    def _callee_kind(self, fobj: Any, node: ast.Call) -> CallKind:
+        if isinstance(fobj, torch.nn.Module):
+            if is_torch_builtin_module(fobj) and not isinstance(fobj, torch.nn.Sequential | torch.nn.ModuleList):
+                return CallKind.TRACE
+            return CallKind.DYNAMIC if self._is_dynamic_callee(type(fobj).forward, fobj) else CallKind.TRACE
+        if isinstance(fobj, types.BuiltinFunctionType | types.BuiltinMethodType) and fobj.__module__ == "builtins" or fobj in vars(builtins).values():
+            name = getattr(fobj, "__name__", "")
+            if name in SIDE_EFFECT_BUILTINS:
+                return CallKind.EFFECT
+            if name in CONVERSION_BUILTINS and any(self.kind(a).kind == Kind.TENSOR for a in node.args):
+                return CallKind.CONVERSION
+            if name in PURE_BUILTINS:
+                if any(self.kind(a).kind == Kind.TENSOR for a in node.args) and name not in ("len", "isinstance", "range", "enumerate", "zip", "getattr", "hasattr", "type", "id", "list", "tuple", "reversed", "slice", "iter"):
+                    return CallKind.TRACE
+                return CallKind.PURE
+            return CallKind.TRACE
+        modname = getattr(fobj, "__module__", "") or ""
+        if modname.startswith(("torch", "math", "numpy", "functools", "operator", "builtins")) or fobj is math:
+            return CallKind.TRACE if modname.startswith("torch") else CallKind.PURE
+        if isinstance(fobj, types.MethodType | types.FunctionType):
+            fn = fobj.__func__ if isinstance(fobj, types.MethodType) else fobj
+            owner = fobj.__self__ if isinstance(fobj, types.MethodType) else None
+            if fn.__module__ and fn.__module__.startswith("torch"):
+                return CallKind.TRACE
+            return CallKind.DYNAMIC if self._is_dynamic_callee(fn, owner) else CallKind.TRACE
+        if isinstance(fobj, type):
+            return CallKind.PURE if not issubclass(fobj, torch.Tensor) else CallKind.TRACE
+        return CallKind.TRACE
+
+    # ---- queries used by the rewriter ----------------------------------------------------------
+
+    def reads_tensor(self, node: ast.AST) -> bool:
+        """True when evaluating ``node`` touches a tensor (so it must run inside a region)."""
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
+                if self.kind(sub).kind == Kind.TENSOR:
+                    return True
+            elif isinstance(sub, ast.Attribute) and isinstance(sub.ctx, ast.Load):
+                if self.kind(sub).kind == Kind.TENSOR:
+                    return True
+            elif isinstance(sub, ast.Call) and self.call_kind(sub) in (CallKind.TRACE,):
+                cands = self.callee_objects(sub.func)
+                if cands is None or any(
+                    isinstance(c, torch.nn.Module) or getattr(c, "__module__", "").startswith("torch")
+                    for c in cands
+                ):
+                    return True
+        return False
+
+
+def names_in(nodes: Iterable[ast.AST]) -> set[str]:
+    out: set[str] = set()
+    for n in nodes:
+        for sub in ast.walk(n):
+            if isinstance(sub, ast.Name):
+                out.add(sub.id)
+    return out

@@ -1,0 +1,87 @@
+"""Read a function's source and parse it, keeping the user's file and line numbers on every node.
+
+``parse(fn)`` returns a :class:`ParsedFunction`: the ``ast.FunctionDef`` (line numbers already
+shifted to the real file), the file name, and the namespaces the body resolves names in (the
+function's globals plus a snapshot of its closure cells).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import textwrap
+import types
+from typing import Any
+
+from dycl_jax.errors import SourceLocation, SourceUnavailableError
+
+
+@dataclasses.dataclass(frozen=True)
+class ParsedFunction:
+    fn: types.FunctionType
+    node: ast.FunctionDef
+    filename: str
+    globals: dict[str, Any]
+    closure: dict[str, Any]
+
+    @property
+    def qualname(self) -> str:
+        return self.fn.__qualname__
+
+    def location(self, node: ast.AST | None = None) -> SourceLocation:
+        lineno = getattr(node, "lineno", None) or self.node.lineno
+        return SourceLocation(
+            self.filename, lineno, getattr(node, "col_offset", None), self.fn.__name__
+        )
+
+
+def unwrap(fn: Any) -> types.FunctionType:
+    """The plain Python function behind a bound method / function, or SourceUnavailableError."""
+    f = getattr(fn, "__func__", fn)
+    f = inspect.unwrap(f)
+    if not isinstance(f, types.FunctionType):
+        raise SourceUnavailableError(
+            f"{fn!r} is not a Python function (a builtin or C extension?); dycl_jax needs source",
+            hint="convert a torch.nn.Module whose forward is written in Python",
+        )
+    return f
+
+
+def parse(fn: Any) -> ParsedFunction:
+    """Parse ``fn``'s source. Raises SourceUnavailableError when there is none to read."""
+    f = unwrap(fn)
+    code = f.__code__
+    where = SourceLocation(code.co_filename, code.co_firstlineno, function=f.__name__)
+    if f.__name__ == "<lambda>":
+        raise SourceUnavailableError(
+            "cannot convert a lambda", where, hint="write the computation as a def or a forward"
+        )
+    try:
+        lines, first = inspect.getsourcelines(f)
+    except (OSError, TypeError) as e:
+        raise SourceUnavailableError(
+            f"source of {f.__qualname__} is not available ({e})",
+            where,
+            hint="define the model in a file (not a REPL, exec or notebook cell without source)",
+        ) from None
+    src = textwrap.dedent("".join(lines))
+    try:
+        tree = ast.parse(src)
+    except SyntaxError as e:
+        raise SourceUnavailableError(f"cannot parse source of {f.__qualname__}: {e}", where) from None
+    node = tree.body[0]
+    if not isinstance(node, ast.FunctionDef):
+        raise SourceUnavailableError(
+            f"{f.__qualname__} is not a plain def (async or decorated oddly?)", where
+        )
+    ast.increment_lineno(tree, first - 1)
+    node.decorator_list = []
+    closure = {}
+    if f.__closure__:
+        for name, cell in zip(code.co_freevars, f.__closure__):
+            try:
+                closure[name] = cell.cell_contents
+            except ValueError:  # empty cell
+                pass
+    return ParsedFunction(f, node, code.co_filename, f.__globals__, closure)

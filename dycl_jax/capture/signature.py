@@ -1,0 +1,77 @@
+"""Input signatures: the compile-cache key of a region call, and the flat array inputs.
+
+A region's live-in values are split into **array leaves** (jax arrays, and Python scalars that were
+read back from tensors when they are passed as dynamic 0-d inputs) and **static parts** (Python
+numbers, strings, None, modules and other objects, container structure). The key holds the leaves'
+shapes and dtypes and the static parts' values (objects by identity), so a compiled graph is reused
+exactly when the trace would be the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+import torch
+
+_ARRAY = jax.Array
+_SCALARS = (bool, int, float, str, complex, type(None))
+
+
+def split(values: tuple[Any, ...], dynamic: frozenset[int]) -> tuple[tuple[Any, ...], list[Any]]:
+    """(key, leaves) for live-in ``values``; positions in ``dynamic`` pass int/float as arrays."""
+    key: list[Any] = []
+    leaves: list[Any] = []
+    for i, v in enumerate(values):
+        if i in dynamic and type(v) in (int, float):
+            key.append(("s", type(v)))
+            leaves.append(np.asarray(v, np.int64 if type(v) is int else np.float64))
+        else:
+            key.append(_key(v, leaves))
+    return tuple(key), leaves
+
+
+def _key(v: Any, leaves: list[Any]) -> Any:
+    if isinstance(v, _ARRAY):
+        leaves.append(v)
+        return ("a", v.shape, v.dtype)
+    t = type(v)
+    if t in _SCALARS:
+        return (t, v)
+    if t is list or t is tuple:
+        return (t, tuple(_key(x, leaves) for x in v))
+    if t is dict:
+        return (t, tuple((k, _key(x, leaves)) for k, x in v.items()))
+    if isinstance(v, np.ndarray | np.generic):
+        a = jax.numpy.asarray(v)
+        leaves.append(a)
+        return ("a", a.shape, a.dtype)
+    if isinstance(v, torch.Tensor):
+        raise TypeError("torch tensor reached a region call; inputs must be converted first")
+    if isinstance(v, torch.dtype | torch.device | torch.Size):
+        return (t, v)
+    return ("o", id(v))
+
+
+def rebuild(values: tuple[Any, ...], dynamic: frozenset[int], tensors: list[Any]) -> list[Any]:
+    """``values`` with every leaf replaced, in order, by the next of ``tensors``."""
+    it = iter(tensors)
+    out = []
+    for i, v in enumerate(values):
+        if i in dynamic and type(v) in (int, float):
+            out.append(next(it))
+        else:
+            out.append(_rebuild(v, it))
+    return out
+
+
+def _rebuild(v: Any, it: Any) -> Any:
+    if isinstance(v, _ARRAY | np.ndarray | np.generic):
+        return next(it)
+    t = type(v)
+    if t is list or t is tuple:
+        return t(_rebuild(x, it) for x in v)
+    if t is dict:
+        return {k: _rebuild(x, it) for k, x in v.items()}
+    return v

@@ -1,0 +1,199 @@
+"""Capture: a branch-free Python function + an input signature -> a functional core-ATen graph.
+
+``trace(fn, root, param_names, param_values, live_in, dynamic)`` runs ``fn(*live_in)`` under
+``make_fx`` on fake tensors (no real compute) with functionalization and the core-ATen
+decompositions. The root module's parameters and buffers are lifted as graph inputs (the module is
+re-parametrised with the traced inputs), so weights are never baked in as constants; unused ones are
+pruned and their names reported.
+
+The region's outputs are a tuple of Python values. Tensors among them become graph outputs; every
+other leaf (ints, shapes, modules, dtypes) is a constant of this signature and is returned in the
+:class:`OutPlan` so the runtime can rebuild the exact structure without running anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import fx
+from torch._decomp import core_aten_decompositions
+from torch.fx.experimental.proxy_tensor import make_fx
+from torch.nn.utils.stateless import _reparametrize_module
+
+from dycl_jax.capture import signature
+from dycl_jax.errors import CaptureError, SourceLocation, location_from_stack_trace
+from dycl_jax.lower import dtypes
+
+_DECOMPOSITIONS = core_aten_decompositions()
+
+
+class DataDependentError(CaptureError):
+    """The region reads a tensor value while tracing (a condition, a shape, a Python index)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OutPlan:
+    """How to rebuild a region's output tuple: ('t', i) graph output i; ('c', v) constant v."""
+
+    spec: tuple[Any, ...]
+
+    def build(self, outs: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(_build(s, outs) for s in self.spec)
+
+
+def _build(s: Any, outs: tuple[Any, ...]) -> Any:
+    tag = s[0]
+    if tag == "t":
+        return outs[s[1]]
+    if tag == "c":
+        return s[1]
+    if tag == "l":
+        return s[1](_build(x, outs) for x in s[2])
+    if tag == "d":
+        return {k: _build(x, outs) for k, x in s[1]}
+    raise AssertionError(s)
+
+
+@dataclasses.dataclass
+class Captured:
+    gm: fx.GraphModule
+    param_names: tuple[str, ...]  # the root parameters/buffers the graph reads, in input order
+    plan: OutPlan
+    seconds: float
+
+
+def _plan(value: Any, tensors: list[torch.Tensor]) -> Any:
+    if isinstance(value, torch.Tensor):
+        tensors.append(value)
+        return ("t", len(tensors) - 1)
+    t = type(value)
+    if t is list or t is tuple:
+        return ("l", t, tuple(_plan(x, tensors) for x in value))
+    if t is dict:
+        return ("d", tuple((k, _plan(x, tensors)) for k, x in value.items()))
+    return ("c", value)
+
+
+def example_tensor(leaf: Any) -> torch.Tensor:
+    """A cheap real tensor with the leaf's shape and dtype (make_fx turns it into a fake)."""
+    arr = np.asarray(leaf) if not hasattr(leaf, "dtype") or not hasattr(leaf, "shape") else leaf
+    return torch.empty(tuple(arr.shape), dtype=dtypes.to_torch(arr.dtype))
+
+
+def _user_location(exc: BaseException) -> SourceLocation | None:
+    frames = traceback.extract_tb(exc.__traceback__)
+    text = "".join(traceback.format_list(frames))
+    return location_from_stack_trace(text)
+
+
+_DATA_DEPENDENT = (
+    "data-dependent",
+    "Data dependent",
+    "DataDependentOutputException",
+    "GuardOnDataDependentSymNode",
+    "_local_scalar_dense",
+    "dynamic output shape",
+    "DynamicOutputShapeException",
+    "aten.nonzero",
+    "aten.item",
+)
+
+
+def trace(
+    fn: Callable[..., tuple[Any, ...]],
+    root: torch.nn.Module | None,
+    param_names: tuple[str, ...],
+    param_values: tuple[torch.Tensor, ...],
+    live_in: tuple[Any, ...],
+    dynamic: frozenset[int],
+) -> Captured:
+    import time
+
+    start = time.perf_counter()
+    _, leaves = signature.split(live_in, dynamic)
+    examples = [example_tensor(leaf) for leaf in leaves]
+    plan_box: list[Any] = []
+
+    def traced(params: list[torch.Tensor], tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+        args = signature.rebuild(live_in, dynamic, tensors)
+        if root is not None and params:
+            with _reparametrize_module(root, dict(zip(param_names, params)), strict=False):
+                outs = fn(*args)
+        else:
+            outs = fn(*args)
+        flat: list[torch.Tensor] = []
+        plan_box.append(tuple(_plan(o, flat) for o in outs))
+        return flat
+
+    try:
+        gm = make_fx(
+            traced,
+            decomposition_table=_DECOMPOSITIONS,
+            tracing_mode="fake",
+            record_stack_traces=True,
+            _allow_non_fake_inputs=True,
+        )(list(param_values), examples)
+    except CaptureError:
+        raise
+    except Exception as e:
+        msg = f"{type(e).__name__}: {e}"
+        loc = _user_location(e)
+        if any(s in msg for s in _DATA_DEPENDENT):
+            raise DataDependentError(
+                "this code reads a tensor's value (a condition, Python conversion, data-dependent "
+                "shape such as nonzero/masked_select/boolean indexing) where dycl_jax could not "
+                "split the program",
+                loc,
+                hint="make the dependence visible in forward() (e.g. `if cond.item():`), or keep "
+                "output shapes independent of tensor values",
+            ) from e
+        raise CaptureError(f"capturing region failed: {msg.splitlines()[0][:500]}", loc) from e
+    _strip_input_writebacks(gm, len(param_values), param_names)
+    used = _prune_params(gm, len(param_values))
+    return Captured(
+        gm,
+        tuple(param_names[i] for i in used),
+        OutPlan(plan_box[-1]),
+        time.perf_counter() - start,
+    )
+
+
+def _strip_input_writebacks(gm: fx.GraphModule, n_params: int, names: tuple[str, ...]) -> None:
+    """Functionalization writes mutated inputs back with copy_; outputs already carry the values."""
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    for node in list(gm.graph.nodes):
+        if node.op == "call_function" and node.target is torch.ops.aten.copy_.default:
+            dst = node.args[0]
+            if dst in placeholders:
+                idx = placeholders.index(dst)
+                if idx < n_params:
+                    raise CaptureError(
+                        f"in-place write to module state {names[idx]!r} inside forward",
+                        location_from_stack_trace(node.meta.get("stack_trace")),
+                        hint="module-state updates in forward are not supported; keep eval-mode "
+                        "state fixed or return the new value",
+                    )
+                node.replace_all_uses_with(node.args[1])
+                gm.graph.erase_node(node)
+    gm.graph.eliminate_dead_code()
+    gm.recompile()
+
+
+def _prune_params(gm: fx.GraphModule, n_params: int) -> list[int]:
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    used = []
+    for i, node in enumerate(placeholders[:n_params]):
+        if node.users:
+            used.append(i)
+        else:
+            gm.graph.erase_node(node)
+    gm.recompile()
+    return used
+
+
