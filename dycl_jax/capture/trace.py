@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import fx
 from torch._decomp import core_aten_decompositions
+from torch.func import functionalize
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.nn.utils.stateless import _reparametrize_module
 
@@ -133,7 +134,7 @@ def trace(
 
     try:
         gm = make_fx(
-            traced,
+            functionalize(traced),
             decomposition_table=_DECOMPOSITIONS,
             tracing_mode="fake",
             record_stack_traces=True,

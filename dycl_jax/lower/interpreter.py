@@ -21,13 +21,41 @@ import jax.numpy as jnp
 import torch
 from torch import fx
 
-from dycl_jax.errors import DyclError, MissingLoweringError, location_from_stack_trace
+from dycl_jax.errors import CaptureError, DyclError, MissingLoweringError, location_from_stack_trace
 from dycl_jax.lower import dtypes
-from dycl_jax.lower.registry import lookup
+from dycl_jax.lower.registry import Lowering, lookup
 
 
 class LoweringError(DyclError):
     """A lowering failed while JAX traced it (a bug in dycl_jax or an unsupported case)."""
+
+
+_RANDOM_OPS = ("rand", "bernoulli", "normal", "multinomial", "uniform", "poisson", "exponential")
+
+
+def _functional_variant(target: torch._ops.OpOverload) -> torch._ops.OpOverload | None:
+    """``aten.add_.Tensor`` -> ``aten.add.Tensor`` (None if ``target`` is not an in-place op)."""
+    name = target._schema.name.split("::")[-1]
+    if not name.endswith("_") or name.startswith("_"):
+        return None
+    packet = getattr(torch.ops.aten, name[:-1], None)
+    return getattr(packet, target._overloadname, None) if packet is not None else None
+
+
+def _resolve(target: torch._ops.OpOverload) -> tuple[Lowering, bool]:
+    """The lowering for ``target`` and whether it is an in-place op run functionally.
+
+    Decompositions run below functionalization, so a few in-place ops (``add_`` inside the GRU
+    cell decomposition) reach the graph; they act on fresh temporaries, and the interpreter
+    rebinds the mutated node to the functional result.
+    """
+    try:
+        return lookup(target), False
+    except MissingLoweringError:
+        functional = _functional_variant(target)
+        if functional is None:
+            raise
+        return lookup(functional), True
 
 
 def check_supported(gm: fx.GraphModule) -> None:
@@ -35,10 +63,17 @@ def check_supported(gm: fx.GraphModule) -> None:
     for node in gm.graph.nodes:
         if node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload):
             try:
-                lookup(node.target)
+                _resolve(node.target)
             except MissingLoweringError as e:
+                hint = None
+                if any(r in e.overload for r in _RANDOM_OPS):
+                    hint = (
+                        "random sampling in forward has no faithful translation (its numbers would "
+                        "differ from PyTorch's); dycl_jax refuses it: make the model deterministic "
+                        "in eval mode"
+                    )
                 raise MissingLoweringError(
-                    e.overload, location_from_stack_trace(node.meta.get("stack_trace"))
+                    e.overload, location_from_stack_trace(node.meta.get("stack_trace")), hint
                 ) from None
 
 
@@ -64,12 +99,15 @@ def _call_node(node: fx.Node, env: dict[fx.Node, Any]) -> Any:
         return args[0][args[1]]
     if not isinstance(node.target, torch._ops.OpOverload):
         raise LoweringError(f"unexpected call target {node.target!r} in captured graph")
-    lowering = lookup(node.target)
+    lowering, inplace = _resolve(node.target)
     meta = node.meta.get("val")
     if lowering.needs_meta:
         kwargs = {**kwargs, "_meta": meta}
     out = lowering.fn(*args, **kwargs)
-    return _cast_like(out, meta) if lowering.cast_to_meta else out
+    out = _cast_like(out, meta) if lowering.cast_to_meta else out
+    if inplace and isinstance(node.args[0], fx.Node):
+        env[node.args[0]] = out
+    return out
 
 
 def to_jax(gm: fx.GraphModule) -> Callable[..., tuple[Any, ...]]:
@@ -88,6 +126,13 @@ def to_jax(gm: fx.GraphModule) -> Callable[..., tuple[Any, ...]]:
                     env[node] = _call_node(node, env)
                 except DyclError:
                     raise
+                except NotImplementedError as e:
+                    # A lowering's documented refusal (e.g. a data-dependent output shape).
+                    raise CaptureError(
+                        f"{node.target}: {e}",
+                        location_from_stack_trace(node.meta.get("stack_trace")),
+                        hint="output shapes must not depend on tensor values inside a region",
+                    ) from None
                 except Exception as e:
                     loc = location_from_stack_trace(node.meta.get("stack_trace"))
                     raise LoweringError(

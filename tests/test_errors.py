@@ -1,0 +1,135 @@
+"""Refusals and failures: the error type, the construct named in the message, and file:line."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+import torch
+import torch.nn as nn
+
+import dycl_jax
+from dycl_jax import errors
+
+
+def _line_of(cls: type, needle: str) -> int:
+    lines, first = inspect.getsourcelines(cls)
+    for i, line in enumerate(lines):
+        if needle in line:
+            return first + i
+    raise AssertionError(needle)
+
+
+class Gen(nn.Module):
+    def forward(self, x):
+        for i in range(2):
+            yield x * i
+
+
+COUNTER = 0
+
+
+class GlobalWrite(nn.Module):
+    def forward(self, x):
+        global COUNTER
+        COUNTER += 1
+        return x
+
+
+class DataDependentShape(nn.Module):
+    def forward(self, x):
+        y = x * 2
+        return y[y > 0]
+
+
+class Random(nn.Module):
+    def forward(self, x):
+        return torch.bernoulli(torch.sigmoid(x))
+
+
+class WhileElse(nn.Module):
+    def forward(self, x):
+        while x.sum() > 0:
+            x = x - 1
+        else:
+            x = x * 2
+        return x
+
+
+def _check(exc: pytest.ExceptionInfo, cls: type, needle: str, pattern: str) -> None:
+    loc = exc.value.location
+    assert loc is not None, str(exc.value)
+    assert loc.filename == __file__
+    assert loc.lineno == _line_of(cls, needle), str(exc.value)
+    assert re.search(pattern, str(exc.value)), str(exc.value)
+    assert f"{__file__}:{loc.lineno}" in str(exc.value)
+
+
+def test_generator_refused() -> None:
+    with pytest.raises(errors.UnsupportedConstructError) as exc:
+        dycl_jax.convert(Gen().eval())
+    _check(exc, Gen, "yield", r"generator \(yield\)")
+
+
+def test_global_write_refused() -> None:
+    with pytest.raises(errors.UnsupportedConstructError) as exc:
+        dycl_jax.convert(GlobalWrite().eval())
+    _check(exc, GlobalWrite, "global COUNTER", r"global variable")
+
+
+def test_while_else_on_tensor_refused() -> None:
+    with pytest.raises(errors.UnsupportedConstructError) as exc:
+        dycl_jax.convert(WhileElse().eval())
+    _check(exc, WhileElse, "while x.sum()", r"while \.\.\. else")
+
+
+def test_data_dependent_shape_refused_at_first_call() -> None:
+    cm = dycl_jax.convert(DataDependentShape().eval())
+    with pytest.raises(errors.CaptureError) as exc:
+        cm(torch.randn(4))
+    _check(exc, DataDependentShape, "y[y > 0]", r"data-dependent shape")
+
+
+def test_randomness_refused() -> None:
+    cm = dycl_jax.convert(Random().eval())
+    with pytest.raises(errors.MissingLoweringError) as exc:
+        cm(torch.randn(4))
+    _check(exc, Random, "bernoulli", r"aten\.(bernoulli|rand)")
+    assert "random sampling" in str(exc.value)
+
+
+def test_not_a_module() -> None:
+    with pytest.raises(errors.ConversionError, match="takes a torch.nn.Module, got function"):
+        dycl_jax.convert(lambda x: x)  # type: ignore[arg-type]
+
+
+def test_training_mode_refused() -> None:
+    with pytest.raises(errors.ConversionError, match="training mode"):
+        dycl_jax.convert(nn.Linear(2, 2))
+
+
+def test_lambda_forward_refused() -> None:
+    m = nn.Linear(2, 2).eval()
+    m.forward = lambda x: x * 2  # type: ignore[method-assign]
+    with pytest.raises(errors.SourceUnavailableError, match="lambda"):
+        dycl_jax.convert(m)
+
+
+def test_forward_without_source_refused() -> None:
+    ns: dict = {"nn": nn}
+    exec("class M(nn.Module):\n    def forward(self, x):\n        return x\n", ns)
+    with pytest.raises(errors.SourceUnavailableError, match="source of M.forward is not available"):
+        dycl_jax.convert(ns["M"]().eval())
+
+
+def test_missing_lowering_names_overload_and_line() -> None:
+    class Fft(nn.Module):
+        def forward(self, x):
+            return torch.fft.fft(x).real
+
+    cm = dycl_jax.convert(Fft().eval())
+    with pytest.raises(errors.MissingLoweringError) as exc:
+        cm(torch.randn(8))
+    assert exc.value.location is not None and exc.value.location.filename == __file__
+    assert "aten._fft" in str(exc.value)
