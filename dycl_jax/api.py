@@ -187,7 +187,13 @@ class ConvertedModel:
     @property
     def host_source(self) -> str:
         """The synthesized host program(s): the forward first, then dynamic callees."""
-        return "\n\n".join(p.host_source for p in self.programs)
+        seen: dict[str, int] = {}
+        for p in self.programs:
+            seen[p.host_source] = seen.get(p.host_source, 0) + 1
+        parts = []
+        for src, n in seen.items():
+            parts.append(src if n == 1 else src.replace("\n", f"  (shared by {n} instances)\n", 1))
+        return "\n\n".join(parts)
 
     @property
     def regions(self) -> list[RegionInfo]:

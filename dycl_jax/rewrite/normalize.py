@@ -342,6 +342,8 @@ class Normalizer:
         v2 = self.lift(value) if value is not None else None
         new = _replace_value(s, v2)
         trace = self.typer.reads_tensor(new) and not self.has_host_atom(new)
+        if trace and isinstance(s, ast.Assign) and _is_rename(s.targets, v2):
+            trace = False  # `a = b` moves a reference: a host assignment, not a region
         if not trace and self.has_host_atom(new):
             new = _map_targets(new, self._host_target)
         self._emit(new, s, trace=trace)
@@ -502,6 +504,15 @@ def _map_keyword(v, f):  # type: ignore[no-untyped-def]
     if isinstance(v, ast.keyword):
         return ast.keyword(v.arg, f(v.value))
     return v
+
+
+def _is_rename(targets: list[ast.expr], value: ast.expr | None) -> bool:
+    def names(e: ast.expr | None) -> bool:
+        if isinstance(e, ast.Name):
+            return True
+        return isinstance(e, ast.Tuple | ast.List) and all(isinstance(x, ast.Name) for x in e.elts)
+
+    return len(targets) == 1 and names(targets[0]) and names(value)
 
 
 def _replace_value(s: ast.stmt, value: ast.expr | None) -> ast.stmt:

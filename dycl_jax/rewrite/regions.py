@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 
-from dycl_jax.analysis.dependence import Kind, Typer
+from dycl_jax.analysis.dependence import CONTAINER_MUTATORS, Kind, Typer
 from dycl_jax.analysis.source import ParsedFunction
 from dycl_jax.rewrite.naming import Namer
 from dycl_jax.rewrite.normalize import Normalized, SplitReason
@@ -50,9 +50,16 @@ def _reads(node: ast.AST) -> set[str]:
             out.add(sub.id)
         elif isinstance(sub, ast.AugAssign) and isinstance(sub.target, ast.Name):
             out.add(sub.target.id)
-        elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and isinstance(sub.func.value, ast.Name):
-            out.add(sub.func.value.id)
     return out
+
+
+def _mutates_receiver(call: ast.Call) -> str | None:
+    """``x.add_(1)`` / ``outs.append(y)`` on a local name: that name is (re)written."""
+    f = call.func
+    if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name):
+        if (f.attr.endswith("_") and not f.attr.startswith("_")) or f.attr in CONTAINER_MUTATORS:
+            return f.value.id
+    return None
 
 
 def _writes(node: ast.AST) -> set[str]:
@@ -66,8 +73,8 @@ def _writes(node: ast.AST) -> set[str]:
                 base = base.value
             if isinstance(base, ast.Name):
                 out.add(base.id)  # in-place update of a local tensor / container
-        elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and isinstance(sub.func.value, ast.Name):
-            out.add(sub.func.value.id)  # x.add_(1), outs.append(y): may mutate the local
+        elif isinstance(sub, ast.Call) and (name := _mutates_receiver(sub)) is not None:
+            out.add(name)
     return out
 
 

@@ -214,8 +214,8 @@ class Runtime:
 
     def truth(self, v: Any) -> bool:
         """``bool(v)`` with PyTorch's rules for one-element tensors; one device read."""
-        self.session.stats.host_reads += 1
         if isinstance(v, jax.Array):
+            self.session.stats.host_reads += 1
             if v.size != 1:
                 raise RuntimeError(
                     f"Boolean value of Tensor with more than one value is ambiguous (shape {v.shape})"

@@ -1,0 +1,13 @@
+# dycl_jax host program for EarlyExit.forward (rewrite/dynamic_models.py:19)
+def forward(self, x):
+    outs = []
+    for i, blk in enumerate(self.blocks):
+        # _region_0: rewrite/dynamic_models.py:22-24
+        conf, logits, x = _region_0(blk, x, i, self)
+        outs.append(logits)
+        _t_0 = conf.item()
+        if _t_0 > self.threshold:
+            return (logits, i)
+    # _region_1: rewrite/dynamic_models.py:28-28
+    _t_1, = _region_1(outs)
+    return (_t_1, -1)
