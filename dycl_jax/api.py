@@ -151,10 +151,8 @@ class ConvertedModel:
     # ---- calling -----------------------------------------------------------------------------
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        args = io.to_jax(args)
-        kwargs = io.to_jax(kwargs)
-        with jax.enable_x64(self.config.x64):
-            return self._root.run(args, kwargs)
+        with jax.enable_x64(True):  # scoped; see dycl_jax/config.py
+            return self._root.run(io.to_jax(args), io.to_jax(kwargs))
 
     def apply(self, params: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         """The pure form: run with ``params`` (a dict like :attr:`params`) instead of the model's."""

@@ -19,15 +19,10 @@ class Config:
     """Options for :func:`dycl_jax.convert`.
 
     Attributes:
-        x64: run regions with 64-bit types enabled (see module docstring). Turning it off narrows
-            int64/float64 to 32 bits; dycl_jax then refuses graphs whose int64 constants overflow.
-        verify: check invariants between stages (cheap; on by default).
-        debug: 0 silent, 1 print regions, 2 also host source, 3 also ATen graphs.
-        cond_in_graph_max_cost: reserved for the in-graph conditional optimization.
+        debug: 0 silent, 1 print regions, 2 also host source, 3 also ATen graphs
+            (default from the ``DYCL_DEBUG`` environment variable).
     """
 
-    x64: bool = True
-    verify: bool = True
     debug: int = dataclasses.field(default_factory=lambda: int(os.environ.get("DYCL_DEBUG", "0")))
 
 

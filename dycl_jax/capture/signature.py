@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 _ARRAY = jax.Array
+_ARRAY_IMPL = type(jax.numpy.zeros(()))
 _SCALARS = (bool, int, float, str, complex, type(None))
 
 
@@ -33,12 +34,15 @@ def split(values: tuple[Any, ...], dynamic: frozenset[int]) -> tuple[tuple[Any, 
 
 
 def _key(v: Any, leaves: list[Any]) -> Any:
-    if isinstance(v, _ARRAY):
-        leaves.append(v)
-        return ("a", v.shape, v.dtype)
     t = type(v)
+    if t is _ARRAY_IMPL:  # the hot path: checked by exact type, isinstance on jax.Array is slow
+        leaves.append(v)
+        return (v.shape, v.dtype)
     if t in _SCALARS:
         return (t, v)
+    if isinstance(v, _ARRAY):
+        leaves.append(v)
+        return (v.shape, v.dtype)
     if t is list or t is tuple:
         return (t, tuple(_key(x, leaves) for x in v))
     if t is dict:
@@ -46,7 +50,7 @@ def _key(v: Any, leaves: list[Any]) -> Any:
     if isinstance(v, np.ndarray | np.generic):
         a = jax.numpy.asarray(v)
         leaves.append(a)
-        return ("a", a.shape, a.dtype)
+        return (a.shape, a.dtype)
     if isinstance(v, torch.Tensor):
         raise TypeError("torch tensor reached a region call; inputs must be converted first")
     if isinstance(v, torch.dtype | torch.device | torch.Size):
@@ -67,7 +71,7 @@ def rebuild(values: tuple[Any, ...], dynamic: frozenset[int], tensors: list[Any]
 
 
 def _rebuild(v: Any, it: Any) -> Any:
-    if isinstance(v, _ARRAY | np.ndarray | np.generic):
+    if type(v) is _ARRAY_IMPL or isinstance(v, _ARRAY | np.ndarray | np.generic):
         return next(it)
     t = type(v)
     if t is list or t is tuple:

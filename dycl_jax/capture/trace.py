@@ -44,7 +44,14 @@ class OutPlan:
 
     spec: tuple[Any, ...]
 
+    def __post_init__(self) -> None:
+        # The common case — every live-out is a tensor, in order — needs no rebuilding.
+        identity = all(s[0] == "t" and s[1] == i for i, s in enumerate(self.spec))
+        object.__setattr__(self, "identity", identity)
+
     def build(self, outs: tuple[Any, ...]) -> tuple[Any, ...]:
+        if self.identity:  # type: ignore[attr-defined]
+            return outs
         return tuple(_build(s, outs) for s in self.spec)
 
 

@@ -22,11 +22,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
+import numpy as np
 import torch
 
 from dycl_jax.capture import signature
 from dycl_jax.capture.trace import Captured, DataDependentError, trace
 from dycl_jax.lower import to_jax
+
+_ARRAY_IMPL = type(jax.numpy.zeros(()))
 
 # Parameters used by region calls: None means "the converted model's own".
 PARAMS: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("dycl_params", default=None)
@@ -214,18 +217,15 @@ class Runtime:
 
     def truth(self, v: Any) -> bool:
         """``bool(v)`` with PyTorch's rules for one-element tensors; one device read."""
-        if isinstance(v, jax.Array):
+        if type(v) is _ARRAY_IMPL:
             self.session.stats.host_reads += 1
             if v.size != 1:
                 raise RuntimeError(
                     f"Boolean value of Tensor with more than one value is ambiguous (shape {v.shape})"
                 )
-            try:
-                b = bool(v.item())
-            except jax.errors.ConcretizationTypeError:
-                raise
-            except Exception:
-                b = bool(v)
+            b = bool(np.asarray(v).item())  # one device->host copy; cheaper than bool(v)
+        elif isinstance(v, jax.Array):  # a tracer, e.g. under jax.grad of ConvertedModel.apply
+            b = bool(v)
         else:
             b = bool(v)
         rec = RECORD.get()

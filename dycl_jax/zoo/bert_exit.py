@@ -139,11 +139,20 @@ class BertPABEE(nn.Module):
     def calibrate(self, input_ids, attention_mask):
         """Shift label 0's bias in every classifier so that the exit layer is spread out."""
         logits = self.all_logits(input_ids, attention_mask)
+        # random poolers give nearly input-independent logits: centre and scale each classifier
+        for i, clf in enumerate(self.classifiers):
+            z = logits[:, i] - logits[:, i].mean(0)
+            scale = z.std().clamp_min(1e-6)
+            clf.weight.data /= scale
+            clf.bias.data = (clf.bias.data - logits[:, i].mean(0)) / scale
+        logits = self.all_logits(input_ids, attention_mask)
         n, num_layers, _ = logits.shape
         gap = (logits[..., 1:].max(-1).values - logits[..., 0]).flatten().sort().values
         best = (-1.0, 0.0)
         for delta in ((gap[1:] + gap[:-1]) / 2).tolist()[:: max(1, gap.numel() // 200)]:
-            labels = (logits[..., 0] + delta < logits[..., 1:].max(-1).values).long()
+            shifted = logits.clone()
+            shifted[..., 0] += delta
+            labels = shifted.argmax(-1)
             same = (labels[:, 1:] == labels[:, :-1]).long()
             exits = torch.full((n,), num_layers)
             run = torch.zeros(n, dtype=torch.long)
@@ -212,9 +221,9 @@ class DeeBert(nn.Module):
 
 SIZES = {
     "small": dict(vocab=100, hidden=32, layers=6, heads=4, intermediate=64, max_pos=32,
-                  num_labels=3, seq=16),
+                  num_labels=2, seq=16),
     "paper": dict(vocab=30522, hidden=768, layers=12, heads=12, intermediate=3072, max_pos=512,
-                  num_labels=3, seq=128),
+                  num_labels=2, seq=128),
 }  # fmt: skip
 
 

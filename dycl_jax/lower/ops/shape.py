@@ -2,8 +2,9 @@
 
 Views are values in JAX: a view op returns a new array. The captured graph is functionalized, so
 no op here has to propagate writes back into its base. In-place variants that survive the core
-decompositions (``squeeze_``, ``transpose_``) are SSA in the graph (later nodes use their result),
-so they lower like their functional forms.
+decompositions (``squeeze_``, ``transpose_``) act on temporaries (later nodes use their result),
+so they lower like their functional forms; the interpreter maps ``squeeze_`` to ``squeeze`` by
+name, while ``transpose_.default`` has no same-named functional overload and is registered here.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def _aten_expand(x, size, implicit=False):
     return jnp.broadcast_to(x, tuple(shape))
 
 
-@lowers(aten.squeeze.default, aten.squeeze.dim, aten.squeeze.dims, aten.squeeze_.dim)
+@lowers(aten.squeeze.default, aten.squeeze.dim, aten.squeeze.dims)
 def _aten_squeeze(x, dim: int | Sequence[int] | None = None):
     dims = range(x.ndim) if dim is None else [dim] if isinstance(dim, int) else dim
     drop = {wrap_dim(d, x.ndim) for d in dims if x.ndim}

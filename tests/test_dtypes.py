@@ -1,0 +1,57 @@
+"""The 64-bit policy: results keep PyTorch's dtypes and values; the user's JAX setting is untouched."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import torch
+import torch.nn as nn
+
+import dycl_jax
+from tests.helpers import assert_same
+
+
+class IntMath(nn.Module):
+    def forward(self, x, ids):
+        big = ids * 3_000_000_000  # overflows int32
+        idx = x.argmax(-1)
+        counts = (x > 0).sum(-1)
+        return big, idx, counts, big.sum() // 7
+
+
+class Float64(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4).double()
+
+    def forward(self, x):
+        y = self.lin(x)
+        if y.sum() > 0:
+            return y * 1e-300
+        return y + 1e300
+
+
+def test_int64_results_exact_and_int64() -> None:
+    cm = dycl_jax.convert(IntMath().eval())
+    x = torch.randn(3, 5)
+    ids = torch.tensor([1, 2, 3_000_000_000], dtype=torch.int64)
+    got = cm(x, ids)
+    assert_same(got, IntMath()(x, ids))
+    assert all(np.asarray(g).dtype == np.int64 for g in got)
+
+
+def test_float64_model_stays_float64() -> None:
+    torch.manual_seed(0)
+    m = Float64().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -1.0, 3.0, -3.0):
+        x = torch.full((2, 4), s, dtype=torch.float64)
+        assert_same(cm(x), m(x), rtol=1e-12, atol=0)
+
+
+def test_users_global_x64_setting_untouched() -> None:
+    before = jax.config.jax_enable_x64
+    cm = dycl_jax.convert(IntMath().eval())
+    cm(torch.randn(2, 3), torch.tensor([1, 2]))
+    assert jax.config.jax_enable_x64 == before
+    assert jax.numpy.arange(3).dtype == (np.int64 if before else np.int32)
