@@ -95,6 +95,12 @@ class _Compiler:
         assert self.session is not None
         a = self.analyze(fn, owner)
         # Regions are split after normalization has made every host-only operation a statement.
+        for obj, attr in a.norm.state_attrs:
+            if (obj, attr) not in self.session.state_attrs:
+                self.session.state_attrs.append((obj, attr))
+                for p in self.session.programs.values():  # compiled before this state existed
+                    for runner in p.runners:
+                        runner.cache.clear()
         body, regions, undefined = regions_mod.split(a.parsed, a.typer, a.norm, a.namer)
         hf = host_mod.synthesize(a.parsed, body, regions, undefined)
         namespace: dict[str, Any] = {**a.parsed.globals, **a.parsed.closure}

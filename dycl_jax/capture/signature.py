@@ -51,10 +51,10 @@ def _key(v: Any, leaves: list[Any]) -> Any:
         a = jax.numpy.asarray(v)
         leaves.append(a)
         return (a.shape, a.dtype)
-    if isinstance(v, torch.Tensor):
-        raise TypeError("torch tensor reached a region call; inputs must be converted first")
     if isinstance(v, torch.dtype | torch.device | torch.Size):
         return (t, v)
+    # Modules, functions, and torch tensors held as module state (read as constants while their
+    # object is unchanged): keyed by identity.
     return ("o", id(v))
 
 

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import enum
 from collections.abc import Iterator
+from typing import Any
 
 from dycl_jax.analysis.dependence import (
     CONTAINER_MUTATORS,
@@ -72,6 +73,9 @@ class Normalized:
     trace_ids: set[int]  # id() of statements that run inside regions
     reasons: list[SplitReason]  # why host code exists at all (empty: the function is static)
     stmt_reasons: dict[int, SplitReason]  # host statement id -> why it is on the host
+    # (object, attribute) pairs forward writes on the host: module state that regions must read
+    # as inputs, not as constants baked in at capture time.
+    state_attrs: list[tuple[Any, str]] = dataclasses.field(default_factory=list)
 
 
 def _runtime_call(fn: str, *args: ast.expr) -> ast.expr:
@@ -99,11 +103,11 @@ class Normalizer:
         self.reasons: list[SplitReason] = []
         self.stmt_reasons: dict[int, SplitReason] = {}
         self._out: list[list[ast.stmt]] = []
-        self._loop_depth = 0
+        self.state_attrs: list[tuple[Any, str]] = []
 
     def run(self) -> Normalized:
         body = self.block(self.parsed.node.body)
-        return Normalized(body, self.trace_ids, self.reasons, self.stmt_reasons)
+        return Normalized(body, self.trace_ids, self.reasons, self.stmt_reasons, self.state_attrs)
 
     # ---- emission ----------------------------------------------------------------------------
 
@@ -335,6 +339,7 @@ class Normalizer:
     def _simple(self, s: ast.stmt, targets: list[ast.expr], value: ast.expr | None) -> None:
         if any(self._is_nonlocal_store(t) for t in targets):
             reason = self._reason(SplitKind.EFFECT, s, "write to an attribute or outer container")
+            self._record_state(targets)
             new = _replace_value(s, self.as_host(value) if value is not None else None)
             new = _map_targets(new, self._host_target)
             self._emit(new, s, trace=False, reason=reason)
@@ -347,6 +352,15 @@ class Normalizer:
         if not trace and self.has_host_atom(new):
             new = _map_targets(new, self._host_target)
         self._emit(new, s, trace=trace)
+
+    def _record_state(self, targets: list[ast.expr]) -> None:
+        for t in targets:
+            for sub in ast.walk(t):
+                if isinstance(sub, ast.Attribute) and isinstance(sub.ctx, ast.Store):
+                    base = self.typer.kind(sub.value)
+                    for obj in base.values or ():
+                        if (obj, sub.attr) not in self.state_attrs:
+                            self.state_attrs.append((obj, sub.attr))
 
     def _host_target(self, t: ast.expr) -> ast.expr:
         if isinstance(t, ast.Attribute):

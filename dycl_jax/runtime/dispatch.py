@@ -106,6 +106,9 @@ class RegionRunner:
         self._lock = threading.Lock()
 
     def __call__(self, *values: Any) -> tuple[Any, ...]:
+        state = self.session.state_attrs
+        if state:  # module attributes forward writes are inputs too (see Session.state_attrs)
+            values = (*values, *(o.__dict__.get(a, UNDEFINED) for o, a in state))
         key, leaves = signature.split(values, self.dynamic)
         entry = self.cache.get(key)
         if entry is None:
@@ -123,16 +126,16 @@ class RegionRunner:
             if entry is not None:
                 return entry, key, signature.split(values, self.dynamic)[1]
             s = self.session
+            fn = self._with_state(len(values) - len(s.state_attrs))
             try:
-                captured = trace(self.fn, s.root, s.param_names, s.torch_params, values, self.dynamic)
+                captured = trace(fn, s.root, s.param_names, s.torch_params, values, self.dynamic)
             except DataDependentError:
                 if not self.dynamic:
                     raise
                 # A host scalar is needed as a Python value here: specialise on it from now on.
                 self.dynamic = frozenset()
                 self.cache.clear()
-                key, _ = signature.split(values, self.dynamic)
-                captured = trace(self.fn, s.root, s.param_names, s.torch_params, values, self.dynamic)
+                captured = trace(fn, s.root, s.param_names, s.torch_params, values, self.dynamic)
             s.stats.capture_seconds += captured.seconds
             if s.debug >= 3:
                 print(f"[dycl_jax] {self.program}.{self.name} ({self.span}) ATen graph:\n{captured.gm.code}")
@@ -148,6 +151,29 @@ class RegionRunner:
             s.stats.compiles += 1
             self.cache[key] = entry
             return entry, key, leaves
+
+
+    def _with_state(self, n: int) -> Callable[..., tuple[Any, ...]]:
+        """The region function, with module state attributes set to the traced values."""
+        state = self.session.state_attrs
+        if not state:
+            return self.fn
+
+        def fn(*values: Any) -> tuple[Any, ...]:
+            saved = [o.__dict__.get(a, UNDEFINED) for o, a in state]
+            try:
+                for (o, a), v in zip(state, values[n:]):
+                    if v is not UNDEFINED:
+                        o.__dict__[a] = v
+                return self.fn(*values[:n])
+            finally:
+                for (o, a), v in zip(state, saved):
+                    if v is UNDEFINED:
+                        o.__dict__.pop(a, None)
+                    else:
+                        o.__dict__[a] = v
+
+        return fn
 
 
 class Session:
@@ -174,6 +200,9 @@ class Session:
             for n, t in zip(self.param_names, self.torch_params):
                 self.params[n] = jax.numpy.asarray(t.cpu().numpy())
         self.stats = Stats()
+        # Module attributes that host code writes (e.g. a recurrent gate's hidden state). Regions
+        # read them as extra inputs so no capture bakes in a value that later changes.
+        self.state_attrs: list[tuple[Any, str]] = []
         self._factory = program_factory
         self.programs: dict[tuple[Any, int], Program] = {}
         self._lock = threading.RLock()

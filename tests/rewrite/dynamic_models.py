@@ -220,3 +220,42 @@ class Rebound(nn.Module):
         if F.softmax(out, 1).max().item() > 0.6:
             return out, 1
         return self.final(self.l2(h)), 2
+
+
+class RNNGate(nn.Module):
+    """SkipNet's recurrent gate: hidden state kept on the module and rewritten every call."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.rnn = nn.LSTMCell(d, 4)
+        self.proj = nn.Linear(4, 1)
+        self.hidden = None
+
+    def init_hidden(self, batch_size):
+        return (torch.zeros(batch_size, 4), torch.zeros(batch_size, 4))
+
+    def forward(self, x):
+        self.hidden = self.rnn(x, self.hidden)
+        prob = torch.sigmoid(self.proj(self.hidden[0]))
+        return (prob > 0.5).float(), prob
+
+
+class RecurrentSkip(nn.Module):
+    """Blocks skipped by a shared recurrent gate whose state lives in a module attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Linear(6, 6) for _ in range(4)])
+        self.control = RNNGate(6)
+
+    def forward(self, x):
+        self.control.hidden = self.control.init_hidden(x.size(0))
+        mask, prob = self.control(x)
+        skipped = 0
+        for blk in self.blocks:
+            if mask.item() > 0.5:
+                x = torch.relu(blk(x)) + x
+            else:
+                skipped += 1
+            mask, prob = self.control(x)
+        return x, prob, skipped

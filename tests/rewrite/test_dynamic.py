@@ -129,3 +129,12 @@ def test_input_kinds(kind: str) -> None:
     import numpy as np
 
     np.testing.assert_allclose(np.asarray(cm(arg)), m(x).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_module_state_written_in_forward() -> None:
+    torch.manual_seed(10)
+    m = dm.RecurrentSkip().eval()
+    cm = dycl_jax.convert(m)
+    inputs = _inputs((1, 6), 16, scales=(0.3, 1.0, 4.0))
+    paths = run_all_paths(m, cm, inputs)
+    assert len({m(*x)[2] for x in inputs}) >= 2 and len(paths) >= 2
