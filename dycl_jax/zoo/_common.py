@@ -109,13 +109,13 @@ def split_thresholds(scores: torch.Tensor, exit_when_high: bool = True) -> list[
     return thresholds
 
 
-def stop_step_bias(margins: torch.Tensor) -> float:
+def stop_step_bias(margins: torch.Tensor) -> tuple[float, float]:
     """Pick a logit bias for a stop token so that the stop step is spread over a batch.
 
     `margins` is (N, T): at step t, how far the stop token's logit is below the best other
     token's, on rollouts that never stop. With bias b the sequence stops at the first t with
     margin < b (or never). Returns the b (a midpoint between observed margins) whose
-    distribution of stop steps has the highest entropy.
+    distribution of stop steps has the highest entropy, and that entropy.
     """
     n, t = margins.shape
     flat = margins.flatten().double().sort().values
@@ -130,7 +130,19 @@ def stop_step_bias(margins: torch.Tensor) -> float:
         h = float(-(p * p.log()).sum())
         if h > best_h + 1e-9:
             best_b, best_h = b, h
-    return best_b
+    return best_b, best_h
+
+
+def choose_stop_token(
+    margins_for: Callable[[int], torch.Tensor], candidates: list[int]
+) -> tuple[int, float]:
+    """Among candidate stop tokens, the one (and its bias) that best spreads the stop step."""
+    best = (-1.0, candidates[0], 0.0)
+    for tok in candidates:
+        bias, ent = stop_step_bias(margins_for(tok))
+        if ent > best[0] + 1e-9:
+            best = (ent, tok, bias)
+    return best[1], best[2]
 
 
 def entropy(p: torch.Tensor, dim: int = -1) -> torch.Tensor:

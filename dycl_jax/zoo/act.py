@@ -167,14 +167,14 @@ def _calibrate_bias(linear: nn.Linear, run, targets) -> None:
 
 
 SIZES_ACT = {
-    "small": dict(input_size=8, hidden_size=16, num_classes=4, seq=4),
-    "paper": dict(input_size=64, hidden_size=128, num_classes=10, seq=20),
+    "small": {"input_size": 8, "hidden_size": 16, "num_classes": 4, "seq": 4},
+    "paper": {"input_size": 64, "hidden_size": 128, "num_classes": 10, "seq": 20},
 }
 SIZES_UT = {
-    "small": dict(vocab=100, d_model=32, heads=4, d_ff=64, max_len=16, max_hop=6,
-                  num_classes=4, seq=8),
-    "paper": dict(vocab=10000, d_model=512, heads=8, d_ff=2048, max_len=64, max_hop=8,
-                  num_classes=10, seq=64),
+    "small": {"vocab": 100, "d_model": 32, "heads": 4, "d_ff": 64, "max_len": 16, "max_hop": 6,
+                  "num_classes": 4, "seq": 8},
+    "paper": {"vocab": 10000, "d_model": 512, "heads": 8, "d_ff": 2048, "max_len": 64, "max_hop": 8,
+                  "num_classes": 10, "seq": 64},
 }  # fmt: skip
 
 

@@ -220,10 +220,10 @@ class DeeBert(nn.Module):
 
 
 SIZES = {
-    "small": dict(vocab=100, hidden=32, layers=6, heads=4, intermediate=64, max_pos=32,
-                  num_labels=2, seq=16),
-    "paper": dict(vocab=30522, hidden=768, layers=12, heads=12, intermediate=3072, max_pos=512,
-                  num_labels=2, seq=128),
+    "small": {"vocab": 100, "hidden": 32, "layers": 6, "heads": 4, "intermediate": 64, "max_pos": 32,
+                  "num_labels": 2, "seq": 16},
+    "paper": {"vocab": 30522, "hidden": 768, "layers": 12, "heads": 12, "intermediate": 3072, "max_pos": 512,
+                  "num_labels": 2, "seq": 128},
 }  # fmt: skip
 
 

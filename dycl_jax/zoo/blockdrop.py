@@ -146,8 +146,8 @@ class BlockDrop(nn.Module):
 
 
 SIZES = {
-    "small": dict(layers=(2, 2, 2), widths=(4, 8, 16), agent=(4, 8, 16), img=16),
-    "paper": dict(layers=(18, 18, 18), widths=(16, 32, 64), agent=(16, 32, 64), img=32),
+    "small": {"layers": (2, 2, 2), "widths": (4, 8, 16), "agent": (4, 8, 16), "img": 16},
+    "paper": {"layers": (18, 18, 18), "widths": (16, 32, 64), "agent": (16, 32, 64), "img": 32},
 }
 
 

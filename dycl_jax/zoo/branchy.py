@@ -53,9 +53,7 @@ class BranchyNet(nn.Module):
             self.stages.append(conv_stage(cin, w))
             cin = w
         # a branch after every stage but the last
-        self.branches = nn.ModuleList(
-            Branch(w, branch_width, num_classes) for w in widths[:-1]
-        )
+        self.branches = nn.ModuleList(Branch(w, branch_width, num_classes) for w in widths[:-1])
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool2d(2),
             nn.Flatten(),
@@ -96,8 +94,8 @@ class BranchyNet(nn.Module):
 
 
 SIZES = {
-    "small": dict(widths=(8, 16, 16, 32), branch_width=8, fc_dim=32, img=16),
-    "paper": dict(widths=(64, 192, 384, 256, 256), branch_width=32, fc_dim=1024, img=32),
+    "small": {"widths": (8, 16, 16, 32), "branch_width": 8, "fc_dim": 32, "img": 16},
+    "paper": {"widths": (64, 192, 384, 256, 256), "branch_width": 32, "fc_dim": 1024, "img": 32},
 }
 
 

@@ -12,7 +12,6 @@ The `<end>` logit's bias is calibrated at construction so random weights stop at
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from dycl_jax.zoo._common import (
@@ -20,9 +19,9 @@ from dycl_jax.zoo._common import (
     ZooEntry,
     calibrate_batchnorm,
     check_size,
+    choose_stop_token,
     randn,
     seeded,
-    stop_step_bias,
 )
 
 
@@ -141,27 +140,16 @@ class ShowAttendTell(nn.Module):
         enc = enc.view(enc.size(0), -1, enc.size(-1))
         _, seen = self._margins(enc, self.end_idx)
         candidates = torch.bincount(seen, minlength=self.decoder.vocab_size).topk(12).indices
-        best = (-1.0, self.end_idx, 0.0)
-        for tok in candidates.tolist():
-            if tok == self.start_idx:
-                continue
-            margins, _ = self._margins(enc, tok)
-            bias = stop_step_bias(margins)
-            hit = margins < bias
-            steps = torch.where(hit.any(1), hit.float().argmax(1), self.max_len)
-            p = torch.bincount(steps, minlength=self.max_len + 1).double() / steps.numel()
-            ent = float(-(p[p > 0] * p[p > 0].log()).sum())
-            if ent > best[0]:
-                best = (ent, tok, bias)
-        _, self.end_idx, bias = best
+        candidates = [t for t in candidates.tolist() if t != self.start_idx]
+        self.end_idx, bias = choose_stop_token(lambda tok: self._margins(enc, tok)[0], candidates)
         self.decoder.fc.bias.data[self.end_idx] += bias
 
 
 SIZES = {
-    "small": dict(enc_channels=(8, 16), enc_size=4, attention_dim=16, embed_dim=16,
-                  decoder_dim=16, vocab_size=50, img=16),
-    "paper": dict(enc_channels=(64, 128, 256, 512), enc_size=14, attention_dim=512,
-                  embed_dim=512, decoder_dim=512, vocab_size=5000, img=224),
+    "small": {"enc_channels": (8, 16), "enc_size": 4, "attention_dim": 16, "embed_dim": 16,
+                  "decoder_dim": 16, "vocab_size": 50, "img": 16},
+    "paper": {"enc_channels": (64, 128, 256, 512), "enc_size": 14, "attention_dim": 512,
+                  "embed_dim": 512, "decoder_dim": 512, "vocab_size": 5000, "img": 224},
 }  # fmt: skip
 
 

@@ -134,10 +134,10 @@ class MoEClassifier(nn.Module):
 
 
 SIZES = {
-    "small": dict(vocab=100, d_model=16, heads=2, d_ff=32, num_experts=8, k=2, layers=2,
-                  max_len=16, num_classes=4, seq=8),
-    "paper": dict(vocab=32000, d_model=512, heads=8, d_ff=2048, num_experts=8, k=2, layers=4,
-                  max_len=128, num_classes=10, seq=128),
+    "small": {"vocab": 100, "d_model": 16, "heads": 2, "d_ff": 32, "num_experts": 8, "k": 2, "layers": 2,
+                  "max_len": 16, "num_classes": 4, "seq": 8},
+    "paper": {"vocab": 32000, "d_model": 512, "heads": 8, "d_ff": 2048, "num_experts": 8, "k": 2, "layers": 4,
+                  "max_len": 128, "num_classes": 10, "seq": 128},
 }  # fmt: skip
 
 

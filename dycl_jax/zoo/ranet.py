@@ -145,8 +145,8 @@ class RANet(nn.Module):
 
 
 SIZES = {
-    "small": dict(channels=(8, 16, 16), num_blocks=2, growth=4, img=16),
-    "paper": dict(channels=(32, 64, 128), num_blocks=4, growth=16, img=32),
+    "small": {"channels": (8, 16, 16), "num_blocks": 2, "growth": 4, "img": 16},
+    "paper": {"channels": (32, 64, 128), "num_blocks": 4, "growth": 16, "img": 32},
 }
 
 

@@ -163,7 +163,9 @@ class SkipNetRNN(nn.Module):
         cin = widths[0]
         for g, (w, n) in enumerate(zip(widths, num_layers)):
             blocks = nn.ModuleList()
-            self.gate_layers.append(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(w, embed_dim, 1)))
+            self.gate_layers.append(
+                nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(w, embed_dim, 1))
+            )
             for i in range(n):
                 stride = 2 if (g > 0 and i == 0) else 1
                 blocks.append(BasicBlock(cin, w, stride, _downsample(cin, w, stride)))
@@ -231,8 +233,8 @@ class SkipNetRNN(nn.Module):
 
 
 SIZES = {
-    "small": dict(widths=(4, 8, 16), num_layers=(2, 2, 2), img=16),
-    "paper": dict(widths=(16, 32, 64), num_layers=(6, 6, 6), img=32),
+    "small": {"widths": (4, 8, 16), "num_layers": (2, 2, 2), "img": 16},
+    "paper": {"widths": (16, 32, 64), "num_layers": (6, 6, 6), "img": 32},
 }
 
 
