@@ -48,6 +48,20 @@ def unwrap(fn: Any) -> types.FunctionType:
     return f
 
 
+def _explicit_super(fn: ast.FunctionDef) -> None:
+    """``super()`` -> ``super(__class__, self)``: the rewritten code runs outside the class body,
+    where the zero-argument form has no ``__class__`` cell (the cell's value is in the closure)."""
+    args = [*fn.args.posonlyargs, *fn.args.args]
+    if not args:
+        return
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super" and not node.args:
+            node.args = [
+                ast.copy_location(ast.Name("__class__", ast.Load()), node),
+                ast.copy_location(ast.Name(args[0].arg, ast.Load()), node),
+            ]
+
+
 def parse(fn: Any) -> ParsedFunction:
     """Parse ``fn``'s source. Raises SourceUnavailableError when there is none to read."""
     f = unwrap(fn)
@@ -77,6 +91,7 @@ def parse(fn: Any) -> ParsedFunction:
         )
     ast.increment_lineno(tree, first - 1)
     node.decorator_list = []
+    _explicit_super(node)
     closure = {}
     if f.__closure__:
         for name, cell in zip(code.co_freevars, f.__closure__):

@@ -230,6 +230,8 @@ class Normalizer:
         """``e`` made traceable: host-only parts replaced by temporaries computed before."""
         if not self.has_host_atom(e):
             return e
+        if isinstance(e, ast.ListComp | ast.GeneratorExp):
+            return self._comprehension(e)
         reason = self.host_atom_reason(e)
         if reason is not None:
             kind = self.typer.kind(e)
@@ -259,6 +261,27 @@ class Normalizer:
         kind = self.typer.kind(e).kind
         h = self.as_host(e)
         return truth(h) if kind == Kind.TENSOR else h
+
+    def _comprehension(self, e: ast.ListComp | ast.GeneratorExp) -> ast.expr:
+        """A comprehension with host work inside becomes an explicit loop building a list."""
+        tmp = self._temp(self.typer.kind(e))
+        append = ast.Expr(
+            ast.Call(ast.Attribute(_load(tmp), "append", ast.Load()), [e.elt], [])
+        )
+        body: ast.stmt = append
+        for gen in reversed(e.generators):
+            for cond in reversed(gen.ifs):
+                body = ast.If(cond, [body], [])
+            body = ast.For(gen.target, gen.iter, [body], [])
+        ast.fix_missing_locations(ast.copy_location(body, e))
+        for sub in ast.walk(body):
+            if isinstance(sub, ast.stmt):
+                ast.copy_location(sub, e)
+        self._emit(ast.Assign([_store(tmp)], ast.List([], ast.Load())), e, trace=False)
+        for gen in e.generators:
+            self.typer._bind(gen.target, self.typer.iter_element(gen.iter))
+        self.stmt(body)
+        return _load(tmp)
 
     def host_form(self, e: ast.expr, reason: SplitKind) -> ast.expr:
         if isinstance(e, ast.Call):

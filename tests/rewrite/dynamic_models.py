@@ -259,3 +259,22 @@ class RecurrentSkip(nn.Module):
                 skipped += 1
             mask, prob = self.control(x)
         return x, prob, skipped
+
+
+class Base(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList([nn.Linear(4, 3) for _ in range(3)])
+
+    def forward(self, x):
+        return [h(x) for h in self.heads]
+
+
+class ComprehensionSuper(Base):
+    """super().forward(...), and a list comprehension with .item() inside."""
+
+    def forward(self, x):
+        outs = super().forward(x)
+        confs = [F.softmax(o, -1).max().item() for o in outs]
+        best = max(range(len(confs)), key=lambda i: confs[i])
+        return outs[best], best

@@ -138,3 +138,12 @@ def test_module_state_written_in_forward() -> None:
     inputs = _inputs((1, 6), 16, scales=(0.3, 1.0, 4.0))
     paths = run_all_paths(m, cm, inputs)
     assert len({m(*x)[2] for x in inputs}) >= 2 and len(paths) >= 2
+
+
+def test_comprehension_with_conversion_and_super() -> None:
+    torch.manual_seed(11)
+    m = dm.ComprehensionSuper().eval()
+    cm = dycl_jax.convert(m)
+    inputs = _inputs((1, 4), 16, scales=(0.5, 2.0, 6.0))
+    run_all_paths(m, cm, inputs)
+    assert len({m(*x)[1] for x in inputs}) >= 2
