@@ -274,6 +274,18 @@ def _aten_median_dim(x, dim, keepdim=False):
     )
 
 
+@lowers(aten.mode.default)
+def _aten_mode(x, dim=-1, keepdim=False):
+    """Most frequent value (ties: the smallest) and its last index. O(n^2) in the dim's size."""
+    xm = jnp.moveaxis(x, dim % x.ndim, -1) if x.ndim else x[None]
+    counts = (xm[..., :, None] == xm[..., None, :]).sum(-1)
+    best = counts == counts.max(-1, keepdims=True)
+    v = jnp.min(jnp.where(best, xm, xm.max(-1, keepdims=True)), -1, keepdims=True)
+    i = xm.shape[-1] - 1 - jnp.argmax(jnp.flip(xm == v, -1), -1, keepdims=True)
+    out = (v, i) if keepdim and x.ndim else (v[..., 0], i[..., 0])
+    return tuple(jnp.moveaxis(o, -1, dim % x.ndim) if keepdim and x.ndim else o for o in out)
+
+
 @lowers(aten.median.default)
 def _aten_median(x):
     s = jnp.sort(x.ravel())

@@ -343,6 +343,16 @@ SAMPLES[aten.median.dim] = lambda: [
     Sample((torch.tensor([[3.0, NAN, -1.0, 2.0], [1.0, 2.0, 3.0, 4.0]]), 1)),
     Sample((f(), 0)),
 ]
+SAMPLES[aten.mode.default] = lambda: [
+    Sample((torch.tensor([[1.0, 2.0, 2.0, 3.0, 3.0, 0.0], [5.0, 5.0, 1.0, 1.0, 1.0, 5.0]]), 1)),
+    Sample((i(5, 7, lo=0, hi=3),)),
+    Sample((i(5, 7, lo=0, hi=3), 0, True)),
+    Sample((i(2, 6, 3, lo=-2, hi=2), 1, True)),
+    Sample((b(4, 5), -1)),
+    Sample((f(3, 4), 1)),  # all distinct: the smallest value
+    Sample((f(1, 4), 0)),
+    Sample((f(),)),
+]
 SAMPLES[aten.median.default] = lambda: [
     Sample((distinct(4, 6),)),
     Sample((distinct(5),)),
