@@ -78,8 +78,10 @@ def _aten_div(x, y, *, rounding_mode=None, _meta):
     x, y = _arr(_meta, x), _arr(_meta, y)
     if rounding_mode == "floor":  # jnp.floor_divide matches PyTorch (incl. y == 0 -> +-inf/nan)
         return jnp.floor_divide(x, y)
-    # "trunc": C division for integers, trunc(x / y) for floats
-    return lax.div(*jnp.broadcast_arrays(x, y)) if _is_int(x) else jnp.trunc(x / y)
+    if not _is_int(x):  # "trunc"
+        return jnp.trunc(x / y)
+    q = jnp.floor_divide(x, y)  # not lax.div: INT_MIN / -1 would trap (SIGFPE) on CPU
+    return q + ((q * y != x) & ((x < 0) != (y < 0))).astype(q.dtype)
 
 
 @lowers(aten.floor_divide.default, aten.floor_divide.Scalar, needs_meta=True)

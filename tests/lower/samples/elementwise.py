@@ -111,7 +111,22 @@ def _div_mode(mode: str | None) -> list[Sample]:
 
 SAMPLES[aten.div.Tensor] = _div
 SAMPLES[aten.div.Scalar] = lambda: [Sample((f(3), 2.5)), Sample((i(4), 2)), Sample((i(4), -3))]
-SAMPLES[aten.div.Tensor_mode] = lambda: [*_div_mode("floor"), *_div_mode("trunc"), *_div_mode(None)]
+SAMPLES[aten.div.Tensor_mode] = lambda: [
+    Sample(
+        (torch.tensor([-(2**63), 2**63 - 1, 5, -5]), torch.tensor([1, -1, -2, 2])),
+        {"rounding_mode": "trunc"},
+    ),
+    Sample(
+        (
+            torch.tensor([-128, 127, 7], dtype=torch.int8),
+            torch.tensor([3, -3, 7], dtype=torch.int8),
+        ),
+        {"rounding_mode": "trunc"},
+    ),
+    *_div_mode("floor"),
+    *_div_mode("trunc"),
+    *_div_mode(None),
+]
 SAMPLES[aten.div.Scalar_mode] = lambda: [
     Sample((t, s), {"rounding_mode": m})
     for m in ("floor", "trunc", None)
