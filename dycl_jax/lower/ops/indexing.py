@@ -114,7 +114,7 @@ def _mask_put(x, indices, values, accumulate):
     return jnp.where(mask, x + values if accumulate else values, x)
 
 
-@lowers(aten.index_put.default, aten.index_put_.default)
+@lowers(aten.index_put.default)
 def _aten_index_put(x, indices, values, accumulate=False):
     values = jnp.asarray(values).astype(x.dtype)
     if any(i is not None and i.dtype == jnp.bool_ for i in indices):

@@ -88,7 +88,6 @@ SAMPLES[aten.squeeze.dim] = lambda: [
     Sample((_i(3, 1), -1)),
     Sample((_f(), 0)),
 ]
-SAMPLES[aten.squeeze_.dim] = lambda: [Sample((_f(1, 3, 1), -1)), Sample((_i(1, 3), 0))]
 SAMPLES[aten.squeeze.dims] = lambda: [
     Sample((_f(1, 3, 1, 4), [0, 2])),
     Sample((_f(1, 3, 1, 4), [-2, 1])),
