@@ -13,10 +13,11 @@ other leaf (ints, shapes, modules, dtypes) is a constant of this signature and i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -140,13 +141,9 @@ def trace(
         return flat
 
     try:
-        gm = make_fx(
-            functionalize(traced),
-            decomposition_table=_DECOMPOSITIONS,
-            tracing_mode="fake",
-            record_stack_traces=True,
-            _allow_non_fake_inputs=True,
-        )(list(param_values), examples)
+        # mkldnn's fused RNN kernels have no core-ATen decomposition; the generic path has.
+        with _mkldnn_disabled():
+            gm = _make_fx(traced, param_values, examples)
     except CaptureError:
         raise
     except Exception as e:
@@ -170,6 +167,27 @@ def trace(
         OutPlan(plan_box[-1]),
         time.perf_counter() - start,
     )
+
+
+@contextlib.contextmanager
+def _mkldnn_disabled() -> Iterator[None]:
+    # torch.backends.mkldnn.flags() would also touch TF32 settings (and warn); only flip the switch.
+    prev = torch._C._get_mkldnn_enabled()
+    torch._C._set_mkldnn_enabled(False)
+    try:
+        yield
+    finally:
+        torch._C._set_mkldnn_enabled(prev)
+
+
+def _make_fx(traced: Callable[..., Any], params: tuple[torch.Tensor, ...], examples: list[torch.Tensor]) -> fx.GraphModule:
+    return make_fx(
+        functionalize(traced),
+        decomposition_table=_DECOMPOSITIONS,
+        tracing_mode="fake",
+        record_stack_traces=True,
+        _allow_non_fake_inputs=True,
+    )(list(params), examples)
 
 
 def _strip_input_writebacks(gm: fx.GraphModule, n_params: int, names: tuple[str, ...]) -> None:

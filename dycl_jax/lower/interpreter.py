@@ -13,7 +13,7 @@ ATen overload and the user's source line that produced the node.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -141,8 +141,7 @@ def to_jax(gm: fx.GraphModule) -> Callable[..., tuple[Any, ...]]:
                         hint="this is a dycl_jax bug; please report it with this message",
                     ) from e
             elif node.op == "output":
-                outs = node.args[0]
-                flat = outs if isinstance(outs, Sequence) else (outs,)
+                flat = torch.utils._pytree.tree_leaves(node.args[0])
                 return tuple(env[o] if isinstance(o, fx.Node) else o for o in flat)
             elif node.op == "get_attr":
                 env[node] = jnp.asarray(getattr(gm, node.target).detach().numpy())  # type: ignore[arg-type]
