@@ -218,7 +218,7 @@ def _avg_divisor(size, k, s, p, o, count_include_pad):
     return np.minimum(start + k, size) - np.maximum(start, 0)
 
 
-@lowers(aten.avg_pool2d.default, aten.avg_pool3d.default)
+@lowers(aten.avg_pool1d.default, aten.avg_pool2d.default, aten.avg_pool3d.default)
 def _aten_avg_pool(x, kernel_size, stride=(), padding=(0,), ceil_mode=False,
                    count_include_pad=True, divisor_override=None):  # fmt: skip
     n, stride, padding, dil, outs = _pool_params(x, kernel_size, stride, padding, (1,), ceil_mode)
@@ -248,7 +248,11 @@ def _adaptive_matrix(size, out):
     return inside / (end - start)[:, None]
 
 
-@lowers(aten._adaptive_avg_pool2d.default, aten._adaptive_avg_pool3d.default)
+@lowers(
+    aten.adaptive_avg_pool1d.default,
+    aten._adaptive_avg_pool2d.default,
+    aten._adaptive_avg_pool3d.default,
+)
 def _aten_adaptive_avg_pool(x, output_size):
     n = len(output_size)
     for d, (size, out) in enumerate(zip(_spatial(x, n), output_size)):

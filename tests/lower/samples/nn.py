@@ -170,3 +170,11 @@ SAMPLES[aten.upsample_bilinear2d.default] = lambda: [
     Sample((_f(2, 3, 6, 5), [4, 9], True), **SUM_TOL),
     Sample((_f(1, 2, 5, 6), [7, 3], False, 1.5, 0.5), **SUM_TOL),
 ]
+SAMPLES[aten.avg_pool1d.default] = lambda: [
+    Sample((_f(2, 3, 20), [3], [2])),
+    Sample((_f(3, 11), [4], [3], [2], True, False)),  # unbatched, ceil_mode, pad excluded
+]
+SAMPLES[aten.adaptive_avg_pool1d.default] = lambda: [
+    Sample((_f(2, 3, 20), [7])),
+    Sample((_f(3, 5), [8])),
+]
