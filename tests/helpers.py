@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -27,6 +28,10 @@ def assert_same(got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-5,
         assert isinstance(got, dict) and got.keys() == expected.keys(), f"{path}: keys differ"
         for k in expected:
             assert_same(got[k], expected[k], rtol, atol, f"{path}[{k!r}]")
+    elif isinstance(expected, float):
+        # A Python float read back from float32 tensors carries their rounding: compare like them.
+        assert type(got) is float, f"{path}: {type(got).__name__} != float"
+        assert math.isclose(got, expected, rel_tol=rtol, abs_tol=atol), f"{path}: {got!r} != {expected!r}"
     else:
         assert type(got) is type(expected), f"{path}: {type(got).__name__} != {type(expected).__name__}"
         assert got == expected, f"{path}: {got!r} != {expected!r}"

@@ -91,14 +91,25 @@ PURE_BUILTINS = frozenset(
 # Calls whose point is a side effect: they must run on the host every call.
 SIDE_EFFECT_BUILTINS = frozenset({"print", "input", "open", "exec", "eval", "setattr", "delattr"})
 CONTAINER_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault", "popitem", "add", "discard", "sort", "reverse"})
+# Container mutators torch.Tensor does not have (it has .add and .sort): the receiver is a list/dict.
+LIST_ONLY_METHODS = CONTAINER_MUTATORS - {"add", "sort"} - set(dir(torch.Tensor))
 # torch functions whose result is static Python (no tensor value read).
 TORCH_STATIC_FUNCS = frozenset({"is_tensor", "is_floating_point", "numel", "is_grad_enabled", "no_grad", "enable_grad", "inference_mode", "set_grad_enabled", "get_default_dtype", "is_complex"})
+
+
+# Ops whose output *shape* depends on tensor values: they run eagerly in PyTorch on the host,
+# between regions, so every region keeps static shapes (specialised per observed shape).
+DATA_DEPENDENT_OPS = frozenset({"nonzero", "masked_select", "unique", "unique_consecutive", "argwhere"})
+# Python builtins that compare their (tensor) arguments: evaluated on the host, like PyTorch does.
+COMPARING_BUILTINS = frozenset({"max", "min", "sorted"})
 
 
 class CallKind(enum.Enum):
     TRACE = "trace"  # traced inside a region (torch op, nn module, static user code)
     PURE = "pure"  # pure Python builtin on static values
     CONVERSION = "conversion"  # tensor -> Python value (host)
+    EAGER = "eager"  # data-dependent output shape: run by PyTorch on the host
+    HOST_BUILTIN = "host_builtin"  # max/min/sorted over tensors: compare on the host
     DYNAMIC = "dynamic"  # user callee that needs its own host program
     EFFECT = "effect"  # side effect: print, container mutation, setattr
 
@@ -418,7 +429,11 @@ class Typer:
         func = node.func
         if isinstance(func, ast.Attribute):
             base = self.kind(func.value)
+            if base.kind == Kind.TENSOR and func.attr in LIST_ONLY_METHODS:
+                return CallKind.EFFECT  # a Python list holding tensors, not a tensor
             if base.kind == Kind.TENSOR:
+                if func.attr in DATA_DEPENDENT_OPS:
+                    return CallKind.EAGER
                 return CallKind.CONVERSION if func.attr in CONVERSION_METHODS else CallKind.TRACE
             if base.kind == Kind.HOST:
                 return CallKind.PURE
@@ -430,7 +445,7 @@ class Typer:
                 return CallKind.EFFECT
             return CallKind.TRACE
         kinds = {self._callee_kind(c, node) for c in cands}
-        for k in (CallKind.EFFECT, CallKind.DYNAMIC, CallKind.CONVERSION, CallKind.TRACE):
+        for k in (CallKind.EFFECT, CallKind.DYNAMIC, CallKind.EAGER, CallKind.HOST_BUILTIN, CallKind.CONVERSION, CallKind.TRACE):
             if k in kinds:
                 return k
         return CallKind.PURE
@@ -446,12 +461,18 @@ class Typer:
                 return CallKind.EFFECT
             if name in CONVERSION_BUILTINS and any(self.kind(a).kind == Kind.TENSOR for a in node.args):
                 return CallKind.CONVERSION
+            if name in COMPARING_BUILTINS and any(self.kind(a).kind == Kind.TENSOR for a in node.args):
+                return CallKind.HOST_BUILTIN
             if name in PURE_BUILTINS:
                 if any(self.kind(a).kind == Kind.TENSOR for a in node.args) and name not in ("len", "isinstance", "range", "enumerate", "zip", "getattr", "hasattr", "type", "id", "list", "tuple", "reversed", "slice", "iter"):
                     return CallKind.TRACE
                 return CallKind.PURE
             return CallKind.TRACE
         modname = getattr(fobj, "__module__", "") or ""
+        if modname.startswith("torch") and getattr(fobj, "__name__", "") in DATA_DEPENDENT_OPS:
+            return CallKind.EAGER
+        if fobj is torch.where and len(node.args) == 1 and not node.keywords:
+            return CallKind.EAGER  # torch.where(cond) is nonzero(cond, as_tuple=True)
         if modname.startswith(("torch", "math", "numpy", "functools", "operator", "builtins")) or fobj is math:
             return CallKind.TRACE if modname.startswith("torch") else CallKind.PURE
         if isinstance(fobj, types.MethodType | types.FunctionType):

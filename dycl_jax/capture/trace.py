@@ -160,6 +160,8 @@ def trace(
             ) from e
         raise CaptureError(f"capturing region failed: {msg.splitlines()[0][:500]}", loc) from e
     _strip_input_writebacks(gm, len(param_values), param_names)
+    if dynamic:
+        _check_scalar_outputs(gm, len(param_values), leaves)
     used = _prune_params(gm, len(param_values))
     return Captured(
         gm,
@@ -188,6 +190,29 @@ def _make_fx(traced: Callable[..., Any], params: tuple[torch.Tensor, ...], examp
         record_stack_traces=True,
         _allow_non_fake_inputs=True,
     )(list(params), examples)
+
+
+def _check_scalar_outputs(gm: fx.GraphModule, n_params: int, leaves: list[Any]) -> None:
+    """Python scalars read from tensors are traced as 0-d inputs so new values do not recompile.
+    An output computed from such scalars alone would come back as an array where PyTorch has a
+    Python number: then the region must specialise on the scalar instead (DataDependentError
+    makes the runner retrace it that way)."""
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    scalar = {p for p, leaf in zip(placeholders[n_params:], leaves) if isinstance(leaf, np.ndarray)}
+    other = set(placeholders) - scalar
+    output = next(n for n in gm.graph.nodes if n.op == "output")
+    for out in torch.utils._pytree.tree_leaves(output.args[0]):
+        if not isinstance(out, fx.Node):
+            continue
+        seen: set[fx.Node] = set()
+        todo = [out]
+        while todo:
+            n = todo.pop()
+            if n not in seen:
+                seen.add(n)
+                todo.extend(n.all_input_nodes)
+        if seen & scalar and not seen & other:
+            raise DataDependentError("region output computed from host scalars only")
 
 
 def _strip_input_writebacks(gm: fx.GraphModule, n_params: int, names: tuple[str, ...]) -> None:

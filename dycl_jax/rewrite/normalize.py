@@ -52,6 +52,8 @@ class SplitKind(enum.Enum):
     CONVERSION = "tensor converted to a Python value"
     TENSOR_INDEX = "tensor used as a Python index"
     DYNAMIC_CALL = "call into code with tensor-dependent control flow"
+    DATA_DEPENDENT_SHAPE = "op whose output shape depends on tensor values"
+    HOST_COMPARE = "Python builtin comparing tensors (max/min/sorted)"
     EFFECT = "side effect that must run on every call"
     BOOL_OP = "and/or/not/conditional expression on a tensor"
     CONTROL = "return/break/continue/raise"
@@ -156,6 +158,10 @@ class Normalizer:
                 return SplitKind.CONVERSION
             if ck is CallKind.DYNAMIC:
                 return SplitKind.DYNAMIC_CALL
+            if ck is CallKind.EAGER:
+                return SplitKind.DATA_DEPENDENT_SHAPE
+            if ck is CallKind.HOST_BUILTIN:
+                return SplitKind.HOST_COMPARE
             if ck is CallKind.EFFECT:
                 func = e.func
                 if local_effects_ok and isinstance(func, ast.Attribute) and self._is_local_name(func.value):
@@ -292,6 +298,15 @@ class Normalizer:
                 kws = [ast.keyword(k.arg, self.as_host(k.value)) for k in e.keywords]
                 call = _runtime_call("call", func_h, *args)
                 call.keywords = kws  # type: ignore[attr-defined]
+                return call
+            if reason is SplitKind.DATA_DEPENDENT_SHAPE:
+                # PyTorch itself runs the op on the host: exact semantics, concrete shapes.
+                if isinstance(func, ast.Attribute) and self.typer.kind(func.value).kind == Kind.TENSOR:
+                    head = [self.as_host(func.value), ast.Constant(func.attr)]
+                    call = _runtime_call("eager_method", *head, *[self._host_arg(a) for a in e.args])
+                else:
+                    call = _runtime_call("eager", self.as_host(func), *[self._host_arg(a) for a in e.args])
+                call.keywords = [ast.keyword(k.arg, self.as_host(k.value)) for k in e.keywords]  # type: ignore[attr-defined]
                 return call
             if isinstance(func, ast.Attribute):
                 func = ast.Attribute(self.as_host(func.value), func.attr, ast.Load())

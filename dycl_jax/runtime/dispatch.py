@@ -189,9 +189,11 @@ class Session:
         self.debug = debug
         named: dict[str, torch.Tensor] = {}
         if root is not None:
-            for n, p in root.named_parameters(remove_duplicate=False):
+            # One name per tensor: a module registered twice (SkipNet's shared downsample) must be
+            # re-parametrised once, or restoring it would leave the traced stand-in behind.
+            for n, p in root.named_parameters():
                 named[n] = p
-            for n, b in root.named_buffers(remove_duplicate=False):
+            for n, b in root.named_buffers():
                 named[n] = b
         self.param_names = tuple(named)
         self.torch_params = tuple(t.detach() for t in named.values())
@@ -262,11 +264,40 @@ class Runtime:
             rec.append(("cond", b))
         return b
 
+    def eager(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a torch op whose output shape depends on values (nonzero, unique, ...) in PyTorch."""
+        self.session.stats.host_reads += 1
+        return _from_torch(fn(*_to_torch(args), **_to_torch(kwargs)))
+
+    def eager_method(self, t: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        self.session.stats.host_reads += 1
+        return _from_torch(getattr(_to_torch(t), name)(*_to_torch(args), **_to_torch(kwargs)))
+
     def call(self, f: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a dynamic callee (submodule, method or function) through its own host program."""
         fn, owner = resolve_callable(f)
         prog = self.session.program_for(fn, owner)
         return prog.run(args, kwargs)
+
+
+def _to_torch(v: Any) -> Any:
+    if isinstance(v, jax.Array):
+        return torch.from_numpy(np.array(v))
+    t = type(v)
+    if t is list or t is tuple:
+        return t(_to_torch(x) for x in v)
+    if t is dict:
+        return {k: _to_torch(x) for k, x in v.items()}
+    return v
+
+
+def _from_torch(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):
+        return jax.numpy.asarray(v.numpy())
+    t = type(v)
+    if t is list or t is tuple:
+        return t(_from_torch(x) for x in v)
+    return v
 
 
 def resolve_callable(f: Any) -> tuple[Any, Any]:

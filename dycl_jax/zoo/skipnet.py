@@ -201,35 +201,63 @@ class SkipNetRNN(nn.Module):
         return self.fc(x), num_executed, masks
 
     def forward_masked(self, x, collect=None):
+        """Training form with hard masks; `collect` gathers (group, gate feature, mask)."""
         x = F.relu(self.bn1(self.conv1(x)))
         hidden = self.control.init_hidden(x.size(0), x)
         x = self.groups[0][0](x)
-        prob, hidden = self.control(self.gate_layers[0](x), hidden)
+        feature = self.gate_layers[0](x)
+        prob, hidden = self.control(feature, hidden)
         for g, group in enumerate(self.groups):
             for i, block in enumerate(group):
                 if g == 0 and i == 0:
                     continue
+                mask = (prob > self.gate_threshold).float()
                 if collect is not None:
-                    collect.append(torch.logit(prob.clamp(1e-6, 1 - 1e-6)))
-                mask = (prob > self.gate_threshold).float().view(-1, 1, 1, 1)
+                    collect.append((g, feature.flatten(1), mask))
+                mask = mask.view(-1, 1, 1, 1)
                 prev = block.downsample(x) if block.downsample is not None else x
                 x = mask * block(x) + (1 - mask) * prev
-                prob, hidden = self.control(self.gate_layers[g](x), hidden)
+                feature = self.gate_layers[g](x)
+                prob, hidden = self.control(feature, hidden)
         return self.fc(self.avgpool(x).flatten(1))
 
     @torch.no_grad()
     def calibrate(self, x):
         calibrate_batchnorm(self, lambda: self.forward_masked(x))
-        # the gate is shared, so its output scale and bias are set from all gate decisions
-        for _ in range(3):
-            logits: list[torch.Tensor] = []
-            self.forward_masked(x, collect=logits)
-            z = torch.stack(logits)
-            self.control.proj.weight.data /= z.std().clamp_min(1e-6) / 2.0
-            self.control.proj.bias.data /= z.std().clamp_min(1e-6) / 2.0
-            logits = []
-            self.forward_masked(x, collect=logits)
-            self.control.proj.bias.data -= torch.stack(logits).median()
+        # standardise each group's gate features, so the shared LSTM is driven by the input
+        seen: list = []
+        self.forward_masked(x, collect=seen)
+        for g, layer in enumerate(self.gate_layers):
+            feats = torch.cat([f for grp, f, _ in seen if grp == g])
+            mean, std = feats.mean(0), feats.std(0).clamp_min(1e-6)
+            conv = layer[1]
+            conv.weight.data /= std.view(-1, 1, 1, 1)
+            conv.bias.data = (conv.bias.data - mean) / std
+        # the projection is shared by all gates: pick its scale and bias so that every block
+        # is kept for a good share of the images (mean binary entropy of the keep rates),
+        # replaying the LSTM on the recorded gate features (twice, re-recording in between)
+        w0, b0 = self.control.proj.weight.data.clone(), self.control.proj.bias.data.clone()
+        for _ in range(2):
+            seen = []
+            self.forward_masked(x, collect=seen)
+            first = self.gate_layers[0](self.groups[0][0](F.relu(self.bn1(self.conv1(x)))))
+            feats = [first.flatten(1)] + [f for _, f, _ in seen[1:]]
+            best = (-1.0, 1.0, 0.0)
+            for scale in (1.0, 2.0, 4.0, 8.0):
+                for shift in torch.linspace(-3, 3, 25).tolist():
+                    self.control.proj.weight.data = w0 * scale
+                    self.control.proj.bias.data = b0 * scale + shift
+                    hidden = self.control.init_hidden(x.size(0), x)
+                    rates = []
+                    for f in feats:
+                        prob, hidden = self.control(f, hidden)
+                        rates.append((prob > self.gate_threshold).float().mean())
+                    rate = torch.stack(rates).clamp(1e-6, 1 - 1e-6)
+                    ent = float(-(rate * rate.log() + (1 - rate) * (1 - rate).log()).mean())
+                    if ent > best[0] + 1e-9:
+                        best = (ent, scale, shift)
+            self.control.proj.weight.data = w0 * best[1]
+            self.control.proj.bias.data = b0 * best[1] + best[2]
 
 
 SIZES = {
