@@ -183,7 +183,9 @@ class Generator:
             ("rows", 0.7),
         ]
         if s.role == "main":
-            forms += [("count", 1), ("append", 1), ("use_n", 0.5)]
+            forms += [("count", 1), ("append", 1), ("use_n", 0.5), ("tolist", 0.5)]
+            if s.depth < self.knobs.max_depth:
+                forms.append(("try", self.knobs.p_helper))
             if s.depth < self.knobs.max_depth:
                 forms.append(("pair", self.knobs.p_helper))
         if s.int_vars:
@@ -229,6 +231,17 @@ class Generator:
             hs = _Scope("helper", s.cls, ("x",), depth=s.depth + 1, sub_depth=s.sub_depth)
             s.cls.helpers[name] = self.block(hs)
             a["name"] = name
+        elif form == "tolist":
+            a["v"] = self.fresh("v")
+        elif form == "try":
+            name = self.fresh("_checked")
+            hs = _Scope("helper", s.cls, ("x",), depth=s.depth + 1, sub_depth=s.sub_depth)
+            body = self.block(hs)
+            body.insert(
+                self.rng.randint(0, len(body)), Node("raise", {"cond": self.cond(hs, False)})
+            )
+            s.cls.helpers[name] = body
+            a["name"] = name
         elif form == "pair":
             name = self.fresh("_pair")
             hs = _Scope("pair", s.cls, ("x", "y"), depth=s.depth + 1, sub_depth=s.sub_depth)
@@ -262,7 +275,9 @@ class Generator:
     def cond(self, s: _Scope, allow_compound: bool = True) -> str:
         r = self.rng
         v = self.tensor(s)
-        form = r.choice(["item_gt", "item_lt", "sum0d", "any", "all", "elem", "cmp", "compound"])
+        form = r.choice(
+            ["item_gt", "item_lt", "sum0d", "any", "all", "elem", "cmp", "conv", "compound"]
+        )
         if form == "item_gt":
             return f"{v}.mean().item() > {r.choice([0.0, 0.0, 0.1, -0.1])}"
         if form == "item_lt":
@@ -277,6 +292,10 @@ class Generator:
             return f"{v}[0, {r.randrange(self.d)}] > 0"
         if form == "cmp":
             return f"{v}.mean() > {self.tensor(s)}.std()"
+        if form == "conv":
+            return r.choice(
+                [f"bool({v}.sum() > 0)", f"float({v}.mean()) > 0.0", f"int({v}.argmax()) % 2 == 0"]
+            )
         if not allow_compound:
             return f"{v}.mean() > 0"
         op = r.choice(["and", "or", "not", "py_and"])
@@ -476,6 +495,23 @@ class _Renderer:
                 f"{sp}        {rows}.append(torch.tanh({r}))",
                 f"{sp}{t} = torch.stack({rows})",
             ]
+        if k == "tolist":
+            v = a["v"]
+            return [
+                f"{sp}for {v} in {o}[0].tolist():",
+                f"{sp}    if {v} > 0:",
+                f"{sp}        n += 1",
+            ]
+        if k == "try":
+            return [
+                f"{sp}try:",
+                f"{sp}    {t} = self.{a['name']}({o})",
+                f"{sp}    n += 1",
+                f"{sp}except ValueError:",
+                f"{sp}    {t} = torch.tanh({o})",
+            ]
+        if k == "raise":
+            return [f"{sp}if {a['cond']}:", f'{sp}    raise ValueError("fuzz")']
         if k == "use_n":
             return [f"{sp}{t} = {t} + 0.1 * n"]
         if k == "use_i":
@@ -550,7 +586,7 @@ class _Renderer:
             for key in ("attr", "la", "lb"):
                 if key in n.args and n.args[key] not in seen:
                     seen.add(n.args[key])
-            if n.kind in ("helper", "pair") and n.args["name"] not in seen:
+            if n.kind in ("helper", "pair", "try") and n.args["name"] not in seen:
                 seen.add(n.args["name"])
                 self.used(cls.helpers[n.args["name"]], cls, seen)
             for c in [*n.args.get("conds", []), n.args.get("cond", "")]:

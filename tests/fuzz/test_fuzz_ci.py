@@ -32,6 +32,8 @@ def test_fuzz_campaign_ci(tmp_path: Path) -> None:
     assert last.startswith(f"fuzz: {PROGRAMS} programs, "), report
     assert last.endswith(" 0 mismatches, 0 crashes"), report
     assert proc.returncode == 0, report
-    assert "invalid program" not in proc.stdout, report  # the generator itself must stay valid
+    assert "produced an invalid program" not in proc.stdout, (
+        report
+    )  # the generator itself must stay valid
     paths = int(last.split(", ")[1].split()[0])
     assert paths >= PROGRAMS, f"too little path mixing: {last}"
