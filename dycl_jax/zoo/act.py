@@ -188,7 +188,10 @@ def build_act(size="small", seed=0):
     spec.pop("seq")
     with seeded(seed):
         model = ACTRNN(**spec).eval()
-    calib = [act_inputs(size, 1, seed + CALIB_SEED_OFFSET + i) for i in range(16)]
+    calib = [
+        act_inputs(size, 1, seed + CALIB_SEED_OFFSET + i)
+        for i in range(16 if size == "small" else 8)
+    ]
 
     def run():
         return [n for (x,) in calib for n in model(x)[1]]
@@ -207,7 +210,10 @@ def build_ut(size="small", seed=0):
     spec.pop("seq")
     with seeded(seed):
         model = UniversalTransformer(**spec).eval()
-    calib = [ut_inputs(size, 1, seed + CALIB_SEED_OFFSET + i) for i in range(24)]
+    calib = [
+        ut_inputs(size, 1, seed + CALIB_SEED_OFFSET + i)
+        for i in range(24 if size == "small" else 8)
+    ]
 
     def run():  # loop iterations = the largest per-position update count
         return [int(model(x)[1].max()) for (x,) in calib]

@@ -206,7 +206,12 @@ class TransformerBeam(_Seq2Seq):
         super().calibrate(src, num_candidates)
         base = self.model.generator.bias.data[self.eos_idx].item()
         best = (-1.0, 0.0)
-        for shift in (-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0, 8.0, 16.0):
+        src_mask = (src != self.pad_idx).unsqueeze(-2)
+        ys = torch.full((src.size(0), 1), self.bos_idx, dtype=torch.long)
+        out = self.model.decode(self.model.encode(src, src_mask), src_mask, ys, subsequent_mask(1))
+        spread = self.model.generator(out).std().item()  # the scale of a logit gap
+        for k in (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0):
+            shift = k * spread
             self.model.generator.bias.data[self.eos_idx] = base + shift
             lengths = torch.tensor([self(row[None])[0].size(1) for row in src[:8]])
             p = torch.bincount(lengths).double() / lengths.numel()
