@@ -285,11 +285,16 @@ def prime_inductor(env: dict[str, str], workdir: Path) -> float:
 # ---- main ----------------------------------------------------------------------------------------
 
 
-def run_benchmark(a: argparse.Namespace, progress: bool = True) -> dict[str, Any]:
+def run_benchmark(
+    a: argparse.Namespace, progress: bool = True, models: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run the benchmark; ``models`` (name -> zoo entry) defaults to ``dycl_jax.zoo.MODELS``."""
     from tqdm import tqdm
 
     set_threads(a.threads)
-    from dycl_jax.zoo import MODELS
+    if models is None:
+        from dycl_jax.zoo import MODELS as models
+    MODELS = models
 
     names = [n for n in a.models.split(",") if n] or list(MODELS)
     unknown = [n for n in names if n not in MODELS]
