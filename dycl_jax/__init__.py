@@ -1,9 +1,9 @@
 """dycl_jax: run PyTorch dynamic neural networks on JAX/XLA by program rewriting.
 
-    import dycl_jax
-    cm = dycl_jax.convert(model.eval())
-    out = cm(x)
-    print(cm.host_source)
+import dycl_jax
+cm = dycl_jax.convert(model.eval())
+out = cm(x)
+print(cm.host_source)
 """
 
 from dycl_jax import lower as _lower  # noqa: F401  (fills the op table)

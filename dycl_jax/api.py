@@ -110,7 +110,9 @@ class _Compiler:
         for r in regions:
             pyfn = host_mod.region_function(a.parsed, r, namespace)
             dyn = frozenset(i for i, n in enumerate(r.live_in) if n in r.host_scalars)
-            runner = dispatch.RegionRunner(r.name, pyfn, r.live_in, dyn, r.span, self.session, a.parsed.qualname)
+            runner = dispatch.RegionRunner(
+                r.name, pyfn, r.live_in, dyn, r.span, self.session, a.parsed.qualname
+            )
             host_ns[r.name] = runner
             prog.runners.append(runner)
         exec(hf.code, host_ns)
@@ -118,7 +120,9 @@ class _Compiler:
         if self.config.debug >= 1:
             print(f"[dycl_jax] {a.parsed.qualname}: {len(regions)} regions")
             for r in regions:
-                print(f"  {r.name} {r.span} in={r.live_in} out={r.live_out} split: {r.split_reason}")
+                print(
+                    f"  {r.name} {r.span} in={r.live_in} out={r.live_out} split: {r.split_reason}"
+                )
         if self.config.debug >= 2:
             print(hf.source)
         return prog
@@ -164,7 +168,9 @@ class ConvertedModel:
         """The pure form: run with ``params`` (a dict like :attr:`params`) instead of the model's."""
         missing = set(self.session.param_names) - set(params)
         if missing:
-            raise InputError(f"params is missing {len(missing)} entries, e.g. {sorted(missing)[:3]}")
+            raise InputError(
+                f"params is missing {len(missing)} entries, e.g. {sorted(missing)[:3]}"
+            )
         token = dispatch.PARAMS.set(params)
         try:
             return self(*args, **kwargs)
@@ -206,7 +212,12 @@ class ConvertedModel:
             for r in p.regions:
                 out.append(
                     RegionInfo(
-                        p.qualname, r.id, r.name, r.span, r.live_in, r.live_out,
+                        p.qualname,
+                        r.id,
+                        r.name,
+                        r.span,
+                        r.live_in,
+                        r.live_out,
                         str(r.split_reason) if r.split_reason else "end of block",
                         host_mod.region_source(r),
                     )
@@ -219,7 +230,9 @@ class ConvertedModel:
 
     def explain(self) -> str:
         """A readable report: programs, regions with spans, live sets and why each was split."""
-        lines = [f"dycl_jax conversion of {type(self.model).__name__} in {self.convert_seconds * 1e3:.1f} ms"]
+        lines = [
+            f"dycl_jax conversion of {type(self.model).__name__} in {self.convert_seconds * 1e3:.1f} ms"
+        ]
         for p in self.programs:
             lines.append(f"\nprogram {p.qualname}: {len(p.regions)} region(s)")
             for r in self.regions:

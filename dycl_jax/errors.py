@@ -88,7 +88,8 @@ class MissingLoweringError(ConversionError):
         super().__init__(
             f"no JAX lowering for ATen op {overload}",
             location,
-            hint or "see `python -m dycl_jax.lower --coverage`; add one with @lowers in dycl_jax/lower/ops",
+            hint
+            or "see `python -m dycl_jax.lower --coverage`; add one with @lowers in dycl_jax/lower/ops",
         )
 
 

@@ -10,7 +10,9 @@ import numpy as np
 import torch
 
 
-def assert_same(got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-5, path: str = "out") -> None:
+def assert_same(
+    got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-5, path: str = "out"
+) -> None:
     """``got`` (jax side) equals ``expected`` (torch side): same structure, dtypes and values."""
     if isinstance(expected, torch.Tensor):
         assert isinstance(got, jax.Array), f"{path}: expected a jax array, got {type(got).__name__}"
@@ -20,7 +22,9 @@ def assert_same(got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-5,
         assert g.dtype == e.dtype, f"{path}: dtype {g.dtype} != {e.dtype}"
         np.testing.assert_allclose(g, e, rtol=rtol, atol=atol, err_msg=path)
     elif isinstance(expected, tuple | list):
-        assert type(got) is type(expected), f"{path}: {type(got).__name__} != {type(expected).__name__}"
+        assert type(got) is type(expected), (
+            f"{path}: {type(got).__name__} != {type(expected).__name__}"
+        )
         assert len(got) == len(expected), f"{path}: length {len(got)} != {len(expected)}"
         for i, (g, e) in enumerate(zip(got, expected)):
             assert_same(g, e, rtol, atol, f"{path}[{i}]")
@@ -31,9 +35,13 @@ def assert_same(got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-5,
     elif isinstance(expected, float):
         # A Python float read back from float32 tensors carries their rounding: compare like them.
         assert type(got) is float, f"{path}: {type(got).__name__} != float"
-        assert math.isclose(got, expected, rel_tol=rtol, abs_tol=atol), f"{path}: {got!r} != {expected!r}"
+        assert math.isclose(got, expected, rel_tol=rtol, abs_tol=atol), (
+            f"{path}: {got!r} != {expected!r}"
+        )
     else:
-        assert type(got) is type(expected), f"{path}: {type(got).__name__} != {type(expected).__name__}"
+        assert type(got) is type(expected), (
+            f"{path}: {type(got).__name__} != {type(expected).__name__}"
+        )
         assert got == expected, f"{path}: {got!r} != {expected!r}"
 
 
@@ -42,7 +50,9 @@ def path_of(events: list[tuple[Any, ...]]) -> tuple[Any, ...]:
     return tuple(e[1:] if e[0] == "cond" else (e[1], e[2]) for e in events)
 
 
-def run_all_paths(model: torch.nn.Module, cm: Any, inputs: list[tuple[Any, ...]], **tol: float) -> set[tuple[Any, ...]]:
+def run_all_paths(
+    model: torch.nn.Module, cm: Any, inputs: list[tuple[Any, ...]], **tol: float
+) -> set[tuple[Any, ...]]:
     """Check parity on every input; return the distinct paths the converted model took."""
     paths = set()
     for args in inputs:

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 import dycl_jax
-from dycl_jax.zoo import MODELS
 from dycl_jax.testing import assert_same, path_of
+from dycl_jax.zoo import MODELS
 
 DEFAULT = ("sdn_resnet56", "skipnet_ff")
 
@@ -61,16 +61,23 @@ def demo(name: str) -> None:
             if isinstance(e, torch.Tensor) and e.is_floating_point() and e.numel():
                 worst = max(worst, float(np.max(np.abs(np.asarray(g) - e.numpy()))))
     t_first = time.perf_counter() - t0
-    print(f"parity: {len(inputs)} inputs, {len(paths)} distinct paths, all match eager "
-          f"(max abs error {worst:.2e}); first calls incl. compiles {t_first:.1f} s")
+    print(
+        f"parity: {len(inputs)} inputs, {len(paths)} distinct paths, all match eager "
+        f"(max abs error {worst:.2e}); first calls incl. compiles {t_first:.1f} s"
+    )
 
     with torch.no_grad():
         eager = _median_us(model, inputs)
     with jax.enable_x64(True):
-        jinputs = [tuple(jax.numpy.asarray(a.numpy()) if isinstance(a, torch.Tensor) else a for a in args) for args in inputs]
+        jinputs = [
+            tuple(jax.numpy.asarray(a.numpy()) if isinstance(a, torch.Tensor) else a for a in args)
+            for args in inputs
+        ]
     ours = _median_us(cm, jinputs)
-    print(f"speed (batch 1, median over mixed paths): eager {eager:.0f} µs, dycl_jax {ours:.0f} µs "
-          f"-> {eager / ours:.2f}x")
+    print(
+        f"speed (batch 1, median over mixed paths): eager {eager:.0f} µs, dycl_jax {ours:.0f} µs "
+        f"-> {eager / ours:.2f}x"
+    )
 
 
 def main() -> None:

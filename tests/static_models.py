@@ -16,7 +16,9 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(cout)
         self.short = nn.Sequential()
         if stride != 1 or cin != cout:
-            self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            self.short = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+            )
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -27,7 +29,9 @@ class BasicBlock(nn.Module):
 class ResNetSmall(nn.Module):
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU()
+        )
         self.layers = nn.Sequential(BasicBlock(8, 8), BasicBlock(8, 16, 2), BasicBlock(16, 32, 2))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(32, num_classes)
@@ -77,8 +81,13 @@ class MLP(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(10, 32), nn.GELU(), nn.Dropout(0.2), nn.Linear(32, 32), nn.SiLU(),
-            nn.LayerNorm(32), nn.Linear(32, 4),
+            nn.Linear(10, 32),
+            nn.GELU(),
+            nn.Dropout(0.2),
+            nn.Linear(32, 32),
+            nn.SiLU(),
+            nn.LayerNorm(32),
+            nn.Linear(32, 4),
         )
 
     def forward(self, x):
@@ -89,7 +98,10 @@ def cases() -> dict[str, tuple[type[nn.Module], list[tuple]]]:
     g = torch.Generator().manual_seed(0)
     return {
         "resnet": (ResNetSmall, [(torch.randn(b, 3, 16, 16, generator=g),) for b in (1, 4)]),
-        "transformer": (TransformerEnc, [(torch.randint(0, 50, (b, 7), generator=g),) for b in (1, 3)]),
+        "transformer": (
+            TransformerEnc,
+            [(torch.randint(0, 50, (b, 7), generator=g),) for b in (1, 3)],
+        ),
         "gru": (GRUStack, [(torch.randn(b, 5, 6, generator=g),) for b in (1, 4)]),
         "lstm": (LSTMStack, [(torch.randn(b, 5, 6, generator=g),) for b in (1, 4)]),
         "mlp": (MLP, [(torch.randn(b, 10, generator=g),) for b in (1, 8)]),

@@ -59,4 +59,6 @@ def test_jax_grad_through_apply() -> None:
     w = "net.0.weight"
     import numpy as np
 
-    np.testing.assert_allclose(np.asarray(grads[w]), model.net[0].weight.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(grads[w]), model.net[0].weight.grad.numpy(), rtol=1e-4, atol=1e-5
+    )

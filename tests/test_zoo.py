@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 import dycl_jax
 from dycl_jax.zoo import MODELS

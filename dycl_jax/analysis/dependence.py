@@ -76,30 +76,114 @@ HOST = AbsVal(Kind.HOST)
 OBJ = AbsVal(Kind.OBJ)
 
 # Tensor methods/attributes whose result is static (shape metadata).
-SHAPE_ATTRS = frozenset({"shape", "dtype", "device", "ndim", "is_cuda", "requires_grad", "layout", "is_sparse"})
-SHAPE_METHODS = frozenset({"size", "dim", "numel", "nelement", "ndimension", "is_contiguous", "element_size", "is_floating_point", "is_complex", "get_device", "stride"})
+SHAPE_ATTRS = frozenset(
+    {"shape", "dtype", "device", "ndim", "is_cuda", "requires_grad", "layout", "is_sparse"}
+)
+SHAPE_METHODS = frozenset(
+    {
+        "size",
+        "dim",
+        "numel",
+        "nelement",
+        "ndimension",
+        "is_contiguous",
+        "element_size",
+        "is_floating_point",
+        "is_complex",
+        "get_device",
+        "stride",
+    }
+)
 # Tensor methods that read a value back to Python: a host conversion.
 CONVERSION_METHODS = frozenset({"item", "tolist", "__bool__", "__int__", "__float__", "__index__"})
 CONVERSION_BUILTINS = frozenset({"bool", "int", "float", "complex"})
 # Python builtins that are pure functions of their arguments.
 PURE_BUILTINS = frozenset(
-    {"range", "len", "min", "max", "abs", "sum", "enumerate", "zip", "isinstance", "issubclass",
-     "getattr", "hasattr", "list", "tuple", "dict", "set", "sorted", "reversed", "round", "divmod",
-     "pow", "all", "any", "map", "filter", "str", "repr", "type", "id", "hash", "callable", "slice",
-     "iter", "next", "frozenset", "ord", "chr", "format"} | CONVERSION_BUILTINS
+    {
+        "range",
+        "len",
+        "min",
+        "max",
+        "abs",
+        "sum",
+        "enumerate",
+        "zip",
+        "isinstance",
+        "issubclass",
+        "getattr",
+        "hasattr",
+        "list",
+        "tuple",
+        "dict",
+        "set",
+        "sorted",
+        "reversed",
+        "round",
+        "divmod",
+        "pow",
+        "all",
+        "any",
+        "map",
+        "filter",
+        "str",
+        "repr",
+        "type",
+        "id",
+        "hash",
+        "callable",
+        "slice",
+        "iter",
+        "next",
+        "frozenset",
+        "ord",
+        "chr",
+        "format",
+    }
+    | CONVERSION_BUILTINS
 )
 # Calls whose point is a side effect: they must run on the host every call.
 SIDE_EFFECT_BUILTINS = frozenset({"print", "input", "open", "exec", "eval", "setattr", "delattr"})
-CONTAINER_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault", "popitem", "add", "discard", "sort", "reverse"})
+CONTAINER_MUTATORS = frozenset(
+    {
+        "append",
+        "extend",
+        "insert",
+        "pop",
+        "remove",
+        "clear",
+        "update",
+        "setdefault",
+        "popitem",
+        "add",
+        "discard",
+        "sort",
+        "reverse",
+    }
+)
 # Container mutators torch.Tensor does not have (it has .add and .sort): the receiver is a list/dict.
 LIST_ONLY_METHODS = CONTAINER_MUTATORS - {"add", "sort"} - set(dir(torch.Tensor))
 # torch functions whose result is static Python (no tensor value read).
-TORCH_STATIC_FUNCS = frozenset({"is_tensor", "is_floating_point", "numel", "is_grad_enabled", "no_grad", "enable_grad", "inference_mode", "set_grad_enabled", "get_default_dtype", "is_complex"})
+TORCH_STATIC_FUNCS = frozenset(
+    {
+        "is_tensor",
+        "is_floating_point",
+        "numel",
+        "is_grad_enabled",
+        "no_grad",
+        "enable_grad",
+        "inference_mode",
+        "set_grad_enabled",
+        "get_default_dtype",
+        "is_complex",
+    }
+)
 
 
 # Ops whose output *shape* depends on tensor values: they run eagerly in PyTorch on the host,
 # between regions, so every region keeps static shapes (specialised per observed shape).
-DATA_DEPENDENT_OPS = frozenset({"nonzero", "masked_select", "unique", "unique_consecutive", "argwhere"})
+DATA_DEPENDENT_OPS = frozenset(
+    {"nonzero", "masked_select", "unique", "unique_consecutive", "argwhere"}
+)
 # Python builtins that compare their (tensor) arguments: evaluated on the host, like PyTorch does.
 COMPARING_BUILTINS = frozenset({"max", "min", "sorted"})
 
@@ -122,7 +206,9 @@ def classify_value(v: Any) -> AbsVal:
     """The abstract value of a live Python object (a module attribute, a global)."""
     if isinstance(v, torch.Tensor):
         return TENSOR
-    if v is None or isinstance(v, bool | int | float | str | complex | torch.dtype | torch.device | torch.Size):
+    if v is None or isinstance(
+        v, bool | int | float | str | complex | torch.dtype | torch.device | torch.Size
+    ):
         return AbsVal(Kind.PY, (v,))
     if isinstance(v, tuple | list) and all(classify_value(x).kind == Kind.PY for x in v):
         return AbsVal(Kind.PY, (v,))
@@ -171,8 +257,11 @@ class Typer:
         positional = [*args.posonlyargs, *args.args]
         defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
         for i, (a, d) in enumerate(zip(positional, defaults)):
-            if i == 0 and self.self_obj is not None and a.arg in ("self", "cls") or (
-                i == 0 and self.self_obj is not None
+            if (
+                i == 0
+                and self.self_obj is not None
+                and a.arg in ("self", "cls")
+                or (i == 0 and self.self_obj is not None)
             ):
                 self.env[a.arg] = AbsVal(Kind.OBJ, (self.self_obj,))
             elif a.arg in arg_kinds:
@@ -261,7 +350,11 @@ class Typer:
         if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and not it.keywords:
             name = it.func.id
             if name == "range":
-                return AbsVal(max((self.kind(a).kind for a in it.args), default=Kind.PY) if any(self.kind(a).dependent for a in it.args) else Kind.PY)
+                return AbsVal(
+                    max((self.kind(a).kind for a in it.args), default=Kind.PY)
+                    if any(self.kind(a).dependent for a in it.args)
+                    else Kind.PY
+                )
             if name == "enumerate" and it.args:
                 return AbsVal(Kind.OBJ, parts=(PY, self.iter_element(it.args[0])))
             if name == "zip":
@@ -380,7 +473,9 @@ class Typer:
         return arg
 
     def _args_kind(self, node: ast.Call, default: Kind) -> AbsVal:
-        kinds = [self.kind(a).kind for a in node.args] + [self.kind(k.value).kind for k in node.keywords]
+        kinds = [self.kind(a).kind for a in node.args] + [
+            self.kind(k.value).kind for k in node.keywords
+        ]
         kinds = [k if k != Kind.OBJ else Kind.PY for k in kinds]
         return AbsVal(max(kinds, default=default))
 
@@ -445,26 +540,62 @@ class Typer:
                 return CallKind.EFFECT
             return CallKind.TRACE
         kinds = {self._callee_kind(c, node) for c in cands}
-        for k in (CallKind.EFFECT, CallKind.DYNAMIC, CallKind.EAGER, CallKind.HOST_BUILTIN, CallKind.CONVERSION, CallKind.TRACE):
+        for k in (
+            CallKind.EFFECT,
+            CallKind.DYNAMIC,
+            CallKind.EAGER,
+            CallKind.HOST_BUILTIN,
+            CallKind.CONVERSION,
+            CallKind.TRACE,
+        ):
             if k in kinds:
                 return k
         return CallKind.PURE
 
     def _callee_kind(self, fobj: Any, node: ast.Call) -> CallKind:
         if isinstance(fobj, torch.nn.Module):
-            if is_torch_builtin_module(fobj) and not isinstance(fobj, torch.nn.Sequential | torch.nn.ModuleList):
+            if is_torch_builtin_module(fobj) and not isinstance(
+                fobj, torch.nn.Sequential | torch.nn.ModuleList
+            ):
                 return CallKind.TRACE
-            return CallKind.DYNAMIC if self._is_dynamic_callee(type(fobj).forward, fobj) else CallKind.TRACE
-        if isinstance(fobj, types.BuiltinFunctionType | types.BuiltinMethodType) and fobj.__module__ == "builtins" or fobj in vars(builtins).values():
+            return (
+                CallKind.DYNAMIC
+                if self._is_dynamic_callee(type(fobj).forward, fobj)
+                else CallKind.TRACE
+            )
+        if (
+            isinstance(fobj, types.BuiltinFunctionType | types.BuiltinMethodType)
+            and fobj.__module__ == "builtins"
+            or fobj in vars(builtins).values()
+        ):
             name = getattr(fobj, "__name__", "")
             if name in SIDE_EFFECT_BUILTINS:
                 return CallKind.EFFECT
-            if name in CONVERSION_BUILTINS and any(self.kind(a).kind == Kind.TENSOR for a in node.args):
+            if name in CONVERSION_BUILTINS and any(
+                self.kind(a).kind == Kind.TENSOR for a in node.args
+            ):
                 return CallKind.CONVERSION
-            if name in COMPARING_BUILTINS and any(self.kind(a).kind == Kind.TENSOR for a in node.args):
+            if name in COMPARING_BUILTINS and any(
+                self.kind(a).kind == Kind.TENSOR for a in node.args
+            ):
                 return CallKind.HOST_BUILTIN
             if name in PURE_BUILTINS:
-                if any(self.kind(a).kind == Kind.TENSOR for a in node.args) and name not in ("len", "isinstance", "range", "enumerate", "zip", "getattr", "hasattr", "type", "id", "list", "tuple", "reversed", "slice", "iter"):
+                if any(self.kind(a).kind == Kind.TENSOR for a in node.args) and name not in (
+                    "len",
+                    "isinstance",
+                    "range",
+                    "enumerate",
+                    "zip",
+                    "getattr",
+                    "hasattr",
+                    "type",
+                    "id",
+                    "list",
+                    "tuple",
+                    "reversed",
+                    "slice",
+                    "iter",
+                ):
                     return CallKind.TRACE
                 return CallKind.PURE
             return CallKind.TRACE
@@ -473,7 +604,10 @@ class Typer:
             return CallKind.EAGER
         if fobj is torch.where and len(node.args) == 1 and not node.keywords:
             return CallKind.EAGER  # torch.where(cond) is nonzero(cond, as_tuple=True)
-        if modname.startswith(("torch", "math", "numpy", "functools", "operator", "builtins")) or fobj is math:
+        if (
+            modname.startswith(("torch", "math", "numpy", "functools", "operator", "builtins"))
+            or fobj is math
+        ):
             return CallKind.TRACE if modname.startswith("torch") else CallKind.PURE
         if isinstance(fobj, types.MethodType | types.FunctionType):
             fn = fobj.__func__ if isinstance(fobj, types.MethodType) else fobj
@@ -499,7 +633,8 @@ class Typer:
             elif isinstance(sub, ast.Call) and self.call_kind(sub) in (CallKind.TRACE,):
                 cands = self.callee_objects(sub.func)
                 if cands is None or any(
-                    isinstance(c, torch.nn.Module) or getattr(c, "__module__", "").startswith("torch")
+                    isinstance(c, torch.nn.Module)
+                    or getattr(c, "__module__", "").startswith("torch")
                     for c in cands
                 ):
                     return True

@@ -55,7 +55,12 @@ def _explicit_super(fn: ast.FunctionDef) -> None:
     if not args:
         return
     for node in ast.walk(fn):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super" and not node.args:
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "super"
+            and not node.args
+        ):
             node.args = [
                 ast.copy_location(ast.Name("__class__", ast.Load()), node),
                 ast.copy_location(ast.Name(args[0].arg, ast.Load()), node),
@@ -83,7 +88,9 @@ def parse(fn: Any) -> ParsedFunction:
     try:
         tree = ast.parse(src)
     except SyntaxError as e:
-        raise SourceUnavailableError(f"cannot parse source of {f.__qualname__}: {e}", where) from None
+        raise SourceUnavailableError(
+            f"cannot parse source of {f.__qualname__}: {e}", where
+        ) from None
     node = tree.body[0]
     if not isinstance(node, ast.FunctionDef):
         raise SourceUnavailableError(

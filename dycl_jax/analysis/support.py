@@ -21,7 +21,10 @@ _REFUSED: dict[type, tuple[str, str]] = {
 def check(parsed: ParsedFunction) -> None:
     """Raise UnsupportedConstructError for the first refused construct in ``parsed``."""
     for node in ast.walk(parsed.node):
-        if isinstance(node, ast.FunctionDef | ast.Lambda | ast.ClassDef) and node is not parsed.node:
+        if (
+            isinstance(node, ast.FunctionDef | ast.Lambda | ast.ClassDef)
+            and node is not parsed.node
+        ):
             # Nested definitions are compiled as ordinary Python; their bodies are not forward's.
             continue
         refused = _REFUSED.get(type(node))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -182,7 +181,9 @@ def _mkldnn_disabled() -> Iterator[None]:
         torch._C._set_mkldnn_enabled(prev)
 
 
-def _make_fx(traced: Callable[..., Any], params: tuple[torch.Tensor, ...], examples: list[torch.Tensor]) -> fx.GraphModule:
+def _make_fx(
+    traced: Callable[..., Any], params: tuple[torch.Tensor, ...], examples: list[torch.Tensor]
+) -> fx.GraphModule:
     return make_fx(
         functionalize(traced),
         decomposition_table=_DECOMPOSITIONS,
@@ -246,5 +247,3 @@ def _prune_params(gm: fx.GraphModule, n_params: int) -> list[int]:
             gm.graph.erase_node(node)
     gm.recompile()
     return used
-
-

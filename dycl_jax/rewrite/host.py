@@ -98,13 +98,20 @@ def _short(path: str) -> str:
     return "/".join(parts[-2:]) if len(parts) > 1 else path
 
 
-def region_function(parsed: ParsedFunction, region: Region, namespace: dict[str, Any]) -> types.FunctionType:
+def region_function(
+    parsed: ParsedFunction, region: Region, namespace: dict[str, Any]
+) -> types.FunctionType:
     """The region as a Python function ``f(*live_in) -> tuple(live_out)`` in the user's file/lines."""
     ret = ast.Return(ast.Tuple([ast.Name(n, ast.Load()) for n in region.live_out], ast.Load()))
     ast.copy_location(ret, region.stmts[-1])
     args = ast.arguments(
-        posonlyargs=[], args=[ast.arg(n) for n in region.live_in], vararg=None,
-        kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[],
+        posonlyargs=[],
+        args=[ast.arg(n) for n in region.live_in],
+        vararg=None,
+        kwonlyargs=[],
+        kw_defaults=[],
+        kwarg=None,
+        defaults=[],
     )
     fn = ast.FunctionDef(region.name, args, [*region.stmts, ret], [], None, type_params=[])
     ast.copy_location(fn, region.stmts[0])

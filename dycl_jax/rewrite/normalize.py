@@ -66,7 +66,9 @@ class SplitReason:
     detail: str = ""
 
     def __str__(self) -> str:
-        return f"{self.kind.value} at {self.location}" + (f" ({self.detail})" if self.detail else "")
+        return f"{self.kind.value} at {self.location}" + (
+            f" ({self.detail})" if self.detail else ""
+        )
 
 
 @dataclasses.dataclass
@@ -121,7 +123,9 @@ class Normalizer:
         finally:
             self._out.pop()
 
-    def _emit(self, stmt: ast.stmt, origin: ast.AST, trace: bool, reason: SplitReason | None = None) -> None:
+    def _emit(
+        self, stmt: ast.stmt, origin: ast.AST, trace: bool, reason: SplitReason | None = None
+    ) -> None:
         ast.copy_location(stmt, origin)
         ast.fix_missing_locations(stmt)
         for sub in ast.walk(stmt):
@@ -164,7 +168,11 @@ class Normalizer:
                 return SplitKind.HOST_COMPARE
             if ck is CallKind.EFFECT:
                 func = e.func
-                if local_effects_ok and isinstance(func, ast.Attribute) and self._is_local_name(func.value):
+                if (
+                    local_effects_ok
+                    and isinstance(func, ast.Attribute)
+                    and self._is_local_name(func.value)
+                ):
                     return None
                 return SplitKind.EFFECT
         elif isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Not):
@@ -192,7 +200,9 @@ class Normalizer:
         if isinstance(target, ast.Attribute):
             return True
         if isinstance(target, ast.Subscript):
-            return self.typer.kind(target.value).kind != Kind.TENSOR and not self._is_local_name(target.value)
+            return self.typer.kind(target.value).kind != Kind.TENSOR and not self._is_local_name(
+                target.value
+            )
         if isinstance(target, ast.Tuple | ast.List):
             return any(self._is_nonlocal_store(t) for t in target.elts)
         if isinstance(target, ast.Starred):
@@ -204,7 +214,9 @@ class Normalizer:
         loops = 0
 
         def visit(n: ast.AST, in_loop: bool) -> bool:
-            if isinstance(n, ast.Return | ast.Raise | ast.Global | ast.Nonlocal | ast.Delete | ast.Try):
+            if isinstance(
+                n, ast.Return | ast.Raise | ast.Global | ast.Nonlocal | ast.Delete | ast.Try
+            ):
                 return True
             if isinstance(n, ast.Break | ast.Continue) and not in_loop:
                 return True
@@ -251,7 +263,9 @@ class Normalizer:
 
     def as_host(self, e: ast.expr) -> ast.expr:
         """``e`` made evaluable on the host: tensor work moved into a preceding trace statement."""
-        if isinstance(e, ast.Tuple | ast.List) and not any(isinstance(x, ast.Starred) for x in e.elts):
+        if isinstance(e, ast.Tuple | ast.List) and not any(
+            isinstance(x, ast.Starred) for x in e.elts
+        ):
             return ast.copy_location(type(e)([self.as_host(x) for x in e.elts], ast.Load()), e)
         if isinstance(e, ast.Dict) and all(k is not None for k in e.keys):
             keys = [self.as_host(k) for k in e.keys if k is not None]
@@ -271,9 +285,7 @@ class Normalizer:
     def _comprehension(self, e: ast.ListComp | ast.GeneratorExp) -> ast.expr:
         """A comprehension with host work inside becomes an explicit loop building a list."""
         tmp = self._temp(self.typer.kind(e))
-        append = ast.Expr(
-            ast.Call(ast.Attribute(_load(tmp), "append", ast.Load()), [e.elt], [])
-        )
+        append = ast.Expr(ast.Call(ast.Attribute(_load(tmp), "append", ast.Load()), [e.elt], []))
         body: ast.stmt = append
         for gen in reversed(e.generators):
             for cond in reversed(gen.ifs):
@@ -301,11 +313,18 @@ class Normalizer:
                 return call
             if reason is SplitKind.DATA_DEPENDENT_SHAPE:
                 # PyTorch itself runs the op on the host: exact semantics, concrete shapes.
-                if isinstance(func, ast.Attribute) and self.typer.kind(func.value).kind == Kind.TENSOR:
+                if (
+                    isinstance(func, ast.Attribute)
+                    and self.typer.kind(func.value).kind == Kind.TENSOR
+                ):
                     head = [self.as_host(func.value), ast.Constant(func.attr)]
-                    call = _runtime_call("eager_method", *head, *[self._host_arg(a) for a in e.args])
+                    call = _runtime_call(
+                        "eager_method", *head, *[self._host_arg(a) for a in e.args]
+                    )
                 else:
-                    call = _runtime_call("eager", self.as_host(func), *[self._host_arg(a) for a in e.args])
+                    call = _runtime_call(
+                        "eager", self.as_host(func), *[self._host_arg(a) for a in e.args]
+                    )
                 call.keywords = [ast.keyword(k.arg, self.as_host(k.value)) for k in e.keywords]  # type: ignore[attr-defined]
                 return call
             if isinstance(func, ast.Attribute):
@@ -329,7 +348,12 @@ class Normalizer:
                 test = truth(_load(tmp))
                 if isinstance(e.op, ast.Or):
                     test = ast.UnaryOp(ast.Not(), test)
-                self._emit(ast.If(test, body, []), e, trace=False, reason=self._reason(SplitKind.BOOL_OP, e))
+                self._emit(
+                    ast.If(test, body, []),
+                    e,
+                    trace=False,
+                    reason=self._reason(SplitKind.BOOL_OP, e),
+                )
             return _load(tmp)
         if isinstance(e, ast.IfExp):
             tmp = self._temp(self.typer.kind(e))
@@ -339,7 +363,12 @@ class Normalizer:
             for branch, stmts in ((e.body, body), (e.orelse, orelse)):
                 with self._into(stmts):
                     self._emit(ast.Assign([_store(tmp)], self.as_host(branch)), branch, trace=False)
-            self._emit(ast.If(test, body, orelse), e, trace=False, reason=self._reason(SplitKind.BOOL_OP, e))
+            self._emit(
+                ast.If(test, body, orelse),
+                e,
+                trace=False,
+                reason=self._reason(SplitKind.BOOL_OP, e),
+            )
             return _load(tmp)
         if isinstance(e, ast.Subscript):
             return ast.Subscript(self.as_host(e.value), self.as_host(e.slice), ast.Load())
@@ -433,7 +462,12 @@ class Normalizer:
 
     def _s_Return(self, s: ast.Return) -> None:
         value = self.as_host(s.value) if s.value is not None else None
-        self._emit(ast.Return(value), s, trace=False, reason=SplitReason(SplitKind.CONTROL, self.parsed.location(s), "return"))
+        self._emit(
+            ast.Return(value),
+            s,
+            trace=False,
+            reason=SplitReason(SplitKind.CONTROL, self.parsed.location(s), "return"),
+        )
 
     def _s_Raise(self, s: ast.Raise) -> None:
         exc = self.as_host(s.exc) if s.exc is not None else None
@@ -472,7 +506,12 @@ class Normalizer:
         if self.typer.kind(s.test).dependent:
             reason = self._reason(SplitKind.TENSOR_IF, s.test)
         test = self.as_test(s.test)
-        self._emit(ast.If(test, self.block(s.body), self.block(s.orelse) if s.orelse else []), s, trace=False, reason=reason)
+        self._emit(
+            ast.If(test, self.block(s.body), self.block(s.orelse) if s.orelse else []),
+            s,
+            trace=False,
+            reason=reason,
+        )
 
     def _s_While(self, s: ast.While) -> None:
         dependent = self.typer.kind(s.test).dependent
@@ -480,7 +519,11 @@ class Normalizer:
         with self._into(pre):
             test = self.as_test(s.test)
         if not pre:
-            self._emit(ast.While(test, self.block(s.body), self.block(s.orelse) if s.orelse else []), s, trace=False)
+            self._emit(
+                ast.While(test, self.block(s.body), self.block(s.orelse) if s.orelse else []),
+                s,
+                trace=False,
+            )
             return
         reason = self._reason(SplitKind.TENSOR_WHILE if dependent else SplitKind.CONVERSION, s.test)
         if s.orelse:
@@ -504,7 +547,12 @@ class Normalizer:
         if self.typer.kind(s.iter).kind == Kind.HOST:
             reason = self._reason(SplitKind.TENSOR_LOOP_BOUND, s.iter)
         it = self.as_host(s.iter)
-        self._emit(ast.For(s.target, it, self.block(s.body), self.block(s.orelse) if s.orelse else []), s, trace=False, reason=reason)
+        self._emit(
+            ast.For(s.target, it, self.block(s.body), self.block(s.orelse) if s.orelse else []),
+            s,
+            trace=False,
+            reason=reason,
+        )
 
     def _s_With(self, s: ast.With) -> None:
         if self._compound(s):
@@ -516,7 +564,9 @@ class Normalizer:
         handlers = []
         for h in s.handlers:
             typ = self.as_host(h.type) if h.type is not None else None
-            handlers.append(ast.copy_location(ast.ExceptHandler(typ, h.name, self.block(h.body)), h))
+            handlers.append(
+                ast.copy_location(ast.ExceptHandler(typ, h.name, self.block(h.body)), h)
+            )
         new = ast.Try(
             self.block(s.body),
             handlers,
@@ -546,7 +596,9 @@ def _map_children(e: ast.expr, f) -> ast.expr:  # type: ignore[no-untyped-def]
         if isinstance(value, ast.expr):
             setattr(new, field, f(value))
         elif isinstance(value, list):
-            setattr(new, field, [f(v) if isinstance(v, ast.expr) else _map_keyword(v, f) for v in value])
+            setattr(
+                new, field, [f(v) if isinstance(v, ast.expr) else _map_keyword(v, f) for v in value]
+            )
         else:
             setattr(new, field, value)
     return ast.copy_location(new, e)
@@ -583,4 +635,15 @@ def _map_targets(s: ast.stmt, f) -> ast.stmt:  # type: ignore[no-untyped-def]
     return s
 
 
-__all__ = ["Normalized", "Normalizer", "SplitKind", "SplitReason", "truth", "RUNTIME", "CONTAINER_MUTATORS", "OBJ", "PY", "TENSOR"]
+__all__ = [
+    "Normalized",
+    "Normalizer",
+    "SplitKind",
+    "SplitReason",
+    "truth",
+    "RUNTIME",
+    "CONTAINER_MUTATORS",
+    "OBJ",
+    "PY",
+    "TENSOR",
+]

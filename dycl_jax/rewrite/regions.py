@@ -85,7 +85,11 @@ def _definite_writes(stmts: list[ast.stmt]) -> set[str]:
         if isinstance(s, ast.Assign | ast.AugAssign | ast.AnnAssign):
             targets = s.targets if isinstance(s, ast.Assign) else [s.target]
             for t in targets:
-                out |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+                out |= {
+                    n.id
+                    for n in ast.walk(t)
+                    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+                }
         elif isinstance(s, ast.If):
             out |= _definite_writes(s.body) & _definite_writes(s.orelse)
         elif isinstance(s, ast.With):
@@ -105,7 +109,9 @@ def _upward_exposed(stmts: list[ast.stmt]) -> list[str]:
 
 
 class _Splitter:
-    def __init__(self, parsed: ParsedFunction, typer: Typer, norm: Normalized, namer: Namer) -> None:
+    def __init__(
+        self, parsed: ParsedFunction, typer: Typer, norm: Normalized, namer: Namer
+    ) -> None:
         self.parsed = parsed
         self.typer = typer
         self.norm = norm
@@ -136,13 +142,32 @@ class _Splitter:
     def _make_region(self, stmts: list[ast.stmt], reason: SplitReason | None) -> ast.stmt:
         rid = len(self.regions)
         name = self.namer.fresh("_region")
-        call = ast.Assign([ast.Tuple([], ast.Store())], ast.Call(ast.Name(name, ast.Load()), [], []))
+        call = ast.Assign(
+            [ast.Tuple([], ast.Store())], ast.Call(ast.Name(name, ast.Load()), [], [])
+        )
         ast.copy_location(call, stmts[0])
         ast.fix_missing_locations(call)
         lines = [n.lineno for s in stmts for n in ast.walk(s) if hasattr(n, "lineno")]
-        ends = [getattr(n, "end_lineno", None) or n.lineno for s in stmts for n in ast.walk(s) if hasattr(n, "lineno")]
+        ends = [
+            getattr(n, "end_lineno", None) or n.lineno
+            for s in stmts
+            for n in ast.walk(s)
+            if hasattr(n, "lineno")
+        ]
         self.regions.append(
-            Region(rid, name, stmts, (), (), frozenset(), self.parsed.filename, min(lines), max(ends), reason, call)
+            Region(
+                rid,
+                name,
+                stmts,
+                (),
+                (),
+                frozenset(),
+                self.parsed.filename,
+                min(lines),
+                max(ends),
+                reason,
+                call,
+            )
         )
         return call
 
@@ -177,7 +202,9 @@ def _reads_after(chain: list[tuple[list[ast.stmt], int, ast.stmt | None]]) -> se
     return out
 
 
-def split(parsed: ParsedFunction, typer: Typer, norm: Normalized, namer: Namer) -> tuple[list[ast.stmt], list[Region], list[str]]:
+def split(
+    parsed: ParsedFunction, typer: Typer, norm: Normalized, namer: Namer
+) -> tuple[list[ast.stmt], list[Region], list[str]]:
     """Returns (host body with region calls, regions, names to pre-set to UNDEFINED)."""
     sp = _Splitter(parsed, typer, norm, namer)
     body = sp.block(norm.body)
@@ -212,7 +239,9 @@ def split(parsed: ParsedFunction, typer: Typer, norm: Normalized, namer: Namer) 
     for r in sp.regions:
         r.live_in = tuple(live_in[r.id])
         r.live_out = tuple(live_out[r.id])
-        r.host_scalars = frozenset(n for n in r.live_in if typer.env.get(n) is not None and typer.env[n].kind == Kind.HOST)
+        r.host_scalars = frozenset(
+            n for n in r.live_in if typer.env.get(n) is not None and typer.env[n].kind == Kind.HOST
+        )
         r.call.value.args = [ast.Name(n, ast.Load()) for n in r.live_in]  # type: ignore[union-attr]
         r.call.targets = [ast.Tuple([ast.Name(n, ast.Store()) for n in r.live_out], ast.Store())]  # type: ignore[union-attr]
     # Regions with no live-out compute nothing anyone reads: drop them (pure code).

@@ -32,8 +32,12 @@ from dycl_jax.lower import to_jax
 _ARRAY_IMPL = type(jax.numpy.zeros(()))
 
 # Parameters used by region calls: None means "the converted model's own".
-PARAMS: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("dycl_params", default=None)
-RECORD: contextvars.ContextVar[list[tuple[Any, ...]] | None] = contextvars.ContextVar("dycl_record", default=None)
+PARAMS: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "dycl_params", default=None
+)
+RECORD: contextvars.ContextVar[list[tuple[Any, ...]] | None] = contextvars.ContextVar(
+    "dycl_record", default=None
+)
 
 
 class _Undefined:
@@ -120,7 +124,9 @@ class RegionRunner:
             rec.append(("region", self.program, self.name))
         return entry.run(leaves)
 
-    def _compile(self, key: tuple[Any, ...], values: tuple[Any, ...]) -> tuple[_Entry, tuple[Any, ...], list[Any]]:
+    def _compile(
+        self, key: tuple[Any, ...], values: tuple[Any, ...]
+    ) -> tuple[_Entry, tuple[Any, ...], list[Any]]:
         with self._lock:
             entry = self.cache.get(key)
             if entry is not None:
@@ -138,7 +144,9 @@ class RegionRunner:
                 captured = trace(fn, s.root, s.param_names, s.torch_params, values, self.dynamic)
             s.stats.capture_seconds += captured.seconds
             if s.debug >= 3:
-                print(f"[dycl_jax] {self.program}.{self.name} ({self.span}) ATen graph:\n{captured.gm.code}")
+                print(
+                    f"[dycl_jax] {self.program}.{self.name} ({self.span}) ATen graph:\n{captured.gm.code}"
+                )
             has_outputs = any(n.op == "output" and n.args[0] for n in captured.gm.graph.nodes)
             jitted = jax.jit(to_jax(captured.gm)) if has_outputs else None
             params = tuple(s.params[n] for n in captured.param_names)
@@ -151,7 +159,6 @@ class RegionRunner:
             s.stats.compiles += 1
             self.cache[key] = entry
             return entry, key, leaves
-
 
     def _with_state(self, n: int) -> Callable[..., tuple[Any, ...]]:
         """The region function, with module state attributes set to the traced values."""
@@ -224,7 +231,14 @@ class Session:
 class Program:
     """One converted function: its host function and region runners."""
 
-    def __init__(self, qualname: str, host_source: str, host: Callable[..., Any], owner: Any, regions: list[Any]) -> None:
+    def __init__(
+        self,
+        qualname: str,
+        host_source: str,
+        host: Callable[..., Any],
+        owner: Any,
+        regions: list[Any],
+    ) -> None:
         self.qualname = qualname
         self.host_source = host_source
         self.host = host

@@ -20,7 +20,11 @@ def to_jax(value: Any) -> Any:
         if value.requires_grad:
             value = value.detach()
         if value.is_complex() or value.dtype == torch.bfloat16:
-            return jnp.asarray(value.cpu().float().numpy() if value.dtype == torch.bfloat16 else value.cpu().numpy())
+            return jnp.asarray(
+                value.cpu().float().numpy()
+                if value.dtype == torch.bfloat16
+                else value.cpu().numpy()
+            )
         return jnp.asarray(value.cpu().numpy())
     if isinstance(value, np.ndarray | np.generic):
         if value.dtype == object:

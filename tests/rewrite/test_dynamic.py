@@ -82,7 +82,7 @@ def test_ifexp_boolops_not_continue_no_grad_and_kwargs() -> None:
     inputs = _inputs((1, 5), 16, scales=(0.1, 1.0, 5.0))
     paths = run_all_paths(m, cm, inputs)
     assert len(paths) >= 3
-    for x, in inputs[:4]:
+    for (x,) in inputs[:4]:
         run_all_paths(m, cm, [(x, 3.0)])
 
 
