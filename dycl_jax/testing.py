@@ -51,7 +51,11 @@ def path_of(events: list[tuple[Any, ...]]) -> tuple[Any, ...]:
 
 
 def run_all_paths(
-    model: torch.nn.Module, cm: Any, inputs: list[tuple[Any, ...]], **tol: float
+    model: torch.nn.Module,
+    cm: Any,
+    inputs: list[tuple[Any, ...]],
+    rtol: float = 1e-5,
+    atol: float = 1e-5,
 ) -> set[tuple[Any, ...]]:
     """Check parity on every input; return the distinct paths the converted model took."""
     paths = set()
@@ -60,6 +64,6 @@ def run_all_paths(
             expected = model(*args)
         with cm.record() as events:
             got = cm(*args)
-        assert_same(got, expected, **tol)
+        assert_same(got, expected, rtol, atol)
         paths.add(path_of(events))
     return paths

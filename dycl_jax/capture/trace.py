@@ -31,7 +31,7 @@ from dycl_jax.capture import signature
 from dycl_jax.errors import CaptureError, SourceLocation, location_from_stack_trace
 from dycl_jax.lower import dtypes
 
-_DECOMPOSITIONS = core_aten_decompositions()
+_DECOMPOSITIONS: Any = core_aten_decompositions()
 
 
 class DataDependentError(CaptureError):

@@ -18,6 +18,7 @@ import hashlib
 import linecache
 import os
 import re
+import sys
 import tempfile
 import types
 from typing import Any
@@ -27,6 +28,10 @@ import torch.fx.proxy
 from dycl_jax.analysis.source import ParsedFunction
 from dycl_jax.rewrite.normalize import RUNTIME
 from dycl_jax.rewrite.regions import Region
+
+
+# ast.FunctionDef has type_params from Python 3.12 on (and unparse needs it there).
+_TYPE_PARAMS: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +61,7 @@ def synthesize(
         body=_undefined_init(maybe_undefined, parsed.node) + body,
         decorator_list=[],
         returns=None,
-        type_params=[],
+        **_TYPE_PARAMS,
     )
     ast.copy_location(fn, parsed.node)
     module = ast.Module([fn], [])
@@ -113,7 +118,7 @@ def region_function(
         kwarg=None,
         defaults=[],
     )
-    fn = ast.FunctionDef(region.name, args, [*region.stmts, ret], [], None, type_params=[])
+    fn = ast.FunctionDef(region.name, args, [*region.stmts, ret], [], None, **_TYPE_PARAMS)
     ast.copy_location(fn, region.stmts[0])
     module = ast.Module([fn], [])
     ast.fix_missing_locations(module)

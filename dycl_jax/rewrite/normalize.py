@@ -268,7 +268,7 @@ class Normalizer:
         ):
             return ast.copy_location(type(e)([self.as_host(x) for x in e.elts], ast.Load()), e)
         if isinstance(e, ast.Dict) and all(k is not None for k in e.keys):
-            keys = [self.as_host(k) for k in e.keys if k is not None]
+            keys: list[ast.expr | None] = [self.as_host(k) for k in e.keys if k is not None]
             return ast.copy_location(ast.Dict(keys, [self.as_host(v) for v in e.values]), e)
         e2 = self.lift(e)
         if isinstance(e2, ast.Name) or not self.typer.reads_tensor(e2):
@@ -358,13 +358,13 @@ class Normalizer:
         if isinstance(e, ast.IfExp):
             tmp = self._temp(self.typer.kind(e))
             test = truth(self.as_host(e.test))
-            body: list[ast.stmt] = []
+            then: list[ast.stmt] = []
             orelse: list[ast.stmt] = []
-            for branch, stmts in ((e.body, body), (e.orelse, orelse)):
+            for branch, stmts in ((e.body, then), (e.orelse, orelse)):
                 with self._into(stmts):
                     self._emit(ast.Assign([_store(tmp)], self.as_host(branch)), branch, trace=False)
             self._emit(
-                ast.If(test, body, orelse),
+                ast.If(test, then, orelse),
                 e,
                 trace=False,
                 reason=self._reason(SplitKind.BOOL_OP, e),
@@ -620,6 +620,7 @@ def _is_rename(targets: list[ast.expr], value: ast.expr | None) -> bool:
 
 
 def _replace_value(s: ast.stmt, value: ast.expr | None) -> ast.stmt:
+    assert value is not None
     if isinstance(s, ast.Assign):
         return ast.Assign(s.targets, value)
     if isinstance(s, ast.AugAssign):

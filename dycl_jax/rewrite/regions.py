@@ -223,7 +223,7 @@ def split(
     for _ in range(10):  # fixpoint: pass-through live-ins make earlier outputs live
         changed = False
         for r in sp.regions:
-            r.call.value.args = [ast.Name(n, ast.Load()) for n in live_in[r.id]]  # type: ignore[union-attr]
+            r.call.value.args = [ast.Name(n, ast.Load()) for n in live_in[r.id]]  # type: ignore[union-attr,attr-defined]
         for r in sp.regions:
             after = _reads_after(chains[id(r.call)])
             outs = sorted(info[r.id][1] & after)
@@ -242,8 +242,8 @@ def split(
         r.host_scalars = frozenset(
             n for n in r.live_in if typer.env.get(n) is not None and typer.env[n].kind == Kind.HOST
         )
-        r.call.value.args = [ast.Name(n, ast.Load()) for n in r.live_in]  # type: ignore[union-attr]
-        r.call.targets = [ast.Tuple([ast.Name(n, ast.Store()) for n in r.live_out], ast.Store())]  # type: ignore[union-attr]
+        r.call.value.args = [ast.Name(n, ast.Load()) for n in r.live_in]  # type: ignore[union-attr,attr-defined]
+        r.call.targets = [ast.Tuple([ast.Name(n, ast.Store()) for n in r.live_out], ast.Store())]  # type: ignore[union-attr,attr-defined]
     # Regions with no live-out compute nothing anyone reads: drop them (pure code).
     dead = {id(r.call) for r in sp.regions if not r.live_out}
     body = _drop(body, dead)
