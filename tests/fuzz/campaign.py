@@ -256,7 +256,7 @@ def save_regression(prog: gen.Program, outcome: Outcome, origin: str) -> Path:
 PROFILES = {
     "default": gen.Knobs(),
     # CI: smaller programs, 4 inputs of one batch size; about 1 s a program on a 2-core CPU
-    "ci": gen.Knobs(max_depth=2, max_stmts=5, n_inputs=4),
+    "ci": gen.Knobs(max_depth=2, max_stmts=5, n_inputs=4, batches=(2,)),
 }
 
 

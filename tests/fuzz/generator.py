@@ -68,7 +68,7 @@ class Knobs:
     p_helper: float = 0.35
     p_sub: float = 0.35
     n_inputs: int = 5
-    batches: tuple[int, ...] = (2,)  # batch sizes of the inputs (each one compiles anew)
+    batches: tuple[int, ...] = (2, 2, 2, 1)  # batch sizes of the inputs (each one compiles anew)
     widths: tuple[int, ...] = (3, 4, 5)
     unsupported: bool = False  # also emit refused constructs (off: only supported ones)
 
