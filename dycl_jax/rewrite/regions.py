@@ -108,6 +108,25 @@ def _upward_exposed(stmts: list[ast.stmt]) -> list[str]:
     return exposed
 
 
+def _movable(s: ast.stmt) -> bool:
+    """A host statement that only rebinds local names from Python values (no calls, no effects)."""
+    if not isinstance(s, ast.Assign | ast.AugAssign):
+        return False
+    targets = s.targets if isinstance(s, ast.Assign) else [s.target]
+    if not all(isinstance(t, ast.Name) for t in targets):
+        return False
+    return not any(isinstance(n, ast.Call | ast.Attribute | ast.Subscript | ast.Await | ast.NamedExpr) for n in ast.walk(s.value))
+
+
+def _independent(moved: list[ast.stmt], *others: ast.stmt) -> bool:
+    """True when ``moved`` can be reordered past ``others`` (no shared name is written)."""
+    m_reads = set().union(*(_reads(s) for s in moved))
+    m_writes = set().union(*(_writes(s) for s in moved))
+    o_reads = set().union(*(_reads(s) for s in others))
+    o_writes = set().union(*(_writes(s) for s in others))
+    return not (m_writes & (o_reads | o_writes) or m_reads & o_writes)
+
+
 class _Splitter:
     def __init__(
         self, parsed: ParsedFunction, typer: Typer, norm: Normalized, namer: Namer
@@ -121,13 +140,25 @@ class _Splitter:
     def block(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
         out: list[ast.stmt] = []
         run: list[ast.stmt] = []
+        # Pure Python bookkeeping (`n += 1`) between two runs of trace statements is moved after
+        # the second run when nothing in it depends on them, so the runs form one region.
+        deferred: list[ast.stmt] = []
         for s in stmts:
             if id(s) in self.norm.trace_ids:
+                if deferred and not _independent(deferred, s):
+                    out.append(self._make_region(run, None))
+                    out.extend(deferred)
+                    run, deferred = [], []
                 run.append(s)
+                continue
+            if run and _movable(s) and _independent([s], *run):
+                deferred.append(s)
                 continue
             if run:
                 out.append(self._make_region(run, self.norm.stmt_reasons.get(id(s))))
                 run = []
+            out.extend(deferred)
+            deferred = []
             for field in ("body", "orelse", "finalbody"):
                 if isinstance(getattr(s, field, None), list) and getattr(s, field):
                     setattr(s, field, self.block(getattr(s, field)))
@@ -137,6 +168,7 @@ class _Splitter:
             out.append(s)
         if run:
             out.append(self._make_region(run, None))
+        out.extend(deferred)
         return out
 
     def _make_region(self, stmts: list[ast.stmt], reason: SplitReason | None) -> ast.stmt:
