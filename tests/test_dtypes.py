@@ -55,3 +55,19 @@ def test_users_global_x64_setting_untouched() -> None:
     cm(torch.randn(2, 3), torch.tensor([1, 2]))
     assert jax.config.jax_enable_x64 == before
     assert jax.numpy.arange(3).dtype == (np.int64 if before else np.int32)
+
+
+def test_bfloat16_and_namedtuple_inputs_keep_dtype() -> None:
+    import collections
+
+    Pair = collections.namedtuple("Pair", "a b")
+
+    class AddPair(nn.Module):
+        def forward(self, p):
+            return p.a + p.b
+
+    cm = dycl_jax.convert(AddPair().eval())
+    a = torch.randn(3).to(torch.bfloat16)
+    got = cm(Pair(a, a))
+    assert got.dtype == jax.numpy.bfloat16
+    np.testing.assert_array_equal(np.asarray(got, dtype=np.float32), (a + a).float().numpy())

@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
-import numpy as np
 import torch
 
 from dycl_jax.capture import signature
 from dycl_jax.capture.trace import Captured, DataDependentError, trace
 from dycl_jax.lower import to_jax
+from dycl_jax.runtime import io
 
 _ARRAY_IMPL = type(jax.numpy.zeros(()))
 
@@ -281,37 +281,19 @@ class Runtime:
     def eager(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a torch op whose output shape depends on values (nonzero, unique, ...) in PyTorch."""
         self.session.stats.host_reads += 1
-        return _from_torch(fn(*_to_torch(args), **_to_torch(kwargs)))
+        return io.from_torch(fn(*io.to_torch(args), **io.to_torch(kwargs)))
 
     def eager_method(self, t: Any, name: str, *args: Any, **kwargs: Any) -> Any:
         self.session.stats.host_reads += 1
-        return _from_torch(getattr(_to_torch(t), name)(*_to_torch(args), **_to_torch(kwargs)))
+        return io.from_torch(
+            getattr(io.to_torch(t), name)(*io.to_torch(args), **io.to_torch(kwargs))
+        )
 
     def call(self, f: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a dynamic callee (submodule, method or function) through its own host program."""
         fn, owner = resolve_callable(f)
         prog = self.session.program_for(fn, owner)
         return prog.run(args, kwargs)
-
-
-def _to_torch(v: Any) -> Any:
-    if isinstance(v, jax.Array):
-        return torch.from_numpy(np.array(v))
-    t = type(v)
-    if t is list or t is tuple:
-        return t(_to_torch(x) for x in v)
-    if t is dict:
-        return {k: _to_torch(x) for k, x in v.items()}
-    return v
-
-
-def _from_torch(v: Any) -> Any:
-    if isinstance(v, torch.Tensor):
-        return jax.numpy.asarray(v.numpy())
-    t = type(v)
-    if t is list or t is tuple:
-        return t(_from_torch(x) for x in v)
-    return v
 
 
 def resolve_callable(f: Any) -> tuple[Any, Any]:

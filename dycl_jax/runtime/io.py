@@ -1,7 +1,8 @@
-"""Input normalization (numpy / torch / jax -> jax arrays) at the converted model's boundary."""
+"""Conversions at the boundaries: user inputs to jax arrays, and jax <-> torch for host-run ops."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -12,27 +13,50 @@ import torch
 from dycl_jax.errors import InputError
 
 
-def to_jax(value: Any) -> Any:
-    """Arrays and tensors become jax arrays (same dtype); containers are converted recursively."""
+def map_structure(fn: Callable[[Any], Any], value: Any) -> Any:
+    """Apply ``fn`` to every leaf of nested lists, tuples (named too) and dicts."""
+    t = type(value)
+    if t is list or t is tuple:
+        return t(map_structure(fn, v) for v in value)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return t(*(map_structure(fn, v) for v in value))
+    if t is dict:
+        return {k: map_structure(fn, v) for k, v in value.items()}
+    return fn(value)
+
+
+def _leaf_to_jax(value: Any) -> Any:
     if isinstance(value, jax.Array):
         return value
     if isinstance(value, torch.Tensor):
-        if value.requires_grad:
-            value = value.detach()
-        if value.is_complex() or value.dtype == torch.bfloat16:
-            return jnp.asarray(
-                value.cpu().float().numpy()
-                if value.dtype == torch.bfloat16
-                else value.cpu().numpy()
-            )
-        return jnp.asarray(value.cpu().numpy())
+        value = value.detach().cpu()
+        if value.dtype == torch.bfloat16:  # numpy has no bfloat16: widen exactly, then narrow
+            return jnp.asarray(value.float().numpy(), dtype=jnp.bfloat16)
+        return jnp.asarray(value.numpy())
     if isinstance(value, np.ndarray | np.generic):
         if value.dtype == object:
             raise InputError(f"numpy array of dtype object cannot be an input ({value!r:.60})")
         return jnp.asarray(value)
-    t = type(value)
-    if t is list or t is tuple:
-        return t(to_jax(v) for v in value)
-    if t is dict:
-        return {k: to_jax(v) for k, v in value.items()}
     return value
+
+
+def to_jax(value: Any) -> Any:
+    """Arrays and tensors become jax arrays of the same dtype, inside any containers.
+
+    Call under ``jax.enable_x64(True)`` so int64/float64 are kept (see dycl_jax/config.py).
+    """
+    return map_structure(_leaf_to_jax, value)
+
+
+def to_torch(value: Any) -> Any:
+    """jax arrays become torch tensors (host copies), inside any containers."""
+    return map_structure(
+        lambda v: torch.from_numpy(np.array(v)) if isinstance(v, jax.Array) else v, value
+    )
+
+
+def from_torch(value: Any) -> Any:
+    """torch tensors become jax arrays, inside any containers."""
+    return map_structure(
+        lambda v: jnp.asarray(v.numpy()) if isinstance(v, torch.Tensor) else v, value
+    )
