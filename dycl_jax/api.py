@@ -128,6 +128,14 @@ class _Compiler:
         return prog
 
 
+def _is_binding_error(e: TypeError) -> bool:
+    """True for an arity/keyword error raised when calling the host function itself."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code is dispatch.Program.run.__code__
+
+
 class _InProgress(Exception):
     pass
 
@@ -162,7 +170,12 @@ class ConvertedModel:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with jax.enable_x64(True):  # scoped; see dycl_jax/config.py
-            return self._root.run(io.to_jax(args), io.to_jax(kwargs))
+            try:
+                return self._root.run(io.to_jax(args), io.to_jax(kwargs))
+            except TypeError as e:
+                if _is_binding_error(e):
+                    raise InputError(f"{self._root.qualname}: {e}") from None
+                raise
 
     def apply(self, params: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         """The pure form: run with ``params`` (a dict like :attr:`params`) instead of the model's."""

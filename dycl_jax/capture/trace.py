@@ -157,7 +157,15 @@ def trace(
                 hint="make the dependence visible in forward() (e.g. `if cond.item():`), or keep "
                 "output shapes independent of tensor values",
             ) from e
-        raise CaptureError(f"capturing region failed: {msg.splitlines()[0][:500]}", loc) from e
+        shapes = ", ".join(
+            f"{tuple(t.shape)}:{str(t.dtype).removeprefix('torch.')}" for t in examples
+        )
+        raise CaptureError(
+            f"this code fails on inputs [{shapes}]: {msg.splitlines()[0][:500]}",
+            loc,
+            hint="PyTorch raises the same error for these inputs; check the shapes and dtypes "
+            "passed to the model",
+        ) from e
     _strip_input_writebacks(gm, len(param_values), param_names)
     if dynamic:
         _check_scalar_outputs(gm, len(param_values), leaves)

@@ -58,9 +58,36 @@ def _resolve(target: torch._ops.OpOverload) -> tuple[Lowering, bool]:
         return lookup(functional), True
 
 
+# PyTorch's CPU kernels for these reject operands of different dtypes, but their fake-tensor meta
+# functions do not; so the check is made here, or a model PyTorch refuses would run.
+_SAME_DTYPE_OPS = {
+    torch.ops.aten.mm.default,
+    torch.ops.aten.bmm.default,
+    torch.ops.aten.addmm.default,
+    torch.ops.aten.baddbmm.default,
+    torch.ops.aten.convolution.default,
+    torch.ops.aten.mv.default,
+    torch.ops.aten.dot.default,
+}
+
+
+def _check_operand_dtypes(node: fx.Node) -> None:
+    metas = [a.meta.get("val") for a in node.args if isinstance(a, fx.Node)]
+    found = {m.dtype for m in metas if isinstance(m, torch.Tensor)}
+    if len(found) > 1:
+        names = " and ".join(sorted(str(d).removeprefix("torch.") for d in found))
+        raise CaptureError(
+            f"{node.target} expects operands of one dtype, got {names} (PyTorch raises here too)",
+            location_from_stack_trace(node.meta.get("stack_trace")),
+            hint="cast the input (e.g. x.float()) or pass the dtype the model's weights have",
+        )
+
+
 def check_supported(gm: fx.GraphModule) -> None:
-    """Raise MissingLoweringError (with the user's line) for the first op with no lowering."""
+    """Raise for the first op PyTorch would refuse or that has no lowering (with the user's line)."""
     for node in gm.graph.nodes:
+        if node.op == "call_function" and node.target in _SAME_DTYPE_OPS:
+            _check_operand_dtypes(node)
         if node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload):
             try:
                 _resolve(node.target)
@@ -110,6 +137,14 @@ def _call_node(node: fx.Node, env: dict[fx.Node, Any]) -> Any:
     return out
 
 
+def _bug(node: fx.Node, e: Exception) -> LoweringError:
+    return LoweringError(
+        f"lowering {node.target} failed: {type(e).__name__}: {e}",
+        location_from_stack_trace(node.meta.get("stack_trace")),
+        hint="this is a dycl_jax bug; please report it with this message",
+    )
+
+
 def to_jax(gm: fx.GraphModule) -> Callable[..., tuple[Any, ...]]:
     """A pure JAX function computing ``gm``: ``fn(*flat_inputs) -> tuple(flat_outputs)``."""
     check_supported(gm)
@@ -133,13 +168,17 @@ def to_jax(gm: fx.GraphModule) -> Callable[..., tuple[Any, ...]]:
                         location_from_stack_trace(node.meta.get("stack_trace")),
                         hint="output shapes must not depend on tensor values inside a region",
                     ) from None
+                except ValueError as e:
+                    if "zero-size array" not in str(e):
+                        raise _bug(node, e) from e
+                    raise CaptureError(
+                        f"{node.target} reduces an empty tensor and has no identity value "
+                        "(PyTorch raises here too)",
+                        location_from_stack_trace(node.meta.get("stack_trace")),
+                        hint="give the reduction a dim, or avoid empty inputs on this path",
+                    ) from None
                 except Exception as e:
-                    loc = location_from_stack_trace(node.meta.get("stack_trace"))
-                    raise LoweringError(
-                        f"lowering {node.target} failed: {type(e).__name__}: {e}",
-                        loc,
-                        hint="this is a dycl_jax bug; please report it with this message",
-                    ) from e
+                    raise _bug(node, e) from e
             elif node.op == "output":
                 flat = torch.utils._pytree.tree_leaves(node.args[0])
                 return tuple(env[o] if isinstance(o, fx.Node) else o for o in flat)

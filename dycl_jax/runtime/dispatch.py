@@ -107,7 +107,6 @@ class RegionRunner:
         self.session = session
         self.program = program
         self.cache: dict[tuple[Any, ...], _Entry] = {}
-        self._lock = threading.Lock()
 
     def __call__(self, *values: Any) -> tuple[Any, ...]:
         state = self.session.state_attrs
@@ -127,7 +126,8 @@ class RegionRunner:
     def _compile(
         self, key: tuple[Any, ...], values: tuple[Any, ...]
     ) -> tuple[_Entry, tuple[Any, ...], list[Any]]:
-        with self._lock:
+        # One capture at a time per model: tracing re-parametrises the shared torch module.
+        with self.session.capture_lock:
             entry = self.cache.get(key)
             if entry is not None:
                 return entry, key, signature.split(values, self.dynamic)[1]
@@ -215,6 +215,7 @@ class Session:
         self._factory = program_factory
         self.programs: dict[tuple[Any, int], Program] = {}
         self._lock = threading.RLock()
+        self.capture_lock = threading.RLock()
 
     def program_for(self, fn: Any, owner: Any) -> Program:
         key = (fn, id(owner))
