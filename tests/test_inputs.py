@@ -106,7 +106,7 @@ def test_threads_share_one_converted_model() -> None:
                 got = np.asarray(cm(inputs[j]))
                 if not np.allclose(got, expected[j], rtol=1e-5, atol=1e-6):
                     failures.append(f"thread {k} input {j}: mismatch")
-        except Exception as e:  # noqa: BLE001 — report every failure, do not lose it in a thread
+        except Exception as e:  # report every failure; a thread would lose it
             failures.append(f"thread {k}: {type(e).__name__}: {e}")
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
