@@ -33,6 +33,10 @@ def _mb(x: Any) -> str:
     return "–" if x is None else f"{x:.0f}"
 
 
+def _load(x: Any) -> str:
+    return "–" if not x else "/".join(f"{v:.1f}" for v in x)
+
+
 def _cell_status(r: dict[str, Any]) -> str:
     if r["status"] == "ok":
         return "ok" if r["correct"] else "**wrong**"
@@ -62,6 +66,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"{args['n_batch']} random inputs at batch 8; tolerance rtol={args['rtol']}, atol={args['atol']}",
         f"- torch.compile budget {args['compile_budget_s']} s per model (compile + warm-up + timing, both batches); "
         f"run took {results['wall_s'] / 60:.1f} min",
+        f"- load average (1/5/15 min) at start {_load(results.get('loadavg_start'))}, at end "
+        f"{_load(results.get('loadavg_end'))}: other processes on the machine inflate eager PyTorch's "
+        "2-thread latencies most (its threads wait on each other), so rerun on an idle machine to compare",
         "",
         "Latency is median / p90 in ms per call over round-robin calls through all inputs (paths mixed), after "
         "one warm-up call per input. Speedups are eager median / system median (and torch.compile median / "

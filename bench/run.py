@@ -235,7 +235,9 @@ def rows_for(
             row.update(status="fail", error=p.get("error"), trace=p.get("trace"))
             continue
         if br is None or br.get("phase") not in ("done",) and br.get("ok") is not False:
-            phase = (br or {}).get("phase") or p.get("phase") or "start"
+            phase = br.get("phase") if br else "a batch not started: budget spent on earlier ones"
+            if p.get("phase") != "done" and not br:
+                phase = "prepare"
             if problem == "timeout":
                 row.update(status="timeout", error=f"over the {budget:.0f} s budget (in {phase})")
             else:
@@ -309,13 +311,14 @@ def run_benchmark(
     t_start = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="dycl_bench_"))
     env = dict(os.environ)
-    env["TORCHINDUCTOR_CACHE_DIR"] = str(
-        workdir / "inductor_cache"
-    )  # cold per run, shared by its models
+    # Inductor's cache: cold per run, primed once; each torch.compile worker gets its own copy,
+    # since a worker killed at its budget can leave a half-written kernel in a shared cache.
+    prime_dir = workdir / "inductor_prime"
+    env["TORCHINDUCTOR_CACHE_DIR"] = str(prime_dir)
     env.setdefault("TORCH_LOGS", "-dynamo")
     env["PYTHONWARNINGS"] = "ignore"
     rows: list[dict[str, Any]] = []
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"loadavg_start": os.getloadavg()}
     try:
         if "torch_compile" in systems and not a.inprocess:
             extra["inductor_prime_s"] = prime_inductor(env, workdir)
@@ -339,9 +342,17 @@ def run_benchmark(
                     if a.inprocess:
                         state, problem = _run_inprocess(prep, system, cfg)
                     else:
+                        wenv = env
+                        if system == "torch_compile":
+                            cache = workdir / f"inductor_{name}_{size}"
+                            if prime_dir.exists():
+                                shutil.copytree(prime_dir, cache)
+                            wenv = {**env, "TORCHINDUCTOR_CACHE_DIR": str(cache)}
                         state, problem = run_worker(
-                            payload, system, cfg, a.threads, budget, workdir, env
+                            payload, system, cfg, a.threads, budget, workdir, wenv
                         )
+                        if system == "torch_compile":
+                            shutil.rmtree(workdir / f"inductor_{name}_{size}", ignore_errors=True)
                     rows += rows_for(entry, size, system, prep, state, problem, budget, a.inprocess)
                     bar.update(1)
                 if payload.exists():
@@ -350,6 +361,7 @@ def run_benchmark(
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     add_speedups(rows)
+    extra["loadavg_end"] = os.getloadavg()
     return {
         "env": describe(a.threads),
         "args": {
