@@ -151,7 +151,8 @@ class _Splitter:
                     run, deferred = [], []
                 run.append(s)
                 continue
-            if run and _movable(s) and _independent([s], *run):
+            if run and _movable(s):
+                # Checked against the trace statements it will move past, as they come.
                 deferred.append(s)
                 continue
             if run:
