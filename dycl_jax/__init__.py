@@ -6,6 +6,7 @@ out = cm(x)
 print(cm.host_source)
 """
 
+from dycl_jax import config as _config
 from dycl_jax import lower as _lower  # noqa: F401  (fills the op table)
 from dycl_jax.api import ConvertedModel as ConvertedModel
 from dycl_jax.api import RegionInfo as RegionInfo
@@ -21,3 +22,7 @@ from dycl_jax.errors import SourceUnavailableError as SourceUnavailableError
 from dycl_jax.errors import UnsupportedConstructError as UnsupportedConstructError
 
 __version__ = "0.1.0"
+
+# Synchronous CPU dispatch when JAX has not started yet (see dycl_jax.config); before anything
+# below creates a JAX array.
+_config.prefer_sync_cpu_dispatch()

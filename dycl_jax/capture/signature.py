@@ -14,9 +14,10 @@ from typing import Any
 import jax
 import numpy as np
 import torch
+from jax._src.array import ArrayImpl
 
 _ARRAY = jax.Array
-_ARRAY_IMPL = type(jax.numpy.zeros(()))
+_ARRAY_IMPL = ArrayImpl  # exact type of a concrete jax array (faster than isinstance on jax.Array)
 _SCALARS = (bool, int, float, str, complex, type(None))
 
 

@@ -29,7 +29,6 @@ from dycl_jax.analysis.source import ParsedFunction
 from dycl_jax.rewrite.normalize import RUNTIME
 from dycl_jax.rewrite.regions import Region
 
-
 # ast.FunctionDef has type_params from Python 3.12 on (and unparse needs it there).
 _TYPE_PARAMS: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
 

@@ -23,13 +23,14 @@ from typing import Any
 
 import jax
 import torch
+from jax._src.array import ArrayImpl
 
 from dycl_jax.capture import signature
 from dycl_jax.capture.trace import Captured, DataDependentError, trace
 from dycl_jax.lower import to_jax
 from dycl_jax.runtime import io
 
-_ARRAY_IMPL = type(jax.numpy.zeros(()))
+_ARRAY_IMPL = ArrayImpl  # exact type of a concrete jax array (faster than isinstance on jax.Array)
 
 # Parameters used by region calls: None means "the converted model's own".
 PARAMS: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
