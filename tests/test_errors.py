@@ -133,3 +133,20 @@ def test_missing_lowering_names_overload_and_line() -> None:
         cm(torch.randn(8))
     assert exc.value.location is not None and exc.value.location.filename == __file__
     assert "aten._fft" in str(exc.value)
+
+
+class BufferWrite(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("seen", torch.zeros(()))
+
+    def forward(self, x):
+        self.seen.add_(1)
+        return x * 2
+
+
+def test_inplace_write_to_module_buffer_refused() -> None:
+    cm = dycl_jax.convert(BufferWrite().eval())
+    with pytest.raises(errors.CaptureError) as exc:
+        cm(torch.randn(3))
+    _check(exc, BufferWrite, "self.seen.add_(1)", r"in-place write to module state 'seen'")

@@ -233,9 +233,12 @@ def _strip_input_writebacks(gm: fx.GraphModule, n_params: int, names: tuple[str,
             if dst in placeholders:
                 idx = placeholders.index(dst)
                 if idx < n_params:
+                    # The write-back node itself is made after the region returns; the value it
+                    # writes was computed at the user's line.
+                    src = node.args[1] if isinstance(node.args[1], fx.Node) else node
                     raise CaptureError(
                         f"in-place write to module state {names[idx]!r} inside forward",
-                        location_from_stack_trace(node.meta.get("stack_trace")),
+                        location_from_stack_trace(src.meta.get("stack_trace")),
                         hint="module-state updates in forward are not supported; keep eval-mode "
                         "state fixed or return the new value",
                     )

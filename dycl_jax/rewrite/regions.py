@@ -115,7 +115,10 @@ def _movable(s: ast.stmt) -> bool:
     targets = s.targets if isinstance(s, ast.Assign) else [s.target]
     if not all(isinstance(t, ast.Name) for t in targets):
         return False
-    return not any(isinstance(n, ast.Call | ast.Attribute | ast.Subscript | ast.Await | ast.NamedExpr) for n in ast.walk(s.value))
+    return not any(
+        isinstance(n, ast.Call | ast.Attribute | ast.Subscript | ast.Await | ast.NamedExpr)
+        for n in ast.walk(s.value)
+    )
 
 
 def _independent(moved: list[ast.stmt], *others: ast.stmt) -> bool:
@@ -277,12 +280,25 @@ def split(
         )
         r.call.value.args = [ast.Name(n, ast.Load()) for n in r.live_in]  # type: ignore[union-attr,attr-defined]
         r.call.targets = [ast.Tuple([ast.Name(n, ast.Store()) for n in r.live_out], ast.Store())]  # type: ignore[union-attr,attr-defined]
-    # Regions with no live-out compute nothing anyone reads: drop them (pure code).
-    dead = {id(r.call) for r in sp.regions if not r.live_out}
+    # Regions with no live-out compute nothing anyone reads: drop them, unless they may write
+    # state outside the function (an in-place op on a module buffer must still be refused).
+    dead = {id(r.call) for r in sp.regions if not r.live_out and not _may_mutate_outside(r.stmts)}
     body = _drop(body, dead)
     regions = [r for r in sp.regions if r.live_out]
     maybe_undefined = _possibly_undefined(body, regions, params)
     return body, regions, maybe_undefined
+
+
+def _may_mutate_outside(stmts: list[ast.stmt]) -> bool:
+    for s in stmts:
+        for n in ast.walk(s):
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute):
+                if n.func.attr.endswith("_") and not isinstance(n.func.value, ast.Name):
+                    return True
+            if isinstance(n, ast.Attribute | ast.Subscript) and isinstance(n.ctx, ast.Store):
+                if not isinstance(n.value, ast.Name):
+                    return True
+    return False
 
 
 def _drop(stmts: list[ast.stmt], dead: set[int]) -> list[ast.stmt]:
