@@ -24,6 +24,7 @@ demo: setup
 
 bench: setup
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.static
 
 coverage: setup
 	$(BIN)/python -m dycl_jax.lower --coverage
