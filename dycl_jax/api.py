@@ -10,7 +10,6 @@ fail fast. Capture and lowering run lazily per region and input signature.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import dataclasses
 import time
@@ -296,4 +295,4 @@ def convert(
     return cm
 
 
-__all__ = ["ConvertedModel", "RegionInfo", "SplitReason", "convert", "ast"]
+__all__ = ["ConvertedModel", "RegionInfo", "SplitReason", "convert"]

@@ -28,7 +28,6 @@ import dataclasses
 import enum
 import math
 import types
-from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -257,12 +256,7 @@ class Typer:
         positional = [*args.posonlyargs, *args.args]
         defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
         for i, (a, d) in enumerate(zip(positional, defaults)):
-            if (
-                i == 0
-                and self.self_obj is not None
-                and a.arg in ("self", "cls")
-                or (i == 0 and self.self_obj is not None)
-            ):
+            if i == 0 and self.self_obj is not None:  # the bound object, whatever its name
                 self.env[a.arg] = AbsVal(Kind.OBJ, (self.self_obj,))
             elif a.arg in arg_kinds:
                 self.env[a.arg] = arg_kinds[a.arg]
@@ -374,9 +368,6 @@ class Typer:
                 return AbsVal(out.kind)
         return AbsVal(val.kind)
 
-    def resolve(self, node: ast.expr) -> AbsVal:
-        """Like ``kind`` but keeps concrete candidates for names/attributes of static objects."""
-        return self.kind(node)
 
     def kind(self, node: ast.expr) -> AbsVal:
         method = getattr(self, f"_k_{type(node).__name__}", None)
@@ -639,12 +630,3 @@ class Typer:
                 ):
                     return True
         return False
-
-
-def names_in(nodes: Iterable[ast.AST]) -> set[str]:
-    out: set[str] = set()
-    for n in nodes:
-        for sub in ast.walk(n):
-            if isinstance(sub, ast.Name):
-                out.add(sub.id)
-    return out

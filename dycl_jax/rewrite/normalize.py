@@ -27,17 +27,7 @@ import enum
 from collections.abc import Iterator
 from typing import Any
 
-from dycl_jax.analysis.dependence import (
-    CONTAINER_MUTATORS,
-    HOST,
-    OBJ,
-    PY,
-    TENSOR,
-    AbsVal,
-    CallKind,
-    Kind,
-    Typer,
-)
+from dycl_jax.analysis.dependence import HOST, AbsVal, CallKind, Kind, Typer
 from dycl_jax.analysis.source import ParsedFunction
 from dycl_jax.errors import SourceLocation, UnsupportedConstructError
 from dycl_jax.rewrite.naming import Namer
@@ -636,15 +626,3 @@ def _map_targets(s: ast.stmt, f) -> ast.stmt:  # type: ignore[no-untyped-def]
     return s
 
 
-__all__ = [
-    "Normalized",
-    "Normalizer",
-    "SplitKind",
-    "SplitReason",
-    "truth",
-    "RUNTIME",
-    "CONTAINER_MUTATORS",
-    "OBJ",
-    "PY",
-    "TENSOR",
-]
