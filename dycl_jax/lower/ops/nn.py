@@ -232,7 +232,7 @@ def _aten_avg_pool(x, kernel_size, stride=(), padding=(0,), ceil_mode=False,
         _avg_divisor(*a, count_include_pad)
         for a in zip(_spatial(x, n), kernel_size, stride, padding, outs)
     ]
-    return total / math.prod(np.ix_(*divs)).astype(np.float32)
+    return total / np.asarray(math.prod(np.ix_(*divs)), dtype=np.float32)
 
 
 def _adaptive_bounds(size, out):
