@@ -368,7 +368,6 @@ class Typer:
                 return AbsVal(out.kind)
         return AbsVal(val.kind)
 
-
     def kind(self, node: ast.expr) -> AbsVal:
         method = getattr(self, f"_k_{type(node).__name__}", None)
         if method is None:

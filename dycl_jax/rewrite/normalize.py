@@ -624,5 +624,3 @@ def _map_targets(s: ast.stmt, f) -> ast.stmt:  # type: ignore[no-untyped-def]
     elif isinstance(s, ast.AugAssign):
         s.target = f(s.target)
     return s
-
-
