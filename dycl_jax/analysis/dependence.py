@@ -94,7 +94,9 @@ SHAPE_METHODS = frozenset(
     }
 )
 # Tensor methods that read a value back to Python: a host conversion.
-CONVERSION_METHODS = frozenset({"item", "tolist", "__bool__", "__int__", "__float__", "__index__"})
+CONVERSION_METHODS = frozenset(
+    {"item", "tolist", "numpy", "__bool__", "__int__", "__float__", "__index__"}
+)
 CONVERSION_BUILTINS = frozenset({"bool", "int", "float", "complex"})
 # Python builtins that are pure functions of their arguments.
 PURE_BUILTINS = frozenset(

@@ -301,6 +301,13 @@ class Normalizer:
                 call = _runtime_call("call", func_h, *args)
                 call.keywords = kws  # type: ignore[attr-defined]
                 return call
+            if (
+                reason is SplitKind.CONVERSION
+                and isinstance(func, ast.Attribute)
+                and func.attr == "numpy"
+            ):
+                # jax arrays have no .numpy(); the runtime makes the same host copy.
+                return _runtime_call("numpy", self.as_host(func.value))
             if reason is SplitKind.DATA_DEPENDENT_SHAPE:
                 # PyTorch itself runs the op on the host: exact semantics, concrete shapes.
                 if (

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
+import numpy as np
 import torch
 from jax._src.array import ArrayImpl
 
@@ -279,6 +280,11 @@ class Runtime:
         if rec is not None:
             rec.append(("cond", b))
         return b
+
+    def numpy(self, t: Any) -> Any:
+        """``t.numpy()``: a host copy as a numpy array, like PyTorch's."""
+        self.session.stats.host_reads += 1
+        return np.array(t)
 
     def eager(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a torch op whose output shape depends on values (nonzero, unique, ...) in PyTorch."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -278,3 +279,18 @@ class ComprehensionSuper(Base):
         confs = [F.softmax(o, -1).max().item() for o in outs]
         best = max(range(len(confs)), key=lambda i: confs[i])
         return outs[best], best
+
+
+class NumpyCondition(nn.Module):
+    """Condition computed with numpy on a host copy (``.detach().cpu().numpy()``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+
+    def forward(self, x):
+        scores = self.lin(x)
+        probs = F.softmax(scores, -1).detach().cpu().numpy()
+        if np.max(probs) > 0.5:
+            return scores, int(np.argmax(probs))
+        return -scores, -1

@@ -147,3 +147,12 @@ def test_comprehension_with_conversion_and_super() -> None:
     inputs = _inputs((1, 4), 16, scales=(0.5, 2.0, 6.0))
     run_all_paths(m, cm, inputs)
     assert len({m(*x)[1] for x in inputs}) >= 2
+
+
+def test_numpy_host_copy_condition() -> None:
+    torch.manual_seed(12)
+    m = dm.NumpyCondition().eval()
+    cm = dycl_jax.convert(m)
+    inputs = _inputs((1, 4), 12, scales=(0.1, 1.0, 6.0))
+    run_all_paths(m, cm, inputs)
+    assert len({m(*x)[1] for x in inputs}) >= 2
