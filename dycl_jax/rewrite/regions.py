@@ -14,6 +14,7 @@ liveness only by uses that are dead on every path, which costs an unused output,
 from __future__ import annotations
 
 import ast
+import copy
 import dataclasses
 
 from dycl_jax.analysis.dependence import CONTAINER_MUTATORS, Kind, Typer
@@ -246,6 +247,7 @@ def split(
     body = sp.block(norm.body)
     local = typer.locals
     params = _param_names(parsed.node)
+    _inline_local_defs(parsed.node, sp.regions)
     info = {}
     for r in sp.regions:
         info[r.id] = (
@@ -299,6 +301,18 @@ def _may_mutate_outside(stmts: list[ast.stmt]) -> bool:
                 if not isinstance(n.value, ast.Name):
                     return True
     return False
+
+
+def _inline_local_defs(fn: ast.FunctionDef, regions: list[Region]) -> None:
+    """A function defined inside forward is re-created on every call; passed to a region as a
+    Python object it would be a new compile-cache key each time. Regions that use it get their
+    own copy of the ``def`` instead, traced with the rest of the region."""
+    defs = {n.name: n for n in ast.walk(fn) if isinstance(n, ast.FunctionDef) and n is not fn}
+    if not defs:
+        return
+    for r in regions:
+        used = set().union(*(_reads(s) for s in r.stmts)) & defs.keys()
+        r.stmts[:0] = [copy.deepcopy(defs[n]) for n in sorted(used)]
 
 
 def _drop(stmts: list[ast.stmt], dead: set[int]) -> list[ast.stmt]:

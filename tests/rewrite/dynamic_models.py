@@ -294,3 +294,22 @@ class NumpyCondition(nn.Module):
         if np.max(probs) > 0.5:
             return scores, int(np.argmax(probs))
         return -scores, -1
+
+
+class LocalHelper(nn.Module):
+    """A helper defined inside forward (a new function object on every call)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.scale = 2.0
+
+    def forward(self, x):
+        def step(h):
+            return torch.tanh(self.lin(h)) * self.scale
+
+        for _ in range(3):
+            x = step(x)
+            if x.sum() < 0:
+                break
+        return x

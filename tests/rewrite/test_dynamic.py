@@ -156,3 +156,15 @@ def test_numpy_host_copy_condition() -> None:
     inputs = _inputs((1, 4), 12, scales=(0.1, 1.0, 6.0))
     run_all_paths(m, cm, inputs)
     assert len({m(*x)[1] for x in inputs}) >= 2
+
+
+def test_function_defined_inside_forward_compiles_once() -> None:
+    torch.manual_seed(13)
+    m = dm.LocalHelper().eval()
+    cm = dycl_jax.convert(m)
+    inputs = _inputs((1, 4), 12, scales=(0.5, 2.0))
+    paths = run_all_paths(m, cm, inputs)
+    assert len(paths) >= 2
+    compiles = cm.stats.compiles
+    run_all_paths(m, cm, inputs)
+    assert cm.stats.compiles == compiles  # same signatures: nothing recompiled
