@@ -168,7 +168,7 @@ def trace(
         ) from e
     _strip_input_writebacks(gm, len(param_values), param_names)
     if dynamic:
-        _check_scalar_outputs(gm, len(param_values), leaves)
+        _check_scalar_outputs(gm, len(param_values), signature.scalar_leaves(live_in, dynamic))
     used = _prune_params(gm, len(param_values))
     return Captured(
         gm,
@@ -201,13 +201,13 @@ def _make_fx(
     )(list(params), examples)
 
 
-def _check_scalar_outputs(gm: fx.GraphModule, n_params: int, leaves: list[Any]) -> None:
+def _check_scalar_outputs(gm: fx.GraphModule, n_params: int, scalar_leaves: set[int]) -> None:
     """Python scalars read from tensors are traced as 0-d inputs so new values do not recompile.
     An output computed from such scalars alone would come back as an array where PyTorch has a
     Python number: then the region must specialise on the scalar instead (DataDependentError
     makes the runner retrace it that way)."""
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
-    scalar = {p for p, leaf in zip(placeholders[n_params:], leaves) if isinstance(leaf, np.ndarray)}
+    scalar = {p for i, p in enumerate(placeholders[n_params:]) if i in scalar_leaves}
     other = set(placeholders) - scalar
     output = next(n for n in gm.graph.nodes if n.op == "output")
     for out in torch.utils._pytree.tree_leaves(output.args[0]):

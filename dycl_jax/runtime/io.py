@@ -56,7 +56,11 @@ def to_torch(value: Any) -> Any:
 
 
 def from_torch(value: Any) -> Any:
-    """torch tensors become jax arrays, inside any containers."""
-    return map_structure(
-        lambda v: jnp.asarray(v.numpy()) if isinstance(v, torch.Tensor) else v, value
-    )
+    """torch tensors become numpy arrays (host results stay on the host until a region takes
+    them; the model's outputs become jax arrays in :func:`outputs`), inside any containers."""
+    return map_structure(lambda v: v.numpy() if isinstance(v, torch.Tensor) else v, value)
+
+
+def outputs(value: Any) -> Any:
+    """The converted model's result: host numpy arrays become jax arrays, like every tensor."""
+    return map_structure(lambda v: jnp.asarray(v) if isinstance(v, np.ndarray) else v, value)
