@@ -170,7 +170,7 @@ class ConvertedModel:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with jax.enable_x64(True):  # scoped; see dycl_jax/config.py
             try:
-                return io.outputs(self._root.run(io.to_jax(args), io.to_jax(kwargs)))
+                return io.outputs(self._root.run(io.inputs(args), io.inputs(kwargs)))
             except TypeError as e:
                 if _is_binding_error(e):
                     raise InputError(f"{self._root.qualname}: {e}") from None

@@ -1,4 +1,5 @@
-"""Conversions at the boundaries: user inputs to jax arrays, and jax <-> torch for host-run ops."""
+"""Conversions at the boundaries: user inputs to arrays, outputs to jax arrays, and jax <-> torch
+for ops run in PyTorch on the host."""
 
 from __future__ import annotations
 
@@ -25,27 +26,28 @@ def map_structure(fn: Callable[[Any], Any], value: Any) -> Any:
     return fn(value)
 
 
-def _leaf_to_jax(value: Any) -> Any:
-    if isinstance(value, jax.Array):
-        return value
+def _input_leaf(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu()
         if value.dtype == torch.bfloat16:  # numpy has no bfloat16: widen exactly, then narrow
             return jnp.asarray(value.float().numpy(), dtype=jnp.bfloat16)
-        return jnp.asarray(value.numpy())
+        if value.is_conj() or value.is_neg():
+            value = value.resolve_conj().resolve_neg()
+        # A numpy view: jit copies it to the device at the region call, which is cheaper than
+        # making a jax array first (measured 5 us vs 17 us).
+        return value.numpy()
     if isinstance(value, np.ndarray | np.generic):
         if value.dtype == object:
             raise InputError(f"numpy array of dtype object cannot be an input ({value!r:.60})")
-        return jnp.asarray(value)
     return value
 
 
-def to_jax(value: Any) -> Any:
-    """Arrays and tensors become jax arrays of the same dtype, inside any containers.
-
-    Call under ``jax.enable_x64(True)`` so int64/float64 are kept (see dycl_jax/config.py).
+def inputs(value: Any) -> Any:
+    """The converted model's arguments: torch tensors become numpy views (same dtype); numpy and
+    jax arrays and every other value pass as they are, inside any containers. Regions take numpy
+    and jax arrays alike; the model's outputs are all jax arrays (:func:`outputs`).
     """
-    return map_structure(_leaf_to_jax, value)
+    return map_structure(_input_leaf, value)
 
 
 def to_torch(value: Any) -> Any:
