@@ -151,3 +151,22 @@ def entropy(p: torch.Tensor, dim: int = -1) -> torch.Tensor:
 
 def conv_out(size: int, stride: int) -> int:
     return int(math.ceil(size / stride))
+
+
+def image_inputs(sizes: dict[str, dict[str, Any]]) -> Callable[..., tuple]:
+    """``example_inputs(size, batch, seed)`` for a model taking one batch of 3 x img x img images."""
+
+    def example_inputs(size: str = "small", batch: int = 1, seed: int = 0) -> tuple:
+        img = check_size(size, sizes)["img"]
+        return (randn((batch, 3, img, img), seed),)
+
+    return example_inputs
+
+
+def paths_from(example_inputs: Callable[..., tuple]) -> Callable[..., list[tuple]]:
+    """``inputs_for_paths(size, n, seed)``: n batch-1 inputs from consecutive seeds."""
+
+    def inputs_for_paths(size: str = "small", n: int = 16, seed: int = 0) -> list[tuple]:
+        return [example_inputs(size, 1, seed + i) for i in range(n)]
+
+    return inputs_for_paths

@@ -26,6 +26,7 @@ from dycl_jax.zoo._common import (
     check_size,
     entropy,
     generator,
+    paths_from,
     randint,
     seeded,
     split_thresholds,
@@ -238,8 +239,7 @@ def example_inputs(size="small", batch=1, seed=0):
     return input_ids, attention_mask
 
 
-def inputs_for_paths(size="small", n=16, seed=0):
-    return [example_inputs(size, 1, seed + i) for i in range(n)]
+inputs_for_paths = paths_from(example_inputs)
 
 
 def _model_args(size):

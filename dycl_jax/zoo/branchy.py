@@ -20,7 +20,8 @@ from dycl_jax.zoo._common import (
     ZooEntry,
     calibrate_batchnorm,
     check_size,
-    randn,
+    image_inputs,
+    paths_from,
     seeded,
     split_thresholds,
 )
@@ -99,9 +100,7 @@ SIZES = {
 }
 
 
-def example_inputs(size="small", batch=1, seed=0):
-    img = check_size(size, SIZES)["img"]
-    return (randn((batch, 3, img, img), seed),)
+example_inputs = image_inputs(SIZES)
 
 
 def build(size="small", seed=0):
@@ -114,8 +113,7 @@ def build(size="small", seed=0):
     return model.eval()
 
 
-def inputs_for_paths(size="small", n=16, seed=0):
-    return [example_inputs(size, 1, seed + i) for i in range(n)]
+inputs_for_paths = paths_from(example_inputs)
 
 
 ENTRIES = [

@@ -25,6 +25,7 @@ from dycl_jax.zoo._common import (
     ZooEntry,
     check_size,
     choose_stop_token,
+    paths_from,
     randint,
     seeded,
 )
@@ -270,8 +271,7 @@ def example_inputs(size="small", batch=1, seed=0):
     return (randint(spec["vocab"], (batch, spec["src_len"]), seed, low=3),)
 
 
-def inputs_for_paths(size="small", n=16, seed=0):
-    return [example_inputs(size, 1, seed + i) for i in range(n)]
+inputs_for_paths = paths_from(example_inputs)
 
 
 def _builder(cls, **extra):

@@ -22,6 +22,7 @@ from dycl_jax.zoo._common import (
     CALIB_SEED_OFFSET,
     ZooEntry,
     check_size,
+    paths_from,
     randint,
     seeded,
 )
@@ -146,8 +147,7 @@ def example_inputs(size="small", batch=1, seed=0):
     return (randint(spec["vocab"], (batch, spec["seq"]), seed),)
 
 
-def inputs_for_paths(size="small", n=16, seed=0):
-    return [example_inputs(size, 1, seed + i) for i in range(n)]
+inputs_for_paths = paths_from(example_inputs)
 
 
 def _builder(moe_cls):

@@ -21,7 +21,8 @@ from dycl_jax.zoo._common import (
     ZooEntry,
     calibrate_batchnorm,
     check_size,
-    randn,
+    image_inputs,
+    paths_from,
     seeded,
     split_thresholds,
 )
@@ -255,9 +256,7 @@ SIZES = {
 def _make_entry(backbone: str) -> ZooEntry:
     table = SIZES[backbone]
 
-    def example_inputs(size="small", batch=1, seed=0):
-        img = check_size(size, table)["img"]
-        return (randn((batch, 3, img, img), seed),)
+    example_inputs = image_inputs(table)
 
     def build(size="small", seed=0):
         spec = check_size(size, table)
@@ -267,8 +266,7 @@ def _make_entry(backbone: str) -> ZooEntry:
         model.calibrate(example_inputs(size, 64, seed + CALIB_SEED_OFFSET)[0])
         return model.eval()
 
-    def inputs_for_paths(size="small", n=16, seed=0):
-        return [example_inputs(size, 1, seed + i) for i in range(n)]
+    inputs_for_paths = paths_from(example_inputs)
 
     return ZooEntry(
         name=f"sdn_{backbone}",

@@ -27,7 +27,8 @@ from dycl_jax.zoo._common import (
     ZooEntry,
     calibrate_batchnorm,
     check_size,
-    randn,
+    image_inputs,
+    paths_from,
     seeded,
 )
 
@@ -269,9 +270,7 @@ SIZES = {
 def _make_entry(kind: str) -> ZooEntry:
     cls = SkipNetFF if kind == "ff" else SkipNetRNN
 
-    def example_inputs(size="small", batch=1, seed=0):
-        img = check_size(size, SIZES)["img"]
-        return (randn((batch, 3, img, img), seed),)
+    example_inputs = image_inputs(SIZES)
 
     def build(size="small", seed=0):
         spec = check_size(size, SIZES)
@@ -281,8 +280,7 @@ def _make_entry(kind: str) -> ZooEntry:
         model.calibrate(example_inputs(size, 64, seed + CALIB_SEED_OFFSET)[0])
         return model.eval()
 
-    def inputs_for_paths(size="small", n=16, seed=0):
-        return [example_inputs(size, 1, seed + i) for i in range(n)]
+    inputs_for_paths = paths_from(example_inputs)
 
     gate = "feed-forward conv gate per block" if kind == "ff" else "shared LSTM gate"
     return ZooEntry(
