@@ -170,3 +170,18 @@ def paths_from(example_inputs: Callable[..., tuple]) -> Callable[..., list[tuple
         return [example_inputs(size, 1, seed + i) for i in range(n)]
 
     return inputs_for_paths
+
+
+def calibrated(
+    make: Callable[[], nn.Module],
+    example_inputs: Callable[..., tuple],
+    size: str,
+    seed: int,
+    batch: int = 64,
+) -> nn.Module:
+    """``make()`` under ``seed``, in eval mode, calibrated on a fixed-seed batch of ``batch``."""
+    with seeded(seed):
+        model = make()
+    model.eval()
+    model.calibrate(example_inputs(size, batch, seed + CALIB_SEED_OFFSET)[0])
+    return model.eval()

@@ -15,13 +15,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from dycl_jax.zoo._common import (
-    CALIB_SEED_OFFSET,
     ZooEntry,
     calibrate_batchnorm,
+    calibrated,
     check_size,
     image_inputs,
     paths_from,
-    seeded,
 )
 
 
@@ -157,11 +156,9 @@ example_inputs = image_inputs(SIZES)
 
 def build(size="small", seed=0):
     spec = check_size(size, SIZES)
-    with seeded(seed):
-        model = BlockDrop(spec["layers"], spec["widths"], spec["agent"])
-    model.eval()
-    model.calibrate(example_inputs(size, 64, seed + CALIB_SEED_OFFSET)[0])
-    return model.eval()
+    return calibrated(
+        lambda: BlockDrop(spec["layers"], spec["widths"], spec["agent"]), example_inputs, size, seed
+    )
 
 
 inputs_for_paths = paths_from(example_inputs)

@@ -16,13 +16,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from dycl_jax.zoo._common import (
-    CALIB_SEED_OFFSET,
     ZooEntry,
     calibrate_batchnorm,
+    calibrated,
     check_size,
     image_inputs,
     paths_from,
-    seeded,
     split_thresholds,
 )
 
@@ -106,11 +105,7 @@ example_inputs = image_inputs(SIZES)
 def build(size="small", seed=0):
     spec = dict(check_size(size, SIZES))
     spec.pop("img")
-    with seeded(seed):
-        model = BranchyNet(**spec)
-    model.eval()
-    model.calibrate(example_inputs(size, 64, seed + CALIB_SEED_OFFSET)[0])
-    return model.eval()
+    return calibrated(lambda: BranchyNet(**spec), example_inputs, size, seed)
 
 
 inputs_for_paths = paths_from(example_inputs)

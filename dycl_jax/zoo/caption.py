@@ -15,14 +15,13 @@ import torch
 from torch import nn
 
 from dycl_jax.zoo._common import (
-    CALIB_SEED_OFFSET,
     ZooEntry,
     calibrate_batchnorm,
+    calibrated,
     check_size,
     choose_stop_token,
     image_inputs,
     paths_from,
-    seeded,
 )
 
 
@@ -160,12 +159,8 @@ example_inputs = image_inputs(SIZES)
 def build(size="small", seed=0):
     spec = dict(check_size(size, SIZES))
     spec.pop("img")
-    with seeded(seed):
-        model = ShowAttendTell(**spec)
-    model.eval()
     calib = 64 if size == "small" else 16
-    model.calibrate(example_inputs(size, calib, seed + CALIB_SEED_OFFSET)[0])
-    return model.eval()
+    return calibrated(lambda: ShowAttendTell(**spec), example_inputs, size, seed, batch=calib)
 
 
 inputs_for_paths = paths_from(example_inputs)

@@ -19,12 +19,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from dycl_jax.zoo._common import (
-    CALIB_SEED_OFFSET,
     ZooEntry,
+    calibrated,
     check_size,
     paths_from,
     randint,
-    seeded,
 )
 
 
@@ -154,10 +153,9 @@ def _builder(moe_cls):
     def build(size="small", seed=0):
         spec = dict(check_size(size, SIZES))
         spec.pop("seq")
-        with seeded(seed):
-            model = MoEClassifier(moe_cls, **spec).eval()
-        model.calibrate(example_inputs(size, 32, seed + CALIB_SEED_OFFSET)[0])
-        return model
+        return calibrated(
+            lambda: MoEClassifier(moe_cls, **spec), example_inputs, size, seed, batch=32
+        )
 
     return build
 

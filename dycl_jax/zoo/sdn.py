@@ -17,13 +17,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from dycl_jax.zoo._common import (
-    CALIB_SEED_OFFSET,
     ZooEntry,
     calibrate_batchnorm,
+    calibrated,
     check_size,
     image_inputs,
     paths_from,
-    seeded,
     split_thresholds,
 )
 
@@ -260,11 +259,7 @@ def _make_entry(backbone: str) -> ZooEntry:
 
     def build(size="small", seed=0):
         spec = check_size(size, table)
-        with seeded(seed):
-            model = spec["make"]()
-        model.eval()
-        model.calibrate(example_inputs(size, 64, seed + CALIB_SEED_OFFSET)[0])
-        return model.eval()
+        return calibrated(spec["make"], example_inputs, size, seed)
 
     inputs_for_paths = paths_from(example_inputs)
 

@@ -23,13 +23,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from dycl_jax.zoo._common import (
-    CALIB_SEED_OFFSET,
     ZooEntry,
     calibrate_batchnorm,
+    calibrated,
     check_size,
     image_inputs,
     paths_from,
-    seeded,
 )
 
 
@@ -274,11 +273,12 @@ def _make_entry(kind: str) -> ZooEntry:
 
     def build(size="small", seed=0):
         spec = check_size(size, SIZES)
-        with seeded(seed):
-            model = cls(widths=spec["widths"], num_layers=spec["num_layers"])
-        model.eval()
-        model.calibrate(example_inputs(size, 64, seed + CALIB_SEED_OFFSET)[0])
-        return model.eval()
+        return calibrated(
+            lambda: cls(widths=spec["widths"], num_layers=spec["num_layers"]),
+            example_inputs,
+            size,
+            seed,
+        )
 
     inputs_for_paths = paths_from(example_inputs)
 
