@@ -33,6 +33,25 @@ from dycl_jax.errors import SourceLocation, UnsupportedConstructError
 from dycl_jax.rewrite.naming import Namer
 
 RUNTIME = "_dy"
+# Tensor methods whose result is boolean (so indexing with it selects by mask).
+_MASK_METHODS = frozenset(
+    {
+        "bool",
+        "eq",
+        "ne",
+        "lt",
+        "le",
+        "gt",
+        "ge",
+        "isnan",
+        "isinf",
+        "isfinite",
+        "logical_and",
+        "logical_or",
+        "logical_not",
+        "logical_xor",
+    }
+)
 
 
 class SplitKind(enum.Enum):
@@ -98,6 +117,31 @@ class Normalizer:
         self.stmt_reasons: dict[int, SplitReason] = {}
         self._out: list[list[ast.stmt]] = []
         self.state_attrs: list[tuple[Any, str]] = []
+        self._mask_names: set[str] = set()
+        self._mask_names = self._find_mask_names()
+
+    def _find_mask_names(self) -> set[str]:
+        values: dict[str, list[ast.expr]] = {}
+        for n in ast.walk(self.parsed.node):
+            if isinstance(n, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.For | ast.NamedExpr):
+                targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+                value = n.value if not isinstance(n, ast.For) else None
+                for t in targets:
+                    for name in ast.walk(t):
+                        if isinstance(name, ast.Name):
+                            ok = (
+                                isinstance(t, ast.Name)
+                                and value is not None
+                                and not isinstance(n, ast.AugAssign)
+                            )
+                            values.setdefault(name.id, []).append(
+                                value if ok else ast.Constant(None)
+                            )
+        masks: set[str] = set()
+        for _ in range(3):  # masks built from masks
+            self._mask_names = masks
+            masks = {name for name, vs in values.items() if all(self._is_mask(v) for v in vs)}
+        return masks
 
     def run(self) -> Normalized:
         body = self.block(self.parsed.node.body)
@@ -177,7 +221,29 @@ class Normalizer:
         elif isinstance(e, ast.Subscript):
             if k(e.value).kind in (Kind.OBJ, Kind.PY) and k(e.slice).kind == Kind.TENSOR:
                 return SplitKind.TENSOR_INDEX
+            if (
+                isinstance(e.ctx, ast.Load)
+                and k(e.value).kind == Kind.TENSOR
+                and self._is_mask(e.slice)
+            ):
+                return SplitKind.DATA_DEPENDENT_SHAPE  # x[mask]: shape depends on the mask
         return None
+
+    def _is_mask(self, e: ast.expr) -> bool:
+        """True when ``e`` is visibly a boolean tensor (a comparison, a logical combination of
+        them, ``.bool()``, or a local only ever assigned such). A mask that is missed is refused
+        at capture with the user's line; one wrongly assumed only runs in PyTorch on the host."""
+        if isinstance(e, ast.Compare):
+            return self.typer.kind(e).kind == Kind.TENSOR
+        if isinstance(e, ast.BinOp) and isinstance(e.op, ast.BitAnd | ast.BitOr | ast.BitXor):
+            return self._is_mask(e.left) or self._is_mask(e.right)
+        if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Invert):
+            return self._is_mask(e.operand)
+        if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute):
+            return e.func.attr in _MASK_METHODS and self.typer.kind(e).kind == Kind.TENSOR
+        if isinstance(e, ast.Name):
+            return e.id in self._mask_names
+        return False
 
     def has_host_atom(self, node: ast.AST, local_effects_ok: bool = False) -> bool:
         for sub in _walk_expr(node):
@@ -367,6 +433,8 @@ class Normalizer:
                 reason=self._reason(SplitKind.BOOL_OP, e),
             )
             return _load(tmp)
+        if isinstance(e, ast.Subscript) and reason is SplitKind.DATA_DEPENDENT_SHAPE:
+            return _runtime_call("eager_getitem", self.as_host(e.value), self.as_host(e.slice))
         if isinstance(e, ast.Subscript):
             return ast.Subscript(self.as_host(e.value), self.as_host(e.slice), ast.Load())
         raise AssertionError(f"no host form for {ast.dump(e)}")

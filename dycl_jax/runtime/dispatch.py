@@ -297,6 +297,11 @@ class Runtime:
             getattr(io.to_torch(t), name)(*io.to_torch(args), **io.to_torch(kwargs))
         )
 
+    def eager_getitem(self, t: Any, index: Any) -> Any:
+        """``t[mask]`` (output shape depends on the mask) run by PyTorch on the host."""
+        self.session.stats.host_reads += 1
+        return io.from_torch(io.to_torch(t)[io.to_torch(index)])
+
     def call(self, f: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a dynamic callee (submodule, method or function) through its own host program."""
         fn, owner = resolve_callable(f)

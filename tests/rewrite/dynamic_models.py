@@ -313,3 +313,20 @@ class LocalHelper(nn.Module):
             if x.sum() < 0:
                 break
         return x
+
+
+class MaskSelect(nn.Module):
+    """Boolean-mask indexing (data-dependent shape): keep confident rows, refine only those."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Linear(4, 3)
+        self.refine = nn.Linear(4, 4)
+
+    def forward(self, x):
+        conf = F.softmax(self.head(x), -1).max(-1)[0]
+        keep = (conf > 0.5) & (x.sum(-1) > -10)
+        picked = x[keep]
+        if picked.shape[0] == 0:
+            return x.sum(), 0
+        return self.refine(picked).sum(), picked.shape[0]

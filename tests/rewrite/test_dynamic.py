@@ -168,3 +168,13 @@ def test_function_defined_inside_forward_compiles_once() -> None:
     compiles = cm.stats.compiles
     run_all_paths(m, cm, inputs)
     assert cm.stats.compiles == compiles  # same signatures: nothing recompiled
+
+
+def test_boolean_mask_indexing_runs_on_host() -> None:
+    torch.manual_seed(14)
+    m = dm.MaskSelect().eval()
+    cm = dycl_jax.convert(m)
+    inputs = _inputs((6, 4), 12, scales=(0.1, 1.0, 5.0))
+    run_all_paths(m, cm, inputs)
+    assert len({m(*x)[1] for x in inputs}) >= 2
+    assert "_dy.eager_getitem(x, keep)" in cm.host_source
