@@ -129,14 +129,10 @@ class Normalizer:
                 for t in targets:
                     for name in ast.walk(t):
                         if isinstance(name, ast.Name):
-                            ok = (
-                                isinstance(t, ast.Name)
-                                and value is not None
-                                and not isinstance(n, ast.AugAssign)
-                            )
-                            values.setdefault(name.id, []).append(
-                                value if ok else ast.Constant(None)
-                            )
+                            plain = isinstance(t, ast.Name) and not isinstance(n, ast.AugAssign)
+                            # Anything but `name = value` counts as a non-mask assignment.
+                            seen = value if plain and value is not None else ast.Constant(None)
+                            values.setdefault(name.id, []).append(seen)
         masks: set[str] = set()
         for _ in range(3):  # masks built from masks
             self._mask_names = masks
