@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 import dycl_jax  # before any JAX computation: synchronous CPU dispatch (dycl_jax.config)
+from dycl_jax.compat import tree_leaves
 from tests import static_models
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -37,7 +38,7 @@ def _median_ms(fn, args, n: int = 200) -> float:
 
 def _rel_err(got, expected) -> float:
     worst = 0.0
-    for g, e in zip(jax.tree_util.tree_leaves(got), torch.utils._pytree.tree_leaves(expected)):
+    for g, e in zip(jax.tree_util.tree_leaves(got), tree_leaves(expected)):
         e = e.detach().numpy()
         scale = max(float(np.max(np.abs(e))), 1e-12)
         worst = max(worst, float(np.max(np.abs(np.asarray(g) - e))) / scale)

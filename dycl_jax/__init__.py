@@ -8,6 +8,7 @@ print(cm.host_source)
 
 from dycl_jax import config as _config
 from dycl_jax import lower as _lower  # noqa: F401  (fills the op table)
+from dycl_jax._version import __version__ as __version__
 from dycl_jax.api import ConvertedModel as ConvertedModel
 from dycl_jax.api import RegionInfo as RegionInfo
 from dycl_jax.api import convert as convert
@@ -20,8 +21,6 @@ from dycl_jax.errors import MissingLoweringError as MissingLoweringError
 from dycl_jax.errors import SourceLocation as SourceLocation
 from dycl_jax.errors import SourceUnavailableError as SourceUnavailableError
 from dycl_jax.errors import UnsupportedConstructError as UnsupportedConstructError
-
-__version__ = "0.1.0"
 
 # Synchronous CPU dispatch when JAX has not started yet (see dycl_jax.config); before anything
 # below creates a JAX array.

@@ -21,9 +21,14 @@ class Config:
     Attributes:
         debug: 0 silent, 1 print regions, 2 also host source, 3 also ATen graphs
             (default from the ``DYCL_DEBUG`` environment variable).
+        verify: check the program IR's invariants after each stage (``dycl_jax.ir.verify``;
+            default from ``DYCL_VERIFY``; the test suite turns it on).
     """
 
     debug: int = dataclasses.field(default_factory=lambda: int(os.environ.get("DYCL_DEBUG", "0")))
+    verify: bool = dataclasses.field(
+        default_factory=lambda: os.environ.get("DYCL_VERIFY", "0") not in ("", "0")
+    )
 
 
 DEFAULT = Config()
@@ -41,10 +46,9 @@ def prefer_sync_cpu_dispatch() -> bool:
     ``JAX_CPU_ENABLE_ASYNC_DISPATCH`` environment variable. Results are identical either way.
     """
     import jax
-    from jax._src import xla_bridge
 
-    if "JAX_CPU_ENABLE_ASYNC_DISPATCH" not in os.environ and not getattr(
-        xla_bridge, "_backends", {}
-    ):
+    from dycl_jax.compat import jax_backends_initialized
+
+    if "JAX_CPU_ENABLE_ASYNC_DISPATCH" not in os.environ and not jax_backends_initialized():
         jax.config.update("jax_cpu_enable_async_dispatch", False)
     return not jax.config.values["jax_cpu_enable_async_dispatch"]

@@ -14,10 +14,11 @@ from typing import Any
 import jax
 import numpy as np
 import torch
-from jax._src.array import ArrayImpl
+
+from dycl_jax.compat import ARRAY_IMPL
 
 _ARRAY = jax.Array
-_ARRAY_IMPL = ArrayImpl  # exact type of a concrete jax array (faster than isinstance on jax.Array)
+_ARRAY_IMPL = ARRAY_IMPL  # exact type of a concrete jax array (faster than isinstance on jax.Array)
 _SCALARS = (bool, int, float, str, complex, type(None))
 
 

@@ -13,21 +13,24 @@ other leaf (ints, shapes, modules, dtypes) is a constant of this signature and i
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 from torch import fx
-from torch._decomp import core_aten_decompositions
 from torch.func import functionalize
-from torch.fx.experimental.proxy_tensor import make_fx
-from torch.nn.utils.stateless import _reparametrize_module
 
 from dycl_jax.capture import signature
+from dycl_jax.compat import (
+    core_aten_decompositions,
+    make_fx,
+    mkldnn_disabled,
+    reparametrize_module,
+    tree_leaves,
+)
 from dycl_jax.errors import CaptureError, SourceLocation, location_from_stack_trace
 from dycl_jax.lower import dtypes
 
@@ -131,7 +134,7 @@ def trace(
     def traced(params: list[torch.Tensor], tensors: list[torch.Tensor]) -> list[torch.Tensor]:
         args = signature.rebuild(live_in, dynamic, tensors)
         if root is not None and params:
-            with _reparametrize_module(root, dict(zip(param_names, params)), strict=False):
+            with reparametrize_module(root, dict(zip(param_names, params)), strict=False):
                 outs = fn(*args)
         else:
             outs = fn(*args)
@@ -141,7 +144,7 @@ def trace(
 
     try:
         # mkldnn's fused RNN kernels have no core-ATen decomposition; the generic path has.
-        with _mkldnn_disabled():
+        with mkldnn_disabled():
             gm = _make_fx(traced, param_values, examples)
     except CaptureError:
         raise
@@ -178,17 +181,6 @@ def trace(
     )
 
 
-@contextlib.contextmanager
-def _mkldnn_disabled() -> Iterator[None]:
-    # torch.backends.mkldnn.flags() would also touch TF32 settings (and warn); only flip the switch.
-    prev = torch._C._get_mkldnn_enabled()
-    torch._C._set_mkldnn_enabled(False)
-    try:
-        yield
-    finally:
-        torch._C._set_mkldnn_enabled(prev)
-
-
 def _make_fx(
     traced: Callable[..., Any], params: tuple[torch.Tensor, ...], examples: list[torch.Tensor]
 ) -> fx.GraphModule:
@@ -197,7 +189,7 @@ def _make_fx(
         decomposition_table=_DECOMPOSITIONS,
         tracing_mode="fake",
         record_stack_traces=True,
-        _allow_non_fake_inputs=True,
+        allow_non_fake_inputs=True,
     )(list(params), examples)
 
 
@@ -210,7 +202,7 @@ def _check_scalar_outputs(gm: fx.GraphModule, n_params: int, scalar_leaves: set[
     scalar = {p for i, p in enumerate(placeholders[n_params:]) if i in scalar_leaves}
     other = set(placeholders) - scalar
     output = next(n for n in gm.graph.nodes if n.op == "output")
-    for out in torch.utils._pytree.tree_leaves(output.args[0]):
+    for out in tree_leaves(output.args[0]):
         if not isinstance(out, fx.Node):
             continue
         seen: set[fx.Node] = set()

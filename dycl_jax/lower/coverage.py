@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import torch
 
+from dycl_jax.compat import OpOverload, OpOverloadPacket
 from dycl_jax.lower.registry import LOWERINGS
 
 
-def core_aten_overloads() -> list[torch._ops.OpOverload]:
+def core_aten_overloads() -> list[OpOverload]:
     """Every overload PyTorch tags ``core`` (the opset decompositions lower to)."""
     out = []
     for name in dir(torch.ops.aten):
         packet = getattr(torch.ops.aten, name, None)
-        if not isinstance(packet, torch._ops.OpOverloadPacket):
+        if not isinstance(packet, OpOverloadPacket):
             continue
         for ov_name in packet.overloads():
             ov = getattr(packet, ov_name)

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import torch
 from torch import fx
 
+from dycl_jax.compat import TRACER, OpOverload, op_name, tree_leaves
 from dycl_jax.errors import CaptureError, DyclError, MissingLoweringError, location_from_stack_trace
 from dycl_jax.lower import dtypes
 from dycl_jax.lower.registry import Lowering, lookup
@@ -33,16 +34,16 @@ class LoweringError(DyclError):
 _RANDOM_OPS = ("rand", "bernoulli", "normal", "multinomial", "uniform", "poisson", "exponential")
 
 
-def _functional_variant(target: torch._ops.OpOverload) -> torch._ops.OpOverload | None:
+def _functional_variant(target: OpOverload) -> OpOverload | None:
     """``aten.add_.Tensor`` -> ``aten.add.Tensor`` (None if ``target`` is not an in-place op)."""
-    name = target._schema.name.split("::")[-1]
+    name, overload = op_name(target)
     if not name.endswith("_") or name.startswith("_"):
         return None
     packet = getattr(torch.ops.aten, name[:-1], None)
-    return getattr(packet, target._overloadname, None) if packet is not None else None
+    return getattr(packet, overload, None) if packet is not None else None
 
 
-def _resolve(target: torch._ops.OpOverload) -> tuple[Lowering, bool]:
+def _resolve(target: OpOverload) -> tuple[Lowering, bool]:
     """The lowering for ``target`` and whether it is an in-place op run functionally.
 
     Decompositions run below functionalization, so a few in-place ops (``add_`` inside the GRU
@@ -88,7 +89,7 @@ def check_supported(gm: fx.GraphModule) -> None:
     for node in gm.graph.nodes:
         if node.op == "call_function" and node.target in _SAME_DTYPE_OPS:
             _check_operand_dtypes(node)
-        if node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload):
+        if node.op == "call_function" and isinstance(node.target, OpOverload):
             try:
                 _resolve(node.target)
             except MissingLoweringError as e:
@@ -107,9 +108,9 @@ def check_supported(gm: fx.GraphModule) -> None:
 def _cast_like(value: Any, meta: Any) -> Any:
     if isinstance(meta, torch.Tensor):
         want = dtypes.to_jax(meta.dtype)
-        if isinstance(value, jax.Array | jax.core.Tracer) and value.dtype != want:
+        if isinstance(value, jax.Array | TRACER) and value.dtype != want:
             return value.astype(want)
-        if not isinstance(value, jax.Array | jax.core.Tracer):
+        if not isinstance(value, jax.Array | TRACER):
             return jnp.asarray(value, dtype=want)
         return value
     if isinstance(meta, list | tuple) and isinstance(value, list | tuple):
@@ -124,7 +125,7 @@ def _call_node(node: fx.Node, env: dict[fx.Node, Any]) -> Any:
     args, kwargs = load(node.args), load(node.kwargs)
     if node.target is operator.getitem:
         return args[0][args[1]]
-    if not isinstance(node.target, torch._ops.OpOverload):
+    if not isinstance(node.target, OpOverload):
         raise LoweringError(f"unexpected call target {node.target!r} in captured graph")
     lowering, inplace = _resolve(node.target)
     meta = node.meta.get("val")
@@ -180,7 +181,7 @@ def to_jax(gm: fx.GraphModule) -> Callable[..., tuple[Any, ...]]:
                 except Exception as e:
                     raise _bug(node, e) from e
             elif node.op == "output":
-                flat = torch.utils._pytree.tree_leaves(node.args[0])
+                flat = tree_leaves(node.args[0])
                 return tuple(env[o] if isinstance(o, fx.Node) else o for o in flat)
             elif node.op == "get_attr":
                 env[node] = jnp.asarray(getattr(gm, node.target).detach().numpy())  # type: ignore[arg-type]

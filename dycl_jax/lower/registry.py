@@ -26,8 +26,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-import torch
-
+from dycl_jax.compat import OpOverload, OpOverloadPacket
 from dycl_jax.errors import MissingLoweringError
 
 
@@ -35,7 +34,7 @@ from dycl_jax.errors import MissingLoweringError
 class Lowering:
     """One table entry: the overload, its JAX implementation and flags."""
 
-    target: torch._ops.OpOverload
+    target: OpOverload
     fn: Callable[..., Any]
     needs_meta: bool = False
     # False for lowerings whose result dtype legitimately differs from the fake tensor's
@@ -43,11 +42,11 @@ class Lowering:
     cast_to_meta: bool = True
 
 
-LOWERINGS: dict[torch._ops.OpOverload, Lowering] = {}
+LOWERINGS: dict[OpOverload, Lowering] = {}
 
 
 def lowers(
-    *targets: torch._ops.OpOverload | torch._ops.OpOverloadPacket,
+    *targets: OpOverload | OpOverloadPacket,
     needs_meta: bool = False,
     cast_to_meta: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -59,7 +58,7 @@ def lowers(
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         for target in targets:
-            if not isinstance(target, torch._ops.OpOverload):
+            if not isinstance(target, OpOverload):
                 raise TypeError(f"@lowers needs OpOverloads (e.g. aten.add.Tensor), got {target}")
             if target in LOWERINGS:
                 raise ValueError(
@@ -72,7 +71,7 @@ def lowers(
     return register
 
 
-def lookup(target: torch._ops.OpOverload) -> Lowering:
+def lookup(target: OpOverload) -> Lowering:
     """The lowering for ``target``, or MissingLoweringError naming the overload."""
     try:
         return LOWERINGS[target]

@@ -10,19 +10,18 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch._decomp import core_aten_decompositions
 from torch.func import functionalize
-from torch.fx.experimental.proxy_tensor import make_fx
 
 from dycl_jax import lower
+from dycl_jax.compat import core_aten_decompositions, make_fx, mkldnn_disabled, tree_leaves
 from dycl_jax.errors import MissingLoweringError
 
 
 def _run(fn, *inputs, rtol=1e-4, atol=1e-4):
-    flat_fn = lambda *a: tuple(torch.utils._pytree.tree_leaves(fn(*a)))  # noqa: E731
+    flat_fn = lambda *a: tuple(tree_leaves(fn(*a)))  # noqa: E731
     expected = flat_fn(*inputs)
     # mkldnn off: otherwise CPU LSTM decomposes to aten.mkldnn_rnn_layer instead of core ops
-    with torch.backends.mkldnn.flags(enabled=False):
+    with mkldnn_disabled():
         gm = make_fx(
             functionalize(flat_fn),
             decomposition_table=core_aten_decompositions(),

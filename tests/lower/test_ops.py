@@ -6,9 +6,9 @@ import jax
 import numpy as np
 import pytest
 import torch
-from torch.fx.experimental.proxy_tensor import make_fx
 
 from dycl_jax import lower
+from dycl_jax.compat import OpOverload, make_fx, tree_flatten, tree_leaves, tree_unflatten
 from tests.lower.samples import Sample, all_samples
 
 SAMPLES = all_samples()
@@ -27,19 +27,19 @@ def test_no_samples_for_unregistered_ops() -> None:
 
 def _split(sample: Sample):
     """Tensor leaves become graph inputs; everything else is baked into the call."""
-    leaves, spec = torch.utils._pytree.tree_flatten((sample.args, sample.kwargs))
+    leaves, spec = tree_flatten((sample.args, sample.kwargs))
     is_t = [isinstance(x, torch.Tensor) for x in leaves]
     tensors = [x for x, t in zip(leaves, is_t) if t]
 
     def rebuild(*ts):
         it = iter(ts)
         full = [next(it) if t else x for x, t in zip(leaves, is_t)]
-        return torch.utils._pytree.tree_unflatten(full, spec)
+        return tree_unflatten(full, spec)
 
     return tensors, rebuild
 
 
-def _check(op: torch._ops.OpOverload, sample: Sample) -> None:
+def _check(op: OpOverload, sample: Sample) -> None:
     tensors, rebuild = _split(sample)
 
     def call(*ts):
@@ -51,7 +51,7 @@ def _check(op: torch._ops.OpOverload, sample: Sample) -> None:
     fn = jax.jit(lower.to_jax(gm))
     with jax.enable_x64(True):
         got = fn(*[np.asarray(t.numpy()) for t in tensors])
-    exp_flat = torch.utils._pytree.tree_leaves(expected)
+    exp_flat = tree_leaves(expected)
     exp_flat = [e for e in exp_flat if isinstance(e, torch.Tensor)]
     assert len(got) == len(exp_flat), f"{op}: {len(got)} outputs, expected {len(exp_flat)}"
     for g, e in zip(got, exp_flat):
@@ -67,7 +67,7 @@ def _check(op: torch._ops.OpOverload, sample: Sample) -> None:
 
 
 @pytest.mark.parametrize("op", [op for op in OPS if op in SAMPLES], ids=str)
-def test_op_parity(op: torch._ops.OpOverload) -> None:
+def test_op_parity(op: OpOverload) -> None:
     samples = SAMPLES[op]()
     assert samples, f"{op}: empty sample list"
     for sample in samples:

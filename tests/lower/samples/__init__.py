@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-import torch
+from dycl_jax.compat import OpOverload
 
 
 @dataclasses.dataclass
@@ -28,7 +28,7 @@ class Sample:
 SampleFn = Callable[[], list[Sample]]
 
 
-def all_samples() -> dict[torch._ops.OpOverload, SampleFn]:
+def all_samples() -> dict[OpOverload, SampleFn]:
     from tests.lower.samples import (
         creation,
         elementwise,
@@ -39,7 +39,7 @@ def all_samples() -> dict[torch._ops.OpOverload, SampleFn]:
         shape,
     )
 
-    table: dict[torch._ops.OpOverload, SampleFn] = {}
+    table: dict[OpOverload, SampleFn] = {}
     for mod in (creation, elementwise, indexing, linalg, nn, reduction, shape):
         for op, fn in mod.SAMPLES.items():
             if op in table:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from dycl_jax.compat import OpOverload
 from tests.lower.samples import Sample, SampleFn
 
 aten = torch.ops.aten
 
-SAMPLES: dict[torch._ops.OpOverload, SampleFn] = {}
+SAMPLES: dict[OpOverload, SampleFn] = {}
 
 # float32 products: summation order differs between XLA and PyTorch's BLAS.
 TOL = {"rtol": 1e-5, "atol": 1e-5}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from dycl_jax.compat import OpOverload
 from tests.lower.samples import Sample, SampleFn
 
 aten = torch.ops.aten
 
-SAMPLES: dict[torch._ops.OpOverload, SampleFn] = {}
+SAMPLES: dict[OpOverload, SampleFn] = {}
 
 # Convolutions and normalizations sum many float32 products/elements in a different order than
 # PyTorch's kernels (oneDNN / Welford), so they get a looser absolute tolerance.

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from dycl_jax.compat import OpOverload
 from tests.lower.samples import Sample, SampleFn
 
 aten = torch.ops.aten
 
-SAMPLES: dict[torch._ops.OpOverload, SampleFn] = {}
+SAMPLES: dict[OpOverload, SampleFn] = {}
 
 _G = torch.Generator().manual_seed(1)
 NAN, INF = float("nan"), float("inf")
