@@ -83,7 +83,7 @@ class TorchCompile(_System):
     name = "torch_compile"
 
     def prepare(self) -> None:
-        torch._dynamo.reset()
+        torch.compiler.reset()
         self.fn = torch.compile(self.model)  # inductor, default mode; compiles lazily on call
 
 
@@ -130,16 +130,15 @@ class DyclJax(_System):
         some host work with region execution.
         """
         import jax
-        from jax._src.array import ArrayImpl
 
-        from dycl_jax.runtime import dispatch
+        from dycl_jax.compat import ARRAY_IMPL as ArrayImpl
+        from dycl_jax.runtime.context import observe_regions
 
         acc = {"t": 0.0, "reads": 0, "depth": 0}
-        orig = dispatch._Entry.run
 
-        def timed(entry: Any, leaves: list[Any]) -> Any:
+        def timed(program: str, region: str, run: Callable[[], Any]) -> Any:
             t0 = time.perf_counter()
-            out = orig(entry, leaves)
+            out = run()
             jax.block_until_ready(out)
             acc["t"] += time.perf_counter() - t0
             return out
@@ -160,20 +159,19 @@ class DyclJax(_System):
 
         conv = ("item", "__bool__", "__int__", "__float__", "__index__", "tolist", "__array__")
         saved = {m: ArrayImpl.__dict__[m] for m in conv if m in ArrayImpl.__dict__}
-        dispatch._Entry.run = timed  # type: ignore[method-assign]
         for m, f in saved.items():
             setattr(ArrayImpl, m, counting(f))
         try:
             total = 0.0
             n = 0
-            for _ in range(rounds):
-                for args in inputs:
-                    t0 = time.perf_counter()
-                    self.call(args)
-                    total += time.perf_counter() - t0
-                    n += 1
+            with observe_regions(timed):
+                for _ in range(rounds):
+                    for args in inputs:
+                        t0 = time.perf_counter()
+                        self.call(args)
+                        total += time.perf_counter() - t0
+                        n += 1
         finally:
-            dispatch._Entry.run = orig  # type: ignore[method-assign]
             for m, f in saved.items():
                 setattr(ArrayImpl, m, f)
         region = acc["t"] / n

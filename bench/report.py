@@ -171,50 +171,119 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _geomean(xs: list[float]) -> float:
+    return math.exp(sum(math.log(x) for x in xs) / len(xs))
+
+
 def chart(results: dict[str, Any], path: Path) -> None:
+    """Speedup over eager per model, one panel per batch size, on a linear axis.
+
+    A horizontal line marks 1x (eager); the last column of each panel is the geometric mean of each
+    system over its correct rows (how many in brackets). Failed / timed-out runs are grey hatched
+    stubs, apart from the bars; wrong-output runs keep their bar, hatched with a red edge. Models
+    with nothing to show at a batch (skipped there) and systems not run are left out.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     rows = results["rows"]
+    index = {(r["model"], r["batch"], r["system"]): r for r in rows}
     batches = sorted({r["batch"] for r in rows})
-    systems = ["torch_compile", "torchscript", "dycl_jax"]
     colors = {"torch_compile": "#4c72b0", "torchscript": "#dd8452", "dycl_jax": "#55a868"}
-    models = [m for m in results["order"] if any(r["model"] == m for r in rows)]
+    systems = [s for s in colors if any(r["system"] == s for r in rows)]
+    order = [m for m in results["order"] if any(r["model"] == m for r in rows)]
+
+    def kind(r: dict[str, Any] | None) -> str | None:
+        if r is None:
+            return None
+        if r["status"] in ("fail", "timeout"):
+            return "failed"
+        if r["status"] == "ok" and r.get("speedup_vs_eager"):
+            return "ok" if r["correct"] else "wrong"
+        return None  # skipped, or no eager reference to compare with
+
+    panels = []
+    for batch in batches:
+        models = [
+            m for m in order if any(kind(index.get((m, batch, s))) for s in systems)
+        ]  # empty columns dropped
+        if models:
+            panels.append((batch, models))
+    if not panels or not systems:
+        panels = [(batches[0] if batches else 1, [])]
+    n_cols = max(len(models) for _, models in panels) + 1
     fig, axes = plt.subplots(
-        len(batches), 1, figsize=(max(8, 0.75 * len(models) + 2), 3.6 * len(batches)), squeeze=False
+        len(panels), 1, figsize=(max(8, 0.75 * n_cols + 2), 3.8 * len(panels)), squeeze=False
     )
-    width = 0.8 / len(systems)
-    for ax, batch in zip(axes[:, 0], batches):
+    width = 0.8 / max(len(systems), 1)
+    top = max((r["speedup_vs_eager"] for r in rows if kind(r) in ("ok", "wrong")), default=1.0)
+    ymax = max(1.2, 1.2 * top)
+    stub = 0.06 * ymax  # height of a failure marker
+    any_wrong = False
+    for ax, (batch, models) in zip(axes[:, 0], panels):
+        geo_x = len(models) + 0.5  # the geomean column, a little apart
         for j, s in enumerate(systems):
-            xs, ys, fx = [], [], []
+            offset = (j - (len(systems) - 1) / 2) * width
+            ok_x, ok_y, wrong_x, wrong_y, failed_x = [], [], [], [], []
             for i, m in enumerate(models):
-                r = next(
-                    (
-                        r
-                        for r in rows
-                        if r["model"] == m and r["batch"] == batch and r["system"] == s
-                    ),
-                    None,
+                r = index.get((m, batch, s))
+                k = kind(r)
+                if k == "ok":
+                    ok_x.append(i + offset)
+                    ok_y.append(r["speedup_vs_eager"])  # type: ignore[index]
+                elif k == "wrong":
+                    wrong_x.append(i + offset)
+                    wrong_y.append(r["speedup_vs_eager"])  # type: ignore[index]
+                elif k == "failed":
+                    failed_x.append(i + offset)
+            ax.bar(ok_x, ok_y, width, color=colors[s])
+            if wrong_x:
+                any_wrong = True
+                ax.bar(wrong_x, wrong_y, width, color=colors[s], hatch="//", edgecolor="#c00000")
+            if failed_x:
+                ax.bar(
+                    failed_x, [stub] * len(failed_x), width, color="#e6e6e6", hatch="xxx",
+                    edgecolor="#808080", linewidth=0.5,
+                )  # fmt: skip
+            if ok_y:
+                g = _geomean(ok_y)
+                ax.bar(geo_x + offset, g, width, color=colors[s], edgecolor="black", linewidth=0.8)
+                ax.annotate(
+                    f"{g:.2f}× ({len(ok_y)})",
+                    (geo_x + offset, g),
+                    xytext=(0, 3),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                    rotation=90,
+                    fontsize=7,
                 )
-                x = i + (j - (len(systems) - 1) / 2) * width
-                if r and r["status"] == "ok" and r.get("speedup_vs_eager"):
-                    xs.append(x)
-                    ys.append(r["speedup_vs_eager"])
-                elif r and r["status"] != "skipped":
-                    fx.append(x)
-            ax.bar(xs, ys, width, label=SYSTEM_LABEL[s], color=colors[s])
-            if fx:
-                ax.scatter(fx, [1.0] * len(fx), marker="x", color=colors[s], zorder=3)
-        ax.axhline(1.0, color="black", lw=0.8)
-        ax.set_yscale("log")
-        ax.set_ylabel("speedup over eager")
-        ax.set_title(f"batch {batch} (× = failed / timed out)")
-        ax.set_xticks(range(len(models)))
-        ax.set_xticklabels(models, rotation=45, ha="right", fontsize=8)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+        ax.axhline(1.0, color="black", lw=0.9, ls="--", zorder=3)
+        ax.axvline(len(models) - 0.25, color="#999999", lw=0.8, ls=":")
+        ax.set_ylim(0, ymax * 1.12)
+        ax.set_xlim(-0.6, geo_x + 0.6)
+        ax.set_ylabel("speedup over eager (×)")
+        ax.set_title(f"batch {batch}", fontsize=10)
+        ax.set_xticks([*range(len(models)), geo_x])
+        ax.set_xticklabels([*models, "geomean"], rotation=45, ha="right", fontsize=8)
+        ax.get_xticklabels()[-1].set_fontweight("bold")
+        ax.grid(axis="y", color="#eeeeee", zorder=0)
+        ax.set_axisbelow(True)
+    handles: list[Any] = [Patch(color=colors[s], label=SYSTEM_LABEL[s]) for s in systems]
+    handles.append(
+        Patch(facecolor="#e6e6e6", hatch="xxx", edgecolor="#808080", label="failed / timed out")
+    )
+    if any_wrong:
+        handles.append(
+            Patch(facecolor="white", hatch="//", edgecolor="#c00000", label="wrong output")
+        )
+    handles.append(Line2D([], [], color="black", lw=0.9, ls="--", label="1× = eager"))
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,14 +20,17 @@ from typing import Any
 import jax
 import torch
 
-from dycl_jax.analysis import dependence, source, support
-from dycl_jax.config import DEFAULT, Config
-from dycl_jax.errors import ConversionError, InputError
-from dycl_jax.rewrite import host as host_mod
+from dycl_jax.analysis import callgraph
+from dycl_jax.config import Config
+from dycl_jax.errors import ConversionError, InputError, internal_stage
+from dycl_jax.ir import emit, verify
+from dycl_jax.ir.program import Program as IRProgram
+from dycl_jax.ir.program import SplitReason
+from dycl_jax.log import logger
 from dycl_jax.rewrite import regions as regions_mod
-from dycl_jax.rewrite.naming import Namer
-from dycl_jax.rewrite.normalize import Normalized, Normalizer, SplitReason
-from dycl_jax.runtime import dispatch, io
+from dycl_jax.rewrite.normalize import Normalized, normalize
+from dycl_jax.runtime import context, io, library, loader, session
+from dycl_jax.runtime.runner import RegionRunner, Stats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,87 +47,58 @@ class RegionInfo:
     source: str
 
 
-@dataclasses.dataclass
-class _Analysis:
-    parsed: source.ParsedFunction
-    typer: dependence.Typer
-    namer: Namer
-    norm: Normalized
-
-    @property
-    def dynamic(self) -> bool:
-        return bool(self.norm.reasons)
-
-
 class _Compiler:
-    """Runs analysis + rewriting per (function, owner), memoized; builds runtime Programs."""
+    """Analysis and rewriting over the call graph; builds a runtime Program per function."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self._analyses: dict[tuple[Any, int], _Analysis | None] = {}
-        self.session: dispatch.Session | None = None
+        self.graph: callgraph.CallGraph[Normalized] = callgraph.CallGraph(normalize)
+        self.session: session.Session | None = None
 
-    def analyze(self, fn: Any, owner: Any) -> _Analysis:
-        key = (fn, id(owner))
-        if key in self._analyses:
-            a = self._analyses[key]
-            if a is None:  # recursion: assume static while its analysis is in progress
-                raise _InProgress
-            return a
-        self._analyses[key] = None
-        try:
-            parsed = source.parse(fn)
-            support.check(parsed)
-            typer = dependence.Typer(parsed, owner, is_dynamic_callee=self.is_dynamic)
-            namer = Namer(parsed.node)
-            norm = Normalizer(parsed, typer, namer).run()
-        except BaseException:
-            del self._analyses[key]
-            raise
-        a = _Analysis(parsed, typer, namer, norm)
-        self._analyses[key] = a
-        return a
-
-    def is_dynamic(self, fn: Any, owner: Any) -> bool:
-        try:
-            return self.analyze(fn, owner).dynamic
-        except _InProgress:
-            return False
-
-    def build_program(self, fn: Any, owner: Any) -> dispatch.Program:
+    def _load(self, ir: IRProgram, parsed: Any, owner: Any) -> session.Program:
+        """The runtime program of ``ir``: host function and region runners."""
         assert self.session is not None
-        a = self.analyze(fn, owner)
+        source = emit.host_source(ir)
+        namespace: dict[str, Any] = {**parsed.globals, **parsed.closure}
+        runtime = library.Runtime(self.session)
+        host_ns: dict[str, Any] = {**namespace, "_dy": runtime}
+        prog = session.Program(ir, source, lambda *x: None, owner)
+        for r in ir.regions:
+            pyfn = loader.region_function(r, namespace)
+            runner = RegionRunner(r, pyfn, self.session, ir.qualname)
+            host_ns[r.name] = runner
+            prog.runners.append(runner)
+        prog.host = loader.host_function(ir, source, host_ns)
+        return prog
+
+    def build_program(self, fn: Any, owner: Any) -> session.Program:
+        assert self.session is not None
+        node = self.graph.add(fn, owner)
+        norm = node.normalized
+        parsed = node.parsed
+        assert norm is not None
         # Regions are split after normalization has made every host-only operation a statement.
-        for obj, attr in a.norm.state_attrs:
+        for obj, attr in norm.state_attrs:
             if (obj, attr) not in self.session.state_attrs:
                 self.session.state_attrs.append((obj, attr))
                 for p in self.session.programs.values():  # compiled before this state existed
                     for runner in p.runners:
                         runner.cache.clear()
-        body, regions, undefined = regions_mod.split(a.parsed, a.typer, a.norm, a.namer)
-        hf = host_mod.synthesize(a.parsed, body, regions, undefined)
-        namespace: dict[str, Any] = {**a.parsed.globals, **a.parsed.closure}
-        runtime = dispatch.Runtime(self.session)
-        host_ns: dict[str, Any] = {**namespace, "_dy": runtime}
-        prog = dispatch.Program(a.parsed.qualname, hf.source, lambda *x: None, owner, regions)
-        for r in regions:
-            pyfn = host_mod.region_function(a.parsed, r, namespace)
-            dyn = frozenset(i for i, n in enumerate(r.live_in) if n in r.host_scalars)
-            runner = dispatch.RegionRunner(
-                r.name, pyfn, r.live_in, dyn, r.span, self.session, a.parsed.qualname
-            )
-            host_ns[r.name] = runner
-            prog.runners.append(runner)
-        exec(hf.code, host_ns)
-        prog.host = host_ns[a.parsed.fn.__name__]
-        if self.config.debug >= 1:
-            print(f"[dycl_jax] {a.parsed.qualname}: {len(regions)} regions")
-            for r in regions:
-                print(
+        where = parsed.location()
+        with internal_stage("split", where):
+            ir = regions_mod.split(parsed, norm)
+        if self.config.verify:
+            verify.verify(ir, norm.tensor_names)
+        with internal_stage("load", where):
+            prog = self._load(ir, parsed, owner)
+        if logger.isEnabledFor(logging.INFO):
+            lines = [f"{parsed.qualname}: {len(ir.regions)} region(s)"]
+            for r in ir.regions:
+                lines.append(
                     f"  {r.name} {r.span} in={r.live_in} out={r.live_out} split: {r.split_reason}"
                 )
-        if self.config.debug >= 2:
-            print(hf.source)
+            logger.info("\n".join(lines))
+        logger.debug("host source of %s:\n%s", parsed.qualname, prog.host_source)
         return prog
 
 
@@ -132,11 +107,7 @@ def _is_binding_error(e: TypeError) -> bool:
     tb = e.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    return tb is not None and tb.tb_frame.f_code is dispatch.Program.run.__code__
-
-
-class _InProgress(Exception):
-    pass
+    return tb is not None and tb.tb_frame.f_code is session.Program.run.__code__
 
 
 class ConvertedModel:
@@ -150,20 +121,18 @@ class ConvertedModel:
         self.model = model
         self.config = config
         self._compiler = _Compiler(config)
-        self.session = dispatch.Session(model, self._compiler.build_program, config.debug)
+        self.session = session.Session(model, self._compiler.build_program, config.debug)
         self._compiler.session = self.session
         t0 = time.perf_counter()
-        fn, owner = dispatch.resolve_callable(model)
+        fn, owner = library.resolve_callable(model)
         self._root = self.session.program_for(fn, owner)
         self._build_reachable()
         self.convert_seconds = time.perf_counter() - t0
 
     def _build_reachable(self) -> None:
         """Build programs for every dynamic callee analysis resolved, so errors surface now."""
-        for (fn, _), a in list(self._compiler._analyses.items()):
-            if a is not None and a.dynamic:
-                owner = a.typer.self_obj
-                self.session.program_for(fn, owner)
+        for node in self._compiler.graph.dynamic_nodes():
+            self.session.program_for(node.fn, node.owner)
 
     # ---- calling -----------------------------------------------------------------------------
 
@@ -183,11 +152,11 @@ class ConvertedModel:
             raise InputError(
                 f"params is missing {len(missing)} entries, e.g. {sorted(missing)[:3]}"
             )
-        token = dispatch.PARAMS.set(params)
+        token = context.PARAMS.set(params)
         try:
             return self(*args, **kwargs)
         finally:
-            dispatch.PARAMS.reset(token)
+            context.PARAMS.reset(token)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -197,13 +166,13 @@ class ConvertedModel:
     @contextlib.contextmanager
     def record(self) -> Iterator[list[tuple[Any, ...]]]:
         """Record the path calls take: ('region', program, name) and ('cond', value) events."""
-        with dispatch.record() as events:
+        with context.record() as events:
             yield events
 
     # ---- introspection -----------------------------------------------------------------------
 
     @property
-    def programs(self) -> list[dispatch.Program]:
+    def programs(self) -> list[session.Program]:
         return list(self.session.programs.values())
 
     @property
@@ -221,23 +190,23 @@ class ConvertedModel:
     def regions(self) -> list[RegionInfo]:
         out = []
         for p in self.programs:
-            for r in p.regions:
+            for i, r in enumerate(p.regions):
                 out.append(
                     RegionInfo(
                         p.qualname,
-                        r.id,
+                        i,
                         r.name,
                         r.span,
                         r.live_in,
                         r.live_out,
                         str(r.split_reason) if r.split_reason else "end of block",
-                        host_mod.region_source(r),
+                        r.source,
                     )
                 )
         return out
 
     @property
-    def stats(self) -> dispatch.Stats:
+    def stats(self) -> Stats:
         return self.session.stats
 
     def explain(self) -> str:
@@ -289,7 +258,7 @@ def convert(
             f"{type(model).__name__} is in training mode",
             hint="call model.eval() first: dycl_jax compiles inference (dropout off, batch-norm stats fixed)",
         )
-    cm = ConvertedModel(model, config or DEFAULT)
+    cm = ConvertedModel(model, config or Config())
     if example_inputs is not None:
         cm(*example_inputs)
     return cm

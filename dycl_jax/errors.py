@@ -6,11 +6,13 @@ hint, and renders as ``file:line: message`` followed by the offending source lin
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import linecache
 import os
 import re
+from collections.abc import Iterator
 
 
 def _torch_init_file() -> str | None:
@@ -122,3 +124,31 @@ def location_from_stack_trace(stack_trace: str | None) -> SourceLocation | None:
             continue
         found = SourceLocation(m["file"], int(m["line"]), function=m["fn"])
     return found
+
+
+class InternalError(DyclError):
+    """A dycl_jax defect: an analysis or stage failed where it should not. It names the stage and,
+    where known, the user's file:line; the original exception is chained as ``__cause__``."""
+
+    def __init__(
+        self, message: str, location: SourceLocation | None = None, stage: str | None = None
+    ) -> None:
+        self.stage = stage
+        super().__init__(
+            f"internal error{f' in {stage}' if stage else ''}: {message}",
+            location,
+            hint="this is a dycl_jax bug; please report it with the model's source",
+        )
+
+
+@contextlib.contextmanager
+def internal_stage(stage: str, location: SourceLocation | None = None) -> Iterator[None]:
+    """Run a pipeline stage; an exception that is not a :class:`DyclError` is a dycl_jax defect
+    and leaves as an :class:`InternalError` naming the stage and the user's location, with the
+    original chained. Errors dycl_jax raises on purpose pass through unchanged."""
+    try:
+        yield
+    except DyclError:
+        raise
+    except Exception as e:
+        raise InternalError(f"{type(e).__name__}: {e}", location, stage=stage) from e

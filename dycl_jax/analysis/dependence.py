@@ -28,11 +28,28 @@ import dataclasses
 import enum
 import math
 import types
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from dycl_jax.analysis.facts import (
+    COMPARING_BUILTINS,
+    CONTAINER_MUTATORS,
+    CONVERSION_BUILTINS,
+    CONVERSION_METHODS,
+    DATA_DEPENDENT_OPS,
+    LIBRARY_MODULES,
+    LIST_ONLY_METHODS,
+    PURE_BUILTINS,
+    SHAPE_ATTRS,
+    SHAPE_METHODS,
+    SIDE_EFFECT_BUILTINS,
+    STRUCTURAL_BUILTINS,
+    TORCH_STATIC_FUNCS,
+)
 from dycl_jax.analysis.source import ParsedFunction
+from dycl_jax.errors import InternalError
 
 
 class Kind(enum.IntEnum):
@@ -74,120 +91,6 @@ TENSOR = AbsVal(Kind.TENSOR)
 HOST = AbsVal(Kind.HOST)
 OBJ = AbsVal(Kind.OBJ)
 
-# Tensor methods/attributes whose result is static (shape metadata).
-SHAPE_ATTRS = frozenset(
-    {"shape", "dtype", "device", "ndim", "is_cuda", "requires_grad", "layout", "is_sparse"}
-)
-SHAPE_METHODS = frozenset(
-    {
-        "size",
-        "dim",
-        "numel",
-        "nelement",
-        "ndimension",
-        "is_contiguous",
-        "element_size",
-        "is_floating_point",
-        "is_complex",
-        "get_device",
-        "stride",
-    }
-)
-# Tensor methods that read a value back to Python: a host conversion.
-CONVERSION_METHODS = frozenset(
-    {"item", "tolist", "numpy", "__bool__", "__int__", "__float__", "__index__"}
-)
-CONVERSION_BUILTINS = frozenset({"bool", "int", "float", "complex"})
-# Python builtins that are pure functions of their arguments.
-PURE_BUILTINS = frozenset(
-    {
-        "range",
-        "len",
-        "min",
-        "max",
-        "abs",
-        "sum",
-        "enumerate",
-        "zip",
-        "isinstance",
-        "issubclass",
-        "getattr",
-        "hasattr",
-        "list",
-        "tuple",
-        "dict",
-        "set",
-        "sorted",
-        "reversed",
-        "round",
-        "divmod",
-        "pow",
-        "all",
-        "any",
-        "map",
-        "filter",
-        "str",
-        "repr",
-        "type",
-        "id",
-        "hash",
-        "callable",
-        "slice",
-        "iter",
-        "next",
-        "frozenset",
-        "ord",
-        "chr",
-        "format",
-    }
-    | CONVERSION_BUILTINS
-)
-# Calls whose point is a side effect: they must run on the host every call.
-SIDE_EFFECT_BUILTINS = frozenset({"print", "input", "open", "exec", "eval", "setattr", "delattr"})
-CONTAINER_MUTATORS = frozenset(
-    {
-        "append",
-        "extend",
-        "insert",
-        "pop",
-        "remove",
-        "clear",
-        "update",
-        "setdefault",
-        "popitem",
-        "add",
-        "discard",
-        "sort",
-        "reverse",
-    }
-)
-# Container mutators torch.Tensor does not have (it has .add and .sort): the receiver is a list/dict.
-LIST_ONLY_METHODS = CONTAINER_MUTATORS - {"add", "sort"} - set(dir(torch.Tensor))
-# torch functions whose result is static Python (no tensor value read).
-TORCH_STATIC_FUNCS = frozenset(
-    {
-        "is_tensor",
-        "is_floating_point",
-        "numel",
-        "is_grad_enabled",
-        "no_grad",
-        "enable_grad",
-        "inference_mode",
-        "set_grad_enabled",
-        "get_default_dtype",
-        "is_complex",
-    }
-)
-
-
-# Ops whose output *shape* depends on tensor values: they run eagerly in PyTorch on the host,
-# between regions, so every region keeps static shapes (specialised per observed shape).
-DATA_DEPENDENT_OPS = frozenset(
-    {"nonzero", "masked_select", "unique", "unique_consecutive", "argwhere"}
-)
-# Python builtins that compare their (tensor) arguments: evaluated on the host, like PyTorch does.
-COMPARING_BUILTINS = frozenset({"max", "min", "sorted"})
-
 
 class CallKind(enum.Enum):
     TRACE = "trace"  # traced inside a region (torch op, nn module, static user code)
@@ -220,6 +123,70 @@ def classify_value(v: Any) -> AbsVal:
     return AbsVal(Kind.OBJ, (v,))
 
 
+def _is_builtin(fobj: Any) -> bool:
+    return (
+        isinstance(fobj, types.BuiltinFunctionType | types.BuiltinMethodType)
+        and fobj.__module__ == "builtins"
+        or any(fobj is v for v in vars(builtins).values())
+    )
+
+
+def user_callee(fobj: Any) -> tuple[Any, Any] | None:
+    """(function, bound owner) when calling ``fobj`` runs user Python code that may need its own
+    host program: a submodule with a Python forward (not a torch built-in layer), a user method
+    or function. None for torch ops and layers, builtins and library functions."""
+    if isinstance(fobj, torch.nn.Module):
+        if is_torch_builtin_module(fobj) and not isinstance(
+            fobj, torch.nn.Sequential | torch.nn.ModuleList
+        ):
+            return None
+        inst = fobj.__dict__.get("forward")
+        if isinstance(inst, types.MethodType):
+            return inst.__func__, inst.__self__
+        if isinstance(inst, types.FunctionType):
+            return inst, None
+        return type(fobj).forward, fobj
+    if _is_builtin(fobj):
+        return None
+    modname = getattr(fobj, "__module__", "") or ""
+    if modname.startswith(LIBRARY_MODULES) or fobj is math:
+        return None
+    if isinstance(fobj, types.MethodType | types.FunctionType):
+        fn = fobj.__func__ if isinstance(fobj, types.MethodType) else fobj
+        owner = fobj.__self__ if isinstance(fobj, types.MethodType) else None
+        if fn.__module__ and fn.__module__.startswith("torch"):
+            return None
+        return fn, owner
+    return None
+
+
+def _walk_no_defs(node: ast.AST) -> list[ast.AST]:
+    """Nodes of a function body, not entering nested functions, lambdas or classes."""
+    out: list[ast.AST] = []
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        out.append(n)
+        for c in ast.iter_child_nodes(n):
+            if not isinstance(c, ast.FunctionDef | ast.Lambda | ast.ClassDef):
+                todo.append(c)
+    return out
+
+
+def _is_binding(n: ast.AST) -> bool:
+    return isinstance(
+        n,
+        ast.Assign
+        | ast.AnnAssign
+        | ast.AugAssign
+        | ast.NamedExpr
+        | ast.For
+        | ast.comprehension
+        | ast.With
+        | ast.ExceptHandler,
+    )
+
+
 def _iter_elements(v: Any) -> tuple[Any, ...] | None:
     if isinstance(v, torch.nn.ModuleList | torch.nn.Sequential | list | tuple):
         return tuple(v)
@@ -236,20 +203,40 @@ class Typer:
         parsed: ParsedFunction,
         self_obj: Any,
         arg_kinds: dict[str, AbsVal] | None = None,
-        is_dynamic_callee: Any = None,
+        dynamic: Callable[[Any, Any], bool] | None = None,
     ) -> None:
         self.parsed = parsed
         self.self_obj = self_obj
         self.env: dict[str, AbsVal] = {}
-        self._is_dynamic_callee = is_dynamic_callee or (lambda fn, obj: False)
+        # Whether a user callee (function, owner) needs its own host program: the call graph's
+        # answer (analysis.callgraph); without one every callee is traced inline.
+        self._dynamic = dynamic or (lambda fn, owner: False)
         self._init_params(arg_kinds or {})
         self.locals = self._assigned_names() | set(self.env)
-        for _ in range(4):
+        self._converge()
+
+    def _converge(self) -> None:
+        """Re-visit every binding until no kind changes. Kinds only grow along a finite lattice
+        (PY < OBJ < HOST < TENSOR, candidate sets bounded by the objects the source names), so
+        this terminates; the bound only turns a defect into an error instead of a hang."""
+        bindings = [n for n in ast.walk(self.parsed.node) if _is_binding(n)]
+        bound = 8 * (len(bindings) + len(self.env) + 2)
+        for _ in range(bound):
             before = dict(self.env)
-            for stmt in ast.walk(parsed.node):
-                self._visit_binding(stmt)
+            for node in bindings:
+                self._visit_binding(node)
             if self.env == before:
-                break
+                return
+        raise InternalError(
+            f"kind inference did not converge after {bound} passes",
+            self.parsed.location(),
+            stage="kind inference",
+        )
+
+    def declare(self, name: str, kind: AbsVal) -> None:
+        """Declare a synthesized local (a normalizer temporary) whose kind is known."""
+        self.env[name] = kind
+        self.locals.add(name)
 
     # ---- environment -------------------------------------------------------------------------
 
@@ -287,40 +274,40 @@ class Typer:
                 names.add(node.id)
         return names
 
-    def _bind(self, target: ast.expr, val: AbsVal) -> None:
+    def bind(self, target: ast.expr, val: AbsVal) -> None:
         if isinstance(target, ast.Name):
             old = self.env.get(target.id)
             self.env[target.id] = val if old is None else old.join(val)
         elif isinstance(target, ast.Tuple | ast.List):
             for i, elt in enumerate(target.elts):
                 if isinstance(elt, ast.Starred):
-                    self._bind(elt.value, val if val.kind != Kind.PY else PY)
+                    self.bind(elt.value, val if val.kind != Kind.PY else PY)
                 elif val.parts and i < len(val.parts):
-                    self._bind(elt, val.parts[i])
+                    self.bind(elt, val.parts[i])
                 elif val.kind == Kind.OBJ and val.values is not None:
-                    self._bind(elt, self._element_of(val))
+                    self.bind(elt, self._element_of(val))
                 else:
-                    self._bind(elt, AbsVal(val.kind))
+                    self.bind(elt, AbsVal(val.kind))
         elif isinstance(target, ast.Starred):
-            self._bind(target.value, val)
+            self.bind(target.value, val)
 
     def _visit_binding(self, node: ast.AST) -> None:
         if isinstance(node, ast.Assign):
             val = self.kind(node.value)
             for t in node.targets:
-                self._bind(t, val)
+                self.bind(t, val)
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            self._bind(node.target, self.kind(node.value))
+            self.bind(node.target, self.kind(node.value))
         elif isinstance(node, ast.AugAssign):
-            self._bind(node.target, self.kind(node.target).join(self.kind(node.value)))
+            self.bind(node.target, self.kind(node.target).join(self.kind(node.value)))
         elif isinstance(node, ast.NamedExpr):
-            self._bind(node.target, self.kind(node.value))
+            self.bind(node.target, self.kind(node.value))
         elif isinstance(node, ast.For | ast.comprehension):
-            self._bind(node.target, self.iter_element(node.iter))
+            self.bind(node.target, self.iter_element(node.iter))
         elif isinstance(node, ast.With):
             for item in node.items:
                 if item.optional_vars is not None:
-                    self._bind(item.optional_vars, self.kind(item.context_expr))
+                    self.bind(item.optional_vars, self.kind(item.context_expr))
         elif isinstance(node, ast.ExceptHandler) and node.name:
             self.env[node.name] = OBJ
 
@@ -545,21 +532,12 @@ class Typer:
         return CallKind.PURE
 
     def _callee_kind(self, fobj: Any, node: ast.Call) -> CallKind:
+        target = user_callee(fobj)
+        if target is not None:
+            return CallKind.DYNAMIC if self._dynamic(*target) else CallKind.TRACE
         if isinstance(fobj, torch.nn.Module):
-            if is_torch_builtin_module(fobj) and not isinstance(
-                fobj, torch.nn.Sequential | torch.nn.ModuleList
-            ):
-                return CallKind.TRACE
-            return (
-                CallKind.DYNAMIC
-                if self._is_dynamic_callee(type(fobj).forward, fobj)
-                else CallKind.TRACE
-            )
-        if (
-            isinstance(fobj, types.BuiltinFunctionType | types.BuiltinMethodType)
-            and fobj.__module__ == "builtins"
-            or fobj in vars(builtins).values()
-        ):
+            return CallKind.TRACE
+        if _is_builtin(fobj):
             name = getattr(fobj, "__name__", "")
             if name in SIDE_EFFECT_BUILTINS:
                 return CallKind.EFFECT
@@ -572,21 +550,9 @@ class Typer:
             ):
                 return CallKind.HOST_BUILTIN
             if name in PURE_BUILTINS:
-                if any(self.kind(a).kind == Kind.TENSOR for a in node.args) and name not in (
-                    "len",
-                    "isinstance",
-                    "range",
-                    "enumerate",
-                    "zip",
-                    "getattr",
-                    "hasattr",
-                    "type",
-                    "id",
-                    "list",
-                    "tuple",
-                    "reversed",
-                    "slice",
-                    "iter",
+                if (
+                    any(self.kind(a).kind == Kind.TENSOR for a in node.args)
+                    and name not in STRUCTURAL_BUILTINS
                 ):
                     return CallKind.TRACE
                 return CallKind.PURE
@@ -596,20 +562,23 @@ class Typer:
             return CallKind.EAGER
         if fobj is torch.where and len(node.args) == 1 and not node.keywords:
             return CallKind.EAGER  # torch.where(cond) is nonzero(cond, as_tuple=True)
-        if (
-            modname.startswith(("torch", "math", "numpy", "functools", "operator", "builtins"))
-            or fobj is math
-        ):
+        if modname.startswith(LIBRARY_MODULES) or fobj is math:
             return CallKind.TRACE if modname.startswith("torch") else CallKind.PURE
-        if isinstance(fobj, types.MethodType | types.FunctionType):
-            fn = fobj.__func__ if isinstance(fobj, types.MethodType) else fobj
-            owner = fobj.__self__ if isinstance(fobj, types.MethodType) else None
-            if fn.__module__ and fn.__module__.startswith("torch"):
-                return CallKind.TRACE
-            return CallKind.DYNAMIC if self._is_dynamic_callee(fn, owner) else CallKind.TRACE
         if isinstance(fobj, type):
             return CallKind.PURE if not issubclass(fobj, torch.Tensor) else CallKind.TRACE
         return CallKind.TRACE
+
+    def user_callees(self) -> list[tuple[Any, Any]]:
+        """(function, owner) of every user callee this function's calls may reach: submodules
+        with a Python forward, user methods and functions (the call graph's edges)."""
+        out: dict[tuple[Any, int], tuple[Any, Any]] = {}
+        for node in _walk_no_defs(self.parsed.node):
+            if isinstance(node, ast.Call):
+                for c in self.callee_objects(node.func) or ():
+                    target = user_callee(c)
+                    if target is not None:
+                        out.setdefault((target[0], id(target[1])), target)
+        return list(out.values())
 
     # ---- queries used by the rewriter ----------------------------------------------------------
 

@@ -23,72 +23,49 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
-import enum
 from collections.abc import Iterator
 from typing import Any
 
-from dycl_jax.analysis.dependence import HOST, AbsVal, CallKind, Kind, Typer
+from dycl_jax.analysis.dependence import HOST, AbsVal, Kind, Typer
+from dycl_jax.analysis.placement import Placement
 from dycl_jax.analysis.source import ParsedFunction
-from dycl_jax.errors import SourceLocation, UnsupportedConstructError
+from dycl_jax.errors import UnsupportedConstructError
+from dycl_jax.ir.program import RUNTIME, SplitKind, SplitReason
 from dycl_jax.rewrite.naming import Namer
-
-RUNTIME = "_dy"
-# Tensor methods whose result is boolean (so indexing with it selects by mask).
-_MASK_METHODS = frozenset(
-    {
-        "bool",
-        "eq",
-        "ne",
-        "lt",
-        "le",
-        "gt",
-        "ge",
-        "isnan",
-        "isinf",
-        "isfinite",
-        "logical_and",
-        "logical_or",
-        "logical_not",
-        "logical_xor",
-    }
-)
-
-
-class SplitKind(enum.Enum):
-    TENSOR_IF = "if on a tensor value"
-    TENSOR_WHILE = "while on a tensor value"
-    TENSOR_LOOP_BOUND = "loop bound read from a tensor"
-    CONVERSION = "tensor converted to a Python value"
-    TENSOR_INDEX = "tensor used as a Python index"
-    DYNAMIC_CALL = "call into code with tensor-dependent control flow"
-    DATA_DEPENDENT_SHAPE = "op whose output shape depends on tensor values"
-    HOST_COMPARE = "Python builtin comparing tensors (max/min/sorted)"
-    EFFECT = "side effect that must run on every call"
-    BOOL_OP = "and/or/not/conditional expression on a tensor"
-    CONTROL = "return/break/continue/raise"
 
 
 @dataclasses.dataclass(frozen=True)
-class SplitReason:
-    kind: SplitKind
-    location: SourceLocation
-    detail: str = ""
+class Trace:
+    """A statement that runs inside a region (tensor code with only static control flow)."""
 
-    def __str__(self) -> str:
-        return f"{self.kind.value} at {self.location}" + (
-            f" ({self.detail})" if self.detail else ""
-        )
+    stmt: ast.stmt
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
+class Host:
+    """A statement that runs on the host. A compound one (``if``/``while``/``for``/``with``/
+    ``try``) has empty nested bodies in ``stmt``; its normalized blocks are in ``blocks``, keyed by
+    field name (``body``, ``orelse``, ``finalbody``, ``handlers.<i>`` for an except clause)."""
+
+    stmt: ast.stmt
+    reason: SplitReason | None = None
+    blocks: tuple[tuple[str, list[Item]], ...] = ()
+
+
+Item = Trace | Host
+
+
+@dataclasses.dataclass(frozen=True)
 class Normalized:
-    body: list[ast.stmt]
-    trace_ids: set[int]  # id() of statements that run inside regions
-    reasons: list[SplitReason]  # why host code exists at all (empty: the function is static)
-    stmt_reasons: dict[int, SplitReason]  # host statement id -> why it is on the host
+    body: list[Item]
+    reasons: tuple[SplitReason, ...]  # why host code exists at all (empty: the function is static)
+    locals: frozenset[str]  # local names, synthesized temporaries included
+    host_names: frozenset[str]  # locals holding Python scalars read back from tensors
+    tensor_names: frozenset[str]  # locals holding tensors (or containers of tensors)
     # (object, attribute) pairs forward writes on the host: module state that regions must read
     # as inputs, not as constants baked in at capture time.
-    state_attrs: list[tuple[Any, str]] = dataclasses.field(default_factory=list)
+    state_attrs: tuple[tuple[Any, str], ...]
+    namer: Namer  # hands out further fresh names (regions) that never collide with these
 
 
 def _runtime_call(fn: str, *args: ast.expr) -> ast.expr:
@@ -107,46 +84,42 @@ def _load(name: str) -> ast.Name:
     return ast.Name(name, ast.Load())
 
 
+def normalize(parsed: ParsedFunction, typer: Typer) -> Normalized:
+    """The stage's entry point: ``parsed``'s body as trace and host statements."""
+    return Normalizer(parsed, typer, Namer(parsed.node)).run()
+
+
 class Normalizer:
     def __init__(self, parsed: ParsedFunction, typer: Typer, namer: Namer) -> None:
         self.parsed = parsed
         self.typer = typer
         self.namer = namer
-        self.trace_ids: set[int] = set()
         self.reasons: list[SplitReason] = []
-        self.stmt_reasons: dict[int, SplitReason] = {}
-        self._out: list[list[ast.stmt]] = []
+        self._out: list[list[Item]] = []
         self.state_attrs: list[tuple[Any, str]] = []
-        self._mask_names: set[str] = set()
-        self._mask_names = self._find_mask_names()
-
-    def _find_mask_names(self) -> set[str]:
-        values: dict[str, list[ast.expr]] = {}
-        for n in ast.walk(self.parsed.node):
-            if isinstance(n, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.For | ast.NamedExpr):
-                targets = n.targets if isinstance(n, ast.Assign) else [n.target]
-                value = n.value if not isinstance(n, ast.For) else None
-                for t in targets:
-                    for name in ast.walk(t):
-                        if isinstance(name, ast.Name):
-                            plain = isinstance(t, ast.Name) and not isinstance(n, ast.AugAssign)
-                            # Anything but `name = value` counts as a non-mask assignment.
-                            seen = value if plain and value is not None else ast.Constant(None)
-                            values.setdefault(name.id, []).append(seen)
-        masks: set[str] = set()
-        for _ in range(3):  # masks built from masks
-            self._mask_names = masks
-            masks = {name for name, vs in values.items() if all(self._is_mask(v) for v in vs)}
-        return masks
+        self.place = Placement(parsed, typer)
 
     def run(self) -> Normalized:
         body = self.block(self.parsed.node.body)
-        return Normalized(body, self.trace_ids, self.reasons, self.stmt_reasons, self.state_attrs)
+        env = self.typer.env
+        host = frozenset(n for n, v in env.items() if v.kind == Kind.HOST)
+        tensors = frozenset(
+            n for n, v in env.items() if v.kind == Kind.TENSOR and n in self.typer.locals
+        )
+        return Normalized(
+            body,
+            tuple(self.reasons),
+            frozenset(self.typer.locals),
+            host,
+            tensors,
+            tuple(self.state_attrs),
+            self.namer,
+        )
 
     # ---- emission ----------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _into(self, stmts: list[ast.stmt]) -> Iterator[None]:
+    def _into(self, stmts: list[Item]) -> Iterator[None]:
         self._out.append(stmts)
         try:
             yield
@@ -154,7 +127,12 @@ class Normalizer:
             self._out.pop()
 
     def _emit(
-        self, stmt: ast.stmt, origin: ast.AST, trace: bool, reason: SplitReason | None = None
+        self,
+        stmt: ast.stmt,
+        origin: ast.AST,
+        trace: bool,
+        reason: SplitReason | None = None,
+        **blocks: list[Item],
     ) -> None:
         ast.copy_location(stmt, origin)
         ast.fix_missing_locations(stmt)
@@ -162,10 +140,9 @@ class Normalizer:
             if not hasattr(sub, "lineno") or sub.lineno is None:
                 ast.copy_location(sub, origin)
         if trace:
-            self.trace_ids.add(id(stmt))
-        elif reason is not None:
-            self.stmt_reasons[id(stmt)] = reason
-        self._out[-1].append(stmt)
+            self._out[-1].append(Trace(stmt))
+        else:
+            self._out[-1].append(Host(stmt, reason, tuple(blocks.items())))
 
     def _reason(self, kind: SplitKind, node: ast.AST, detail: str = "") -> SplitReason:
         r = SplitReason(kind, self.parsed.location(node), detail)
@@ -174,135 +151,18 @@ class Normalizer:
 
     def _temp(self, kind: AbsVal, prefix: str = "_t") -> str:
         name = self.namer.fresh(prefix)
-        self.typer.env[name] = kind
-        self.typer.locals.add(name)
+        self.typer.declare(name, kind)
         return name
-
-    # ---- classification ----------------------------------------------------------------------
-
-    def _is_local_name(self, e: ast.expr) -> bool:
-        return isinstance(e, ast.Name) and e.id in self.typer.locals
-
-    def host_atom_reason(self, e: ast.AST, local_effects_ok: bool = False) -> SplitKind | None:
-        """Why ``e`` itself must be evaluated on the host (None when it can be traced)."""
-        k = self.typer.kind
-        if isinstance(e, ast.Call):
-            ck = self.typer.call_kind(e)
-            if ck is CallKind.CONVERSION:
-                return SplitKind.CONVERSION
-            if ck is CallKind.DYNAMIC:
-                return SplitKind.DYNAMIC_CALL
-            if ck is CallKind.EAGER:
-                return SplitKind.DATA_DEPENDENT_SHAPE
-            if ck is CallKind.HOST_BUILTIN:
-                return SplitKind.HOST_COMPARE
-            if ck is CallKind.EFFECT:
-                func = e.func
-                if (
-                    local_effects_ok
-                    and isinstance(func, ast.Attribute)
-                    and self._is_local_name(func.value)
-                ):
-                    return None
-                return SplitKind.EFFECT
-        elif isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Not):
-            if k(e.operand).kind == Kind.TENSOR:
-                return SplitKind.BOOL_OP
-        elif isinstance(e, ast.BoolOp):
-            if any(k(v).kind == Kind.TENSOR for v in e.values):
-                return SplitKind.BOOL_OP
-        elif isinstance(e, ast.IfExp):
-            if k(e.test).kind == Kind.TENSOR:
-                return SplitKind.BOOL_OP
-        elif isinstance(e, ast.Subscript):
-            if k(e.value).kind in (Kind.OBJ, Kind.PY) and k(e.slice).kind == Kind.TENSOR:
-                return SplitKind.TENSOR_INDEX
-            if (
-                isinstance(e.ctx, ast.Load)
-                and k(e.value).kind == Kind.TENSOR
-                and self._is_mask(e.slice)
-            ):
-                return SplitKind.DATA_DEPENDENT_SHAPE  # x[mask]: shape depends on the mask
-        return None
-
-    def _is_mask(self, e: ast.expr) -> bool:
-        """True when ``e`` is visibly a boolean tensor (a comparison, a logical combination of
-        them, ``.bool()``, or a local only ever assigned such). A mask that is missed is refused
-        at capture with the user's line; one wrongly assumed only runs in PyTorch on the host."""
-        if isinstance(e, ast.Compare):
-            return self.typer.kind(e).kind == Kind.TENSOR
-        if isinstance(e, ast.BinOp) and isinstance(e.op, ast.BitAnd | ast.BitOr | ast.BitXor):
-            return self._is_mask(e.left) or self._is_mask(e.right)
-        if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Invert):
-            return self._is_mask(e.operand)
-        if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute):
-            return e.func.attr in _MASK_METHODS and self.typer.kind(e).kind == Kind.TENSOR
-        if isinstance(e, ast.Name):
-            return e.id in self._mask_names
-        return False
-
-    def has_host_atom(self, node: ast.AST, local_effects_ok: bool = False) -> bool:
-        for sub in _walk_expr(node):
-            if self.host_atom_reason(sub, local_effects_ok) is not None:
-                return True
-        return False
-
-    def _is_nonlocal_store(self, target: ast.expr) -> bool:
-        """Stores that mutate state outside the function: ``self.x = ...``, ``cfg[k] = ...``."""
-        if isinstance(target, ast.Attribute):
-            return True
-        if isinstance(target, ast.Subscript):
-            return self.typer.kind(target.value).kind != Kind.TENSOR and not self._is_local_name(
-                target.value
-            )
-        if isinstance(target, ast.Tuple | ast.List):
-            return any(self._is_nonlocal_store(t) for t in target.elts)
-        if isinstance(target, ast.Starred):
-            return self._is_nonlocal_store(target.value)
-        return False
-
-    def compound_needs_host(self, s: ast.stmt) -> bool:
-        """True when a compound statement cannot be traced whole into a region."""
-        loops = 0
-
-        def visit(n: ast.AST, in_loop: bool) -> bool:
-            if isinstance(
-                n, ast.Return | ast.Raise | ast.Global | ast.Nonlocal | ast.Delete | ast.Try
-            ):
-                return True
-            if isinstance(n, ast.Break | ast.Continue) and not in_loop:
-                return True
-            if isinstance(n, ast.If | ast.While) and self.typer.kind(n.test).dependent:
-                return True
-            if isinstance(n, ast.For) and self.typer.kind(n.iter).kind == Kind.HOST:
-                return True
-            if isinstance(n, ast.While):
-                return True  # a static while with a tensor body: keep the loop on the host
-            if isinstance(n, ast.Assert) and self.typer.kind(n.test).dependent:
-                return True
-            if isinstance(n, ast.Assign | ast.AugAssign | ast.AnnAssign):
-                targets = n.targets if isinstance(n, ast.Assign) else [n.target]
-                if any(self._is_nonlocal_store(t) for t in targets):
-                    return True
-            if isinstance(n, ast.expr):
-                return self.has_host_atom(n, local_effects_ok=True)
-            if isinstance(n, ast.FunctionDef | ast.ClassDef | ast.Lambda):
-                return False
-            child_loop = in_loop or isinstance(n, ast.For | ast.While)
-            return any(visit(c, child_loop) for c in ast.iter_child_nodes(n))
-
-        del loops
-        return visit(s, False)
 
     # ---- expressions -------------------------------------------------------------------------
 
     def lift(self, e: ast.expr) -> ast.expr:
         """``e`` made traceable: host-only parts replaced by temporaries computed before."""
-        if not self.has_host_atom(e):
+        if not self.place.has_host_atom(e):
             return e
         if isinstance(e, ast.ListComp | ast.GeneratorExp):
             return self._comprehension(e)
-        reason = self.host_atom_reason(e)
+        reason = self.place.atom_reason(e)
         if reason is not None:
             kind = self.typer.kind(e)
             h = self.host_form(e, reason)
@@ -349,7 +209,7 @@ class Normalizer:
                 ast.copy_location(sub, e)
         self._emit(ast.Assign([_store(tmp)], ast.List([], ast.Load())), e, trace=False)
         for gen in e.generators:
-            self.typer._bind(gen.target, self.typer.iter_element(gen.iter))
+            self.typer.bind(gen.target, self.typer.iter_element(gen.iter))
         self.stmt(body)
         return _load(tmp)
 
@@ -401,32 +261,35 @@ class Normalizer:
             tmp = self._temp(self.typer.kind(e))
             self._emit(ast.Assign([_store(tmp)], self.as_host(e.values[0])), e, trace=False)
             for v in e.values[1:]:
-                body: list[ast.stmt] = []
+                body: list[Item] = []
                 with self._into(body):
                     self._emit(ast.Assign([_store(tmp)], self.as_host(v)), v, trace=False)
                 test = truth(_load(tmp))
                 if isinstance(e.op, ast.Or):
                     test = ast.UnaryOp(ast.Not(), test)
                 self._emit(
-                    ast.If(test, body, []),
+                    ast.If(test, [], []),
                     e,
                     trace=False,
                     reason=self._reason(SplitKind.BOOL_OP, e),
+                    body=body,
                 )
             return _load(tmp)
         if isinstance(e, ast.IfExp):
             tmp = self._temp(self.typer.kind(e))
             test = truth(self.as_host(e.test))
-            then: list[ast.stmt] = []
-            orelse: list[ast.stmt] = []
+            then: list[Item] = []
+            orelse: list[Item] = []
             for branch, stmts in ((e.body, then), (e.orelse, orelse)):
                 with self._into(stmts):
                     self._emit(ast.Assign([_store(tmp)], self.as_host(branch)), branch, trace=False)
             self._emit(
-                ast.If(test, then, orelse),
+                ast.If(test, [], []),
                 e,
                 trace=False,
                 reason=self._reason(SplitKind.BOOL_OP, e),
+                body=then,
+                orelse=orelse,
             )
             return _load(tmp)
         if isinstance(e, ast.Subscript) and reason is SplitKind.DATA_DEPENDENT_SHAPE:
@@ -442,13 +305,13 @@ class Normalizer:
 
     # ---- statements --------------------------------------------------------------------------
 
-    def block(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
-        out: list[ast.stmt] = []
+    def block(self, stmts: list[ast.stmt]) -> list[Item]:
+        out: list[Item] = []
         with self._into(out):
             for s in stmts:
                 self.stmt(s)
         if not out:
-            out.append(ast.copy_location(ast.Pass(), stmts[0] if stmts else self.parsed.node))
+            out.append(Host(ast.copy_location(ast.Pass(), stmts[0] if stmts else self.parsed.node)))
         return out
 
     def stmt(self, s: ast.stmt) -> None:
@@ -465,7 +328,7 @@ class Normalizer:
         )
 
     def _simple(self, s: ast.stmt, targets: list[ast.expr], value: ast.expr | None) -> None:
-        if any(self._is_nonlocal_store(t) for t in targets):
+        if any(self.place.is_nonlocal_store(t) for t in targets):
             reason = self._reason(SplitKind.EFFECT, s, "write to an attribute or outer container")
             self._record_state(targets)
             new = _replace_value(s, self.as_host(value) if value is not None else None)
@@ -474,10 +337,10 @@ class Normalizer:
             return
         v2 = self.lift(value) if value is not None else None
         new = _replace_value(s, v2)
-        trace = self.typer.reads_tensor(new) and not self.has_host_atom(new)
+        trace = self.typer.reads_tensor(new) and not self.place.has_host_atom(new)
         if trace and isinstance(s, ast.Assign) and _is_rename(s.targets, v2):
             trace = False  # `a = b` moves a reference: a host assignment, not a region
-        if not trace and self.has_host_atom(new):
+        if not trace and self.place.has_host_atom(new):
             new = _map_targets(new, self._host_target)
         self._emit(new, s, trace=trace)
 
@@ -512,7 +375,7 @@ class Normalizer:
         e = s.value
         if isinstance(e, ast.Constant):
             return  # docstring / bare constant
-        reason = self.host_atom_reason(e)
+        reason = self.place.atom_reason(e)
         if reason is not None and isinstance(e, ast.Call):
             h = self.host_form(e, reason)
             self._emit(ast.Expr(h), s, trace=False, reason=self._reason(reason, e))
@@ -544,7 +407,7 @@ class Normalizer:
         self._emit(s, s, trace=False)
 
     def _s_Assert(self, s: ast.Assert) -> None:
-        if not self.typer.reads_tensor(s) and not self.has_host_atom(s):
+        if not self.typer.reads_tensor(s) and not self.place.has_host_atom(s):
             self._emit(s, s, trace=False)
             return
         if self.typer.kind(s.test).dependent:
@@ -555,7 +418,7 @@ class Normalizer:
 
     def _compound(self, s: ast.stmt) -> bool:
         """Emit ``s`` whole as a trace statement when possible; True if done."""
-        if not self.compound_needs_host(s) and self.typer.reads_tensor(s):
+        if not self.place.stmt_needs_host(s) and self.typer.reads_tensor(s):
             self._emit(s, s, trace=True)
             return True
         return False
@@ -568,22 +431,26 @@ class Normalizer:
             reason = self._reason(SplitKind.TENSOR_IF, s.test)
         test = self.as_test(s.test)
         self._emit(
-            ast.If(test, self.block(s.body), self.block(s.orelse) if s.orelse else []),
+            ast.If(test, [], []),
             s,
             trace=False,
             reason=reason,
+            body=self.block(s.body),
+            orelse=self.block(s.orelse) if s.orelse else [],
         )
 
     def _s_While(self, s: ast.While) -> None:
         dependent = self.typer.kind(s.test).dependent
-        pre: list[ast.stmt] = []
+        pre: list[Item] = []
         with self._into(pre):
             test = self.as_test(s.test)
         if not pre:
             self._emit(
-                ast.While(test, self.block(s.body), self.block(s.orelse) if s.orelse else []),
+                ast.While(test, [], []),
                 s,
                 trace=False,
+                body=self.block(s.body),
+                orelse=self.block(s.orelse) if s.orelse else [],
             )
             return
         reason = self._reason(SplitKind.TENSOR_WHILE if dependent else SplitKind.CONVERSION, s.test)
@@ -593,13 +460,12 @@ class Normalizer:
                 self.parsed.location(s),
                 hint="move the else branch after the loop and track a flag",
             )
-        exit_if = ast.copy_location(
-            ast.If(ast.UnaryOp(ast.Not(), test), [ast.copy_location(ast.Break(), s)], []), s
-        )
-        self.stmt_reasons[id(exit_if)] = reason
-        body = [*pre, exit_if, *self.block(s.body)]
+        brk: list[Item] = [Host(ast.copy_location(ast.Break(), s))]
+        exit_if = ast.copy_location(ast.If(ast.UnaryOp(ast.Not(), test), [], []), s)
+        ast.fix_missing_locations(exit_if)
+        body = [*pre, Host(exit_if, reason, (("body", brk),)), *self.block(s.body)]
         true = ast.copy_location(ast.Constant(True), s)
-        self._emit(ast.While(true, body, []), s, trace=False, reason=reason)
+        self._emit(ast.While(true, [], []), s, trace=False, reason=reason, body=body)
 
     def _s_For(self, s: ast.For) -> None:
         if self._compound(s):
@@ -609,43 +475,32 @@ class Normalizer:
             reason = self._reason(SplitKind.TENSOR_LOOP_BOUND, s.iter)
         it = self.as_host(s.iter)
         self._emit(
-            ast.For(s.target, it, self.block(s.body), self.block(s.orelse) if s.orelse else []),
+            ast.For(s.target, it, [], []),
             s,
             trace=False,
             reason=reason,
+            body=self.block(s.body),
+            orelse=self.block(s.orelse) if s.orelse else [],
         )
 
     def _s_With(self, s: ast.With) -> None:
         if self._compound(s):
             return
         items = [ast.withitem(self.as_host(i.context_expr), i.optional_vars) for i in s.items]
-        self._emit(ast.With(items, self.block(s.body)), s, trace=False)
+        self._emit(ast.With(items, []), s, trace=False, body=self.block(s.body))
 
     def _s_Try(self, s: ast.Try) -> None:
         handlers = []
-        for h in s.handlers:
+        blocks: dict[str, list[Item]] = {"body": self.block(s.body)}
+        for i, h in enumerate(s.handlers):
             typ = self.as_host(h.type) if h.type is not None else None
-            handlers.append(
-                ast.copy_location(ast.ExceptHandler(typ, h.name, self.block(h.body)), h)
-            )
-        new = ast.Try(
-            self.block(s.body),
-            handlers,
-            self.block(s.orelse) if s.orelse else [],
-            self.block(s.finalbody) if s.finalbody else [],
-        )
-        self._emit(new, s, trace=False)
-
-
-def _walk_expr(node: ast.AST) -> Iterator[ast.AST]:
-    """ast.walk that does not enter nested function bodies / lambdas."""
-    todo = [node]
-    while todo:
-        n = todo.pop()
-        yield n
-        if isinstance(n, ast.Lambda | ast.FunctionDef | ast.ClassDef) and n is not node:
-            continue
-        todo.extend(ast.iter_child_nodes(n))
+            handlers.append(ast.copy_location(ast.ExceptHandler(typ, h.name, []), h))
+            blocks[f"handlers.{i}"] = self.block(h.body)
+        if s.orelse:
+            blocks["orelse"] = self.block(s.orelse)
+        if s.finalbody:
+            blocks["finalbody"] = self.block(s.finalbody)
+        self._emit(ast.Try([], handlers, [], []), s, False, None, **blocks)
 
 
 def _map_children(e: ast.expr, f) -> ast.expr:  # type: ignore[no-untyped-def]

@@ -1,13 +1,13 @@
-# dycl_jax host program for EarlyExit.forward (rewrite/dynamic_models.py:20)
+# dycl_jax host program for EarlyExit.forward (rewrite/dynamic_models.py:+0)
 def forward(self, x):
     outs = []
     for i, blk in enumerate(self.blocks):
-        # _region_0: rewrite/dynamic_models.py:23-25
+        # _region_0: rewrite/dynamic_models.py:+3-+5
         conf, logits, x = _region_0(blk, x, i, self)
         outs.append(logits)
         _t_0 = conf.item()
         if _t_0 > self.threshold:
             return (logits, i)
-    # _region_1: rewrite/dynamic_models.py:29-29
+    # _region_1: rewrite/dynamic_models.py:+9-+9
     _t_1, = _region_1(outs)
     return (_t_1, -1)

@@ -1,38 +1,38 @@
-# dycl_jax host program for Expressions.forward (rewrite/dynamic_models.py:151)
+# dycl_jax host program for Expressions.forward (rewrite/dynamic_models.py:+0)
 def forward(self, x, scale: float=1.0):
-    # _region_0: rewrite/dynamic_models.py:152-154
+    # _region_0: rewrite/dynamic_models.py:+1-+3
     _t_1, y = _region_0(scale, self, x)
     if _dy.truth(_t_1):
         _t_0 = y
     else:
-        # _region_1: rewrite/dynamic_models.py:154-154
+        # _region_1: rewrite/dynamic_models.py:+3-+3
         _t_2, = _region_1(y)
         _t_0 = _t_2
     z = _t_0
     _t_3 = self.use_gate
     if _dy.truth(_t_3):
-        # _region_2: rewrite/dynamic_models.py:155-155
+        # _region_2: rewrite/dynamic_models.py:+4-+4
         _t_4, = _region_2(y)
         _t_3 = _t_4
     if _dy.truth(_t_3):
-        # _region_3: rewrite/dynamic_models.py:156-156
+        # _region_3: rewrite/dynamic_models.py:+5-+5
         z, = _region_3(z)
-    # _region_4: rewrite/dynamic_models.py:157-157
+    # _region_4: rewrite/dynamic_models.py:+6-+6
     _t_6, = _region_4(y)
     _t_7 = not _dy.truth(_t_6)
     _t_5 = _t_7
     if not _dy.truth(_t_5):
         _t_5 = scale > 2
     if _dy.truth(_t_5):
-        # _region_5: rewrite/dynamic_models.py:158-158
+        # _region_5: rewrite/dynamic_models.py:+7-+7
         z, = _region_5(z)
-    # _region_6: rewrite/dynamic_models.py:159-159
+    # _region_6: rewrite/dynamic_models.py:+8-+8
     acc, = _region_6(z)
     for i in range(3):
-        # _region_7: rewrite/dynamic_models.py:161-161
+        # _region_7: rewrite/dynamic_models.py:+10-+10
         _t_8, = _region_7(i, z)
         if _dy.truth(_t_8):
             continue
-        # _region_8: rewrite/dynamic_models.py:163-163
+        # _region_8: rewrite/dynamic_models.py:+12-+12
         acc, = _region_8(acc, i, z)
     return (z, acc)

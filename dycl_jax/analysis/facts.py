@@ -1,0 +1,169 @@
+"""Facts about torch, Python builtins and containers that the analyses consult, in one table.
+
+The kind-inference engine (``dependence.Typer``) and placement (``placement``) hold no knowledge of
+their own about which tensor methods read shapes, which builtins have side effects or which torch
+ops have data-dependent output shapes: they look it up here. Adding support for a library
+function usually means adding it to one of these sets.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# Tensor methods/attributes whose result is static (shape metadata).
+SHAPE_ATTRS = frozenset(
+    {"shape", "dtype", "device", "ndim", "is_cuda", "requires_grad", "layout", "is_sparse"}
+)
+SHAPE_METHODS = frozenset(
+    {
+        "size",
+        "dim",
+        "numel",
+        "nelement",
+        "ndimension",
+        "is_contiguous",
+        "element_size",
+        "is_floating_point",
+        "is_complex",
+        "get_device",
+        "stride",
+    }
+)
+# Tensor methods that read a value back to Python: a host conversion.
+CONVERSION_METHODS = frozenset(
+    {"item", "tolist", "numpy", "__bool__", "__int__", "__float__", "__index__"}
+)
+CONVERSION_BUILTINS = frozenset({"bool", "int", "float", "complex"})
+# Python builtins that are pure functions of their arguments.
+PURE_BUILTINS = frozenset(
+    {
+        "range",
+        "len",
+        "min",
+        "max",
+        "abs",
+        "sum",
+        "enumerate",
+        "zip",
+        "isinstance",
+        "issubclass",
+        "getattr",
+        "hasattr",
+        "list",
+        "tuple",
+        "dict",
+        "set",
+        "sorted",
+        "reversed",
+        "round",
+        "divmod",
+        "pow",
+        "all",
+        "any",
+        "map",
+        "filter",
+        "str",
+        "repr",
+        "type",
+        "id",
+        "hash",
+        "callable",
+        "slice",
+        "iter",
+        "next",
+        "frozenset",
+        "ord",
+        "chr",
+        "format",
+    }
+    | CONVERSION_BUILTINS
+)
+# Calls whose point is a side effect: they must run on the host every call.
+SIDE_EFFECT_BUILTINS = frozenset({"print", "input", "open", "exec", "eval", "setattr", "delattr"})
+CONTAINER_MUTATORS = frozenset(
+    {
+        "append",
+        "extend",
+        "insert",
+        "pop",
+        "remove",
+        "clear",
+        "update",
+        "setdefault",
+        "popitem",
+        "add",
+        "discard",
+        "sort",
+        "reverse",
+    }
+)
+# Container mutators torch.Tensor does not have (it has .add and .sort): the receiver is a list/dict.
+LIST_ONLY_METHODS = CONTAINER_MUTATORS - {"add", "sort"} - set(dir(torch.Tensor))
+# torch functions whose result is static Python (no tensor value read).
+TORCH_STATIC_FUNCS = frozenset(
+    {
+        "is_tensor",
+        "is_floating_point",
+        "numel",
+        "is_grad_enabled",
+        "no_grad",
+        "enable_grad",
+        "inference_mode",
+        "set_grad_enabled",
+        "get_default_dtype",
+        "is_complex",
+    }
+)
+
+
+# Ops whose output *shape* depends on tensor values: they run eagerly in PyTorch on the host,
+# between regions, so every region keeps static shapes (specialised per observed shape).
+DATA_DEPENDENT_OPS = frozenset(
+    {"nonzero", "masked_select", "unique", "unique_consecutive", "argwhere"}
+)
+# Python builtins that compare their (tensor) arguments: evaluated on the host, like PyTorch does.
+COMPARING_BUILTINS = frozenset({"max", "min", "sorted"})
+
+
+# Libraries whose functions are traced (torch) or pure on Python values (the others).
+LIBRARY_MODULES = ("torch", "math", "numpy", "functools", "operator", "builtins")
+# Pure builtins that only restructure or inspect their arguments (no tensor compute).
+STRUCTURAL_BUILTINS = frozenset(
+    {
+        "len",
+        "isinstance",
+        "range",
+        "enumerate",
+        "zip",
+        "getattr",
+        "hasattr",
+        "type",
+        "id",
+        "list",
+        "tuple",
+        "reversed",
+        "slice",
+        "iter",
+    }
+)
+
+
+# Tensor methods whose result is boolean (so indexing with it selects by mask).
+MASK_METHODS = frozenset(
+    {
+        "bool",
+        "eq",
+        "ne",
+        "lt",
+        "le",
+        "gt",
+        "ge",
+        "isnan",
+        "isinf",
+        "isfinite",
+        "logical_and",
+        "logical_or",
+        "logical_not",
+        "logical_xor",
+    }
+)

@@ -1,0 +1,179 @@
+"""Placement: must this code run on the host, and why. One place answers it.
+
+Given a function's kinds (``dependence.Typer``), placement says for an expression whether it is a
+*host atom* — an operation that cannot be traced into a region — and returns the reason as data
+(a :class:`~dycl_jax.ir.program.SplitKind`): a conversion (``t.item()``), a call into a dynamic
+callee, an op with a data-dependent output shape (``nonzero``, ``x[mask]``), a builtin comparing
+tensors (``max(ts)``), a side effect, short-circuit logic on a tensor, a tensor used as a Python
+index. For statements it says whether a compound statement can be traced whole (static control
+flow over tensor code) and whether an assignment writes state outside the function.
+
+The normalizer consumes these answers; the facts they rest on live in ``facts``.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from dycl_jax.analysis import facts
+from dycl_jax.analysis.dependence import CallKind, Kind, Typer
+from dycl_jax.analysis.source import ParsedFunction
+from dycl_jax.ir.program import SplitKind
+
+
+class Placement:
+    """Host-or-region decisions for one function, with reasons."""
+
+    def __init__(self, parsed: ParsedFunction, typer: Typer) -> None:
+        self.parsed = parsed
+        self.typer = typer
+        self.mask_names: set[str] = set()
+        self.mask_names = self._find_mask_names()
+
+    def _find_mask_names(self) -> set[str]:
+        """Locals only ever assigned a visible boolean mask."""
+        values: dict[str, list[ast.expr]] = {}
+        for n in ast.walk(self.parsed.node):
+            if isinstance(n, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.For | ast.NamedExpr):
+                targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+                value = n.value if not isinstance(n, ast.For) else None
+                for t in targets:
+                    for name in ast.walk(t):
+                        if isinstance(name, ast.Name):
+                            plain = isinstance(t, ast.Name) and not isinstance(n, ast.AugAssign)
+                            # Anything but `name = value` counts as a non-mask assignment.
+                            seen = value if plain and value is not None else ast.Constant(None)
+                            values.setdefault(name.id, []).append(seen)
+        # The least fixpoint of "every value assigned is a mask": each pass adds names or stops,
+        # so it ends within len(values) + 1 passes.
+        masks: set[str] = set()
+        while True:
+            self.mask_names = masks
+            new = {name for name, vs in values.items() if all(self.is_mask(v) for v in vs)}
+            if new == masks:
+                return masks
+            masks = new
+
+    def is_local_name(self, e: ast.expr) -> bool:
+        return isinstance(e, ast.Name) and e.id in self.typer.locals
+
+    def atom_reason(self, e: ast.AST, local_effects_ok: bool = False) -> SplitKind | None:
+        """Why ``e`` itself must be evaluated on the host (None when it can be traced)."""
+        k = self.typer.kind
+        if isinstance(e, ast.Call):
+            ck = self.typer.call_kind(e)
+            if ck is CallKind.CONVERSION:
+                return SplitKind.CONVERSION
+            if ck is CallKind.DYNAMIC:
+                return SplitKind.DYNAMIC_CALL
+            if ck is CallKind.EAGER:
+                return SplitKind.DATA_DEPENDENT_SHAPE
+            if ck is CallKind.HOST_BUILTIN:
+                return SplitKind.HOST_COMPARE
+            if ck is CallKind.EFFECT:
+                func = e.func
+                if (
+                    local_effects_ok
+                    and isinstance(func, ast.Attribute)
+                    and self.is_local_name(func.value)
+                ):
+                    return None
+                return SplitKind.EFFECT
+        elif isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Not):
+            if k(e.operand).kind == Kind.TENSOR:
+                return SplitKind.BOOL_OP
+        elif isinstance(e, ast.BoolOp):
+            if any(k(v).kind == Kind.TENSOR for v in e.values):
+                return SplitKind.BOOL_OP
+        elif isinstance(e, ast.IfExp):
+            if k(e.test).kind == Kind.TENSOR:
+                return SplitKind.BOOL_OP
+        elif isinstance(e, ast.Subscript):
+            if k(e.value).kind in (Kind.OBJ, Kind.PY) and k(e.slice).kind == Kind.TENSOR:
+                return SplitKind.TENSOR_INDEX
+            if (
+                isinstance(e.ctx, ast.Load)
+                and k(e.value).kind == Kind.TENSOR
+                and self.is_mask(e.slice)
+            ):
+                return SplitKind.DATA_DEPENDENT_SHAPE  # x[mask]: shape depends on the mask
+        return None
+
+    def is_mask(self, e: ast.expr) -> bool:
+        """True when ``e`` is visibly a boolean tensor (a comparison, a logical combination of
+        them, ``.bool()``, or a local only ever assigned such). A mask that is missed is refused
+        at capture with the user's line; one wrongly assumed only runs in PyTorch on the host."""
+        if isinstance(e, ast.Compare):
+            return self.typer.kind(e).kind == Kind.TENSOR
+        if isinstance(e, ast.BinOp) and isinstance(e.op, ast.BitAnd | ast.BitOr | ast.BitXor):
+            return self.is_mask(e.left) or self.is_mask(e.right)
+        if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Invert):
+            return self.is_mask(e.operand)
+        if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute):
+            return e.func.attr in facts.MASK_METHODS and self.typer.kind(e).kind == Kind.TENSOR
+        if isinstance(e, ast.Name):
+            return e.id in self.mask_names
+        return False
+
+    def has_host_atom(self, node: ast.AST, local_effects_ok: bool = False) -> bool:
+        for sub in _walk_expr(node):
+            if self.atom_reason(sub, local_effects_ok) is not None:
+                return True
+        return False
+
+    def is_nonlocal_store(self, target: ast.expr) -> bool:
+        """Stores that mutate state outside the function: ``self.x = ...``, ``cfg[k] = ...``."""
+        if isinstance(target, ast.Attribute):
+            return True
+        if isinstance(target, ast.Subscript):
+            return self.typer.kind(target.value).kind != Kind.TENSOR and not self.is_local_name(
+                target.value
+            )
+        if isinstance(target, ast.Tuple | ast.List):
+            return any(self.is_nonlocal_store(t) for t in target.elts)
+        if isinstance(target, ast.Starred):
+            return self.is_nonlocal_store(target.value)
+        return False
+
+    def stmt_needs_host(self, s: ast.stmt) -> bool:
+        """True when a compound statement cannot be traced whole into a region."""
+
+        def visit(n: ast.AST, in_loop: bool) -> bool:
+            if isinstance(
+                n, ast.Return | ast.Raise | ast.Global | ast.Nonlocal | ast.Delete | ast.Try
+            ):
+                return True
+            if isinstance(n, ast.Break | ast.Continue) and not in_loop:
+                return True
+            if isinstance(n, ast.If | ast.While) and self.typer.kind(n.test).dependent:
+                return True
+            if isinstance(n, ast.For) and self.typer.kind(n.iter).kind == Kind.HOST:
+                return True
+            if isinstance(n, ast.While):
+                return True  # a static while with a tensor body: keep the loop on the host
+            if isinstance(n, ast.Assert) and self.typer.kind(n.test).dependent:
+                return True
+            if isinstance(n, ast.Assign | ast.AugAssign | ast.AnnAssign):
+                targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+                if any(self.is_nonlocal_store(t) for t in targets):
+                    return True
+            if isinstance(n, ast.expr):
+                return self.has_host_atom(n, local_effects_ok=True)
+            if isinstance(n, ast.FunctionDef | ast.ClassDef | ast.Lambda):
+                return False
+            child_loop = in_loop or isinstance(n, ast.For | ast.While)
+            return any(visit(c, child_loop) for c in ast.iter_child_nodes(n))
+
+        return visit(s, False)
+
+
+def _walk_expr(node: ast.AST) -> Iterator[ast.AST]:
+    """ast.walk that does not enter nested function bodies / lambdas."""
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        yield n
+        if isinstance(n, ast.Lambda | ast.FunctionDef | ast.ClassDef) and n is not node:
+            continue
+        todo.extend(ast.iter_child_nodes(n))

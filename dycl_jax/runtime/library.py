@@ -1,0 +1,105 @@
+"""The library host programs call as ``_dy``: condition reads, conversions, host-run ops, calls
+into dynamic callees, and the UNDEFINED marker for locals not yet assigned."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import jax
+import numpy as np
+import torch
+
+from dycl_jax.compat import ARRAY_IMPL
+from dycl_jax.runtime import io
+from dycl_jax.runtime.context import RECORD
+
+if TYPE_CHECKING:
+    from dycl_jax.runtime.session import Session
+
+_ARRAY_IMPL = ARRAY_IMPL  # exact type of a concrete jax array (faster than isinstance)
+
+
+class _Undefined:
+    """Value of a local that the original program has not assigned yet on this path."""
+
+    _instance: _Undefined | None = None
+
+    def __new__(cls) -> _Undefined:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNDEFINED"
+
+    def __bool__(self) -> bool:
+        raise NameError("local variable used before assignment (in the original forward)")
+
+
+UNDEFINED = _Undefined()
+
+
+class Runtime:
+    """The ``_dy`` object of host programs."""
+
+    UNDEFINED = UNDEFINED
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def truth(self, v: Any) -> bool:
+        """``bool(v)`` with PyTorch's rules for one-element tensors; one device read."""
+        if type(v) is _ARRAY_IMPL:
+            self.session.stats.host_reads += 1
+            if v.size != 1:
+                raise RuntimeError(
+                    f"Boolean value of Tensor with more than one value is ambiguous (shape {v.shape})"
+                )
+            b = bool(v.item())  # one device->host copy; measured cheaper than bool(v) or np.asarray
+        elif isinstance(v, jax.Array):  # a tracer, e.g. under jax.grad of ConvertedModel.apply
+            b = bool(v)
+        else:
+            b = bool(v)
+        rec = RECORD.get()
+        if rec is not None:
+            rec.append(("cond", b))
+        return b
+
+    def numpy(self, t: Any) -> Any:
+        """``t.numpy()``: a host copy as a numpy array, like PyTorch's."""
+        self.session.stats.host_reads += 1
+        return np.array(t)
+
+    def eager(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a torch op whose output shape depends on values (nonzero, unique, ...) in PyTorch."""
+        self.session.stats.host_reads += 1
+        return io.from_torch(fn(*io.to_torch(args), **io.to_torch(kwargs)))
+
+    def eager_method(self, t: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        self.session.stats.host_reads += 1
+        return io.from_torch(
+            getattr(io.to_torch(t), name)(*io.to_torch(args), **io.to_torch(kwargs))
+        )
+
+    def eager_getitem(self, t: Any, index: Any) -> Any:
+        """``t[mask]`` (output shape depends on the mask) run by PyTorch on the host."""
+        self.session.stats.host_reads += 1
+        return io.from_torch(io.to_torch(t)[io.to_torch(index)])
+
+    def call(self, f: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a dynamic callee (submodule, method or function) through its own host program."""
+        fn, owner = resolve_callable(f)
+        prog = self.session.program_for(fn, owner)
+        return prog.run(args, kwargs)
+
+
+def resolve_callable(f: Any) -> tuple[Any, Any]:
+    """(function, bound owner) for a module, bound method or function."""
+    if isinstance(f, torch.nn.Module):
+        inst = f.__dict__.get("forward")
+        if inst is not None:
+            return resolve_callable(inst)
+        return type(f).forward, f
+    if hasattr(f, "__func__") and hasattr(f, "__self__"):
+        return f.__func__, f.__self__
+    return f, None

@@ -1,0 +1,167 @@
+"""Region runners: what ``_region_N(...)`` names in a host program.
+
+Per call a :class:`RegionRunner` computes the input signature of the live-in values, looks up (or
+captures, lowers and jits) the compiled graph for that signature, runs it, and rebuilds the
+live-out tuple. Python outputs that depend only on the signature (shapes, modules, counters
+computed from static values) come back from the cache without touching the device.
+
+Scalars read back from tensors on the host (``k = t.item()``) are passed to regions as 0-d array
+inputs first, so a new value does not recompile; if the region needs the value itself (a Python
+index, a shape, a static branch), tracing fails and the runner falls back to specialising on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import jax
+
+from dycl_jax.capture import signature
+from dycl_jax.capture.trace import Captured, DataDependentError, trace
+from dycl_jax.errors import SourceLocation, internal_stage
+from dycl_jax.ir.program import Region
+from dycl_jax.log import logger
+from dycl_jax.lower import to_jax
+from dycl_jax.runtime.context import OBSERVER, PARAMS, RECORD
+from dycl_jax.runtime.library import UNDEFINED
+
+if TYPE_CHECKING:
+    from dycl_jax.runtime.session import Session
+
+
+@dataclasses.dataclass
+class Stats:
+    region_calls: int = 0
+    host_reads: int = 0
+    compiles: int = 0
+    compile_seconds: float = 0.0
+    capture_seconds: float = 0.0
+
+
+@dataclasses.dataclass
+class _Entry:
+    jitted: Callable[..., tuple[Any, ...]] | None
+    captured: Captured
+    params: tuple[Any, ...]
+
+    def run(self, leaves: list[Any]) -> tuple[Any, ...]:
+        if self.jitted is None:
+            return self.captured.plan.build(())
+        override = PARAMS.get()
+        if override is None:
+            outs = self.jitted(*self.params, *leaves)
+        else:
+            outs = self.jitted(*(override[n] for n in self.captured.param_names), *leaves)
+        return self.captured.plan.build(outs)
+
+
+class RegionRunner:
+    """Callable standing for one region in a host program."""
+
+    def __init__(
+        self,
+        region: Region,
+        fn: Callable[..., tuple[Any, ...]],
+        session: Session,
+        program: str,
+    ) -> None:
+        self.name = region.name
+        self.fn = fn
+        self.live_in = region.live_in
+        # Live-in positions holding host scalars: passed as 0-d arrays while the region allows.
+        self.dynamic = frozenset(
+            i for i, n in enumerate(region.live_in) if n in region.host_scalars
+        )
+        self.span = region.span
+        self.location = SourceLocation(region.filename, region.first_line)
+        self.session = session
+        self.program = program
+        self.cache: dict[tuple[Any, ...], _Entry] = {}
+
+    def __call__(self, *values: Any) -> tuple[Any, ...]:
+        state = self.session.state_attrs
+        if state:  # module attributes forward writes are inputs too (see Session.state_attrs)
+            values = (*values, *(o.__dict__.get(a, UNDEFINED) for o, a in state))
+        key, leaves = signature.split(values, self.dynamic)
+        entry = self.cache.get(key)
+        if entry is None:
+            entry, key, leaves = self._compile(key, values)
+        session = self.session
+        session.stats.region_calls += 1
+        rec = RECORD.get()
+        if rec is not None:
+            rec.append(("region", self.program, self.name))
+        observer = OBSERVER.get()
+        if observer is not None:
+            return observer(self.program, self.name, lambda: entry.run(leaves))
+        return entry.run(leaves)
+
+    def _compile(
+        self, key: tuple[Any, ...], values: tuple[Any, ...]
+    ) -> tuple[_Entry, tuple[Any, ...], list[Any]]:
+        # One capture at a time per model: tracing re-parametrises the shared torch module.
+        with self.session.capture_lock:
+            entry = self.cache.get(key)
+            if entry is not None:
+                return entry, key, signature.split(values, self.dynamic)[1]
+            s = self.session
+            fn = self._with_state(len(values) - len(s.state_attrs))
+            try:
+                captured = trace(fn, s.root, s.param_names, s.torch_params, values, self.dynamic)
+            except DataDependentError:
+                if not self.dynamic:
+                    raise
+                # A host scalar is needed as a Python value here: specialise on it from now on.
+                self.dynamic = frozenset()
+                self.cache.clear()
+                captured = trace(fn, s.root, s.param_names, s.torch_params, values, self.dynamic)
+            s.stats.capture_seconds += captured.seconds
+            logger.debug(
+                "%s.%s (%s) ATen graph:\n%s", self.program, self.name, self.span, captured.gm.code
+            )
+            has_outputs = any(n.op == "output" and n.args[0] for n in captured.gm.graph.nodes)
+            params = tuple(s.params[n] for n in captured.param_names)
+            key, leaves = signature.split(values, self.dynamic)
+            with internal_stage("lower", self.location):
+                jitted = jax.jit(to_jax(captured.gm)) if has_outputs else None
+                entry = _Entry(jitted, captured, params)
+                if jitted is not None:
+                    t0 = time.perf_counter()
+                    jitted(*params, *leaves)  # compile now: the first call's cost is counted here
+                    s.stats.compile_seconds += time.perf_counter() - t0
+            s.stats.compiles += 1
+            logger.info(
+                "compiled %s.%s (%s): signature %d, capture %.0f ms",
+                self.program,
+                self.name,
+                self.span,
+                len(self.cache) + 1,
+                captured.seconds * 1e3,
+            )
+            self.cache[key] = entry
+            return entry, key, leaves
+
+    def _with_state(self, n: int) -> Callable[..., tuple[Any, ...]]:
+        """The region function, with module state attributes set to the traced values."""
+        state = self.session.state_attrs
+        if not state:
+            return self.fn
+
+        def fn(*values: Any) -> tuple[Any, ...]:
+            saved = [o.__dict__.get(a, UNDEFINED) for o, a in state]
+            try:
+                for (o, a), v in zip(state, values[n:]):
+                    if v is not UNDEFINED:
+                        o.__dict__[a] = v
+                return self.fn(*values[:n])
+            finally:
+                for (o, a), v in zip(state, saved):
+                    if v is UNDEFINED:
+                        o.__dict__.pop(a, None)
+                    else:
+                        o.__dict__[a] = v
+
+        return fn

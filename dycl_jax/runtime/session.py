@@ -1,0 +1,84 @@
+"""A converted model's session: its parameters, statistics, and the runtime programs of the
+functions it runs (the forward and dynamic callees, built lazily from their IR)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import torch
+
+from dycl_jax.ir.program import Program as IRProgram
+from dycl_jax.ir.program import Region
+from dycl_jax.runtime.runner import RegionRunner, Stats
+
+
+class Session:
+    """Per converted model: parameters, statistics, and the programs of dynamic callees."""
+
+    def __init__(
+        self,
+        root: torch.nn.Module | None,
+        program_factory: Callable[[Any, Any], Program],
+        debug: int = 0,
+    ) -> None:
+        self.root = root
+        self.debug = debug
+        named: dict[str, torch.Tensor] = {}
+        if root is not None:
+            # One name per tensor: a module registered twice (SkipNet's shared downsample) must be
+            # re-parametrised once, or restoring it would leave the traced stand-in behind.
+            for n, p in root.named_parameters():
+                named[n] = p
+            for n, b in root.named_buffers():
+                named[n] = b
+        self.param_names = tuple(named)
+        self.torch_params = tuple(t.detach() for t in named.values())
+        self.params: dict[str, Any] = {}
+        with jax.enable_x64(True):
+            for n, t in zip(self.param_names, self.torch_params):
+                self.params[n] = jax.numpy.asarray(t.cpu().numpy())
+        self.stats = Stats()
+        # Module attributes that host code writes (e.g. a recurrent gate's hidden state). Regions
+        # read them as extra inputs so no capture bakes in a value that later changes.
+        self.state_attrs: list[tuple[Any, str]] = []
+        self._factory = program_factory
+        self.programs: dict[tuple[Any, int], Program] = {}
+        self._lock = threading.RLock()
+        self.capture_lock = threading.RLock()
+
+    def program_for(self, fn: Any, owner: Any) -> Program:
+        key = (fn, id(owner))
+        prog = self.programs.get(key)
+        if prog is None:
+            with self._lock:
+                prog = self.programs.get(key)
+                if prog is None:
+                    prog = self._factory(fn, owner)
+                    self.programs[key] = prog
+        return prog
+
+
+class Program:
+    """One converted function: its IR, host function and region runners."""
+
+    def __init__(
+        self, ir: IRProgram, host_source: str, host: Callable[..., Any], owner: Any
+    ) -> None:
+        self.ir = ir
+        self.qualname = ir.qualname
+        self.host_source = host_source
+        self.host = host
+        self.owner = owner
+        self.runners: list[RegionRunner] = []
+
+    @property
+    def regions(self) -> tuple[Region, ...]:
+        return self.ir.regions
+
+    def run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.owner is not None:
+            return self.host(self.owner, *args, **kwargs)
+        return self.host(*args, **kwargs)
