@@ -261,6 +261,8 @@ def chart(results: dict[str, Any], path: Path) -> None:
                     va="bottom",
                     rotation=90,
                     fontsize=7,
+                    bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"},
+                    zorder=4,
                 )
         ax.axhline(1.0, color="black", lw=0.9, ls="--", zorder=3)
         ax.axvline(len(models) - 0.25, color="#999999", lw=0.8, ls=":")

@@ -102,8 +102,7 @@ class Interpreter:
         return None
 
     def stmt(self, s: Stmt, scope: dict[str, Any]) -> Signal:
-        handler: Callable[[Any, dict[str, Any]], Signal] = _HANDLERS[type(s)]
-        return handler(self, s, scope)
+        return _HANDLERS[type(s)](self, s, scope)
 
     def _simple(self, s: Simple, scope: dict[str, Any]) -> Signal:
         exec(self._exec_code(s.code), scope)
