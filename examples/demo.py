@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 import dycl_jax
+from dycl_jax import compat
 from dycl_jax.testing import assert_same, path_of
 from dycl_jax.zoo import MODELS
 
@@ -57,7 +58,7 @@ def demo(name: str) -> None:
             got = cm(*args)
         assert_same(got, expected, rtol=1e-4, atol=1e-4)
         paths.add(path_of(events))
-        for g, e in zip(jax.tree_util.tree_leaves(got), torch.utils._pytree.tree_leaves(expected)):
+        for g, e in zip(jax.tree_util.tree_leaves(got), compat.tree_leaves(expected)):
             if isinstance(e, torch.Tensor) and e.is_floating_point() and e.numel():
                 worst = max(worst, float(np.max(np.abs(np.asarray(g) - e.numpy()))))
     t_first = time.perf_counter() - t0

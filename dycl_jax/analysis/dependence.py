@@ -49,6 +49,7 @@ from dycl_jax.analysis.facts import (
     TORCH_STATIC_FUNCS,
 )
 from dycl_jax.analysis.source import ParsedFunction
+from dycl_jax.compat import OpOverloadPacket
 from dycl_jax.errors import InternalError
 
 
@@ -123,11 +124,14 @@ def classify_value(v: Any) -> AbsVal:
     return AbsVal(Kind.OBJ, (v,))
 
 
+_BUILTIN_IDS = frozenset(id(v) for v in vars(builtins).values())
+
+
 def _is_builtin(fobj: Any) -> bool:
     return (
         isinstance(fobj, types.BuiltinFunctionType | types.BuiltinMethodType)
         and fobj.__module__ == "builtins"
-        or any(fobj is v for v in vars(builtins).values())
+        or id(fobj) in _BUILTIN_IDS
     )
 
 
@@ -219,7 +223,7 @@ class Typer:
         """Re-visit every binding until no kind changes. Kinds only grow along a finite lattice
         (PY < OBJ < HOST < TENSOR, candidate sets bounded by the objects the source names), so
         this terminates; the bound only turns a defect into an error instead of a hang."""
-        bindings = [n for n in ast.walk(self.parsed.node) if _is_binding(n)]
+        bindings = [n for n in self.parsed.nodes if _is_binding(n)]
         bound = 8 * (len(bindings) + len(self.env) + 2)
         for _ in range(bound):
             before = dict(self.env)
@@ -269,7 +273,7 @@ class Typer:
 
     def _assigned_names(self) -> set[str]:
         names: set[str] = set()
-        for node in ast.walk(self.parsed.node):
+        for node in self.parsed.nodes:
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
                 names.add(node.id)
         return names
@@ -439,7 +443,7 @@ class Typer:
                 return AbsVal(Kind.OBJ)
             if modname.startswith("torch") and name in TORCH_STATIC_FUNCS:
                 return PY
-            if modname.startswith("torch") or isinstance(fobj, torch._ops.OpOverloadPacket):
+            if modname.startswith("torch") or isinstance(fobj, OpOverloadPacket):
                 return TENSOR
             if fobj is len:
                 return PY

@@ -34,7 +34,7 @@ class Placement:
     def _find_mask_names(self) -> set[str]:
         """Locals only ever assigned a visible boolean mask."""
         values: dict[str, list[ast.expr]] = {}
-        for n in ast.walk(self.parsed.node):
+        for n in self.parsed.nodes:
             if isinstance(n, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.For | ast.NamedExpr):
                 targets = n.targets if isinstance(n, ast.Assign) else [n.target]
                 value = n.value if not isinstance(n, ast.For) else None

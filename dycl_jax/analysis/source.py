@@ -24,6 +24,9 @@ class ParsedFunction:
     filename: str
     globals: dict[str, Any]
     closure: dict[str, Any]
+    # Every node of the parsed function (ast.walk order), walked once: the analyses that scan the
+    # whole function share it.
+    nodes: tuple[ast.AST, ...] = ()
 
     @property
     def qualname(self) -> str:
@@ -106,4 +109,4 @@ def parse(fn: Any) -> ParsedFunction:
                 closure[name] = cell.cell_contents
             except ValueError:  # empty cell
                 pass
-    return ParsedFunction(f, node, code.co_filename, f.__globals__, closure)
+    return ParsedFunction(f, node, code.co_filename, f.__globals__, closure, tuple(ast.walk(node)))

@@ -20,7 +20,7 @@ _REFUSED: dict[type, tuple[str, str]] = {
 
 def check(parsed: ParsedFunction) -> None:
     """Raise UnsupportedConstructError for the first refused construct in ``parsed``."""
-    for node in ast.walk(parsed.node):
+    for node in parsed.nodes:
         if (
             isinstance(node, ast.FunctionDef | ast.Lambda | ast.ClassDef)
             and node is not parsed.node

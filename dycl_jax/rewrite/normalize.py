@@ -86,7 +86,7 @@ def _load(name: str) -> ast.Name:
 
 def normalize(parsed: ParsedFunction, typer: Typer) -> Normalized:
     """The stage's entry point: ``parsed``'s body as trace and host statements."""
-    return Normalizer(parsed, typer, Namer(parsed.node)).run()
+    return Normalizer(parsed, typer, Namer(parsed.node, parsed.nodes)).run()
 
 
 class Normalizer:

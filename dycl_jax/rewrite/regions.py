@@ -142,7 +142,7 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
     body = sp.block(norm.body)
     drafts = {d.site: d for d in sp.drafts}
     local = norm.locals
-    inline = _local_defs(parsed.node)
+    inline = _local_defs(parsed.node, parsed.nodes)
     for d in sp.drafts:
         d.span = _span(d.stmts)
         used = sorted(activity.activity_of_block(d.stmts).reads & inline.keys())
@@ -340,11 +340,11 @@ def _may_mutate_outside(stmts: list[ast.stmt]) -> bool:
     return False
 
 
-def _local_defs(fn: ast.FunctionDef) -> dict[str, ast.FunctionDef]:
+def _local_defs(fn: ast.FunctionDef, nodes: tuple[ast.AST, ...]) -> dict[str, ast.FunctionDef]:
     """Functions defined inside forward. Re-created on every call, each would be a new
     compile-cache key if passed to a region as a Python object; regions that use one get their own
     copy of the ``def`` instead, traced with the rest of the region."""
-    return {n.name: n for n in ast.walk(fn) if isinstance(n, ast.FunctionDef) and n is not fn}
+    return {n.name: n for n in nodes if isinstance(n, ast.FunctionDef) and n is not fn}
 
 
 def ir_params(fn: ast.FunctionDef) -> list[str]:
