@@ -20,6 +20,7 @@ from typing import Any
 import jax
 import torch
 
+from dycl_jax import log
 from dycl_jax.analysis import callgraph
 from dycl_jax.config import Config
 from dycl_jax.errors import ConversionError, InputError, internal_stage
@@ -121,7 +122,8 @@ class ConvertedModel:
         self.model = model
         self.config = config
         self._compiler = _Compiler(config)
-        self.session = session.Session(model, self._compiler.build_program, config.debug)
+        log.configure(config.debug)
+        self.session = session.Session(model, self._compiler.build_program)
         self._compiler.session = self.session
         t0 = time.perf_counter()
         fn, owner = library.resolve_callable(model)

@@ -19,8 +19,9 @@ class Config:
     """Options for :func:`dycl_jax.convert`.
 
     Attributes:
-        debug: 0 silent, 1 print regions, 2 also host source, 3 also ATen graphs
-            (default from the ``DYCL_DEBUG`` environment variable).
+        debug: a shortcut for the ``dycl_jax`` logger (see ``dycl_jax.log``): 0 leaves it alone,
+            1 logs regions and compiles at INFO, 2 or more also host sources and ATen graphs at
+            DEBUG (default from the ``DYCL_DEBUG`` environment variable).
         verify: check the program IR's invariants after each stage (``dycl_jax.ir.verify``;
             default from ``DYCL_VERIFY``; the test suite turns it on).
     """

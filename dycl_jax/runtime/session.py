@@ -22,10 +22,8 @@ class Session:
         self,
         root: torch.nn.Module | None,
         program_factory: Callable[[Any, Any], Program],
-        debug: int = 0,
     ) -> None:
         self.root = root
-        self.debug = debug
         named: dict[str, torch.Tensor] = {}
         if root is not None:
             # One name per tensor: a module registered twice (SkipNet's shared downsample) must be
