@@ -84,7 +84,7 @@ class _Compiler:
                 self.session.state_attrs.append((obj, attr))
                 for p in self.session.programs.values():  # compiled before this state existed
                     for runner in p.runners:
-                        runner.cache.clear()
+                        runner.clear()
         where = parsed.location()
         with internal_stage("split", where):
             ir = regions_mod.split(parsed, norm)

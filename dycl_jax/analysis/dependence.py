@@ -272,10 +272,20 @@ class Typer:
         return TENSOR
 
     def _assigned_names(self) -> set[str]:
+        """Every name the function binds: assignment targets, ``except ... as``, imports,
+        nested ``def``/``class`` names."""
         names: set[str] = set()
         for node in self.parsed.nodes:
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
                 names.add(node.id)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                names.add(node.name)
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                for alias in node.names:
+                    if alias.name != "*":
+                        names.add(alias.asname or alias.name.split(".")[0])
+            elif isinstance(node, ast.FunctionDef | ast.ClassDef) and node is not self.parsed.node:
+                names.add(node.name)
         return names
 
     def bind(self, target: ast.expr, val: AbsVal) -> None:

@@ -57,8 +57,24 @@ def _key(v: Any, leaves: list[Any]) -> Any:
     if isinstance(v, torch.dtype | torch.device | torch.Size):
         return (t, v)
     # Modules, functions, and torch tensors held as module state (read as constants while their
-    # object is unchanged): keyed by identity.
-    return ("o", id(v))
+    # object is unchanged): keyed by identity. The key holds the object itself, so its id cannot
+    # be reused by a new object while the compiled entry lives.
+    return ("o", _Identity(v))
+
+
+class _Identity:
+    """An object compared and hashed by identity, kept alive by the key that holds it."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Identity) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
 
 
 def scalar_leaves(values: tuple[Any, ...], dynamic: frozenset[int]) -> set[int]:

@@ -71,20 +71,39 @@ def _movable(s: ast.stmt) -> bool:
     )
 
 
-def _independent(moved: list[ast.stmt], other: ast.stmt) -> bool:
+def _independent(moved: list[ast.stmt], other: ast.stmt, defs: dict[str, ast.FunctionDef]) -> bool:
     """True when ``moved`` can be reordered past ``other`` (no name written by one is touched by
-    the other)."""
+    the other). A function defined in forward that ``other`` calls reads its free names when it
+    runs, so they count as reads of ``other``."""
     m = activity.activity_of_block(moved)
     o = activity.activity_of_block([other])
-    return not (m.may_writes & (o.reads | o.may_writes) or m.reads & o.may_writes)
+    reads = o.reads | _closure_reads(o.reads, defs)
+    return not (m.may_writes & (reads | o.may_writes) or m.reads & o.may_writes)
+
+
+def _closure_reads(names: frozenset[str], defs: dict[str, ast.FunctionDef]) -> frozenset[str]:
+    """Free names read by the local functions among ``names``, transitively."""
+    out: set[str] = set()
+    todo = [n for n in names if n in defs]
+    seen: set[str] = set()
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        reads = activity.activity_of_block([defs[n]]).reads
+        out |= reads
+        todo.extend(r for r in reads if r in defs)
+    return frozenset(out)
 
 
 _NESTED = ("body", "orelse", "finalbody")
 
 
 class _Splitter:
-    def __init__(self, namer: Namer) -> None:
+    def __init__(self, namer: Namer, defs: dict[str, ast.FunctionDef]) -> None:
         self.namer = namer
+        self.defs = defs  # functions defined in forward, by name
         self.drafts: list[_Draft] = []
         self.reasons: dict[ast.stmt, ir.SplitReason] = {}  # host statement -> why on the host
 
@@ -94,7 +113,7 @@ class _Splitter:
         deferred: list[ast.stmt] = []
         for item in items:
             if isinstance(item, Trace):
-                if deferred and not _independent(deferred, item.stmt):
+                if deferred and not _independent(deferred, item.stmt, self.defs):
                     out.append(self._region(run, None))
                     out.extend(deferred)
                     run, deferred = [], []
@@ -138,14 +157,15 @@ class _Splitter:
 
 def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
     """The IR of ``parsed`` after normalization: host control flow, region calls, regions."""
-    sp = _Splitter(norm.namer)
+    inline = _local_defs(parsed.node, parsed.nodes)
+    sp = _Splitter(norm.namer, inline)
     body = sp.block(norm.body)
     drafts = {d.site: d for d in sp.drafts}
     local = norm.locals
-    inline = _local_defs(parsed.node, parsed.nodes)
     for d in sp.drafts:
         d.span = _span(d.stmts)
-        used = sorted(activity.activity_of_block(d.stmts).reads & inline.keys())
+        reads = activity.activity_of_block(d.stmts).reads
+        used = sorted((reads | _closure_reads(reads, inline)) & inline.keys())
         d.stmts = [copy.deepcopy(inline[n]) for n in used] + d.stmts
         acts = activity.activity_of_block(d.stmts)
         d.uses = frozenset(_upward_exposed(d.stmts)) & local

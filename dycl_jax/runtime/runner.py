@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import jax
 
-from dycl_jax.capture import signature
+from dycl_jax.capture import guards, signature
+from dycl_jax.capture.guards import Guard
 from dycl_jax.capture.trace import Captured, DataDependentError, trace
 from dycl_jax.errors import SourceLocation, internal_stage
 from dycl_jax.ir.program import Region
@@ -27,6 +28,8 @@ from dycl_jax.log import logger
 from dycl_jax.lower import to_jax
 from dycl_jax.runtime.context import OBSERVER, PARAMS, RECORD
 from dycl_jax.runtime.library import UNDEFINED
+
+_MANY_COMPILES = 8  # warn (once) when one region has been compiled this many times
 
 if TYPE_CHECKING:
     from dycl_jax.runtime.session import Session
@@ -46,6 +49,11 @@ class _Entry:
     jitted: Callable[..., tuple[Any, ...]] | None
     captured: Captured
     params: tuple[Any, ...]
+    # Module attributes the capture read as constants; the entry is valid while they hold.
+    guards: tuple[Guard, ...] = ()
+
+    def valid(self) -> bool:
+        return all(g.holds() for g in self.guards)
 
     def run(self, leaves: list[Any]) -> tuple[Any, ...]:
         if self.jitted is None:
@@ -80,6 +88,9 @@ class RegionRunner:
         self.session = session
         self.program = program
         self.cache: dict[tuple[Any, ...], _Entry] = {}
+        # Every entry with guards, per key (the cache holds the one last used).
+        self._variants: dict[tuple[Any, ...], list[_Entry]] = {}
+        self.compiles = 0
 
     def __call__(self, *values: Any) -> tuple[Any, ...]:
         state = self.session.state_attrs
@@ -87,7 +98,7 @@ class RegionRunner:
             values = (*values, *(o.__dict__.get(a, UNDEFINED) for o, a in state))
         key, leaves = signature.split(values, self.dynamic)
         entry = self.cache.get(key)
-        if entry is None:
+        if entry is None or (entry.guards and not entry.valid()):
             entry, key, leaves = self._compile(key, values)
         session = self.session
         session.stats.region_calls += 1
@@ -104,20 +115,37 @@ class RegionRunner:
     ) -> tuple[_Entry, tuple[Any, ...], list[Any]]:
         # One capture at a time per model: tracing re-parametrises the shared torch module.
         with self.session.capture_lock:
-            entry = self.cache.get(key)
-            if entry is not None:
-                return entry, key, signature.split(values, self.dynamic)[1]
+            # Another variant of this signature whose guards hold (e.g. a threshold set back).
+            for entry in (self.cache.get(key), *self._variants.get(key, ())):
+                if entry is not None and entry.valid():
+                    self.cache[key] = entry
+                    return entry, key, signature.split(values, self.dynamic)[1]
+            stale = self.cache.get(key)
+            if stale is not None:
+                changed = ", ".join(str(g) for g in stale.guards if not g.holds())
+                logger.info(
+                    "%s.%s: recapturing, changed since: %s", self.program, self.name, changed
+                )
             s = self.session
             fn = self._with_state(len(values) - len(s.state_attrs))
             try:
-                captured = trace(fn, s.root, s.param_names, s.torch_params, values, self.dynamic)
+                with guards.record(s.root) as read:
+                    captured = trace(
+                        fn, s.root, s.param_names, s.torch_params, values, self.dynamic
+                    )
             except DataDependentError:
                 if not self.dynamic:
                     raise
                 # A host scalar is needed as a Python value here: specialise on it from now on.
                 self.dynamic = frozenset()
                 self.cache.clear()
-                captured = trace(fn, s.root, s.param_names, s.torch_params, values, self.dynamic)
+                self._variants.clear()
+                with guards.record(s.root) as read:
+                    captured = trace(
+                        fn, s.root, s.param_names, s.torch_params, values, self.dynamic
+                    )
+            state = {(id(o), a) for o, a in s.state_attrs}  # inputs already, keyed by value
+            entry_guards = tuple(g for g in read if (id(g.obj), g.name) not in state)
             s.stats.capture_seconds += captured.seconds
             logger.debug(
                 "%s.%s (%s) ATen graph:\n%s", self.program, self.name, self.span, captured.gm.code
@@ -127,7 +155,7 @@ class RegionRunner:
             key, leaves = signature.split(values, self.dynamic)
             with internal_stage("lower", self.location):
                 jitted = jax.jit(to_jax(captured.gm)) if has_outputs else None
-                entry = _Entry(jitted, captured, params)
+                entry = _Entry(jitted, captured, params, entry_guards)
                 if jitted is not None:
                     t0 = time.perf_counter()
                     jitted(*params, *leaves)  # compile now: the first call's cost is counted here
@@ -142,7 +170,24 @@ class RegionRunner:
                 captured.seconds * 1e3,
             )
             self.cache[key] = entry
+            if entry_guards:
+                self._variants.setdefault(key, []).append(entry)
+            self.compiles += 1
+            if self.compiles == _MANY_COMPILES:
+                logger.warning(
+                    "%s.%s (%s) has been compiled %d times (new shapes, dtypes, static values or "
+                    "changed module attributes each time); see DYCL_DEBUG=1 for what changed",
+                    self.program,
+                    self.name,
+                    self.span,
+                    self.compiles,
+                )
             return entry, key, leaves
+
+    def clear(self) -> None:
+        """Forget every compiled signature (the region's inputs changed meaning)."""
+        self.cache.clear()
+        self._variants.clear()
 
     def _with_state(self, n: int) -> Callable[..., tuple[Any, ...]]:
         """The region function, with module state attributes set to the traced values."""
