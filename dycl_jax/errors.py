@@ -80,6 +80,35 @@ class CaptureError(ConversionError):
     """A region could not be captured as an ATen graph (e.g. data-dependent output shape)."""
 
 
+class DataDependentError(CaptureError):
+    """A region reads a tensor value while tracing (a condition, a shape, a Python index)."""
+
+
+class OpaqueOutputError(CaptureError):
+    """A region returns a Python object (not a tensor, list, tuple, dict or NamedTuple) that
+    holds tensors: it cannot cross from a region to the host faithfully."""
+
+    def __init__(
+        self,
+        type_name: str,
+        where: str,
+        location: SourceLocation | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.type_name = type_name
+        self.where = where
+        self.index: int | None = None  # which of the region's outputs (set by capture)
+        what = f"{name!r} is " if name else "a region output is "
+        super().__init__(
+            f"{what}a {type_name} object holding a tensor"
+            + (f" ({where})" if where and where != "itself" else "")
+            + "; dycl_jax cannot carry it out of a compiled region",
+            location,
+            hint="build the object in forward() itself from tensors it computed (dycl_jax then "
+            "builds it on the host), or return the tensors in a tuple, list, dict or NamedTuple",
+        )
+
+
 class MissingLoweringError(ConversionError):
     """An ATen overload in a captured graph has no JAX lowering."""
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+import torch
+
 from dycl_jax.analysis import facts
 from dycl_jax.analysis.dependence import CallKind, Kind, Typer
 from dycl_jax.analysis.source import ParsedFunction
@@ -80,6 +82,8 @@ class Placement:
                 ):
                     return None
                 return SplitKind.EFFECT
+            if ck is CallKind.PURE and self.builds_object(e):
+                return SplitKind.HOST_OBJECT
         elif isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Not):
             if k(e.operand).kind == Kind.TENSOR:
                 return SplitKind.BOOL_OP
@@ -99,6 +103,16 @@ class Placement:
             ):
                 return SplitKind.DATA_DEPENDENT_SHAPE  # x[mask]: shape depends on the mask
         return None
+
+    def builds_object(self, call: ast.Call) -> bool:
+        """True for a user class built from tensors (a dataclass, NamedTuple, an exception, an
+        HF ``ModelOutput``): built on the host from the tensors regions computed, so the object
+        holds real arrays (traced, it would hold capture-time stand-ins)."""
+        cands = self.typer.callee_objects(call.func)
+        if not cands or not all(_is_user_class(c) for c in cands):
+            return False
+        args = [*call.args, *(k.value for k in call.keywords)]
+        return any(self.typer.kind(a).kind == Kind.TENSOR for a in args)
 
     def is_mask(self, e: ast.expr) -> bool:
         """True when ``e`` is visibly a boolean tensor (a comparison, a logical combination of
@@ -177,3 +191,10 @@ def _walk_expr(node: ast.AST) -> Iterator[ast.AST]:
         if isinstance(n, ast.Lambda | ast.FunctionDef | ast.ClassDef) and n is not node:
             continue
         todo.extend(ast.iter_child_nodes(n))
+
+
+def _is_user_class(c: object) -> bool:
+    if not isinstance(c, type) or issubclass(c, torch.Tensor | torch.nn.Module):
+        return False
+    module = getattr(c, "__module__", "") or ""
+    return module != "builtins" and not module.startswith(facts.LIBRARY_MODULES)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import traceback
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -31,14 +32,16 @@ from dycl_jax.compat import (
     reparametrize_module,
     tree_leaves,
 )
-from dycl_jax.errors import CaptureError, SourceLocation, location_from_stack_trace
+from dycl_jax.errors import (
+    CaptureError,
+    DataDependentError,
+    OpaqueOutputError,
+    SourceLocation,
+    location_from_stack_trace,
+)
 from dycl_jax.lower import dtypes
 
 _DECOMPOSITIONS: Any = core_aten_decompositions()
-
-
-class DataDependentError(CaptureError):
-    """The region reads a tensor value while tracing (a condition, a shape, a Python index)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +71,8 @@ def _build(s: Any, outs: tuple[Any, ...]) -> Any:
         return s[1](_build(x, outs) for x in s[2])
     if tag == "d":
         return {k: _build(x, outs) for k, x in s[1]}
+    if tag == "n":  # a NamedTuple
+        return s[1](*(_build(x, outs) for x in s[2]))
     raise AssertionError(s)
 
 
@@ -88,7 +93,51 @@ def _plan(value: Any, tensors: list[torch.Tensor]) -> Any:
         return ("l", t, tuple(_plan(x, tensors) for x in value))
     if t is dict:
         return ("d", tuple((k, _plan(x, tensors)) for k, x in value.items()))
+    if isinstance(value, tuple) and hasattr(t, "_fields"):
+        return ("n", t, tuple(_plan(x, tensors) for x in value))
+    holder = _holds_tensor(value)
+    if holder is not None:
+        raise OpaqueOutputError(type(value).__name__, holder)
     return ("c", value)
+
+
+def _holds_tensor(value: Any, depth: int = 0, seen: set[int] | None = None) -> str | None:
+    """Where a Python object returned by a region holds a tensor (None: it holds none). Such an
+    object would be cached as a constant of the signature with capture-time stand-ins inside."""
+    seen = set() if seen is None else seen
+    if id(value) in seen or depth > 4:
+        return None
+    seen.add(id(value))
+    if isinstance(value, torch.Tensor):
+        return "itself"
+    children: list[tuple[str, Any]] = []
+    if isinstance(value, list | tuple | set | frozenset):
+        children = [(f"[{i}]", v) for i, v in enumerate(value)]
+    elif isinstance(value, dict):
+        children = [(f"[{k!r}]", v) for k, v in value.items()]
+    elif isinstance(value, types.FunctionType):
+        cells = value.__closure__ or ()
+        names = value.__code__.co_freevars
+        children = [(f"closure variable {n}", _cell(c)) for n, c in zip(names, cells)]
+    elif isinstance(value, BaseException):
+        children = [(f".args[{i}]", v) for i, v in enumerate(value.args)]
+        children += [(f".{k}", v) for k, v in vars(value).items()]
+    elif isinstance(value, torch.nn.Module | type | types.ModuleType):
+        return None  # modules' tensors are parameters and buffers (inputs), not outputs
+    elif hasattr(value, "__dict__"):
+        children = [(f".{k}", v) for k, v in vars(value).items()]
+    for where, child in children:
+        inner = _holds_tensor(child, depth + 1, seen)
+        if inner is not None:
+            return where + ("" if inner == "itself" else inner)
+    return None
+
+
+def _cell(c: Any) -> Any:
+    try:
+        return c.cell_contents
+    except ValueError:
+        return None
 
 
 def example_tensor(leaf: Any) -> torch.Tensor:
@@ -139,7 +188,14 @@ def trace(
         else:
             outs = fn(*args)
         flat: list[torch.Tensor] = []
-        plan_box.append(tuple(_plan(o, flat) for o in outs))
+        plans = []
+        for i, o in enumerate(outs):
+            try:
+                plans.append(_plan(o, flat))
+            except OpaqueOutputError as e:
+                e.index = i
+                raise
+        plan_box.append(tuple(plans))
         return flat
 
     try:

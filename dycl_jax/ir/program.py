@@ -42,6 +42,7 @@ class SplitKind(enum.Enum):
     HOST_COMPARE = "Python builtin comparing tensors (max/min/sorted)"
     EFFECT = "side effect that must run on every call"
     BOOL_OP = "and/or/not/conditional expression on a tensor"
+    HOST_OBJECT = "Python object built from tensors"
     CONTROL = "return/break/continue/raise"
 
 

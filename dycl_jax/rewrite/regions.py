@@ -71,7 +71,7 @@ def _movable(s: ast.stmt) -> bool:
     )
 
 
-def _independent(moved: list[ast.stmt], other: ast.stmt, defs: dict[str, ast.FunctionDef]) -> bool:
+def _independent(moved: list[ast.stmt], other: ast.stmt, defs: dict[str, ast.stmt]) -> bool:
     """True when ``moved`` can be reordered past ``other`` (no name written by one is touched by
     the other). A function defined in forward that ``other`` calls reads its free names when it
     runs, so they count as reads of ``other``."""
@@ -81,7 +81,7 @@ def _independent(moved: list[ast.stmt], other: ast.stmt, defs: dict[str, ast.Fun
     return not (m.may_writes & (reads | o.may_writes) or m.reads & o.may_writes)
 
 
-def _closure_reads(names: frozenset[str], defs: dict[str, ast.FunctionDef]) -> frozenset[str]:
+def _closure_reads(names: frozenset[str], defs: dict[str, ast.stmt]) -> frozenset[str]:
     """Free names read by the local functions among ``names``, transitively."""
     out: set[str] = set()
     todo = [n for n in names if n in defs]
@@ -101,7 +101,7 @@ _NESTED = ("body", "orelse", "finalbody")
 
 
 class _Splitter:
-    def __init__(self, namer: Namer, defs: dict[str, ast.FunctionDef]) -> None:
+    def __init__(self, namer: Namer, defs: dict[str, ast.stmt]) -> None:
         self.namer = namer
         self.defs = defs  # functions defined in forward, by name
         self.drafts: list[_Draft] = []
@@ -360,11 +360,30 @@ def _may_mutate_outside(stmts: list[ast.stmt]) -> bool:
     return False
 
 
-def _local_defs(fn: ast.FunctionDef, nodes: tuple[ast.AST, ...]) -> dict[str, ast.FunctionDef]:
-    """Functions defined inside forward. Re-created on every call, each would be a new
-    compile-cache key if passed to a region as a Python object; regions that use one get their own
-    copy of the ``def`` instead, traced with the rest of the region."""
-    return {n.name: n for n in nodes if isinstance(n, ast.FunctionDef) and n is not fn}
+def _local_defs(fn: ast.FunctionDef, nodes: tuple[ast.AST, ...]) -> dict[str, ast.stmt]:
+    """Functions defined inside forward (``def`` or a name bound once to a ``lambda``).
+    Re-created on every call, each would be a new compile-cache key if passed to a region as a
+    Python object, and its closure would read the host's variables, not the region's. Regions that
+    use one get their own copy of the definition instead, traced with the rest of the region."""
+    binds: dict[str, int] = {}
+    for n in nodes:
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store | ast.Del):
+            binds[n.id] = binds.get(n.id, 0) + 1
+        elif isinstance(n, ast.FunctionDef) and n is not fn:
+            binds[n.name] = binds.get(n.name, 0) + 1
+    out: dict[str, ast.stmt] = {}
+    for n in nodes:
+        if isinstance(n, ast.FunctionDef) and n is not fn:
+            out[n.name] = n
+        elif (
+            isinstance(n, ast.Assign)
+            and len(n.targets) == 1
+            and isinstance(n.targets[0], ast.Name)
+            and isinstance(n.value, ast.Lambda)
+            and binds.get(n.targets[0].id) == 1
+        ):
+            out[n.targets[0].id] = n
+    return out
 
 
 def ir_params(fn: ast.FunctionDef) -> list[str]:

@@ -21,8 +21,13 @@ import jax
 
 from dycl_jax.capture import guards, signature
 from dycl_jax.capture.guards import Guard
-from dycl_jax.capture.trace import Captured, DataDependentError, trace
-from dycl_jax.errors import SourceLocation, internal_stage
+from dycl_jax.capture.trace import Captured, trace
+from dycl_jax.errors import (
+    DataDependentError,
+    OpaqueOutputError,
+    SourceLocation,
+    internal_stage,
+)
 from dycl_jax.ir.program import Region
 from dycl_jax.log import logger
 from dycl_jax.lower import to_jax
@@ -79,6 +84,7 @@ class RegionRunner:
         self.name = region.name
         self.fn = fn
         self.live_in = region.live_in
+        self.live_out = region.live_out
         # Live-in positions holding host scalars: passed as 0-d arrays while the region allows.
         self.dynamic = frozenset(
             i for i, n in enumerate(region.live_in) if n in region.host_scalars
@@ -129,21 +135,11 @@ class RegionRunner:
             s = self.session
             fn = self._with_state(len(values) - len(s.state_attrs))
             try:
-                with guards.record(s.root) as read:
-                    captured = trace(
-                        fn, s.root, s.param_names, s.torch_params, values, self.dynamic
-                    )
-            except DataDependentError:
-                if not self.dynamic:
-                    raise
-                # A host scalar is needed as a Python value here: specialise on it from now on.
-                self.dynamic = frozenset()
-                self.cache.clear()
-                self._variants.clear()
-                with guards.record(s.root) as read:
-                    captured = trace(
-                        fn, s.root, s.param_names, s.torch_params, values, self.dynamic
-                    )
+                captured, read = self._capture(fn, values)
+            except OpaqueOutputError as e:
+                i = e.index
+                name = self.live_out[i] if i is not None and i < len(self.live_out) else None
+                raise OpaqueOutputError(e.type_name, e.where, self.location, name) from None
             state = {(id(o), a) for o, a in s.state_attrs}  # inputs already, keyed by value
             entry_guards = tuple(g for g in read if (id(g.obj), g.name) not in state)
             s.stats.capture_seconds += captured.seconds
@@ -183,6 +179,23 @@ class RegionRunner:
                     self.compiles,
                 )
             return entry, key, leaves
+
+    def _capture(
+        self, fn: Callable[..., tuple[Any, ...]], values: tuple[Any, ...]
+    ) -> tuple[Captured, list[Guard]]:
+        s = self.session
+        try:
+            with guards.record(s.root) as read:
+                captured = trace(fn, s.root, s.param_names, s.torch_params, values, self.dynamic)
+        except DataDependentError:
+            if not self.dynamic:
+                raise
+            # A host scalar is needed as a Python value here: specialise on it from now on.
+            self.dynamic = frozenset()
+            self.clear()
+            with guards.record(s.root) as read:
+                captured = trace(fn, s.root, s.param_names, s.torch_params, values, self.dynamic)
+        return captured, read
 
     def clear(self) -> None:
         """Forget every compiled signature (the region's inputs changed meaning)."""

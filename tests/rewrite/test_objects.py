@@ -1,0 +1,154 @@
+"""Python objects that hold tensors: built on the host from region results (exact), passed into
+regions as NamedTuples, or refused at the user's line when a region would return one."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import pytest
+import torch
+import torch.nn as nn
+
+import dycl_jax
+from dycl_jax.errors import OpaqueOutputError
+from dycl_jax.testing import assert_same
+
+
+class Out(NamedTuple):
+    logits: torch.Tensor
+    exit: int
+
+
+@dataclasses.dataclass
+class Result:
+    logits: torch.Tensor
+    conf: torch.Tensor
+
+
+class HighwayExit(Exception):
+    """The DeeBERT pattern: an inner layer raises with its outputs; forward catches it."""
+
+    def __init__(self, outputs, layer: int) -> None:
+        super().__init__()
+        self.outputs = outputs
+        self.layer = layer
+
+
+class Encoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(4, 4) for _ in range(3))
+        self.heads = nn.ModuleList(nn.Linear(4, 2) for _ in range(3))
+
+    def forward(self, x):
+        for i, (layer, head) in enumerate(zip(self.layers, self.heads)):
+            x = torch.tanh(layer(x))
+            logits = head(x)
+            if torch.softmax(logits, -1).max() > 0.8:
+                raise HighwayExit((logits, x), i)
+        return x
+
+
+class Objects(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = Encoder()
+        self.final = nn.Linear(4, 2)
+
+    def forward(self, x):
+        try:
+            h = self.encoder(x)
+        except HighwayExit as e:
+            logits, _ = e.outputs
+            res = Result(logits, torch.softmax(logits, -1).max())
+            return Out(res.logits * 2, e.layer), res
+        logits = self.final(h)
+        out = Out(logits, -1)
+        scaled = out.logits * 3  # a NamedTuple passed into a region
+        return out._replace(logits=scaled), Result(logits, torch.softmax(logits, -1).max())
+
+
+def test_objects_built_from_tensors_match_on_every_path() -> None:
+    torch.manual_seed(0)
+    m = Objects().eval()
+    cm = dycl_jax.convert(m)
+    exits = set()
+    for s in (0.1, 1.0, 3.0, 10.0, -10.0, 30.0):
+        x = torch.randn(1, 4, generator=torch.Generator().manual_seed(int(s * 10))) * s
+        want = m(x)
+        got = cm(x)
+        assert type(got[0]) is Out and type(got[1]) is Result
+        assert_same(tuple(got[0]), tuple(want[0]))
+        assert_same((got[1].logits, got[1].conf), (want[1].logits, want[1].conf))
+        exits.add(want[0].exit)
+    assert len(exits) >= 2, exits
+
+
+class ClosureCounter(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        n = 0
+        scale = lambda z: z * (n + 1)  # noqa: E731 - the way users write it
+        for _ in range(3):
+            x = scale(self.lin(x))
+            n += 1
+        return x
+
+
+def test_closure_over_a_host_counter_is_not_baked_in() -> None:
+    torch.manual_seed(0)
+    m = ClosureCounter().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.randn(1, 4)
+    assert_same(cm(x), m(x))
+
+
+class LambdaOverTensor(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = self.lin(x)
+        gate = lambda z: z * torch.sigmoid(h)  # noqa: E731
+        if h.sum() > 0:
+            x = x + 1
+        return gate(x)
+
+
+def test_lambda_over_a_tensor_is_copied_into_the_region_that_calls_it() -> None:
+    torch.manual_seed(0)
+    m = LambdaOverTensor().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -1.0, 5.0, -5.0):
+        assert_same(cm(torch.ones(1, 4) * s), m(torch.ones(1, 4) * s))
+
+
+class LeaksClosure(nn.Module):
+    """A helper traced into a region returns a closure over a tensor it computed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def make_gate(self, x):
+        h = self.lin(x)
+        return lambda z: z * torch.sigmoid(h)
+
+    def forward(self, x):
+        gate = self.make_gate(x)
+        if x.sum() > 0:
+            x = x + 1
+        return gate(x)
+
+
+def test_region_returning_a_closure_over_a_tensor_is_refused_at_the_users_line() -> None:
+    cm = dycl_jax.convert(LeaksClosure().eval())
+    with pytest.raises(OpaqueOutputError) as e:
+        cm(torch.ones(1, 4))
+    assert "'gate' is a function object holding a tensor" in str(e.value)
+    assert e.value.location is not None and e.value.location.filename == __file__
