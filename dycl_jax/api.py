@@ -87,7 +87,7 @@ class _Compiler:
                         runner.clear()
         where = parsed.location()
         with internal_stage("split", where):
-            ir = regions_mod.split(parsed, norm)
+            ir = regions_mod.split(parsed, norm, callee=node is not self.graph.root)
         if self.config.verify:
             verify.verify(ir, norm.tensor_names)
         with internal_stage("load", where):

@@ -26,6 +26,7 @@ import ast
 import builtins
 import dataclasses
 import enum
+import functools
 import math
 import types
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from typing import Any
 
 import torch
 
+from dycl_jax.analysis import aliasing, source
 from dycl_jax.analysis.facts import (
     COMPARING_BUILTINS,
     CONTAINER_MUTATORS,
@@ -582,6 +584,27 @@ class Typer:
             return CallKind.PURE if not issubclass(fobj, torch.Tensor) else CallKind.TRACE
         return CallKind.TRACE
 
+    def call_mutations(self, call: ast.Call) -> frozenset[str]:
+        """Local names whose objects ``call`` writes in place because the user function it calls
+        writes the corresponding parameter in place (``self.put(d, k, v)`` with ``d[k] = v``)."""
+        out: set[str] = set()
+        for c in self.callee_objects(call.func) or ():
+            target = user_callee(c)
+            if target is None:
+                continue
+            fn, owner = target
+            params = _mutated_param_positions(fn)
+            if not params:
+                continue
+            shift = 1 if owner is not None else 0
+            for i, arg in enumerate(call.args):
+                if isinstance(arg, ast.Name) and (i + shift, None) in params:
+                    out.add(arg.id)
+            for kw in call.keywords:
+                if isinstance(kw.value, ast.Name) and any(n == kw.arg for _, n in params):
+                    out.add(kw.value.id)
+        return frozenset(out)
+
     def user_callees(self) -> list[tuple[Any, Any]]:
         """(function, owner) of every user callee this function's calls may reach: submodules
         with a Python forward, user methods and functions (the call graph's edges)."""
@@ -614,3 +637,29 @@ class Typer:
                 ):
                     return True
         return False
+
+
+@functools.lru_cache(maxsize=1024)
+def _mutated_param_positions_of(code: types.CodeType, fn: Any) -> frozenset[tuple[int, Any]]:
+    try:
+        parsed = source.parse(fn)
+    except Exception:  # no source: nothing known (the call is refused or traced elsewhere)
+        return frozenset()
+    names = aliasing.mutated_params(parsed.node)
+    a = parsed.node.args
+    positional = [x.arg for x in [*a.posonlyargs, *a.args]]
+    out: set[tuple[int, Any]] = set()
+    for i, p in enumerate(positional):
+        if p in names:
+            out.add((i, None))
+    for p in names:
+        out.add((-1, p))
+    return frozenset(out)
+
+
+def _mutated_param_positions(fn: Any) -> frozenset[tuple[int, Any]]:
+    """(position, None) and (-1, name) for each parameter ``fn`` writes in place."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return frozenset()
+    return _mutated_param_positions_of(code, fn)

@@ -167,3 +167,41 @@ MASK_METHODS = frozenset(
         "logical_xor",
     }
 )
+
+# Tensor methods whose result may share storage with the receiver (a view): an in-place write to
+# the result changes the receiver, and the other way round.
+VIEW_METHODS = frozenset(
+    {
+        "view",
+        "view_as",
+        "reshape",
+        "reshape_as",
+        "flatten",
+        "unflatten",
+        "transpose",
+        "t",
+        "permute",
+        "squeeze",
+        "unsqueeze",
+        "expand",
+        "expand_as",
+        "narrow",
+        "select",
+        "unfold",
+        "diagonal",
+        "as_strided",
+        "detach",
+        "chunk",
+        "split",
+        "unbind",
+        "tensor_split",
+        "movedim",
+        "moveaxis",
+        "swapaxes",
+        "swapdims",
+        "view_as_real",
+        "view_as_complex",
+        "contiguous",
+    }
+)
+VIEW_ATTRS = frozenset({"T", "mT", "H", "mH", "data", "real", "imag"})

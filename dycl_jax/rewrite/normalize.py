@@ -26,6 +26,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
+from dycl_jax.analysis import aliasing
 from dycl_jax.analysis.dependence import HOST, AbsVal, Kind, Typer
 from dycl_jax.analysis.placement import Placement
 from dycl_jax.analysis.source import ParsedFunction
@@ -66,6 +67,9 @@ class Normalized:
     # as inputs, not as constants baked in at capture time.
     state_attrs: tuple[tuple[Any, str], ...]
     namer: Namer  # hands out further fresh names (regions) that never collide with these
+    # Calls in trace statements to user functions that write some of their arguments in place:
+    # call -> the local names passed there (their objects change).
+    call_writes: dict[ast.Call, frozenset[str]]
 
 
 def _runtime_call(fn: str, *args: ast.expr) -> ast.expr:
@@ -95,6 +99,7 @@ class Normalizer:
         self.typer = typer
         self.namer = namer
         self.reasons: list[SplitReason] = []
+        self.call_writes: dict[ast.Call, frozenset[str]] = {}
         self._out: list[list[Item]] = []
         self.state_attrs: list[tuple[Any, str]] = []
         self.place = Placement(parsed, typer)
@@ -114,6 +119,7 @@ class Normalizer:
             tensors,
             tuple(self.state_attrs),
             self.namer,
+            self.call_writes,
         )
 
     # ---- emission ----------------------------------------------------------------------------
@@ -140,6 +146,11 @@ class Normalizer:
             if not hasattr(sub, "lineno") or sub.lineno is None:
                 ast.copy_location(sub, origin)
         if trace:
+            for n in aliasing.walk_no_defs(stmt):
+                if isinstance(n, ast.Call):
+                    names = self.typer.call_mutations(n)
+                    if names:
+                        self.call_writes[n] = names
             self._out[-1].append(Trace(stmt))
         else:
             self._out[-1].append(Host(stmt, reason, tuple(blocks.items())))

@@ -24,8 +24,9 @@ import ast
 import copy
 import dataclasses
 
-from dycl_jax.analysis import activity, cfg, definite, liveness
+from dycl_jax.analysis import activity, aliasing, cfg, definite, liveness
 from dycl_jax.analysis.source import ParsedFunction
+from dycl_jax.errors import UnsupportedConstructError
 from dycl_jax.ir import program as ir
 from dycl_jax.ir.code import code_of, expr_text, target_text
 from dycl_jax.rewrite.naming import Namer
@@ -155,8 +156,10 @@ class _Splitter:
         return site
 
 
-def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
-    """The IR of ``parsed`` after normalization: host control flow, region calls, regions."""
+def split(parsed: ParsedFunction, norm: Normalized, callee: bool = False) -> ir.Program:
+    """The IR of ``parsed`` after normalization: host control flow, region calls, regions.
+    ``callee``: ``parsed`` is called by converted code (its parameters are the caller's objects),
+    not the model's forward."""
     inline = _local_defs(parsed.node, parsed.nodes)
     sp = _Splitter(norm.namer, inline)
     body = sp.block(norm.body)
@@ -175,6 +178,7 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
         d.effects = _may_mutate_outside(d.stmts)
     fn = ast.FunctionDef(parsed.fn.__name__, parsed.node.args, body, [], None)  # type: ignore[call-arg]
     graph = cfg.build(fn)
+    _check_aliases(parsed, sp.drafts, body, norm, callee, graph)
 
     def override(node: cfg.Node) -> tuple[frozenset[str], frozenset[str]] | None:
         d = drafts.get(node.ast_node) if isinstance(node.ast_node, ast.Expr) else None
@@ -303,6 +307,102 @@ class _IRBuilder:
 
     def _opt(self, stmts: list[ast.stmt]) -> ir.Block:
         return self.block(stmts) if stmts else ()
+
+
+# ---- in-place writes and aliases ---------------------------------------------------------------
+
+
+def _check_aliases(
+    parsed: ParsedFunction,
+    drafts: list[_Draft],
+    host: list[ast.stmt],
+    norm: Normalized,
+    callee: bool,
+    graph: cfg.Graph,
+) -> None:
+    """In-place writes inside regions, against aliases (see ``analysis.aliasing``).
+
+    A name linked inside a region to a name the region writes in place changes too: it becomes a
+    possible output. A write to an object that a link made *outside* the region may alias (or,
+    in a callee, to a parameter: the caller's object) is refused at the user's line, because the
+    region's write would not reach the other reference."""
+    tensors = norm.tensor_names
+    # (CFG node where the link is made, link): host statements, and regions as one node each.
+    made: dict[str | None, list[tuple[cfg.Node, aliasing.Link]]] = {
+        None: [(graph.node_of[s], link) for s, link in aliasing.all_links(host)]
+    }
+    for d in drafts:
+        node = graph.node_of[d.site]
+        made[d.name] = [(node, link) for _, link in aliasing.all_links(d.stmts)]
+    reach: dict[cfg.Node, set[cfg.Node]] = {}
+    params = set(ir_params(parsed.node)[1 if parsed.node.args.args else 0 :])
+    for d in drafts:
+        fresh: set[str] = set()
+        written: dict[str, int] = {}
+        for s in d.stmts:
+            for name, line in aliasing.inplace_writes(s, tensors):
+                if name not in fresh:
+                    written.setdefault(name, line)
+            for n in aliasing.walk_no_defs(s):
+                if isinstance(n, ast.Call) and n in norm.call_writes:
+                    for name in norm.call_writes[n]:
+                        if name not in fresh:
+                            written.setdefault(name, n.lineno)
+            fresh |= aliasing.fresh_bindings(s)
+        if not written:
+            continue
+        inside = [link for _, link in made[d.name]]
+        changed = set(written)
+        grew = True
+        while grew:  # names linked inside the region to a written one change with it
+            grew = False
+            for link in inside:
+                for a, b in ((link.a, link.b), (link.b, link.a)):
+                    if a in changed and b not in changed:
+                        changed.add(b)
+                        grew = True
+        d.may = d.may | (frozenset(changed) & norm.locals)
+        for name, line in written.items():
+            where = parsed.location(None)
+            where = dataclasses.replace(where, lineno=line, col=None)
+            if callee and name in params:
+                raise UnsupportedConstructError(
+                    f"in-place write to parameter {name!r}: the caller's object would not see it "
+                    "(dycl_jax runs the write in a compiled region)",
+                    where,
+                    hint=f"return the new value instead (`{name} = ...; return {name}`)",
+                )
+            target = graph.node_of[d.site]
+            for other, links in made.items():
+                if other == d.name:
+                    continue
+                for node, link in links:
+                    # Only a link that can exist when the write runs: made on a path to it.
+                    if name in (link.a, link.b) and target in _reachable(node, reach):
+                        alias = link.b if link.a == name else link.a
+                        raise UnsupportedConstructError(
+                            f"in-place write to {name!r}, which may share memory with {alias!r} "
+                            f"({link.kind} at line {link.line}); dycl_jax runs the write in a "
+                            f"compiled region, where {alias!r} would not see it",
+                            where,
+                            hint=f"copy before writing (`{name} = {name}.clone()`), or compute "
+                            "the new value functionally (torch.where, masked_fill, index_put)",
+                        )
+
+
+def _reachable(node: cfg.Node, memo: dict[cfg.Node, set[cfg.Node]]) -> set[cfg.Node]:
+    """CFG nodes reachable from ``node`` by at least one edge."""
+    got = memo.get(node)
+    if got is None:
+        got = set()
+        todo = list(node.next)
+        while todo:
+            n = todo.pop()
+            if n not in got:
+                got.add(n)
+                todo.extend(n.next)
+        memo[node] = got
+    return got
 
 
 # ---- per-region sets ---------------------------------------------------------------------------

@@ -1,0 +1,160 @@
+"""In-place writes and aliases across region boundaries: exact where the write and every alias it
+can reach are in one region (functionalization) or the alias is made after the write; refused at
+the user's line where a region's write would not reach another reference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+
+import dycl_jax
+from dycl_jax.errors import UnsupportedConstructError
+from dycl_jax.testing import assert_same
+
+
+def _parity(m: nn.Module, scales=(1.0, -1.0, 3.0, -3.0)) -> None:
+    torch.manual_seed(0)
+    m = m.eval()
+    cm = dycl_jax.convert(m)
+    for s in scales:
+        x = torch.linspace(-1, 1, 4).reshape(1, 4) * s
+        assert_same(cm(x), m(x))
+
+
+def _refused(m: nn.Module, line_text: str, match: str) -> None:
+    cm_or_error = None
+    with pytest.raises(UnsupportedConstructError, match=match) as e:
+        cm_or_error = dycl_jax.convert(m.eval())
+        cm_or_error(torch.ones(1, 4))
+    assert e.value.location is not None and e.value.location.filename == __file__
+    assert line_text in e.value.location.source_line()
+
+
+class ActLstm(nn.Module):
+    """The public ACT LSTM shape: two names bound to one tensor, both written through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cell = nn.LSTMCell(4, 4)
+
+    def forward(self, x):
+        hx = torch.zeros(2, 4)
+        cx = hx
+        for _ in range(2):
+            idx = torch.arange(2)[hx.sum(1) >= 0]
+            if idx.numel() > 0:
+                hx[idx], cx[idx] = self.cell(x.expand(len(idx), 4))
+        return hx, cx
+
+
+def test_two_names_for_one_tensor_written_in_a_region_is_refused() -> None:
+    _refused(ActLstm(), "hx[idx], cx[idx]", "may share memory with")
+
+
+class AppendThenInplace(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        hs = []
+        h = self.lin(x)
+        hs.append(h)
+        if h.sum() > 0:
+            h.relu_()
+        return torch.stack(hs), h
+
+
+def test_inplace_write_to_a_tensor_already_in_a_list_is_refused() -> None:
+    _refused(AppendThenInplace(), "h.relu_()", "'h', which may share memory with 'hs'")
+
+
+class ViewWrite(nn.Module):
+    """A write through a view inside one region changes the base: the base is output too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = self.lin(x)
+        if h.sum() > 0:
+            v = h[:, :2]
+            v.mul_(10)
+            h = h + 1
+        return h
+
+
+def test_write_through_a_view_in_one_region_is_exact() -> None:
+    _parity(ViewWrite())
+
+
+class FreshEachStep(nn.Module):
+    """Rebound to a fresh tensor before the write each step: earlier list entries are safe; the
+    view taken after the loop is made after every write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        outs = []
+        h = x
+        for _ in range(3):
+            h = self.lin(h)
+            h[:, 0] = 0.0
+            outs.append(h)
+            if h.sum() > 1:
+                break
+        flat = h.view(-1)
+        return torch.stack(outs), flat
+
+
+def test_fresh_tensor_written_then_stored_is_exact() -> None:
+    _parity(FreshEachStep())
+
+
+class FillsCallerDict(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def put(self, d, k, v):
+        d[k] = v * 2
+
+    def forward(self, x):
+        d = {}
+        h = self.lin(x)
+        self.put(d, "a", h)
+        if h.sum() > 0:
+            self.put(d, "b", h + 1)
+        return d
+
+
+def test_helper_writing_into_the_callers_dict_is_exact() -> None:
+    _parity(FillsCallerDict())
+
+
+class WritesParam(nn.Module):
+    """A dynamic helper writing into the caller's preallocated buffer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def fill(self, buf, i, x):
+        y = self.lin(x)
+        if y.sum() > 0:
+            y = -y
+        buf[i] = y[0]
+
+    def forward(self, x):
+        buf = torch.zeros(2, 4)
+        for i in range(2):
+            self.fill(buf, i, x)
+        return buf
+
+
+def test_dynamic_helper_writing_into_a_parameter_is_refused() -> None:
+    _refused(WritesParam(), "buf[i] = y[0]", "in-place write to parameter 'buf'")
