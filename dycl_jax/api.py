@@ -23,7 +23,13 @@ import torch
 from dycl_jax import log
 from dycl_jax.analysis import callgraph
 from dycl_jax.config import Config
-from dycl_jax.errors import ConversionError, InputError, internal_stage
+from dycl_jax.errors import (
+    ConversionError,
+    InputError,
+    SourceLocation,
+    UnsupportedConstructError,
+    internal_stage,
+)
 from dycl_jax.ir import emit, verify
 from dycl_jax.ir.program import Program as IRProgram
 from dycl_jax.ir.program import SplitReason
@@ -86,6 +92,7 @@ class _Compiler:
                     for runner in p.runners:
                         runner.clear()
         where = parsed.location()
+        _check_wrappers(parsed, owner)
         with internal_stage("split", where):
             ir = regions_mod.split(parsed, norm, callee=node is not self.graph.root)
         if self.config.verify:
@@ -101,6 +108,61 @@ class _Compiler:
             logger.info("\n".join(lines))
         logger.debug("host source of %s:\n%s", parsed.qualname, prog.host_source)
         return prog
+
+
+# Decorators a host program may drop: they do not change what forward computes in inference.
+_SAFE_DECORATORS = (
+    "torch.no_grad",
+    "torch.inference_mode",
+    "torch.enable_grad",
+    "torch.jit.",
+    "torch.compiler.disable",
+    "staticmethod",
+    "classmethod",
+    "functools.wraps",
+    "wraps",
+)
+
+
+def _check_wrappers(parsed: Any, owner: Any) -> None:
+    """A function that gets its own host program runs without its decorators and, for a module's
+    forward, without the module's forward hooks: refuse the ones that could change results."""
+    for d in parsed.decorators:
+        if not d.startswith(_SAFE_DECORATORS):
+            raise UnsupportedConstructError(
+                f"decorator @{d} on {parsed.qualname}, which has tensor-dependent control flow: "
+                "dycl_jax runs its body without the decorator",
+                parsed.location(),
+                hint="apply the decorator's effect inside the function (e.g. `with "
+                "torch.autocast(...):` around the body) or remove it",
+            )
+
+
+def _check_hooks(model: torch.nn.Module) -> None:
+    """Forward hooks are refused: on a module with a host program they would not run, and on a
+    module traced into a region they would run once per compile, on capture-time stand-ins (a hook
+    storing features into a dict would keep those)."""
+    from torch.nn.modules import module as torch_module
+
+    if torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks:
+        raise UnsupportedConstructError(
+            "a global module forward hook is registered: dycl_jax does not run hooks",
+            hint="remove the hook before convert, or call its computation from forward",
+        )
+    for name, m in model.named_modules():
+        for kind, registered in (
+            ("forward hook", m._forward_hooks),
+            ("forward pre-hook", m._forward_pre_hooks),
+        ):
+            if registered:
+                fn = getattr(type(m).forward, "__code__", None)
+                where = SourceLocation(fn.co_filename, fn.co_firstlineno) if fn else None
+                raise UnsupportedConstructError(
+                    f"module {name or type(m).__name__!r} ({type(m).__name__}) has a {kind}: "
+                    "dycl_jax does not run hooks",
+                    where,
+                    hint="remove the hook before convert, or call its computation from forward",
+                )
 
 
 def _is_binding_error(e: TypeError) -> bool:
@@ -255,6 +317,7 @@ def convert(
             f"convert() takes a torch.nn.Module, got {type(model).__name__}",
             hint="wrap the function in an nn.Module whose forward calls it",
         )
+    _check_hooks(model)
     if model.training:
         raise ConversionError(
             f"{type(model).__name__} is in training mode",

@@ -28,6 +28,10 @@ import dataclasses
 import enum
 import functools
 import math
+import os
+import site
+import sys
+import sysconfig
 import types
 from collections.abc import Callable
 from typing import Any
@@ -162,7 +166,34 @@ def user_callee(fobj: Any) -> tuple[Any, Any] | None:
         owner = fobj.__self__ if isinstance(fobj, types.MethodType) else None
         if fn.__module__ and fn.__module__.startswith("torch"):
             return None
+        if library_origin(fn) is not None:
+            return None  # library code: not analysed (see library_origin)
         return fn, owner
+    return None
+
+
+_SITE_DIRS = tuple(
+    os.path.normcase(os.path.abspath(p)) + os.sep
+    for p in {*site.getsitepackages(), site.getusersitepackages(), sysconfig.get_paths()["purelib"]}
+)
+_STDLIB_DIR = os.path.normcase(os.path.abspath(sysconfig.get_paths()["stdlib"])) + os.sep
+
+
+def library_origin(fobj: Any) -> str | None:
+    """ "stdlib" or "site-packages" for a Python function from the standard library or an
+    installed package, None for user code. Standard-library functions (logging, warnings, time)
+    are host effects; installed packages' functions (einops, a model zoo's helpers) are traced
+    as opaque Python: a tensor-dependent branch inside one fails loudly at capture."""
+    fn = getattr(fobj, "__func__", fobj)
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        top = (getattr(fobj, "__module__", "") or "").split(".")[0]
+        return "stdlib" if top in sys.stdlib_module_names else None
+    path = os.path.normcase(os.path.abspath(code.co_filename))
+    if path.startswith(_SITE_DIRS):
+        return "site-packages"
+    if path.startswith(_STDLIB_DIR):
+        return "stdlib"
     return None
 
 
@@ -582,6 +613,8 @@ class Typer:
             return CallKind.TRACE if modname.startswith("torch") else CallKind.PURE
         if isinstance(fobj, type):
             return CallKind.PURE if not issubclass(fobj, torch.Tensor) else CallKind.TRACE
+        if library_origin(fobj) == "stdlib":
+            return CallKind.EFFECT  # logging, warnings, time, ...: run on the host every call
         return CallKind.TRACE
 
     def call_mutations(self, call: ast.Call) -> frozenset[str]:

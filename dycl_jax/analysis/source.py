@@ -27,6 +27,8 @@ class ParsedFunction:
     # Every node of the parsed function (ast.walk order), walked once: the analyses that scan the
     # whole function share it.
     nodes: tuple[ast.AST, ...] = ()
+    # The decorators written on the def (removed from ``node``), as source text.
+    decorators: tuple[str, ...] = ()
 
     @property
     def qualname(self) -> str:
@@ -100,6 +102,7 @@ def parse(fn: Any) -> ParsedFunction:
             f"{f.__qualname__} is not a plain def (async or decorated oddly?)", where
         )
     ast.increment_lineno(tree, first - 1)
+    decorators = tuple(ast.unparse(d) for d in node.decorator_list)
     node.decorator_list = []
     _explicit_super(node)
     closure = {}
@@ -109,4 +112,6 @@ def parse(fn: Any) -> ParsedFunction:
                 closure[name] = cell.cell_contents
             except ValueError:  # empty cell
                 pass
-    return ParsedFunction(f, node, code.co_filename, f.__globals__, closure, tuple(ast.walk(node)))
+    return ParsedFunction(
+        f, node, code.co_filename, f.__globals__, closure, tuple(ast.walk(node)), decorators
+    )
