@@ -15,9 +15,15 @@ from dycl_jax.api import convert as convert
 from dycl_jax.config import Config as Config
 from dycl_jax.errors import CaptureError as CaptureError
 from dycl_jax.errors import ConversionError as ConversionError
+from dycl_jax.errors import DataDependentError as DataDependentError
+from dycl_jax.errors import DtypeError as DtypeError
 from dycl_jax.errors import DyclError as DyclError
 from dycl_jax.errors import InputError as InputError
+from dycl_jax.errors import InternalError as InternalError
+from dycl_jax.errors import LoweringError as LoweringError
+from dycl_jax.errors import MismatchError as MismatchError
 from dycl_jax.errors import MissingLoweringError as MissingLoweringError
+from dycl_jax.errors import OpaqueOutputError as OpaqueOutputError
 from dycl_jax.errors import SourceLocation as SourceLocation
 from dycl_jax.errors import SourceUnavailableError as SourceUnavailableError
 from dycl_jax.errors import UnsupportedConstructError as UnsupportedConstructError

@@ -26,6 +26,7 @@ from dycl_jax.config import Config
 from dycl_jax.errors import (
     ConversionError,
     InputError,
+    MismatchError,
     SourceLocation,
     UnsupportedConstructError,
     internal_stage,
@@ -38,6 +39,7 @@ from dycl_jax.rewrite import regions as regions_mod
 from dycl_jax.rewrite.normalize import Normalized, normalize
 from dycl_jax.runtime import context, io, library, loader, session
 from dycl_jax.runtime.runner import RegionRunner, Stats
+from dycl_jax.testing import difference, path_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +167,17 @@ def _check_hooks(model: torch.nn.Module) -> None:
                 )
 
 
+_MISSING = object()
+
+
+def _restore(state: list[tuple[Any, str, Any]]) -> None:
+    for obj, attr, value in state:
+        if value is _MISSING:
+            obj.__dict__.pop(attr, None)
+        else:
+            obj.__dict__[attr] = value
+
+
 def _is_binding_error(e: TypeError) -> bool:
     """True for an arity/keyword error raised when calling the host function itself."""
     tb = e.__traceback__
@@ -192,6 +205,7 @@ class ConvertedModel:
         self._root = self.session.program_for(fn, owner)
         self._build_reachable()
         self.convert_seconds = time.perf_counter() - t0
+        self._checked_paths: set[tuple[Any, ...]] = set()  # paths checked mode compared
 
     def _build_reachable(self) -> None:
         """Build programs for every dynamic callee analysis resolved, so errors surface now."""
@@ -201,6 +215,12 @@ class ConvertedModel:
     # ---- calling -----------------------------------------------------------------------------
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.config.check:
+            return self._checked_call(args, kwargs)
+        return self._call(args, kwargs)
+
+    def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        self.session.refresh_if_stale()
         with jax.enable_x64(True):  # scoped; see dycl_jax/config.py
             try:
                 return io.outputs(self._root.run(io.inputs(args), io.inputs(kwargs)))
@@ -208,6 +228,36 @@ class ConvertedModel:
                 if _is_binding_error(e):
                     raise InputError(f"{self._root.qualname}: {e}") from None
                 raise
+
+    def _checked_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Checked mode: compare with eager PyTorch on the first call of each distinct path."""
+        # Module attributes forward writes (recurrent gate state) are restored around each run, so
+        # both see the state the call started from and the converted run's state is kept.
+        state = [(o, a, o.__dict__.get(a, _MISSING)) for o, a in self.session.state_attrs]
+        with context.record() as events:
+            got = self._call(args, kwargs)
+        path = path_of(events)
+        if path in self._checked_paths:
+            return got
+        after = [(o, a, o.__dict__.get(a, _MISSING)) for o, a, _ in state]
+        _restore(state)
+        try:
+            with torch.no_grad():
+                want = self.model(*io.to_torch(args), **io.to_torch(kwargs))
+        finally:
+            _restore(after)
+        diff = difference(got, want, self.config.check_rtol, self.config.check_atol)
+        if diff is not None:
+            regions = [f"{e[1]}.{e[2]}" for e in events if e[0] == "region"]
+            raise MismatchError(
+                f"checked mode: the converted {self._root.qualname} differs from eager PyTorch: "
+                f"{diff}\n  path taken: {len(regions)} region call(s) "
+                f"({', '.join(dict.fromkeys(regions))}), conditions "
+                f"{[e[1] for e in events if e[0] == 'cond']}",
+                hint="please report this with the model; run the model in PyTorch meanwhile",
+            )
+        self._checked_paths.add(path)
+        return got
 
     def apply(self, params: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         """The pure form: run with ``params`` (a dict like :attr:`params`) instead of the model's."""

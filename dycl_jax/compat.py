@@ -14,7 +14,8 @@ entry.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+import operator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -40,6 +41,7 @@ __all__ = [
     "reparametrize_module",
     "tree_flatten",
     "tree_leaves",
+    "tensor_versions",
     "tree_unflatten",
 ]
 
@@ -183,3 +185,12 @@ def tree_flatten(tree: Any) -> tuple[list[Any], Any]:
 def tree_unflatten(leaves: list[Any], spec: Any) -> Any:
     """Inverse of :func:`tree_flatten`."""
     return _torch_pytree.tree_unflatten(leaves, spec)
+
+
+_VERSION = operator.attrgetter("_version")
+
+
+def tensor_versions(tensors: Sequence[torch.Tensor]) -> int:
+    """The sum of the tensors' in-place version counters (``Tensor._version``, private): it grows
+    with every in-place write to any of them. A C-level map, about 0.07 µs a tensor."""
+    return sum(map(_VERSION, tensors))

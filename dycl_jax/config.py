@@ -22,11 +22,19 @@ class Config:
         debug: a shortcut for the ``dycl_jax`` logger (see ``dycl_jax.log``): 0 leaves it alone,
             1 logs regions and compiles at INFO, 2 or more also host sources and ATen graphs at
             DEBUG (default from the ``DYCL_DEBUG`` environment variable).
+        check: checked mode. The first call on each distinct path (the regions run and the
+            conditions read) also runs the eager PyTorch model on the same inputs and raises
+            :class:`~dycl_jax.errors.MismatchError` if the results differ beyond ``check_rtol`` /
+            ``check_atol``. The way to validate a model before deployment; costs an eager call
+            per new path.
         verify: check the program IR's invariants after each stage (``dycl_jax.ir.verify``;
             default from ``DYCL_VERIFY``; the test suite turns it on).
     """
 
     debug: int = dataclasses.field(default_factory=lambda: int(os.environ.get("DYCL_DEBUG", "0")))
+    check: bool = False
+    check_rtol: float = 1e-4
+    check_atol: float = 1e-5
     verify: bool = dataclasses.field(
         default_factory=lambda: os.environ.get("DYCL_VERIFY", "0") not in ("", "0")
     )

@@ -124,8 +124,17 @@ class MissingLoweringError(ConversionError):
         )
 
 
+class LoweringError(DyclError):
+    """A lowering failed while JAX traced it (a bug in dycl_jax or an unsupported case)."""
+
+
 class DtypeError(ConversionError):
     """A torch dtype with no faithful JAX counterpart."""
+
+
+class MismatchError(DyclError):
+    """Checked mode (``Config(check=True)``): the converted model's result differs from eager
+    PyTorch's on a path it had not taken before."""
 
 
 class InputError(DyclError):

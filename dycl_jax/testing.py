@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -10,39 +11,77 @@ import numpy as np
 import torch
 
 
+def difference(
+    got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-5, path: str = "out"
+) -> str | None:
+    """How ``got`` (jax side) first differs from ``expected`` (torch side) in structure, dtype or
+    value, or None when they match."""
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(got, jax.Array):
+            return f"{path}: expected a jax array, got {type(got).__name__}"
+        e = expected.detach().cpu().numpy()
+        g = np.asarray(got)
+        if g.shape != e.shape:
+            return f"{path}: shape {g.shape} != {e.shape}"
+        if g.dtype != e.dtype:
+            return f"{path}: dtype {g.dtype} != {e.dtype}"
+        if not np.allclose(g, e, rtol=rtol, atol=atol, equal_nan=True):
+            bad = ~np.isclose(g, e, rtol=rtol, atol=atol, equal_nan=True)
+            at = tuple(int(v) for v in np.argwhere(bad)[0])
+            return (
+                f"{path}: {int(bad.sum())} of {e.size} values differ, first at {at}: "
+                f"{g[at]!r} != {e[at]!r}"
+            )
+        return None
+    if isinstance(expected, tuple | list):
+        if type(got) is not type(expected):
+            return f"{path}: {type(got).__name__} != {type(expected).__name__}"
+        if len(got) != len(expected):
+            return f"{path}: length {len(got)} != {len(expected)}"
+        for i, (g, e) in enumerate(zip(got, expected)):
+            d = difference(g, e, rtol, atol, f"{path}[{i}]")
+            if d is not None:
+                return d
+        return None
+    if isinstance(expected, dict):
+        if not isinstance(got, dict) or got.keys() != expected.keys():
+            return f"{path}: keys differ"
+        for k in expected:
+            d = difference(got[k], expected[k], rtol, atol, f"{path}[{k!r}]")
+            if d is not None:
+                return d
+        return None
+    if isinstance(expected, float):
+        # A Python float read back from float32 tensors carries their rounding: compare like them.
+        if type(got) is not float:
+            return f"{path}: {type(got).__name__} != float"
+        if not math.isclose(got, expected, rel_tol=rtol, abs_tol=atol):
+            return f"{path}: {got!r} != {expected!r}"
+        return None
+    if dataclasses.is_dataclass(expected) and not isinstance(expected, type):
+        if type(got) is not type(expected):
+            return f"{path}: {type(got).__name__} != {type(expected).__name__}"
+        for f in dataclasses.fields(expected):
+            d = difference(
+                getattr(got, f.name), getattr(expected, f.name), rtol, atol, f"{path}.{f.name}"
+            )
+            if d is not None:
+                return d
+        return None
+    if type(got) is not type(expected):
+        return f"{path}: {type(got).__name__} != {type(expected).__name__}"
+    if got != expected:
+        return f"{path}: {got!r} != {expected!r}"
+    return None
+
+
 def assert_same(
     got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-5, path: str = "out"
 ) -> None:
     """``got`` (jax side) equals ``expected`` (torch side): same structure, dtypes and values."""
-    if isinstance(expected, torch.Tensor):
-        assert isinstance(got, jax.Array), f"{path}: expected a jax array, got {type(got).__name__}"
-        e = expected.detach().numpy()
-        g = np.asarray(got)
-        assert g.shape == e.shape, f"{path}: shape {g.shape} != {e.shape}"
-        assert g.dtype == e.dtype, f"{path}: dtype {g.dtype} != {e.dtype}"
-        np.testing.assert_allclose(g, e, rtol=rtol, atol=atol, err_msg=path)
-    elif isinstance(expected, tuple | list):
-        assert type(got) is type(expected), (
-            f"{path}: {type(got).__name__} != {type(expected).__name__}"
-        )
-        assert len(got) == len(expected), f"{path}: length {len(got)} != {len(expected)}"
-        for i, (g, e) in enumerate(zip(got, expected)):
-            assert_same(g, e, rtol, atol, f"{path}[{i}]")
-    elif isinstance(expected, dict):
-        assert isinstance(got, dict) and got.keys() == expected.keys(), f"{path}: keys differ"
-        for k in expected:
-            assert_same(got[k], expected[k], rtol, atol, f"{path}[{k!r}]")
-    elif isinstance(expected, float):
-        # A Python float read back from float32 tensors carries their rounding: compare like them.
-        assert type(got) is float, f"{path}: {type(got).__name__} != float"
-        assert math.isclose(got, expected, rel_tol=rtol, abs_tol=atol), (
-            f"{path}: {got!r} != {expected!r}"
-        )
-    else:
-        assert type(got) is type(expected), (
-            f"{path}: {type(got).__name__} != {type(expected).__name__}"
-        )
-        assert got == expected, f"{path}: {got!r} != {expected!r}"
+    d = difference(got, expected, rtol, atol, path)
+    if d is not None:
+        raise AssertionError(d)
 
 
 def path_of(events: list[tuple[Any, ...]]) -> tuple[Any, ...]:

@@ -113,3 +113,12 @@ def test_pytree() -> None:
     leaves, spec = compat.tree_flatten(tree)
     assert leaves == [1, 2, 3, None] and compat.tree_leaves(tree) == leaves
     assert compat.tree_unflatten([4, 5, 6, 7], spec) == {"a": [4, (5, 6)], "b": 7}
+
+
+def test_tensor_versions_grow_with_in_place_writes() -> None:
+    a, b = torch.zeros(2), torch.ones(3)
+    v0 = compat.tensor_versions([a, b])
+    b.mul_(2)
+    a[0] = 1.0
+    assert compat.tensor_versions([a, b]) >= v0 + 2
+    assert compat.tensor_versions([a.detach()]) == compat.tensor_versions([a])  # shared counter

@@ -22,14 +22,15 @@ import torch
 from torch import fx
 
 from dycl_jax.compat import TRACER, OpOverload, op_name, tree_leaves
-from dycl_jax.errors import CaptureError, DyclError, MissingLoweringError, location_from_stack_trace
+from dycl_jax.errors import (
+    CaptureError,
+    DyclError,
+    LoweringError,
+    MissingLoweringError,
+    location_from_stack_trace,
+)
 from dycl_jax.lower import dtypes
 from dycl_jax.lower.registry import Lowering, lookup
-
-
-class LoweringError(DyclError):
-    """A lowering failed while JAX traced it (a bug in dycl_jax or an unsupported case)."""
-
 
 _RANDOM_OPS = ("rand", "bernoulli", "normal", "multinomial", "uniform", "poisson", "exponential")
 

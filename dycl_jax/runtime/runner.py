@@ -197,6 +197,13 @@ class RegionRunner:
                 captured = trace(fn, s.root, s.param_names, s.torch_params, values, self.dynamic)
         return captured, read
 
+    def reload_params(self, params: dict[str, Any]) -> None:
+        """Point every compiled entry at new parameter arrays (same names, shapes and dtypes)."""
+        entries = {id(e): e for e in self.cache.values()}
+        entries.update({id(e): e for es in self._variants.values() for e in es})
+        for e in entries.values():
+            e.params = tuple(params[n] for n in e.captured.param_names)
+
     def clear(self) -> None:
         """Forget every compiled signature (the region's inputs changed meaning)."""
         self.cache.clear()
