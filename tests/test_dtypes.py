@@ -71,3 +71,31 @@ def test_bfloat16_and_namedtuple_inputs_keep_dtype() -> None:
     got = cm(Pair(a, a))
     assert got.dtype == jax.numpy.bfloat16
     np.testing.assert_array_equal(np.asarray(got, dtype=np.float32), (a + a).float().numpy())
+
+
+class _HostScalar(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = self.lin(x)
+        conf = h.softmax(-1).max()
+        k = conf.item()
+        y = conf * k  # a 0-d float32 tensor times a Python float: float32 in PyTorch
+        z = h.half() * k
+        i = (h.argmax() * 0).to(torch.int32)
+        n = int(h.argmax().item())
+        return y, z, i * n
+
+
+def test_host_scalars_promote_like_python_numbers() -> None:
+    torch.manual_seed(0)
+    m = _HostScalar().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -2.0, 5.0):
+        x = torch.randn(1, 4, generator=torch.Generator().manual_seed(int(s))) * s
+        got, want = cm(x), m(x)
+        for g, w in zip(got, want, strict=True):
+            assert str(g.dtype) == str(w.dtype).removeprefix("torch."), (g.dtype, w.dtype)
+        assert_same(got, want, rtol=1e-3, atol=1e-3)

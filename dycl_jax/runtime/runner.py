@@ -187,6 +187,15 @@ class RegionRunner:
         try:
             with guards.record(s.root) as read:
                 captured = trace(fn, s.root, s.param_names, s.torch_params, values, self.dynamic)
+            if self.dynamic:
+                # A Python number in PyTorch promotes like a "wrapped number" (a float32 0-d
+                # tensor times a Python float stays float32); the 0-d float64 array standing for
+                # it does not. Trace once with the Python values too: if the array version
+                # computes in a dtype the Python-value version never uses, specialise instead.
+                with guards.record(s.root):
+                    static = trace(fn, s.root, s.param_names, s.torch_params, values, frozenset())
+                if _node_dtypes(captured) - _node_dtypes(static):
+                    raise DataDependentError("host scalar changes type promotion")
         except DataDependentError:
             if not self.dynamic:
                 raise
@@ -230,3 +239,16 @@ class RegionRunner:
                         o.__dict__[a] = v
 
         return fn
+
+
+def _node_dtypes(captured: Captured) -> set[Any]:
+    """The dtypes of every value the captured graph computes."""
+    out: set[Any] = set()
+    for node in captured.gm.graph.nodes:
+        if node.op == "call_function":
+            val = node.meta.get("val")
+            for v in val if isinstance(val, list | tuple) else (val,):
+                dtype = getattr(v, "dtype", None)
+                if dtype is not None:
+                    out.add(dtype)
+    return out
