@@ -9,6 +9,7 @@ exactly when the trace would be the same.
 
 from __future__ import annotations
 
+import dataclasses
 import types
 from typing import Any
 
@@ -52,6 +53,8 @@ def _key(v: Any, leaves: list[Any]) -> Any:
         return (t, tuple((k, _key(x, leaves)) for k, x in v.items()))
     if isinstance(v, tuple) and hasattr(t, "_fields"):  # a NamedTuple
         return (t, tuple(_key(x, leaves) for x in v))
+    if _plain_dataclass(v):  # a dataclass / HF ModelOutput built on the host from tensors
+        return (t, tuple((f.name, _key(getattr(v, f.name), leaves)) for f in dataclasses.fields(v)))
     if isinstance(v, np.ndarray | np.generic):
         # Host arrays (results of ops run in PyTorch on the host) go to jit as they are: cheaper
         # than making a jax array first (measured 5 us vs 17 us).
@@ -136,4 +139,17 @@ def _rebuild(v: Any, it: Any) -> Any:
         return {k: _rebuild(x, it) for k, x in v.items()}
     if isinstance(v, tuple) and hasattr(t, "_fields"):
         return t(*(_rebuild(x, it) for x in v))
+    if _plain_dataclass(v):
+        return dataclasses.replace(
+            v, **{f.name: _rebuild(getattr(v, f.name), it) for f in dataclasses.fields(v)}
+        )
     return v
+
+
+def _plain_dataclass(v: Any) -> bool:
+    """A dataclass instance whose fields are all set by ``__init__`` (rebuildable by replace)."""
+    return (
+        dataclasses.is_dataclass(v)
+        and not isinstance(v, type)
+        and all(f.init for f in dataclasses.fields(v))
+    )

@@ -3,6 +3,7 @@ for ops run in PyTorch on the host."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,20 @@ def map_structure(fn: Callable[[Any], Any], value: Any) -> Any:
         return t(*(map_structure(fn, v) for v in value))
     if t is dict:
         return {k: map_structure(fn, v) for k, v in value.items()}
+    if _is_dataclass_instance(value):  # dataclasses, HF ModelOutput
+        return dataclasses.replace(
+            value,
+            **{
+                f.name: map_structure(fn, getattr(value, f.name))
+                for f in dataclasses.fields(value)
+                if f.init
+            },
+        )
     return fn(value)
+
+
+def _is_dataclass_instance(value: Any) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
 def _input_leaf(value: Any) -> Any:

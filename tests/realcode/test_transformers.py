@@ -1,0 +1,154 @@
+"""Unmodified Hugging Face ``transformers`` code, used the way research projects use it: a
+DeeBERT-style early exit over ``BertLayer``s that raises and catches an exit exception carrying
+tensors, the Mixtral sparse MoE block with its per-expert ``continue``, and a ``ModelOutput``
+result."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+
+import dycl_jax
+from dycl_jax.testing import assert_same
+
+transformers = pytest.importorskip("transformers")
+from transformers import BertConfig, MixtralConfig  # noqa: E402
+from transformers.modeling_outputs import BaseModelOutput  # noqa: E402
+from transformers.models.bert.modeling_bert import BertLayer, BertPooler  # noqa: E402
+from transformers.models.mixtral.modeling_mixtral import MixtralSparseMoeBlock  # noqa: E402
+
+
+class HighwayException(Exception):
+    def __init__(self, message, exit_layer):
+        self.message = message
+        self.exit_layer = exit_layer
+
+
+class BertHighway(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.pooler = BertPooler(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, encoder_outputs):
+        pooled_output = self.pooler(encoder_outputs[0])
+        logits = self.classifier(pooled_output)
+        return logits, pooled_output
+
+
+def entropy(x):
+    exp_x = torch.exp(x)
+    A = torch.sum(exp_x, dim=1)
+    B = torch.sum(x * exp_x, dim=1)
+    return torch.log(A) - B / A
+
+
+class DeeBertEncoder(nn.Module):
+    """DeeBERT's encoder (HF research project, simplified to the early-exit path)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.layer = nn.ModuleList([BertLayer(config) for _ in range(config.num_hidden_layers)])
+        self.highway = nn.ModuleList([BertHighway(config) for _ in range(config.num_hidden_layers)])
+        self.early_exit_entropy = [0.6 for _ in range(config.num_hidden_layers)]
+
+    def forward(self, hidden_states):
+        all_highway_exits = ()
+        for i, layer_module in enumerate(self.layer):
+            layer_outputs = layer_module(hidden_states)
+            hidden_states = layer_outputs[0]
+            current_outputs = (hidden_states,)
+            highway_exit = self.highway[i](current_outputs)
+            highway_logits = highway_exit[0]
+            highway_entropy = entropy(highway_logits)
+            all_highway_exits = all_highway_exits + ((highway_logits, highway_entropy),)
+            if highway_entropy < self.early_exit_entropy[i]:
+                new_output = (highway_logits,) + current_outputs[1:] + (all_highway_exits,)
+                raise HighwayException(new_output, i + 1)
+        return BaseModelOutput(last_hidden_state=hidden_states)
+
+
+class DeeBert(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.encoder = DeeBertEncoder(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, hidden_states):
+        try:
+            out = self.encoder(hidden_states)
+            logits = self.classifier(out.last_hidden_state[:, 0])
+            exit_layer = len(self.encoder.layer)
+        except HighwayException as e:
+            logits = e.message[0]
+            exit_layer = e.exit_layer
+        return logits, exit_layer
+
+
+def test_deebert_early_exit_on_hf_bert_layers() -> None:
+    torch.manual_seed(0)
+    config = BertConfig(
+        hidden_size=16,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=2,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    model = DeeBert(config).eval()
+    inputs = [
+        torch.randn(1, 4, 16, generator=torch.Generator().manual_seed(seed)) * (0.2 + seed)
+        for seed in range(8)
+    ]
+    # Calibrate the first exit so about half the inputs leave there (as DeeBERT's sweep would).
+    with torch.no_grad():
+        first = [
+            float(entropy(model.encoder.highway[0]((model.encoder.layer[0](x)[0],))[0]))
+            for x in inputs
+        ]
+    model.encoder.early_exit_entropy[0] = sorted(first)[len(first) // 2]
+    cm = dycl_jax.convert(model)
+    exits = set()
+    for x in inputs:
+        want = model(x)
+        assert_same(cm(x), want, rtol=1e-4, atol=1e-4)
+        exits.add(want[1])
+    assert len(exits) >= 2, exits
+
+
+def test_mixtral_sparse_moe_block_unmodified() -> None:
+    torch.manual_seed(0)
+    config = MixtralConfig(
+        hidden_size=16, intermediate_size=32, num_local_experts=4, num_experts_per_tok=2
+    )
+    block = MixtralSparseMoeBlock(config).eval()
+    cm = dycl_jax.convert(block)
+    for seed in range(3):
+        x = torch.randn(1, 3, 16, generator=torch.Generator().manual_seed(seed))
+        assert_same(cm(x), block(x), rtol=1e-4, atol=1e-5)
+
+
+class ReturnsModelOutput(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = self.lin(x)
+        if h.sum() > 0:
+            h = torch.relu(h)
+        return BaseModelOutput(last_hidden_state=h, hidden_states=(x, h))
+
+
+def test_model_output_result() -> None:
+    torch.manual_seed(0)
+    m = ReturnsModelOutput().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -1.0):
+        x = torch.ones(1, 4) * s
+        got, want = cm(x), m(x)
+        assert type(got) is BaseModelOutput
+        assert_same(got.last_hidden_state, want.last_hidden_state)
+        assert_same(tuple(got.hidden_states), tuple(want.hidden_states))
