@@ -31,25 +31,11 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from dycl_jax.analysis.facts import CONTAINER_MUTATORS
+
 # Methods that mutate their receiver (list / dict / set); `add` and `sort` are also the names of
 # out-of-place tensor methods, counted anyway (over-approximating mutation is safe).
-MUTATING_METHODS = frozenset(
-    {
-        "append",
-        "extend",
-        "insert",
-        "pop",
-        "remove",
-        "clear",
-        "update",
-        "setdefault",
-        "popitem",
-        "add",
-        "discard",
-        "sort",
-        "reverse",
-    }
-)
+MUTATING_METHODS = CONTAINER_MUTATORS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -197,19 +197,6 @@ def library_origin(fobj: Any) -> str | None:
     return None
 
 
-def _walk_no_defs(node: ast.AST) -> list[ast.AST]:
-    """Nodes of a function body, not entering nested functions, lambdas or classes."""
-    out: list[ast.AST] = []
-    todo = [node]
-    while todo:
-        n = todo.pop()
-        out.append(n)
-        for c in ast.iter_child_nodes(n):
-            if not isinstance(c, ast.FunctionDef | ast.Lambda | ast.ClassDef):
-                todo.append(c)
-    return out
-
-
 def _is_binding(n: ast.AST) -> bool:
     return isinstance(
         n,
@@ -642,7 +629,7 @@ class Typer:
         """(function, owner) of every user callee this function's calls may reach: submodules
         with a Python forward, user methods and functions (the call graph's edges)."""
         out: dict[tuple[Any, int], tuple[Any, Any]] = {}
-        for node in _walk_no_defs(self.parsed.node):
+        for node in aliasing.walk_no_defs(self.parsed.node):
             if isinstance(node, ast.Call):
                 for c in self.callee_objects(node.func) or ():
                     target = user_callee(c)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ast
 
-from dycl_jax.analysis import cfg, definite
+from dycl_jax.analysis import cfg, definite, facts
 from dycl_jax.errors import InternalError, SourceLocation
 from dycl_jax.ir import emit
 from dycl_jax.ir.code import to_ast
@@ -28,30 +28,10 @@ from dycl_jax.ir.program import RUNTIME, If, Program, Simple, While, walk
 
 # Methods a host statement may call on a tensor-typed local: reads back to Python (``.item()``),
 # and container methods (a list or dict that holds tensors is typed as a tensor).
-_HOST_METHODS = frozenset(
-    {"item", "tolist", "__bool__", "__int__", "__float__", "__index__"}
-) | frozenset(
-    {
-        "append",
-        "extend",
-        "insert",
-        "pop",
-        "remove",
-        "clear",
-        "update",
-        "setdefault",
-        "popitem",
-        "index",
-        "count",
-        "copy",
-        "keys",
-        "values",
-        "items",
-        "get",
-        "add",
-        "discard",
-        "reverse",
-    }
+_HOST_METHODS = (
+    facts.CONVERSION_METHODS
+    | facts.CONTAINER_MUTATORS
+    | frozenset({"index", "count", "copy", "keys", "values", "items", "get"})
 )
 
 
