@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
+from dycl_jax.analysis.cfg import Graph, Node
+from dycl_jax.analysis.dataflow import GraphVisitor
 from dycl_jax.analysis.facts import CONTAINER_MUTATORS, VIEW_ATTRS, VIEW_METHODS
 
 
@@ -34,7 +38,7 @@ def _root_name(e: ast.expr) -> str | None:
     return e.id if isinstance(e, ast.Name) else None
 
 
-def _view_root(e: ast.expr) -> str | None:
+def view_root(e: ast.expr) -> str | None:
     """``b`` when ``e`` is ``b`` itself or a view of it (``b[...]``, ``b.T``, ``b.view(...)``,
     chains of those)."""
     while True:
@@ -44,29 +48,56 @@ def _view_root(e: ast.expr) -> str | None:
             e = e.value
         elif isinstance(e, ast.Attribute) and e.attr in VIEW_ATTRS:
             e = e.value
-        elif (
-            isinstance(e, ast.Call)
-            and isinstance(e.func, ast.Attribute)
-            and e.func.attr in VIEW_METHODS
-        ):
-            e = e.func.value
+        elif isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute):
+            func = e.func
+            attr = func.attr
+            # torch.flatten(h) / F.relu_(h): the function form of a view or in-place op
+            if isinstance(func.value, ast.Name) and func.value.id in _TORCH_NAMESPACES:
+                if (attr in VIEW_METHODS or _inplace_name(attr)) and e.args:
+                    e = e.args[0]
+                    continue
+                return None
+            if attr in VIEW_METHODS or _inplace_name(attr):  # in-place methods return self
+                e = func.value
+            else:
+                return None
+        elif isinstance(e, ast.IfExp):  # `h if c else x`: either (the first named one)
+            return view_root(e.body) or view_root(e.orelse)
         else:
             return None
+
+
+# Names under which user code usually reaches torch's functional namespace.
+_TORCH_NAMESPACES = frozenset({"torch", "F", "functional", "nn"})
+
+
+def _inplace_name(name: str) -> bool:
+    return name.endswith("_") and not name.startswith("_")
 
 
 def _held_names(e: ast.expr) -> list[str]:
     """Names whose objects a container literal holds (``[a, b]``, ``(a, *b)``, ``{k: a}``)."""
     out: list[str] = []
-    if isinstance(e, ast.List | ast.Tuple | ast.Set):
+    if (
+        isinstance(e, ast.Call)
+        and isinstance(e.func, ast.Name)
+        and e.func.id in ("list", "tuple", "dict", "set")
+    ):
+        for arg in [*e.args, *(k.value for k in e.keywords)]:
+            name = view_root(arg)
+            if name is not None:
+                out.append(name)
+            out.extend(_held_names(arg))
+    elif isinstance(e, ast.List | ast.Tuple | ast.Set):
         for elt in e.elts:
             inner = elt.value if isinstance(elt, ast.Starred) else elt
-            name = _view_root(inner)
+            name = view_root(inner)
             if name is not None:
                 out.append(name)
             out.extend(_held_names(inner))
     elif isinstance(e, ast.Dict):
         for v in e.values:
-            name = _view_root(v)
+            name = view_root(v)
             if name is not None:
                 out.append(name)
             out.extend(_held_names(v))
@@ -86,7 +117,7 @@ def _flat_targets(targets: list[ast.expr]) -> list[ast.expr]:
     return out
 
 
-def _target_names(t: ast.expr) -> list[str]:
+def target_names(t: ast.expr) -> list[str]:
     return [n.id for n in ast.walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
 
 
@@ -109,18 +140,18 @@ def links(stmt: ast.stmt) -> list[Link]:
                 and len(t.elts) == len(value.elts)
             ):
                 for te, ve in zip(t.elts, value.elts, strict=True):
-                    for name in _target_names(te):
-                        add(name, _view_root(ve), "rename")
+                    for name in target_names(te):
+                        add(name, view_root(ve), "rename")
                 continue
-            root = _view_root(value)
-            for name in (
-                _target_names(t) if not isinstance(t, ast.Subscript | ast.Attribute) else []
-            ):
+            root = view_root(value)
+            for name in target_names(t) if not isinstance(t, ast.Subscript | ast.Attribute) else []:
                 add(name, root, "rename" if isinstance(value, ast.Name) else "view")
+                if isinstance(value, ast.IfExp):
+                    add(name, view_root(value.orelse), "view")
                 for held in _held_names(value):
                     add(name, held, "container")
             if isinstance(t, ast.Subscript | ast.Attribute):  # d[k] = b, o.x = b
-                base = _view_root(t.value)
+                base = view_root(t.value)
                 add(base, root, "container")
                 for held in _held_names(value):
                     add(base, held, "container")
@@ -130,12 +161,12 @@ def links(stmt: ast.stmt) -> list[Link]:
         if isinstance(f, ast.Attribute) and f.attr in CONTAINER_MUTATORS:
             owner = _root_name(f.value)
             for arg in call.args:
-                add(owner, _view_root(arg), "container")
+                add(owner, view_root(arg), "container")
                 for held in _held_names(arg):
                     add(owner, held, "container")
     elif isinstance(stmt, ast.For):
-        container = _view_root(stmt.iter)
-        for name in _target_names(stmt.target):
+        container = view_root(stmt.iter)
+        for name in target_names(stmt.target):
             add(name, container, "iteration")
     return out
 
@@ -149,24 +180,39 @@ def inplace_writes(stmt: ast.stmt, tensors: frozenset[str]) -> list[tuple[str, i
             targets = _flat_targets(n.targets if isinstance(n, ast.Assign) else [n.target])
             for t in targets:
                 if isinstance(t, ast.Subscript | ast.Attribute) and isinstance(n, ast.Assign):
-                    name = _view_root(t.value)
+                    name = view_root(t.value)
                     if name in tensors:
                         out.append((name, n.lineno))
                 elif isinstance(t, ast.Subscript):
-                    name = _view_root(t.value)
+                    name = view_root(t.value)
                     if name in tensors:
                         out.append((name, n.lineno))
                 elif isinstance(n, ast.AugAssign) and isinstance(t, ast.Name) and t.id in tensors:
                     out.append((t.id, n.lineno))
-        elif (
-            isinstance(n, ast.Call)
-            and isinstance(n.func, ast.Attribute)
-            and n.func.attr.endswith("_")
-            and not n.func.attr.startswith("_")
-        ):
-            name = _view_root(n.func.value)
-            if name in tensors:
-                out.append((name, n.lineno))
+        elif isinstance(n, ast.Call):
+            for name in _call_writes(n):
+                if name in tensors:
+                    out.append((name, n.lineno))
+    return out
+
+
+def _call_writes(call: ast.Call) -> list[str | None]:
+    """Names a call writes in place: ``x.add_(...)``, ``torch.relu_(x)``, ``F.relu(x,
+    inplace=True)``, ``torch.add(a, b, out=y)``."""
+    out: list[str | None] = []
+    f = call.func
+    if isinstance(f, ast.Attribute) and _inplace_name(f.attr):
+        if isinstance(f.value, ast.Name) and f.value.id in _TORCH_NAMESPACES:
+            if call.args:
+                out.append(view_root(call.args[0]))
+        else:
+            out.append(view_root(f.value))
+    for kw in call.keywords:
+        if kw.arg == "inplace" and isinstance(kw.value, ast.Constant) and kw.value.value is True:
+            if call.args:
+                out.append(view_root(call.args[0]))
+        elif kw.arg == "out":
+            out.append(view_root(kw.value))
     return out
 
 
@@ -196,7 +242,7 @@ def all_links(stmts: list[ast.stmt]) -> list[tuple[ast.stmt, Link]]:
 
 def fresh_bindings(stmt: ast.stmt) -> set[str]:
     """Names ``stmt`` binds to a new object (not a rename or view of another name)."""
-    if isinstance(stmt, ast.Assign) and _view_root(stmt.value) is None:
+    if isinstance(stmt, ast.Assign) and view_root(stmt.value) is None:
         return {n for t in stmt.targets if isinstance(t, ast.Name) for n in [t.id]}
     return set()
 
@@ -219,7 +265,74 @@ def mutated_params(fn: ast.FunctionDef) -> frozenset[str]:
                 and isinstance(n.func, ast.Attribute)
                 and n.func.attr in CONTAINER_MUTATORS
             ):
-                name = _view_root(n.func.value)
+                name = view_root(n.func.value)
                 if name in candidates:
                     out.add(name)
     return frozenset(out)
+
+
+# ---- may-alias pairs, flow-sensitive ------------------------------------------------------------
+
+Pair = frozenset[str]  # two local names that may reference (storage of) the same object
+# A node's effect on the pairs is a list of steps: ("fresh", name) binds name to a new object;
+# ("link", a, b, rebinds) makes a reach b's object (rebinds: a's old binding is gone).
+
+
+def steps_of(stmts: list[ast.stmt]) -> list[tuple[Any, ...]]:
+    """The alias steps of ``stmts`` (nested blocks included), in source order."""
+    out: list[tuple[Any, ...]] = []
+    for s in stmts:
+        for n in walk_no_defs(s):
+            if not isinstance(n, ast.stmt):
+                continue
+            for link in links(n):
+                out.append(("link", link.a, link.b, link.kind != "container"))
+            for name in fresh_bindings(n):
+                out.append(("fresh", name))
+    return out
+
+
+def apply_steps(pairs: frozenset[Pair], steps: list[tuple[Any, ...]]) -> frozenset[Pair]:
+    out = set(pairs)
+    for step in steps:
+        if step[0] == "fresh":
+            out = {p for p in out if step[1] not in p}
+            continue
+        _, a, b, rebinds = step
+        if rebinds:
+            out = {p for p in out if a not in p}
+        reached = {b} | {next(iter(p - {b})) for p in out if b in p}
+        out |= {frozenset((a, c)) for c in reached if c != a}
+    return frozenset(out)
+
+
+class MayAlias(GraphVisitor[frozenset[Pair]]):
+    """Forward may-alias pairs over a CFG; ``steps(node)`` gives each node's steps."""
+
+    stage = "alias analysis"
+
+    def __init__(self, graph: Graph, steps: Callable[[Node], list[tuple[Any, ...]]]) -> None:
+        super().__init__(graph)
+        self.steps = {node: steps(node) for node in graph.nodes}
+        names = {x for st in self.steps.values() for x in st[1:3] if isinstance(x, str)}
+        self.height = len(names) ** 2 + 1
+
+    def lattice_height(self) -> int:
+        return self.height
+
+    def init_state(self, node: Node) -> frozenset[Pair]:
+        return frozenset()
+
+    def visit_node(self, node: Node) -> bool:
+        entry: frozenset[Pair] = frozenset().union(*(self.out[p] for p in node.prev))
+        out = apply_steps(entry, self.steps[node])
+        if entry == self.in_[node] and out == self.out[node]:
+            return False
+        self.in_[node], self.out[node] = entry, out
+        return True
+
+
+def may_alias(graph: Graph, steps: Callable[[Node], list[tuple[Any, ...]]]) -> MayAlias:
+    analysis = MayAlias(graph, steps)
+    analysis.visit_forward()
+    return analysis

@@ -187,8 +187,14 @@ def library_origin(fobj: Any) -> str | None:
     fn = getattr(fobj, "__func__", fobj)
     code = getattr(fn, "__code__", None)
     if code is None:
-        top = (getattr(fobj, "__module__", "") or "").split(".")[0]
-        return "stdlib" if top in sys.stdlib_module_names else None
+        module = getattr(fobj, "__module__", None)
+        owner = getattr(fobj, "__self__", None)
+        if not module and owner is not None:  # a builtin method: random.random, time.time
+            module = (
+                owner.__name__ if isinstance(owner, types.ModuleType) else type(owner).__module__
+            )
+        top = (module or "").split(".")[0]
+        return "stdlib" if top in sys.stdlib_module_names and top != "builtins" else None
     path = os.path.normcase(os.path.abspath(code.co_filename))
     if path.startswith(_SITE_DIRS):
         return "site-packages"
@@ -609,6 +615,11 @@ class Typer:
         writes the corresponding parameter in place (``self.put(d, k, v)`` with ``d[k] = v``)."""
         out: set[str] = set()
         for c in self.callee_objects(call.func) or ():
+            if isinstance(c, torch.nn.Module) and getattr(c, "inplace", False) is True:
+                # nn.ReLU(inplace=True) and friends write their input
+                if call.args and isinstance(call.args[0], ast.Name):
+                    out.add(call.args[0].id)
+                continue
             target = user_callee(c)
             if target is None:
                 continue

@@ -202,6 +202,19 @@ VIEW_METHODS = frozenset(
         "view_as_real",
         "view_as_complex",
         "contiguous",
+        # conversions that return the tensor itself when nothing changes
+        "to",
+        "type",
+        "type_as",
+        "float",
+        "double",
+        "half",
+        "bfloat16",
+        "int",
+        "long",
+        "bool",
+        "cpu",
+        "cuda",
     }
 )
 VIEW_ATTRS = frozenset({"T", "mT", "H", "mH", "data", "real", "imag"})

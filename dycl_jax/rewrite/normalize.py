@@ -348,7 +348,11 @@ class Normalizer:
             return
         v2 = self.lift(value) if value is not None else None
         new = _replace_value(s, v2)
-        trace = self.typer.reads_tensor(new) and not self.place.has_host_atom(new)
+        # `x += y` reads its target: on a tensor it is an in-place op, so it runs in a region.
+        reads = self.typer.reads_tensor(new) or (
+            isinstance(s, ast.AugAssign) and self.typer.kind(s.target).kind == Kind.TENSOR
+        )
+        trace = reads and not self.place.has_host_atom(new)
         if trace and isinstance(s, ast.Assign) and _is_rename(s.targets, v2):
             trace = False  # `a = b` moves a reference: a host assignment, not a region
         if not trace and self.place.has_host_atom(new):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
+from typing import Any
 
 from dycl_jax.analysis import activity, aliasing, cfg, definite, liveness
 from dycl_jax.analysis.source import ParsedFunction
@@ -178,13 +179,13 @@ def split(parsed: ParsedFunction, norm: Normalized, callee: bool = False) -> ir.
         d.effects = _may_mutate_outside(d.stmts)
     fn = ast.FunctionDef(parsed.fn.__name__, parsed.node.args, body, [], None)  # type: ignore[call-arg]
     graph = cfg.build(fn)
-    _check_aliases(parsed, sp.drafts, body, norm, callee, graph)
 
     def override(node: cfg.Node) -> tuple[frozenset[str], frozenset[str]] | None:
         d = drafts.get(node.ast_node) if isinstance(node.ast_node, ast.Expr) else None
         return None if d is None else (d.uses, d.must)
 
     live = liveness.analyze(graph, override)
+    _check_aliases(parsed, sp.drafts, body, norm, callee, graph, live)
     params = ir_params(parsed.node)
     outs: dict[str, tuple[str, ...]] = {}
     ins: dict[str, tuple[str, ...]] = {}
@@ -319,22 +320,38 @@ def _check_aliases(
     norm: Normalized,
     callee: bool,
     graph: cfg.Graph,
+    live: liveness.Liveness,
 ) -> None:
     """In-place writes inside regions, against aliases (see ``analysis.aliasing``).
 
     A name linked inside a region to a name the region writes in place changes too: it becomes a
-    possible output. A write to an object that a link made *outside* the region may alias (or,
-    in a callee, to a parameter: the caller's object) is refused at the user's line, because the
-    region's write would not reach the other reference."""
+    possible output. A write to an object that another live name may reference when the region
+    starts (a may-alias pair from the flow-sensitive analysis: a rename, view, container entry or
+    loop variable made on a path to it and not rebound since) is refused at the user's line, as
+    is, in a callee, a write to a parameter (the caller's object): the region's write would not
+    reach the other reference."""
     tensors = norm.tensor_names
-    # (CFG node where the link is made, link): host statements, and regions as one node each.
-    made: dict[str | None, list[tuple[cfg.Node, aliasing.Link]]] = {
-        None: [(graph.node_of[s], link) for s, link in aliasing.all_links(host)]
-    }
-    for d in drafts:
-        node = graph.node_of[d.site]
-        made[d.name] = [(node, link) for _, link in aliasing.all_links(d.stmts)]
-    reach: dict[cfg.Node, set[cfg.Node]] = {}
+    sites = {d.site: d for d in drafts}
+
+    def steps(node: cfg.Node) -> list[tuple[Any, ...]]:
+        s = node.ast_node
+        if isinstance(s, ast.Expr) and s in sites:
+            return aliasing.steps_of(sites[s].stmts)
+        if isinstance(s, ast.For):
+            container = aliasing.view_root(s.iter)
+            names = aliasing.target_names(s.target)
+            if container is None:
+                return [("fresh", n) for n in names]
+            return [("link", n, container, True) for n in names]
+        if isinstance(s, ast.ExceptHandler):
+            return [("fresh", s.name)] if s.name else []
+        if isinstance(s, ast.If | ast.While | ast.With | ast.Try) or s is None:
+            return []
+        assert isinstance(s, ast.stmt)
+        return aliasing.steps_of([s])
+
+    pairs = aliasing.may_alias(graph, steps)
+    all_links = aliasing.all_links(host) + [x for d in drafts for x in aliasing.all_links(d.stmts)]
     params = set(ir_params(parsed.node)[1 if parsed.node.args.args else 0 :])
     for d in drafts:
         fresh: set[str] = set()
@@ -351,7 +368,7 @@ def _check_aliases(
             fresh |= aliasing.fresh_bindings(s)
         if not written:
             continue
-        inside = [link for _, link in made[d.name]]
+        inside = [link for _, link in aliasing.all_links(d.stmts)]
         changed = set(written)
         grew = True
         while grew:  # names linked inside the region to a written one change with it
@@ -362,9 +379,10 @@ def _check_aliases(
                         changed.add(b)
                         grew = True
         d.may = d.may | (frozenset(changed) & norm.locals)
+        node = graph.node_of[d.site]
+        needed = live.live_in(node) | live.live_out(node)
         for name, line in written.items():
-            where = parsed.location(None)
-            where = dataclasses.replace(where, lineno=line, col=None)
+            where = dataclasses.replace(parsed.location(None), lineno=line, col=None)
             if callee and name in params:
                 raise UnsupportedConstructError(
                     f"in-place write to parameter {name!r}: the caller's object would not see it "
@@ -372,37 +390,25 @@ def _check_aliases(
                     where,
                     hint=f"return the new value instead (`{name} = ...; return {name}`)",
                 )
-            target = graph.node_of[d.site]
-            for other, links in made.items():
-                if other == d.name:
+            for pair in sorted(pairs.in_[node], key=sorted):
+                if name not in pair:
                     continue
-                for node, link in links:
-                    # Only a link that can exist when the write runs: made on a path to it.
-                    if name in (link.a, link.b) and target in _reachable(node, reach):
-                        alias = link.b if link.a == name else link.a
-                        raise UnsupportedConstructError(
-                            f"in-place write to {name!r}, which may share memory with {alias!r} "
-                            f"({link.kind} at line {link.line}); dycl_jax runs the write in a "
-                            f"compiled region, where {alias!r} would not see it",
-                            where,
-                            hint=f"copy before writing (`{name} = {name}.clone()`), or compute "
-                            "the new value functionally (torch.where, masked_fill, index_put)",
-                        )
-
-
-def _reachable(node: cfg.Node, memo: dict[cfg.Node, set[cfg.Node]]) -> set[cfg.Node]:
-    """CFG nodes reachable from ``node`` by at least one edge."""
-    got = memo.get(node)
-    if got is None:
-        got = set()
-        todo = list(node.next)
-        while todo:
-            n = todo.pop()
-            if n not in got:
-                got.add(n)
-                todo.extend(n.next)
-        memo[node] = got
-    return got
+                alias = next(iter(pair - {name}))
+                if alias not in needed:
+                    continue  # nobody reads the other reference again
+                made = next(
+                    (lk for _, lk in all_links if {lk.a, lk.b} == {name, alias}),
+                    None,
+                )
+                how = f" ({made.kind} at line {made.line})" if made is not None else ""
+                raise UnsupportedConstructError(
+                    f"in-place write to {name!r}, which may share memory with {alias!r}{how}; "
+                    f"dycl_jax runs the write in a compiled region, where {alias!r} would not "
+                    "see it",
+                    where,
+                    hint=f"copy before writing (`{name} = {name}.clone()`), or compute "
+                    "the new value functionally (torch.where, masked_fill, index_put)",
+                )
 
 
 # ---- per-region sets ---------------------------------------------------------------------------

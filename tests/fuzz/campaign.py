@@ -4,16 +4,23 @@
 
 Each program (tests/fuzz/generator.py) runs eagerly and through ``dycl_jax.convert`` on several
 inputs at different scales/shifts (so branches go both ways); outputs are compared with
-``tests.helpers.assert_same`` and the distinct paths are counted with ``cm.record()``.
+``dycl_jax.testing.difference`` plus an exact type check of every container (a dict subclass
+such as ``ModelOutput`` must come back as itself), and the distinct paths are counted with
+``cm.record()``. The records the program logs to ``dycl_fuzz`` and the ``fuzz...`` warnings it
+issues must match eager's too (numbers in them within the tolerance). Then ``mutate(model, step)``
+(the program's own) changes module attributes and edits weights in place, and the first two
+inputs are compared again after each step: the converted model must follow.
 
 Outcomes:
 
 * ``mismatch``: outputs differ (structure, dtype or values beyond rtol 1e-4 / atol 1e-5; the
   slack over the suite's 1e-5 covers float32 reductions reassociated by XLA across chains of up to
-  ~30 ops).
+  ~30 ops; rtol/atol 1e-2 for float16 programs), or the logged messages differ.
 * ``crash``: a non-dycl_jax exception from ``convert`` or from the converted model.
 * ``refusal``: a ``DyclError`` on a program that only uses supported constructs (unexpected).
-  Programs generated with ``--unsupported`` that are refused count as ``expected refusal``.
+  Programs generated with ``--unsupported`` that are refused count as ``expected refusal``, and
+  so does an ``UnsupportedConstructError`` "in-place write to 'a', which may share memory with
+  'b'" on a program the generator marked ``ALIASED`` (and only there).
 
 Every failure is shrunk (greedy deletion over the generator's IR while the same failure persists)
 and saved to ``tests/fuzz/regressions/`` as a standalone module (``--no-save`` to skip). The final
@@ -24,11 +31,16 @@ line is ``fuzz: <programs> programs, <paths> paths, <mismatches> mismatches, <cr
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import dataclasses
 import hashlib
 import importlib.util
 import itertools
+import logging
 import os
+import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,11 +52,16 @@ from typing import Any
 import torch
 
 import dycl_jax
+from dycl_jax.errors import UnsupportedConstructError
+from dycl_jax.testing import difference, path_of
 from tests.fuzz import generator as gen
-from tests.helpers import assert_same, path_of
 
 RTOL = 1e-4
 ATOL = 1e-5
+HALF_RTOL = 1e-2  # float16 programs
+HALF_ATOL = 1e-2
+MUTATION_INPUTS = 2  # inputs compared again after each mutate(model, step)
+ALIAS_REFUSAL = "which may share memory with"
 REGRESSIONS = Path(__file__).parent / "regressions"
 
 _TMP = Path(tempfile.mkdtemp(prefix="dycl_fuzz_"))
@@ -91,13 +108,103 @@ def load_file(path: Path) -> Any:
     return mod
 
 
+def _type_difference(got: Any, expected: Any, path: str = "out") -> str | None:
+    """Containers must come back as their own type (``difference`` accepts any dict for a dict
+    subclass); recurse into tuples, lists, dicts and dataclasses."""
+    if isinstance(expected, torch.Tensor):
+        return None
+    if isinstance(expected, tuple | list | dict) or (
+        dataclasses.is_dataclass(expected) and not isinstance(expected, type)
+    ):
+        if type(got) is not type(expected):
+            return f"{path}: {type(got).__name__} != {type(expected).__name__}"
+    if isinstance(expected, dict):
+        for k in expected:
+            if k in got:
+                d = _type_difference(got[k], expected[k], f"{path}[{k!r}]")
+                if d:
+                    return d
+    elif isinstance(expected, tuple | list):
+        for i, (g, e) in enumerate(zip(got, expected)):
+            d = _type_difference(g, e, f"{path}[{i}]")
+            if d:
+                return d
+    elif dataclasses.is_dataclass(expected) and not isinstance(expected, type):
+        for f in dataclasses.fields(expected):
+            d = _type_difference(
+                getattr(got, f.name), getattr(expected, f.name), f"{path}.{f.name}"
+            )
+            if d:
+                return d
+    return None
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _messages() -> Any:
+    """The program's log records (logger ``dycl_fuzz``) and ``fuzz...`` warnings, in order."""
+    logger = logging.getLogger("dycl_fuzz")
+    handler = _Records()
+    old = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    out: list[str] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield out
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old[0])
+        logger.propagate = old[1]
+    out += handler.messages
+    out += [str(w.message) for w in caught if str(w.message).startswith("fuzz")]
+
+
+_NUMBER = re.compile(r"-?\d+\.\d+")
+
+
+def _message_difference(got: list[str], want: list[str], rtol: float, atol: float) -> str | None:
+    if len(got) != len(want):
+        return f"messages: {len(got)} logged != {len(want)} eager: {got[:4]} vs {want[:4]}"
+    for g, w in zip(got, want):
+        gn, wn = _NUMBER.findall(g), _NUMBER.findall(w)
+        same = _NUMBER.sub("#", g) == _NUMBER.sub("#", w) and len(gn) == len(wn)
+        if not same or any(
+            abs(float(a) - float(b)) > 2e-4 + atol + rtol * abs(float(b)) for a, b in zip(gn, wn)
+        ):
+            return f"message {g!r} != eager {w!r}"
+    return None
+
+
+def _clone(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
+
+
+def _eager(model: Any, args: tuple[Any, ...]) -> tuple[Any, list[str]]:
+    with torch.no_grad(), _messages() as msgs:
+        out = model(*_clone(args))
+    return out, msgs
+
+
 def check_module(mod: Any, unsupported: bool = False) -> Outcome:
     """Run a loaded program module eagerly and converted; classify the result."""
+    aliased = getattr(mod, "ALIASED", False)
+    rtol, atol = (HALF_RTOL, HALF_ATOL) if getattr(mod, "HALF", False) else (RTOL, ATOL)
+    steps = getattr(mod, "MUTATION_STEPS", 0)
     try:
         model = mod.make_model()
         inputs = mod.make_inputs()
-        with torch.no_grad():
-            expected = [model(*args) for args in inputs]
+        expected = [_eager(model, args) for args in inputs]
     except Exception as e:  # the generator produced a program PyTorch itself rejects
         return Outcome(
             "invalid", message=f"eager: {type(e).__name__}: {e}", error_type=type(e).__name__
@@ -105,16 +212,39 @@ def check_module(mod: Any, unsupported: bool = False) -> Outcome:
     paths = set()
     try:
         cm = dycl_jax.convert(model)
-        for args, exp in zip(inputs, expected):
-            with cm.record() as events:
-                got = cm(*args)
-            try:
-                assert_same(got, exp, rtol=RTOL, atol=ATOL)
-            except AssertionError as e:
-                return Outcome("mismatch", len(paths), str(e).strip()[:2000], "AssertionError")
+        # (step, input index): the inputs, then the first few again after each mutate(model, step)
+        calls = [(0, i) for i in range(len(inputs))]
+        calls += [
+            (k, i) for k in range(1, steps + 1) for i in range(min(MUTATION_INPUTS, len(inputs)))
+        ]
+        for step, i in calls:
+            if step and i == 0:
+                mod.mutate(model, step)
+            if step:
+                try:
+                    exp, exp_msgs = _eager(model, inputs[i])
+                except Exception as e:
+                    return Outcome("invalid", len(paths), f"eager after mutate({step}): {e}")
+            else:
+                exp, exp_msgs = expected[i]
+            with cm.record() as events, _messages() as msgs:
+                got = cm(*_clone(inputs[i]))
+            where = f"input {i}" + (f" after mutate(model, {step})" if step else "")
+            d = (
+                _type_difference(got, exp)
+                or difference(got, exp, rtol=rtol, atol=atol)
+                or _message_difference(msgs, exp_msgs, rtol, atol)
+            )
+            if d is not None:
+                return Outcome("mismatch", len(paths), f"{where}: {d}"[:2000], "AssertionError")
             paths.add(path_of(events))
     except dycl_jax.DyclError as e:
-        kind = "expected_refusal" if unsupported else "refusal"
+        if unsupported or (
+            aliased and isinstance(e, UnsupportedConstructError) and ALIAS_REFUSAL in str(e)
+        ):
+            kind = "expected_refusal"
+        else:
+            kind = "refusal"
         return Outcome(kind, len(paths), str(e)[:2000], type(e).__name__)
     except Exception as e:
         tb = traceback.format_exc(limit=-6)
@@ -189,6 +319,11 @@ def _candidates(prog: gen.Program) -> list[gen.Program]:
                 p = prog.copy()
                 _blocks_of(p)[bi][si].args["k"] = 1
                 cands.append(p)
+            if node.kind in ("alias", "fresh", "listmut") and node.args.get("cond") is not None:
+                if node.kind != "alias" or node.args["form"] != "loop":
+                    p = prog.copy()  # the write without its guard
+                    _blocks_of(p)[bi][si].args["cond"] = None
+                    cands.append(p)
     if len(prog.inputs) > 1:
         for i in range(len(prog.inputs)):
             p = prog.copy()
@@ -198,6 +333,11 @@ def _candidates(prog: gen.Program) -> list[gen.Program]:
         p = prog.copy()
         p.out_kind = "tensor"
         cands.append(p)
+    for field, simpler in (("steps", 0), ("edit", None), ("half", False)):
+        if getattr(prog, field) != simpler:
+            p = prog.copy()
+            setattr(p, field, simpler)
+            cands.append(p)
     return cands
 
 
@@ -247,6 +387,10 @@ def save_regression(prog: gen.Program, outcome: Outcome, origin: str) -> Path:
         f"XFAIL = {f'{outcome.kind}: {first}'[:300]!r}  # set to None once dycl_jax is fixed\n"
     )
     path.write_text(gen.render(prog, header))
+    with contextlib.suppress(Exception):  # keep `ruff format tests/fuzz` clean where ruff is
+        subprocess.run(
+            [sys.executable, "-m", "ruff", "format", "-q", str(path)], check=False, timeout=60
+        )
     return path
 
 
@@ -281,6 +425,7 @@ class Summary:
     expected_refusals: int = 0
     invalid: int = 0
     saved: list[Path] = dataclasses.field(default_factory=list)
+    constructs: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
     @property
     def failures(self) -> int:
@@ -308,6 +453,7 @@ def campaign(
     for i in range(programs):
         pseed = seed * 1_000_003 + i
         prog = gen.generate(pseed, knobs)
+        s.constructs.update(gen.constructs(prog))
         out = run_program(prog)
         s.programs += 1
         s.paths += out.paths
@@ -342,6 +488,10 @@ def campaign(
             log(
                 f"... {i + 1} programs, {s.paths} paths, {s.failures} failures, {time.perf_counter() - t0:.0f} s"
             )
+    log(
+        "constructs (programs using each): "
+        + ", ".join(f"{k} {v}" for k, v in sorted(s.constructs.items()))
+    )
     log(
         f"outcomes: {s.mismatches} mismatches, {s.crashes} crashes, {s.refusals} unexpected refusals, "
         f"{s.expected_refusals} expected refusals, {s.invalid} invalid programs, "

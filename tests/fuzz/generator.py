@@ -14,6 +14,28 @@ The rendered module is standalone: it defines ``Model``, ``make_model()`` (seede
 eval mode) and ``make_inputs()`` (the inputs the campaign runs, at several scales/shifts so that
 branches go both ways).
 
+Beyond tensor ops and control flow, programs mix in the constructs where a program rewriter can be
+silently wrong, each spread across region boundaries (a tensor ``if``/``while``/``.item()`` between
+its pieces, the *mid* block of the node):
+
+* in-place writes through aliases (``b = a``; a view ``v = a[:, :k]``; ``outs.append(h)``, a dict
+  or tuple entry; a list of ``h`` each step of a loop) written after a boundary
+  (``a[:, i] = ...``, ``v.mul_(...)``, ``h.relu_()``, ``h += 1``): such a program is marked
+  ``ALIASED`` (dycl_jax may refuse it: "in-place write to 'a', which may share memory with 'b'");
+  and in-place writes to fresh tensors (``torch.zeros_like``, ``x = x.clone()``, a list entry
+  nothing else holds), which must stay supported (not marked);
+* list entries rebound or written after append; ``enumerate``/``zip``/``reversed``/``dict.items()``
+  over lists and dicts of tensors, with tensor conditions in the loop body;
+* module attributes read in regions (a threshold, a temperature, a list of floats, a loop count, a
+  static flag) that ``mutate(model, step)`` changes between calls after convert, and weights edited
+  in place there (``with torch.no_grad(): lin.weight.mul_(...)``);
+* outputs as a NamedTuple, a dataclass or a small transformers-style ``ModelOutput`` (an
+  ``OrderedDict`` subclass dataclass, defined in the program), such objects carried across
+  boundaries, and an exception class carrying tensors raised in a submodule and caught in forward;
+* host scalars (``k = t.item()``; ``t0d * k``, ``h * k``, ``int(k)`` as a loop bound or an index),
+  half precision (``HALF``: the model and inputs in float16), ``logging``/``warnings`` calls with
+  f-strings of ``.item()`` values (logger ``dycl_fuzz``; messages start with ``fuzz``).
+
 Only constructs dycl_jax documents as supported are generated, unless ``Knobs.unsupported`` is set
 (then a few programs also use a refused construct, and a refusal is the expected outcome).
 """
@@ -23,6 +45,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import random
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,16 +68,22 @@ class ClassIR:
     helpers: dict[str, list[Node]] = dataclasses.field(default_factory=dict)
     attrs: dict[str, str] = dataclasses.field(default_factory=dict)  # attr -> constructor source
     pairs: set[str] = dataclasses.field(default_factory=set)  # helpers taking and returning (x, y)
+    mutable: dict[str, list[Any]] = dataclasses.field(
+        default_factory=dict
+    )  # attr -> values by step
 
 
 @dataclasses.dataclass
 class Program:
     seed: int
     d: int
-    out_kind: str  # "tensor" | "tuple" | "dict"
+    out_kind: str  # one of OUT_KINDS
     classes: dict[str, ClassIR]  # "Model" is the root
     inputs: list[tuple[int, float, float, int]]  # (batch, scale, shift, seed)
     unsupported: bool = False
+    half: bool = False  # model and inputs in float16
+    steps: int = 0  # calls to mutate(model, step) after convert (when anything is mutable)
+    edit: tuple[int, float] | None = None  # weights edited in place by mutate: (every, factor)
 
     def copy(self) -> Program:
         return copy.deepcopy(self)
@@ -71,6 +100,20 @@ class Knobs:
     batches: tuple[int, ...] = (2, 2, 2, 1)  # batch sizes of the inputs (each one compiles anew)
     widths: tuple[int, ...] = (3, 4, 5)
     unsupported: bool = False  # also emit refused constructs (off: only supported ones)
+    # weights of the constructs added to the simple-statement forms (0 turns one off)
+    w_alias: float = 1.3  # aliased in-place writes across a boundary (marks the program)
+    w_fresh: float = 1.0  # in-place writes to fresh tensors
+    w_listmut: float = 0.5  # list entries rebound / written after append
+    w_iter: float = 0.8  # enumerate / zip / reversed / dict.items() over tensor containers
+    w_attr: float = 1.0  # module attributes read in regions (changed by mutate)
+    w_obj: float = 0.5  # NamedTuple / dataclass / ModelOutput carried across a boundary
+    w_exc: float = 0.5  # exception with tensors raised in a submodule, caught in forward
+    w_host: float = 1.0  # host scalars from .item() used in arithmetic, as a bound, an index
+    w_log: float = 0.5  # logging / warnings with .item() f-strings
+    p_thr: float = 0.15  # a condition compares with a mutable threshold attribute
+    p_half: float = 0.15
+    p_edit: float = 0.5  # mutate also edits weights in place
+    mutation_steps: int = 2
 
 
 # ------------------------------------------------------------------------------------------------
@@ -126,13 +169,23 @@ class Generator:
             unsupported = True
             pos = r.randrange(len(root.body) + 1)
             root.body.insert(pos, Node("refused", {"form": r.choice(_REFUSED)}))
+        out_kind = r.choice(OUT_KINDS)
+        half = r.random() < self.knobs.p_half
+        edit = (
+            (r.randint(1, 3), r.choice([-0.75, 0.5, 1.5]))
+            if r.random() < self.knobs.p_edit
+            else None
+        )
         return Program(
             self.seed,
             self.d,
-            r.choice(["tensor", "tuple", "dict"]),
+            out_kind,
             self.classes,
             inputs,
             unsupported,
+            half=half,
+            steps=self.knobs.mutation_steps,
+            edit=edit,
         )
 
     # ---- blocks and statements -------------------------------------------------------------------
@@ -196,7 +249,22 @@ class Generator:
             forms.append(("helper", 2 * self.knobs.p_helper))
             if s.sub_depth < self.knobs.max_sub_depth:
                 forms.append(("sub", 2 * self.knobs.p_sub))
+        k = self.knobs
+        forms += [
+            ("alias", k.w_alias),
+            ("fresh", k.w_fresh),
+            ("listmut", k.w_listmut),
+            ("iterate", k.w_iter),
+            ("attr", k.w_attr),
+            ("obj", k.w_obj),
+            ("hostk", k.w_host),
+            ("log", k.w_log),
+        ]
+        if s.role in ("main", "sub") and s.sub_depth < self.knobs.max_sub_depth:
+            forms.append(("exc", k.w_exc))
         form = r.choices([f for f, _ in forms], [w for _, w in forms])[0]
+        if form in _NEW_FORMS:
+            return getattr(self, "g_" + form)(s, t, o)
         a: dict[str, Any] = {"t": t, "o": o}
         if form == "linear":
             a["attr"] = self.linear(s)
@@ -275,6 +343,9 @@ class Generator:
     def cond(self, s: _Scope, allow_compound: bool = True) -> str:
         r = self.rng
         v = self.tensor(s)
+        if r.random() < self.knobs.p_thr:  # a module attribute, changed between calls by mutate
+            thr = self.mutable(s, "thr", [r.choice([0.0, 0.2]), 0.5, -0.3])
+            return r.choice([f"{v}.mean() > self.{thr}", f"{v}.max().item() > self.{thr} + 0.5"])
         form = r.choice(
             ["item_gt", "item_lt", "sum0d", "any", "all", "elem", "cmp", "conv", "compound"]
         )
@@ -315,8 +386,12 @@ class Generator:
             options += ["host_int"]
         form = r.choice(options)
         if form in ("flag", "not_flag"):
-            name = self.fresh("flag")
-            s.cls.attrs[name] = repr(r.random() < 0.5)
+            v = r.random() < 0.5
+            if r.random() < 0.5:  # flipped between calls by mutate
+                name = self.mutable(s, "flag", [v, not v])
+            else:
+                name = self.fresh("flag")
+                s.cls.attrs[name] = repr(v)
             return f"self.{name}" if form == "flag" else f"not self.{name}"
         if form == "shape":
             return f"{self.tensor(s)}.shape[0] > {r.choice([1, 2])}"
@@ -399,8 +474,237 @@ class Generator:
     def g_no_grad(self, s: _Scope) -> Node:
         return Node("no_grad", {}, [self.block(s.inner())])
 
+    # ---- constructs spread across region boundaries ----------------------------------------------
+    #
+    # Each is one node whose private names (fresh, never in the scope's tensors) no other statement
+    # touches; ``blocks[0]`` (when present) is the *mid* block: random statements between its
+    # pieces, with their own boundaries. Writes in place only ever touch private tensors, never
+    # ``x``/``y`` (which may be the caller's input).
+
+    def mid(self, s: _Scope) -> list[Node]:
+        if s.depth >= self.knobs.max_depth:
+            return []
+        inner = s.inner()
+        return [self.stmt(inner) for _ in range(self.rng.randint(0, 2))]
+
+    def mutable(self, s: _Scope, prefix: str, values: list[Any]) -> str:
+        name = self.fresh(prefix)
+        s.cls.mutable[name] = values
+        return name
+
+    def guard(self, s: _Scope, p: float = 0.75) -> str | None:
+        """A tensor condition put around a write (a region boundary before it), or None."""
+        return self.cond(s, False) if self.rng.random() < p else None
+
+    def fresh_expr(self, s: _Scope, o: str) -> str:
+        r = self.rng
+        form = r.choice(["tanh", "mul", "clone", "linear", "add"])
+        if form == "tanh":
+            return f"torch.tanh({o})"
+        if form == "mul":
+            return f"{o} * 1.0"
+        if form == "clone":
+            return f"{o}.clone()"
+        if form == "linear":
+            return f"self.{self.linear(s)}({o})"
+        return f"{o} + 0.5"
+
+    def scalar_write(self, name: str, aug: bool = True) -> str:
+        r = self.rng
+        forms = [
+            f"{name}.mul_({r.choice([0.5, -1.0, 2.0])})",
+            f"{name}.add_({r.choice([1.0, -0.5])})",
+            f"{name}.relu_()",
+            f"{name}.clamp_(min=-0.5, max=0.5)",
+            f"{name}.tanh_()",
+        ]
+        if aug:
+            forms += [f"{name} += 1.0", f"{name} *= 0.5"]
+        return r.choice(forms)
+
+    def full_write(self, name: str, src: str) -> str:
+        """An in-place write to a [B, D] tensor ``name``, reading ``src`` ([B, D])."""
+        r = self.rng
+        c, c2 = r.randrange(self.d), r.randrange(self.d)
+        k = r.randint(1, self.d - 1)
+        return r.choice(
+            [
+                f"{name}[:, {c}] = {src}[:, {c2}] * 0.5",
+                f"{name}[0] = {src}[0] * 0.5 + 1.0",
+                f"{name}[:, :{k}] = {src}[:, -{k}:] * 0.5",
+                f"{name}.add_({src} * 0.5)",
+                f"{name} += torch.tanh({src})",
+                f"{name}.copy_(torch.sigmoid({src}))",
+                f"{name}[:, {c}] += 1.0",
+                self.scalar_write(name),
+            ]
+        )
+
+    def g_alias(self, s: _Scope, t: str, o: str) -> Node:
+        """A second reference (name, view, container entry) to a tensor written in place after a
+        boundary: the program is marked aliased."""
+        r = self.rng
+        a = {"t": t, "o": o, "aliased": True, "a": self.fresh("a"), "b": self.fresh("b")}
+        a["expr"] = self.fresh_expr(s, o)
+        a["form"] = form = r.choice(["rename", "view", "container", "container", "loop"])
+        src = self.tensor(s)
+        if form == "rename":  # b = a; a[...] = ... (or the write through b)
+            who = r.choice([a["a"], a["b"]])
+            a["write"] = self.full_write(who, src)
+        elif form == "view":  # v = a[:, :k]; v.mul_(...) (or the base written, seen through v)
+            kk = r.randint(1, self.d - 1)
+            a["view"] = r.choice(
+                [f"[:, :{kk}]", f"[:, {kk}:]", "[0]", ".view(-1)", ".t()", f".narrow(1, 0, {kk})"]
+            )
+            if r.random() < 0.7:
+                a["write"] = self.scalar_write(a["b"])
+            else:
+                a["write"] = self.full_write(a["a"], src)
+        elif form == "container":  # outs.append(h); h.relu_() (or the write through outs[0])
+            a["box"] = r.choice(["append", "literal", "dict", "tuple"])
+            entry = {"append": "[-1]", "literal": "[0]", "dict": '["h"]', "tuple": "[0]"}
+            if r.random() < 0.6:
+                a["write"] = self.full_write(a["a"], src)
+            else:
+                a["write"] = self.scalar_write(a["b"] + entry[a["box"]], a["box"] != "tuple")
+        else:  # each step: h = f(h); outs.append(h); if cond(h): h += 1
+            a["k"] = r.randint(1, 3)
+            a["i"] = self.fresh("i")
+            a["write"] = self.scalar_write(a["a"])
+            a["cond"] = self.cond(dataclasses.replace(s, tensors=(a["a"],), role="sub"), False)
+            return Node("alias", a)
+        a["cond"] = self.guard(s)
+        return Node("alias", a, [self.mid(s)])
+
+    def g_fresh(self, s: _Scope, t: str, o: str) -> Node:
+        """In-place writes to tensors nothing else references: must stay supported (exact)."""
+        r = self.rng
+        a: dict[str, Any] = {"t": t, "o": o, "a": self.fresh("z")}
+        a["form"] = form = r.choice(["zeros", "zeros", "loop", "clone", "clone"])
+        if form == "zeros":
+            a["expr"] = r.choice(
+                [
+                    f"torch.zeros_like({o})",
+                    f"{o}.new_zeros({o}.shape)",
+                    f"torch.zeros({o}.shape[0], {self.d}, dtype={o}.dtype)",
+                    f"torch.full_like({o}, 0.5)",
+                    f"{o}.clone()",
+                ]
+            )
+            a["write"] = self.full_write(a["a"], self.tensor(s))
+            a["cond"] = self.guard(s)
+            return Node("fresh", a, [self.mid(s)])
+        if form == "loop":  # t = zeros; for i: if cond: t[:, i] = ... else: t[:, i] = ...
+            a["i"] = self.fresh("i")
+            a["k"] = r.randint(1, 3)
+            a["cond"] = self.cond(s, False)
+            return Node("fresh", a)
+        # x = x.clone(); (boundary) x[...] = ...: nothing between the copy and the write
+        a["write"] = self.full_write(t, o)
+        a["cond"] = self.guard(s, 0.6)
+        return Node("fresh", a)
+
+    def g_listmut(self, s: _Scope, t: str, o: str) -> Node:
+        """List entries rebound, or written in place (entries nothing else holds), after append."""
+        r = self.rng
+        a: dict[str, Any] = {"t": t, "o": o, "l": self.fresh("hs")}
+        j = r.choice([0, 1, -1])
+        entry = f"{a['l']}[{j}]"
+        a["write"] = r.choice(
+            [
+                f"{entry} = {entry} + {self.tensor(s)} * 0.5",
+                f"{entry} = torch.relu({entry})",
+                self.scalar_write(entry),
+                f"{entry}[:, {r.randrange(self.d)}] = 0.0",
+            ]
+        )
+        a["cond"] = self.guard(s, 0.6)
+        return Node("listmut", a, [self.mid(s)])
+
+    def g_iterate(self, s: _Scope, t: str, o: str) -> Node:
+        """enumerate / zip / reversed / dict.items() over tensors, with a tensor condition on the
+        element inside the loop (and more statements, possibly with boundaries of their own)."""
+        r = self.rng
+        a: dict[str, Any] = {"t": t, "o": o, "l": self.fresh("hs"), "h": self.fresh("h")}
+        a["form"] = form = r.choice(["enumerate", "zip", "reversed", "items", "enum_zip"])
+        a["j"] = self.fresh("j")
+        a["g"] = self.fresh("g")
+        srcs = ["literal", "loop"] + (["acc"] if s.role == "main" else [])
+        a["src"] = r.choice(srcs) if form != "items" else "dict"
+        a["k"] = r.randint(1, 3)
+        hs = dataclasses.replace(s, tensors=(*s.tensors, a["h"]))
+        a["cond"] = self.cond(dataclasses.replace(hs, tensors=(a["h"],), role="sub"), False)
+        inner = hs.inner(loop=True)
+        if form in ("enumerate", "enum_zip"):
+            inner = dataclasses.replace(inner, int_vars=(*s.int_vars, a["j"]))
+        body: list[Node] = []
+        if s.depth + 1 < self.knobs.max_depth:
+            body = [self.stmt(inner) for _ in range(r.randint(0, 2))]
+        return Node("iterate", a, [self.mid(s), body])
+
+    def g_attr(self, s: _Scope, t: str, o: str) -> Node:
+        """A module attribute read in a region; mutate() changes it between calls."""
+        r = self.rng
+        a: dict[str, Any] = {"t": t, "o": o}
+        a["form"] = form = r.choice(["temp", "mix", "mix_loop", "steps"])
+        if form == "temp":
+            a["attr"] = self.mutable(s, "temp", [1.0, 0.5, 2.0])
+        elif form in ("mix", "mix_loop"):
+            a["attr"] = self.mutable(s, "mix", [[1.0, 0.5], [0.5, -1.0, 0.25], [2.0]])
+            a["w"] = self.fresh("w")
+        else:
+            a["attr"] = self.mutable(s, "steps", [r.randint(1, 2), 0, 3])
+        return Node("attr", a)
+
+    def g_obj(self, s: _Scope, t: str, o: str) -> Node:
+        """A NamedTuple / dataclass / ModelOutput built from tensors, used after a boundary."""
+        r = self.rng
+        a: dict[str, Any] = {"t": t, "o": o, "r": self.fresh("rec")}
+        a["cls"] = r.choice(["FuzzPair", "FuzzRecord", "FuzzPairOutput"])
+        a["e1"], a["e2"] = f"torch.tanh({o})", f"{self.tensor(s)} * 0.5"
+        a["read"] = r.choice(["attr", "index"])
+        return Node("obj", a, [self.mid(s)])
+
+    def g_exc(self, s: _Scope, t: str, o: str) -> Node:
+        """try: t = self.subN(o) / except FuzzExit as e: (tensors carried by the exception)."""
+        name = self.fresh("Block")
+        cls = ClassIR(name, [])
+        self.classes[name] = cls
+        sub = _Scope("sub", cls, ("x",), depth=1, sub_depth=s.sub_depth + 1)
+        cls.body = self.block(sub)
+        raise_node = Node("raise_exc", {"cond": self.cond(sub, False), "k": self.rng.randint(0, 3)})
+        cls.body.insert(self.rng.randint(0, len(cls.body)), raise_node)
+        attr = self.fresh("sub")
+        s.cls.attrs[attr] = f"{name}()"
+        return Node(
+            "exc", {"t": t, "o": o, "attr": attr, "e": self.fresh("e"), "h": self.fresh("h")}
+        )
+
+    def g_hostk(self, s: _Scope, t: str, o: str) -> Node:
+        """k = o.mean().item(); (boundaries); t = t * k / o.sum() * k / int(k) as bound or index."""
+        r = self.rng
+        a: dict[str, Any] = {"t": t, "o": o, "k": self.fresh("k"), "i": self.fresh("i")}
+        a["read"] = r.choice(
+            [f"{o}.mean().item()", f"{o}.max().item()", f"float({o}.sum())", f"{o}[0, 0].item()"]
+        )
+        a["uses"] = r.sample(["mul", "t0d", "bound", "index", "round"], r.randint(1, 2))
+        a["o2"] = self.tensor(s)
+        return Node("hostk", a, [self.mid(s)])
+
+    def g_log(self, s: _Scope, t: str, o: str) -> Node:
+        r = self.rng
+        a: dict[str, Any] = {"t": t, "o": o, "tag": self.fresh("fuzz")}
+        forms = ["info", "debug", "percent", "warn"]
+        if s.role == "main":
+            forms.append("cond_n")
+        a["form"] = r.choice(forms)
+        a["cond"] = self.cond(s, False)
+        return Node("log", a)
+
 
 _REFUSED = ["mask_index", "nonzero", "bernoulli", "while_else"]
+_NEW_FORMS = ("alias", "fresh", "listmut", "iterate", "attr", "obj", "hostk", "log", "exc")
+OUT_KINDS = ("tensor", "tuple", "dict", "namedtuple", "dataclass", "modeloutput")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -416,7 +720,130 @@ def _ret(out_kind: str, role: str, x: str = "x") -> str:
         return x
     if out_kind == "tuple":
         return f"{x}, y, n"
+    if out_kind == "namedtuple":
+        return f"FuzzOut({x}, y, n)"
+    if out_kind == "dataclass":
+        return f"FuzzResult(out={x}, aux=y, n=n)"
+    if out_kind == "modeloutput":
+        return (
+            f"FuzzModelOutput(last_hidden_state={x}, aux=y if n > 0 else None, "
+            "hidden_states=tuple(acc), n=n)"
+        )
     return f'{{"out": {x}, "aux": y, "n": n}}'
+
+
+# Definitions a program may use, emitted when its source names them.
+_PRELUDE: list[tuple[str, str]] = [
+    (
+        "FuzzExit",
+        """
+class FuzzExit(Exception):
+    \"\"\"Raised with tensors inside a submodule, caught in forward (the DeeBERT pattern).\"\"\"
+
+    def __init__(self, outputs, k):
+        super().__init__(k)
+        self.outputs = outputs
+        self.k = k
+""",
+    ),
+    (
+        "FuzzPair(",
+        """
+class FuzzPair(NamedTuple):
+    a: torch.Tensor
+    b: torch.Tensor
+""",
+    ),
+    (
+        "FuzzOut(",
+        """
+class FuzzOut(NamedTuple):
+    out: torch.Tensor
+    aux: torch.Tensor
+    n: int
+""",
+    ),
+    (
+        "FuzzRecord(",
+        """
+@dataclasses.dataclass
+class FuzzRecord:
+    a: torch.Tensor
+    b: torch.Tensor
+""",
+    ),
+    (
+        "FuzzResult(",
+        """
+@dataclasses.dataclass
+class FuzzResult:
+    out: torch.Tensor
+    aux: torch.Tensor
+    n: int
+""",
+    ),
+    (
+        "Output(",
+        """
+class ModelOutput(OrderedDict):
+    \"\"\"A small transformers.utils.ModelOutput: a dataclass that is also an ordered dict of its
+    non-None fields, indexable by name or position.\"\"\"
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if v is not None:
+                self[f.name] = v
+
+    def __getitem__(self, k):
+        if isinstance(k, str):
+            return dict(self.items())[k]
+        return self.to_tuple()[k]
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        super().__setattr__(key, value)
+
+    def __setattr__(self, name, value):
+        if name in self.keys() and value is not None:
+            super().__setitem__(name, value)
+        super().__setattr__(name, value)
+
+    def to_tuple(self):
+        return tuple(self[k] for k in self.keys())
+""",
+    ),
+    (
+        "FuzzPairOutput(",
+        """
+@dataclasses.dataclass
+class FuzzPairOutput(ModelOutput):
+    a: torch.Tensor | None = None
+    b: torch.Tensor | None = None
+""",
+    ),
+    (
+        "FuzzModelOutput(",
+        """
+@dataclasses.dataclass
+class FuzzModelOutput(ModelOutput):
+    last_hidden_state: torch.Tensor | None = None
+    aux: torch.Tensor | None = None
+    hidden_states: tuple | None = None
+    n: int = 0
+""",
+    ),
+]
+
+_SELF_ATTR = re.compile(r"self\.(\w+)")
+
+
+def _strings(args: dict[str, Any]) -> Iterator[str]:
+    for v in args.values():
+        if isinstance(v, str):
+            yield v
+        elif isinstance(v, list | tuple):
+            yield from (e for e in v if isinstance(e, str))
 
 
 class _Renderer:
@@ -564,6 +991,8 @@ class _Renderer:
             return [f"{sp}if {a['cond']}:", f"{sp}    return {_ret(self.p.out_kind, role)}"]
         if k == "no_grad":
             return [f"{sp}with torch.no_grad():", *self.block(n.blocks[0], ind + 4, role)]
+        if k in _NEW_FORMS or k == "raise_exc":
+            return getattr(self, "r_" + k)(n, sp, ind, role)
         if k == "refused":
             form = a["form"]
             if form == "mask_index":
@@ -580,6 +1009,217 @@ class _Renderer:
             ]
         raise AssertionError(k)
 
+    # ---- the constructs spread across boundaries (see Generator.g_*) -----------------------------
+
+    def guarded(self, cond: str | None, lines: list[str], sp: str) -> list[str]:
+        if cond is None:
+            return [sp + line for line in lines]
+        return [f"{sp}if {cond}:", *(f"{sp}    {line}" for line in lines)]
+
+    def mid(self, n: Node, ind: int, role: str) -> list[str]:
+        if not n.blocks or not n.blocks[0]:
+            return []
+        return self.block(n.blocks[0], ind, role)
+
+    def r_alias(self, n: Node, sp: str, ind: int, role: str) -> list[str]:
+        a = n.args
+        A, B, t, o = a["a"], a["b"], a["t"], a["o"]
+        form = a["form"]
+        if form == "loop":
+            return [
+                f"{sp}{B} = []",
+                f"{sp}{A} = {a['expr']}",
+                f"{sp}for {a['i']} in range({a['k']}):",
+                f"{sp}    {A} = torch.tanh({A} + 0.1 * {a['i']})",
+                f"{sp}    {B}.append({A})",
+                f"{sp}    if {a['cond']}:",
+                f"{sp}        {a['write']}",
+                f"{sp}{t} = {t} + torch.stack({B}).mean(0)",
+            ]
+        lines = [f"{sp}{A} = {a['expr']}"]
+        if form == "rename":
+            lines.append(f"{sp}{B} = {A}")
+            tail = f"{t} = {t} + 0.5 * {B} - 0.25 * {A}"
+        elif form == "view":
+            lines.append(f"{sp}{B} = {A}{a['view']}")
+            tail = f"{t} = {t} + {A} + 0.1 * {B}.sum()"
+        else:
+            box = a["box"]
+            if box == "append":
+                lines += [f"{sp}{B} = []", f"{sp}{B}.append({A})"]
+            elif box == "literal":
+                lines.append(f"{sp}{B} = [{A}, {o} * 2.0]")
+            elif box == "dict":
+                lines.append(f'{sp}{B} = {{"h": {A}}}')
+            else:
+                lines.append(f"{sp}{B} = ({A}, {A} * 2.0)")
+            read = {
+                "append": f"torch.stack({B}).sum(0)",
+                "literal": f"torch.stack({B}).sum(0)",
+                "dict": f'{B}["h"]',
+                "tuple": f"{B}[0] + {B}[1]",
+            }[box]
+            tail = f"{t} = {t} + {read} + 0.5 * {A}"
+        lines += self.mid(n, ind, role)
+        lines += self.guarded(a["cond"], [a["write"]], sp)
+        return [*lines, sp + tail]
+
+    def r_fresh(self, n: Node, sp: str, ind: int, role: str) -> list[str]:
+        a = n.args
+        A, t, o = a["a"], a["t"], a["o"]
+        if a["form"] == "zeros":
+            lines = [f"{sp}{A} = {a['expr']}", *self.mid(n, ind, role)]
+            lines += self.guarded(a["cond"], [a["write"]], sp)
+            return [*lines, f"{sp}{t} = {t} + {A}"]
+        if a["form"] == "loop":
+            i = a["i"]
+            return [
+                f"{sp}{A} = torch.zeros_like({o})",
+                f"{sp}for {i} in range({a['k']}):",
+                f"{sp}    if {a['cond']}:",
+                f"{sp}        {A}[:, {i}] = {o}[:, {i}] * 2.0",
+                f"{sp}    else:",
+                f"{sp}        {A}[:, {i}] = {A}[:, {i}] - 1.0",
+                f"{sp}{t} = {t} + {A}",
+            ]
+        return [f"{sp}{t} = {t}.clone()", *self.guarded(a["cond"], [a["write"]], sp)]
+
+    def r_listmut(self, n: Node, sp: str, ind: int, role: str) -> list[str]:
+        a = n.args
+        L, t, o = a["l"], a["t"], a["o"]
+        lines = [f"{sp}{L} = []", f"{sp}{L}.append(torch.tanh({o}))", f"{sp}{L}.append({t} * 0.5)"]
+        lines += self.mid(n, ind, role)
+        lines += self.guarded(a["cond"], [a["write"]], sp)
+        return [*lines, f"{sp}{t} = {t} + torch.stack({L}).mean(0)"]
+
+    def r_iterate(self, n: Node, sp: str, ind: int, role: str) -> list[str]:
+        a = n.args
+        L, G, h, j, t, o = a["l"], a["g"], a["h"], a["j"], a["t"], a["o"]
+        form, src = a["form"], a["src"]
+        if src == "literal":
+            lines = [f"{sp}{L} = [{o}, torch.tanh({t})]"]
+        elif src == "loop":
+            lines = [
+                f"{sp}{L} = []",
+                f"{sp}for {j} in range({a['k']}):",
+                f"{sp}    {L}.append(torch.tanh({o} * ({j} + 1)))",
+            ]
+        elif src == "acc":
+            lines = [f"{sp}{L} = [*acc, {o}]"]
+        else:
+            lines = [f'{sp}{L} = {{"a": {o}, "b": torch.tanh({t})}}']
+        if form in ("zip", "enum_zip"):
+            lines.append(f"{sp}{G} = [torch.sigmoid({t}), {o} * 0.5]")
+        lines += self.mid(n, ind, role)
+        head = {
+            "enumerate": f"for {j}, {h} in enumerate({L}):",
+            "zip": f"for {h}, {G} in zip({L}, {G}):",
+            "reversed": f"for {h} in reversed({L}):",
+            "items": f"for {j}, {h} in {L}.items():",
+            "enum_zip": f"for {j}, ({h}, {G}) in enumerate(zip({L}, {G})):",
+        }[form]
+        first = {
+            "enumerate": f" * {j}",
+            "enum_zip": f" * {j}",
+            "items": f' * (1.0 if {j} == "a" else -1.0)',
+        }.get(form, "")
+        second = f" * {G}" if form in ("zip", "enum_zip") else ""
+        lines += [
+            sp + head,
+            f"{sp}    if {a['cond']}:",
+            f"{sp}        {t} = {t} + 0.5 * {h}{first}",
+            f"{sp}    else:",
+            f"{sp}        {t} = {t} - 0.25 * {h}{second}",
+        ]
+        if n.blocks[1]:
+            lines += self.block(n.blocks[1], ind + 4, role)
+        return lines
+
+    def r_attr(self, n: Node, sp: str, ind: int, role: str) -> list[str]:
+        a = n.args
+        t, o, attr = a["t"], a["o"], a["attr"]
+        form = a["form"]
+        if form == "temp":
+            return [f"{sp}{t} = {o} / self.{attr}"]
+        if form == "mix":
+            return [f"{sp}{t} = {t} * self.{attr}[0] + {o} * self.{attr}[-1]"]
+        if form == "mix_loop":
+            return [
+                f"{sp}for {a['w']} in self.{attr}:",
+                f"{sp}    {t} = torch.tanh({t} * {a['w']}) + 0.1 * {o}",
+            ]
+        return [f"{sp}for _ in range(self.{attr}):", f"{sp}    {t} = torch.tanh({t}) + 0.1 * {o}"]
+
+    def r_obj(self, n: Node, sp: str, ind: int, role: str) -> list[str]:
+        a = n.args
+        R, t, cls = a["r"], a["t"], a["cls"]
+        if cls == "FuzzPair":
+            lines = [f"{sp}{R} = FuzzPair({a['e1']}, {a['e2']})"]
+        else:
+            lines = [f"{sp}{R} = {cls}(a={a['e1']}, b={a['e2']})"]
+        lines += self.mid(n, ind, role)
+        if a["read"] == "index" and cls == "FuzzPair":
+            first, second = f"{R}[0]", f"{R}[1]"
+        elif a["read"] == "index" and cls == "FuzzPairOutput":
+            first, second = f'{R}["a"]', f"{R}[1]"
+        else:
+            first, second = f"{R}.a", f"{R}.b"
+        return [*lines, f"{sp}{t} = {t} + {first} - 0.5 * {second}"]
+
+    def r_exc(self, n: Node, sp: str, ind: int, role: str) -> list[str]:
+        a = n.args
+        e, h, t = a["e"], a["h"], a["t"]
+        return [
+            f"{sp}try:",
+            f"{sp}    {t} = self.{a['attr']}({a['o']})",
+            f"{sp}except FuzzExit as {e}:",
+            f"{sp}    {h} = {e}.outputs[0] + 0.5 * {e}.outputs[1]",
+            f"{sp}    {t} = {h} + 0.1 * {e}.k",
+        ]
+
+    def r_raise_exc(self, n: Node, sp: str, ind: int, role: str) -> list[str]:
+        a = n.args
+        return [f"{sp}if {a['cond']}:", f"{sp}    raise FuzzExit((x, torch.tanh(x)), {a['k']})"]
+
+    def r_hostk(self, n: Node, sp: str, ind: int, role: str) -> list[str]:
+        a = n.args
+        K, t, o2 = a["k"], a["t"], a["o2"]
+        lines = [f"{sp}{K} = max(min({a['read']}, 2.0), -2.0)", *self.mid(n, ind, role)]
+        for use in a["uses"]:
+            if use == "mul":
+                lines.append(f"{sp}{t} = {t} * (1.0 + 0.1 * {K})")
+            elif use == "t0d":
+                lines.append(f"{sp}{t} = {t} + {o2}.mean() * {K} * 0.1")
+            elif use == "bound":
+                lines += [
+                    f"{sp}for {a['i']} in range(int(abs({K}) * 2) % 3 + 1):",
+                    f"{sp}    {t} = torch.tanh({t}) + 0.1 * {a['i']}",
+                ]
+            elif use == "index":
+                lines.append(f"{sp}{t} = {t} + {t}[:, int(abs({K}) * 7) % {self.d}].unsqueeze(-1)")
+            else:
+                lines.append(f"{sp}{t} = {t} - max({K}, 0.0)")
+        return lines
+
+    def r_log(self, n: Node, sp: str, ind: int, role: str) -> list[str]:
+        a = n.args
+        o, tag = a["o"], a["tag"]
+        form = a["form"]
+        if form == "info":
+            return [f'{sp}log.info(f"{tag} mean={{{o}.mean().item():.4f}}")']
+        if form == "debug":
+            return [f'{sp}log.debug(f"{tag} max={{{o}.max().item():.4f}} shape={{{o}.shape[0]}}")']
+        if form == "percent":
+            return [f'{sp}log.info("{tag} sum=%.4f", {o}.sum().item())']
+        if form == "warn":
+            return [f'{sp}warnings.warn(f"{tag} norm={{{o}.norm().item():.4f}}", stacklevel=1)']
+        return [
+            f"{sp}if {a['cond']}:",
+            f'{sp}    log.info(f"{tag} n={{n}} mean={{{o}.mean().item():.4f}}")',
+        ]
+
+    # ---- classes and module ----------------------------------------------------------------------
+
     def used(self, nodes: list[Node], cls: ClassIR, seen: set[str]) -> None:
         """Attributes and helpers the statements reference (helpers' bodies included)."""
         for n in walk(nodes):
@@ -589,10 +1229,10 @@ class _Renderer:
             if n.kind in ("helper", "pair", "try") and n.args["name"] not in seen:
                 seen.add(n.args["name"])
                 self.used(cls.helpers[n.args["name"]], cls, seen)
-            for c in [*n.args.get("conds", []), n.args.get("cond", "")]:
-                for word in c.replace("(", " ").replace(")", " ").split():
-                    if word.startswith("self."):
-                        seen.add(word[5:])
+            for c in _strings(n.args):
+                seen.update(_SELF_ATTR.findall(c))
+            for c in n.args.get("conds", []):
+                seen.update(_SELF_ATTR.findall(c))
 
     def cls(self, cls: ClassIR) -> list[str]:
         role = "main" if cls.name == "Model" else "sub"
@@ -606,6 +1246,10 @@ class _Renderer:
         for attr, ctor in cls.attrs.items():
             if attr in seen:
                 lines.append(f"        self.{attr} = {ctor}")
+        for attr, values in cls.mutable.items():
+            if attr in seen:
+                lines.append(f"        self.{attr} = {values[0]!r}")
+                self.mutable.setdefault(cls.name, {})[attr] = values
         for name, body in cls.helpers.items():
             if name in seen and name in cls.pairs:
                 lines += [
@@ -653,7 +1297,17 @@ class _Renderer:
         return order
 
     def source(self, header: str = "") -> str:
+        self.mutable: dict[str, dict[str, list[Any]]] = {}
+        body: list[str] = []
+        classes = self.classes_used()
+        for cls in classes:
+            body += ["", "", *self.cls(cls)]
+        text = "\n".join(body)
+        prelude = [code.strip("\n") for key, code in _PRELUDE if key in text]
+        steps = self.p.steps if (self.mutable or self.p.edit) else 0
         lines = [header.rstrip()] if header else []
+        lines += ["import dataclasses", "import logging", "import warnings"]
+        lines += ["from collections import OrderedDict", "from typing import NamedTuple", ""]
         lines += [
             "import torch",
             "import torch.nn as nn",
@@ -662,22 +1316,51 @@ class _Renderer:
             f"SEED = {self.p.seed}",
             f"INPUTS = {self.p.inputs!r}  # (batch, scale, shift, seed)",
             f"UNSUPPORTED = {self.p.unsupported!r}",
+            f"ALIASED = {is_aliased(self.p, classes)!r}  # an in-place write through an alias",
+            f"HALF = {self.p.half!r}",
+            f"MUTATION_STEPS = {steps!r}  # calls to mutate(model, step) after convert",
+            f"MUTABLE = {self.mutable!r}",
+            f"WEIGHT_EDIT = {self.p.edit!r}  # (every, factor)",
             "",
+            'log = logging.getLogger("dycl_fuzz")',
         ]
-        for cls in self.classes_used():
-            lines += ["", *self.cls(cls), "", ""]
+        for code in prelude:
+            lines += ["", "", code]
+        lines += body
         lines += [
+            "",
+            "",
             "def make_model():",
             "    torch.manual_seed(SEED)",
-            "    return Model().eval()",
+            "    model = Model().eval()",
+            "    return model.half() if HALF else model",
             "",
             "",
             "def make_inputs():",
             "    out = []",
             "    for b, scale, shift, seed in INPUTS:",
             "        g = torch.Generator().manual_seed(seed)",
-            f"        out.append((torch.randn(b, {self.d}, generator=g) * scale + shift,))",
+            f"        x = torch.randn(b, {self.d}, generator=g) * scale + shift",
+            "        out.append((x.half() if HALF else x,))",
             "    return out",
+            "",
+            "",
+            "def mutate(model, step):",
+            '    """Between calls after convert: change attributes read in regions, edit weights."""',
+            "    for mod in model.modules():",
+            "        for name, values in MUTABLE.get(type(mod).__name__, {}).items():",
+            "            value = values[step % len(values)]",
+            "            if isinstance(value, list) and step % 2 == 0:",
+            "                getattr(mod, name)[:] = value  # the same list object, edited in place",
+            "            else:",
+            "                setattr(mod, name, list(value) if isinstance(value, list) else value)",
+            "    if WEIGHT_EDIT is not None:",
+            "        every, factor = WEIGHT_EDIT",
+            "        lins = [m for m in model.modules() if isinstance(m, nn.Linear)]",
+            "        with torch.no_grad():",
+            "            for lin in lins[step % every :: every]:",
+            "                lin.weight.mul_(factor)",
+            "                lin.bias.add_(0.1 * step)",
         ]
         return "\n".join(lines) + "\n"
 
@@ -691,6 +1374,42 @@ def walk(nodes: list[Node]) -> Iterator[Node]:
         yield n
         for b in n.blocks:
             yield from walk(b)
+
+
+def is_aliased(prog: Program, classes: list[ClassIR] | None = None) -> bool:
+    """Does the program (its reachable classes) write in place through an alias?"""
+    if classes is None:
+        classes = _Renderer(prog).classes_used()
+    for cls in classes:
+        seen: set[str] = set()
+        _Renderer(prog).used(cls.body, cls, seen)
+        bodies = [cls.body, *(b for name, b in cls.helpers.items() if name in seen)]
+        if any(n.args.get("aliased") for body in bodies for n in walk(body)):
+            return True
+    return False
+
+
+def constructs(prog: Program) -> set[str]:
+    """The construct families a program uses (for the campaign's coverage line)."""
+    r = _Renderer(prog)
+    r.source()
+    out: set[str] = set()
+    for cls in r.classes_used():
+        for body in [cls.body, *cls.helpers.values()]:
+            for n in walk(body):
+                if n.kind in _NEW_FORMS:
+                    out.add(n.kind)
+    if r.mutable:
+        out.add("mutable_attr")
+    if prog.half:
+        out.add("half")
+    if prog.out_kind in ("namedtuple", "dataclass", "modeloutput"):
+        out.add("out_" + prog.out_kind)
+    if prog.edit is not None:
+        out.add("weight_edit")
+    if is_aliased(prog):
+        out.add("ALIASED")
+    return out
 
 
 def count_stmts(prog: Program) -> int:

@@ -158,3 +158,58 @@ class WritesParam(nn.Module):
 
 def test_dynamic_helper_writing_into_a_parameter_is_refused() -> None:
     _refused(WritesParam(), "buf[i] = y[0]", "in-place write to parameter 'buf'")
+
+
+class InplaceForms(nn.Module):
+    """Each form of in-place write, on a tensor another live name shares."""
+
+    def __init__(self, form: str) -> None:
+        super().__init__()
+        self.form = form
+        self.lin = nn.Linear(4, 4)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        h = self.lin(x)
+        y = h
+        if h.sum() > -100:
+            if self.form == "function":
+                torch.relu_(y)
+            elif self.form == "keyword":
+                torch.nn.functional.relu(y, inplace=True)
+            elif self.form == "module":
+                self.act(y)
+            else:
+                torch.add(x, 1, out=y)
+        return h
+
+
+@pytest.mark.parametrize("form", ["function", "keyword", "module", "out"])
+def test_every_form_of_inplace_write_on_an_alias_is_refused(form: str) -> None:
+    _refused(InplaceForms(form), "", "in-place write to 'y', which may share memory with 'h'")
+
+
+class SafeRewrites(nn.Module):
+    """Common safe code around aliases: residuals, clones, chunks made independent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        residual = x
+        x = self.lin(x)
+        if x.sum() > 0:
+            x += residual
+        y = x.t()
+        y = y.clone()
+        y[0] = 0.0
+        a, b = x.chunk(2, dim=1)
+        a = a.contiguous().clone()
+        if a.sum() > 0:
+            a.mul_(2)
+        return x, y, a, b
+
+
+def test_residual_and_clone_patterns_are_exact() -> None:
+    _parity(SafeRewrites())
