@@ -68,9 +68,9 @@ class _Compiler:
         """The runtime program of ``ir``: host function and region runners."""
         assert self.session is not None
         source = emit.host_source(ir)
-        namespace: dict[str, Any] = {**parsed.globals, **parsed.closure}
+        namespace = loader.Namespace(parsed.globals, parsed.closure)
         runtime = library.Runtime(self.session)
-        host_ns: dict[str, Any] = {**namespace, "_dy": runtime}
+        host_ns = loader.Namespace(parsed.globals, {**parsed.closure, "_dy": runtime})
         prog = session.Program(ir, source, lambda *x: None, owner)
         for r in ir.regions:
             pyfn = loader.region_function(r, namespace)
@@ -271,6 +271,13 @@ class ConvertedModel:
             return self(*args, **kwargs)
         finally:
             context.PARAMS.reset(token)
+
+    def refresh(self) -> None:
+        """Re-read the model after changes dycl_jax cannot see on its own: a parameter replaced
+        by a new object, weights written through ``.data``, a dtype change (``.double()``).
+        Parameters written in place, module attributes and submodule swaps are followed
+        automatically."""
+        self.session.rebuild()
 
     @property
     def params(self) -> dict[str, Any]:

@@ -7,9 +7,12 @@ TorchDynamo does, every capture records which such attributes it read and their 
 runtime checks them before reusing the graph and recaptures when one changed.
 
 Recorded: public attributes of modules in the converted model whose class is not a torch built-in
-(a ``nn.Linear``'s ``in_features`` cannot change meaningfully), whose value is a Python scalar,
-string, None, or a tuple/list of those; reads by the capturing thread only. Checking them costs one
-``getattr`` per guard per region call, for regions that read any.
+(a ``nn.Linear``'s ``in_features`` cannot change meaningfully), read by the capturing thread:
+Python scalars, strings, None, numpy scalars and lists / tuples / dicts of those by value; plain
+tensors (not parameters or buffers) by identity and in-place version; submodules by identity
+(swapped after convert); plain objects such as a config by identity and their scalar fields. And the
+module-level globals a region names, by value. Checking costs about one ``getattr`` per guard per
+call, for regions that read any.
 """
 
 from __future__ import annotations
@@ -17,40 +20,115 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
+import types
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import torch
 
+from dycl_jax import compat
+
 _SCALARS = (bool, int, float, str, complex, type(None))
+_MISSING = object()
+# Types whose identity implies an unchanged state (a module's identity is its state here).
+_IMMUTABLE = frozenset(_SCALARS) | {tuple}
+_IMMUTABLE_MODULE_TYPES: set[type] = set()  # module classes seen (guarded by identity only)
 
 
-def _guardable(v: Any) -> bool:
+def _snapshot(v: Any, depth: int = 0) -> Any:
+    """A comparable copy of what a capture may have baked in from ``v``, or _MISSING when ``v``
+    is not something to guard on by value (modules and tensors are guarded by identity)."""
     t = type(v)
     if t in _SCALARS:
-        return True
-    if t is tuple or t is list:
-        return all(type(x) in _SCALARS for x in v)
-    return False
+        return (t, v)
+    if isinstance(v, np.generic):
+        return (t, v.item())
+    if depth < 2 and (t is tuple or t is list):
+        items = tuple(_snapshot(x, depth + 1) for x in v)
+        return _MISSING if _MISSING in items else (t, items)
+    if depth < 2 and t is dict:
+        items = tuple((k, _snapshot(x, depth + 1)) for k, x in v.items())
+        return _MISSING if any(x is _MISSING for _, x in items) else (t, items)
+    return _MISSING
+
+
+def _state(v: Any) -> Any:
+    """How a guard on ``v`` compares: by value (snapshot), by identity plus in-place version for
+    a tensor, by identity for a module, by identity plus scalar fields for a plain object (a
+    config object read as ``self.cfg.scale``); None: not guarded."""
+    snap = _snapshot(v)
+    if snap is not _MISSING:
+        return ("value", snap)
+    if isinstance(v, torch.Tensor):
+        return ("tensor", id(v), compat.tensor_versions([v]))
+    if isinstance(v, torch.nn.Module):
+        _IMMUTABLE_MODULE_TYPES.add(type(v))
+        return ("module", id(v))
+    if isinstance(v, types.MethodType):  # a new bound-method object on every access
+        return ("method", id(v.__func__), id(v.__self__))
+    if callable(v) and isinstance(v, types.FunctionType | types.BuiltinFunctionType):
+        return ("function", id(v))
+    if hasattr(v, "__dict__") and not isinstance(v, type | types.ModuleType | types.FunctionType):
+        fields = tuple(
+            (k, snap) for k, x in sorted(vars(v).items()) if (snap := _snapshot(x)) is not _MISSING
+        )
+        return ("object", id(v), fields)
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
 class Guard:
+    """``getattr(obj, name)`` (or ``obj[name]`` for a namespace dict) compares as ``state``."""
+
     obj: Any
     name: str
-    value: Any
+    state: Any
+    value: Any  # kept alive so identity states stay meaningful
+    item: bool = False
 
     def holds(self) -> bool:
         try:
-            now = getattr(self.obj, self.name)
-        except AttributeError:
+            now = self.obj[self.name] if self.item else getattr(self.obj, self.name)
+        except (AttributeError, KeyError):
             return False
-        if type(self.value) is list:
-            return type(now) is list and now == self.value
-        return now is self.value or (type(now) is type(self.value) and now == self.value)
+        if now is self.value and (type(now) in _IMMUTABLE or type(now) in _IMMUTABLE_MODULE_TYPES):
+            return True  # the common case: the very same immutable value (or module)
+        return _state(now) == self.state
 
     def __str__(self) -> str:
-        return f"{type(self.obj).__name__}.{self.name} == {self.value!r}"
+        owner = "global" if self.item else type(self.obj).__name__
+        return f"{owner}.{self.name} (was {self.value!r:.60})"
+
+
+def global_guards(fn: Any) -> list[Guard]:
+    """Guards on the module-level globals a region function names (a threshold constant, a
+    config dict): what they hold is baked into a capture like an attribute."""
+    out = []
+    ns = getattr(fn, "__globals__", {})
+    code = getattr(fn, "__code__", None)
+    names: set[str] = set()
+    todo = [code] if code is not None else []
+    while todo:
+        c = todo.pop()
+        names.update(c.co_names)
+        todo.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    for name in sorted(names):
+        try:
+            v = ns[name]  # a loader.Namespace reads the user's module globals live
+        except KeyError:
+            continue
+        snap = _snapshot(v)
+        if snap is not _MISSING:
+            out.append(Guard(ns, name, ("value", snap), v, item=True))
+    return out
+
+
+def _is_registered(module: Any, name: str) -> bool:
+    """Parameters, buffers and submodules registered on ``module``: parameters and buffers are
+    graph inputs (reloaded when written), not constants."""
+    d = object.__getattribute__(module, "__dict__")
+    return name in d.get("_parameters", {}) or name in d.get("_buffers", {})
 
 
 _lock = threading.Lock()
@@ -69,16 +147,23 @@ def record(root: torch.nn.Module | None) -> Iterator[list[Guard]]:
     base = object.__getattribute__
 
     def hook(obj: Any, name: str) -> Any:
-        value = base(obj, name)
+        try:
+            value = base(obj, name)
+        except AttributeError:
+            if id(obj) not in watched or name.startswith("_"):
+                raise
+            # submodules, parameters and buffers live in nn.Module's own dicts
+            value = type(obj).__getattr__(obj, name)
         if (
             id(obj) in watched
             and not name.startswith("_")  # torch's own bookkeeping (hooks, flags)
             and threading.get_ident() == me
-            and _guardable(value)
             and (id(obj), name) not in seen
         ):
             seen.add((id(obj), name))
-            found.append(Guard(obj, name, list(value) if type(value) is list else value))
+            state = _state(value)
+            if state is not None and not _is_registered(obj, name):
+                found.append(Guard(obj, name, state, value))
         return value
 
     with _lock:

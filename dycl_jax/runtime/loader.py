@@ -27,6 +27,22 @@ from dycl_jax.ir.program import Program, Region
 _TYPE_PARAMS: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
 
 
+class Namespace(dict):  # type: ignore[type-arg]
+    """The globals of a host program or region function: its own names (the runtime library,
+    region runners, closure values) in the dict, every other name read from the user's module
+    globals *live*, so a module-level constant changed after convert is seen (and guarded)."""
+
+    __slots__ = ("live",)
+
+    def __init__(self, live: dict[str, Any], own: dict[str, Any]) -> None:
+        super().__init__(own)
+        self.live = live
+        self["__builtins__"] = live.get("__builtins__", __builtins__)
+
+    def __missing__(self, name: str) -> Any:
+        return self.live[name]
+
+
 def compile_host(program: Program, source: str) -> types.CodeType:
     filename = _host_file(program.qualname, source)
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)

@@ -128,10 +128,15 @@ class RegionRunner:
                     return entry, key, signature.split(values, self.dynamic)[1]
             stale = self.cache.get(key)
             if stale is not None:
-                changed = ", ".join(str(g) for g in stale.guards if not g.holds())
+                failed = [g for g in stale.guards if not g.holds()]
                 logger.info(
-                    "%s.%s: recapturing, changed since: %s", self.program, self.name, changed
+                    "%s.%s: recapturing, changed since: %s",
+                    self.program,
+                    self.name,
+                    ", ".join(map(str, failed)),
                 )
+                if any(g.state[0] == "module" for g in failed):
+                    self.session.rebuild()  # a swapped submodule brings its own parameters
             s = self.session
             fn = self._with_state(len(values) - len(s.state_attrs))
             try:
@@ -141,7 +146,9 @@ class RegionRunner:
                 name = self.live_out[i] if i is not None and i < len(self.live_out) else None
                 raise OpaqueOutputError(e.type_name, e.where, self.location, name) from None
             state = {(id(o), a) for o, a in s.state_attrs}  # inputs already, keyed by value
-            entry_guards = tuple(g for g in read if (id(g.obj), g.name) not in state)
+            entry_guards = tuple(g for g in read if (id(g.obj), g.name) not in state) + tuple(
+                guards.global_guards(self.fn)
+            )
             s.stats.capture_seconds += captured.seconds
             logger.debug(
                 "%s.%s (%s) ATen graph:\n%s", self.program, self.name, self.span, captured.gm.code

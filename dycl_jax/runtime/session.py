@@ -26,21 +26,8 @@ class Session:
         program_factory: Callable[[Any, Any], Program],
     ) -> None:
         self.root = root
-        named: dict[str, torch.Tensor] = {}
-        if root is not None:
-            # One name per tensor: a module registered twice (SkipNet's shared downsample) must be
-            # re-parametrised once, or restoring it would leave the traced stand-in behind.
-            for n, p in root.named_parameters():
-                named[n] = p
-            for n, b in root.named_buffers():
-                named[n] = b
-        self.param_names = tuple(named)
-        self.torch_params = tuple(t.detach() for t in named.values())
         self.params: dict[str, Any] = {}
-        self._load_params()
-        # The sum of the tensors' version counters: any in-place write to a parameter or buffer
-        # (an optimizer step, load_state_dict, `weight.mul_(...)` under no_grad) increases it.
-        self._weights_version = compat.tensor_versions(self.torch_params)
+        self._collect()
         self.stats = Stats()
         # Module attributes that host code writes (e.g. a recurrent gate's hidden state). Regions
         # read them as extra inputs so no capture bakes in a value that later changes.
@@ -49,6 +36,41 @@ class Session:
         self.programs: dict[tuple[Any, int], Program] = {}
         self._lock = threading.RLock()
         self.capture_lock = threading.RLock()
+
+    def _collect(self) -> None:
+        """Read the root's parameters and buffers: one name per (module, attribute), so a module
+        registered twice (SkipNet's shared downsample) is re-parametrised once while tied weights
+        (``b.weight = a.weight``) are an input under each name that reads them."""
+        named: dict[str, torch.Tensor] = {}
+        root = self.root
+        if root is not None:
+            seen: set[tuple[int, str]] = set()
+            for n, t in [
+                *root.named_parameters(remove_duplicate=False),
+                *root.named_buffers(remove_duplicate=False),
+            ]:
+                prefix, _, attr = n.rpartition(".")
+                owner = root.get_submodule(prefix) if prefix else root
+                if (id(owner), attr) not in seen:
+                    seen.add((id(owner), attr))
+                    named[n] = t
+        self.param_names = tuple(named)
+        self.torch_params = tuple(t.detach() for t in named.values())
+        self.params = {}
+        self._load_params()
+        # The sum of the tensors' version counters: any in-place write to a parameter or buffer
+        # (an optimizer step, load_state_dict, `weight.mul_(...)` under no_grad) increases it.
+        self._weights_version = compat.tensor_versions(self.torch_params)
+
+    def rebuild(self) -> None:
+        """Re-read the module tree's parameters and buffers and forget every compiled region:
+        after a submodule, a parameter object or a dtype was replaced."""
+        with self.capture_lock:
+            self._collect()
+            for prog in self.programs.values():
+                for runner in prog.runners:
+                    runner.clear()
+        logger.info("module structure changed since convert: parameters re-read, regions cleared")
 
     def _load_params(self) -> None:
         with jax.enable_x64(True):

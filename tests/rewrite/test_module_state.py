@@ -3,6 +3,7 @@ by except/import or read through closures reach regions correctly."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -119,3 +120,71 @@ def test_except_as_import_and_closure_reads_reach_regions() -> None:
         assert_same(cm(x), m(x))
         seen.add(bool(m.lin(x).sum() > 0))  # the path: raised and caught, or the loop
     assert seen == {True, False}
+
+
+class Cfg:
+    def __init__(self) -> None:
+        self.scale = 2.0
+
+
+GLOBAL_SCALE = 1.0
+
+
+class Everything(nn.Module):
+    """Values read in a region from a config object, a dict, a numpy scalar, a plain tensor
+    attribute, a module-level global and a swappable submodule; tied weights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.tied = nn.Linear(4, 4)
+        self.tied.weight = self.lin.weight
+        self.cfg = Cfg()
+        self.d = {"a": 2.0}
+        self.np = np.float32(2.0)
+        self.t = torch.tensor(2.0)
+        self.act = nn.Tanh()
+
+    def forward(self, x):
+        h = self.lin(x)
+        if h.sum() > -100:
+            h = self.act(h * self.cfg.scale * self.d["a"] * self.np * self.t * GLOBAL_SCALE)
+        return self.tied(h)
+
+
+def test_config_objects_dicts_globals_tensors_submodules_and_tied_weights_are_followed() -> None:
+    global GLOBAL_SCALE
+    torch.manual_seed(0)
+    m = Everything().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.randn(1, 4)
+    assert_same(cm(x), m(x))
+    changes = [
+        lambda: setattr(m.cfg, "scale", 3.0),
+        lambda: m.d.__setitem__("a", 0.5),
+        lambda: setattr(m, "np", np.float32(-1.0)),
+        lambda: m.t.fill_(0.25),
+        lambda: setattr(m, "act", nn.Sigmoid()),
+        lambda: m.lin.weight.mul_(-1.0),  # tied: self.tied reads it too
+    ]
+    try:
+        for change in [*changes, None]:
+            if change is None:
+                GLOBAL_SCALE = 4.0
+            else:
+                with torch.no_grad():
+                    change()
+            assert_same(cm(x), m(x))
+    finally:
+        GLOBAL_SCALE = 1.0
+
+
+def test_refresh_rereads_replaced_parameters() -> None:
+    torch.manual_seed(0)
+    m = Everything().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.randn(1, 4)
+    cm(x)
+    m.tied.bias = nn.Parameter(torch.full((4,), 5.0))
+    cm.refresh()
+    assert_same(cm(x), m(x))
