@@ -96,6 +96,8 @@ def _plan(value: Any, tensors: list[torch.Tensor]) -> Any:
     if isinstance(value, tuple) and hasattr(t, "_fields"):
         return ("n", t, tuple(_plan(x, tensors) for x in value))
     holder = _holds_tensor(value)
+    if holder is None and hasattr(value, "__next__"):
+        holder = "inside an iterator (its items cannot be checked)"
     if holder is not None:
         raise OpaqueOutputError(type(value).__name__, holder)
     return ("c", value)

@@ -88,6 +88,9 @@ def _load(name: str) -> ast.Name:
     return ast.Name(name, ast.Load())
 
 
+_ITERATING_BUILTINS = (enumerate, zip, reversed, iter, list, tuple)
+
+
 def normalize(parsed: ParsedFunction, typer: Typer) -> Normalized:
     """The stage's entry point: ``parsed``'s body as trace and host statements."""
     return Normalizer(parsed, typer, Namer(parsed.node, parsed.nodes)).run()
@@ -196,9 +199,31 @@ class Normalizer:
         e2 = self.lift(e)
         if isinstance(e2, ast.Name) or not self.typer.reads_tensor(e2):
             return e2
+        if isinstance(e2, ast.Call) and self._iterates(e2):
+            # enumerate(hs) / zip(a, b) / d.items(): the iterator is made on the host over the
+            # containers regions produced (made in a region, it would be a capture constant).
+            func = e2.func
+            if isinstance(func, ast.Attribute):
+                func = ast.Attribute(self.as_host(func.value), func.attr, ast.Load())
+            return ast.copy_location(
+                ast.Call(
+                    func,
+                    [self._host_arg(a) for a in e2.args],
+                    [ast.keyword(k.arg, self.as_host(k.value)) for k in e2.keywords],
+                ),
+                e2,
+            )
         tmp = self._temp(self.typer.kind(e))
         self._emit(ast.Assign([_store(tmp)], e2), e, trace=True)
         return _load(tmp)
+
+    def _iterates(self, call: ast.Call) -> bool:
+        """A builtin that only iterates or restructures its arguments (enumerate, zip, reversed,
+        iter, list, tuple), or ``.items()`` / ``.keys()`` / ``.values()`` of a dict."""
+        if isinstance(call.func, ast.Attribute):
+            return call.func.attr in ("items", "keys", "values") and not call.args
+        cands = self.typer.callee_objects(call.func) or ()
+        return bool(cands) and all(c in _ITERATING_BUILTINS for c in cands)
 
     def as_test(self, e: ast.expr) -> ast.expr:
         kind = self.typer.kind(e).kind
