@@ -96,7 +96,7 @@ class _Compiler:
         where = parsed.location()
         _check_wrappers(parsed, owner)
         with internal_stage("split", where):
-            ir = regions_mod.split(parsed, norm, callee=node is not self.graph.root)
+            ir = regions_mod.split(parsed, norm)
         if self.config.verify:
             verify.verify(ir, norm.tensor_names)
         with internal_stage("load", where):

@@ -51,7 +51,6 @@ class CallGraph(Generic[N]):
     def __init__(self, normalize: Callable[[source.ParsedFunction, Typer], N]) -> None:
         self._normalize = normalize
         self.nodes: dict[Key, FunctionNode[N]] = {}
-        self.root: FunctionNode[N] | None = None  # the first function added
 
     def is_dynamic(self, fn: Any, owner: Any) -> bool:
         node = self.nodes.get(key_of(fn, owner))
@@ -71,8 +70,6 @@ class CallGraph(Generic[N]):
         order: list[Key] = []
         self._discover(fn, owner, order)
         self._solve(order)
-        if self.root is None:
-            self.root = self.nodes[root]
         return self.nodes[root]
 
     def _discover(self, fn: Any, owner: Any, order: list[Key]) -> None:

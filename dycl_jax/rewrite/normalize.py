@@ -258,6 +258,9 @@ class Normalizer:
                 kws = [ast.keyword(k.arg, self.as_host(k.value)) for k in e.keywords]
                 call = _runtime_call("call", func_h, *args)
                 call.keywords = kws  # type: ignore[attr-defined]
+                written = self.typer.call_mutations(e)
+                if written:  # the callee writes these arguments in place (checked in split)
+                    self.call_writes[call] = written  # type: ignore[index]
                 return call
             if (
                 reason is SplitKind.CONVERSION

@@ -157,10 +157,8 @@ class _Splitter:
         return site
 
 
-def split(parsed: ParsedFunction, norm: Normalized, callee: bool = False) -> ir.Program:
-    """The IR of ``parsed`` after normalization: host control flow, region calls, regions.
-    ``callee``: ``parsed`` is called by converted code (its parameters are the caller's objects),
-    not the model's forward."""
+def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
+    """The IR of ``parsed`` after normalization: host control flow, region calls, regions."""
     inline = _local_defs(parsed.node, parsed.nodes)
     sp = _Splitter(norm.namer, inline)
     body = sp.block(norm.body)
@@ -185,7 +183,7 @@ def split(parsed: ParsedFunction, norm: Normalized, callee: bool = False) -> ir.
         return None if d is None else (d.uses, d.must)
 
     live = liveness.analyze(graph, override)
-    _check_aliases(parsed, sp.drafts, body, norm, callee, graph, live)
+    _check_aliases(parsed, sp.drafts, body, norm, graph, live)
     params = ir_params(parsed.node)
     outs: dict[str, tuple[str, ...]] = {}
     ins: dict[str, tuple[str, ...]] = {}
@@ -318,7 +316,6 @@ def _check_aliases(
     drafts: list[_Draft],
     host: list[ast.stmt],
     norm: Normalized,
-    callee: bool,
     graph: cfg.Graph,
     live: liveness.Liveness,
 ) -> None:
@@ -327,9 +324,8 @@ def _check_aliases(
     A name linked inside a region to a name the region writes in place changes too: it becomes a
     possible output. A write to an object that another live name may reference when the region
     starts (a may-alias pair from the flow-sensitive analysis: a rename, view, container entry or
-    loop variable made on a path to it and not rebound since) is refused at the user's line, as
-    is, in a callee, a write to a parameter (the caller's object): the region's write would not
-    reach the other reference."""
+    loop variable made on a path to it and not rebound since) is refused at the user's line: the
+    region's write would not reach the other reference."""
     tensors = norm.tensor_names
     sites = {d.site: d for d in drafts}
 
@@ -351,8 +347,8 @@ def _check_aliases(
         return aliasing.steps_of([s])
 
     pairs = aliasing.may_alias(graph, steps)
+    _check_host_call_writes(parsed, host, norm, graph, live)
     all_links = aliasing.all_links(host) + [x for d in drafts for x in aliasing.all_links(d.stmts)]
-    params = set(ir_params(parsed.node)[1 if parsed.node.args.args else 0 :])
     for d in drafts:
         fresh: set[str] = set()
         written: dict[str, int] = {}
@@ -383,13 +379,6 @@ def _check_aliases(
         needed = live.live_in(node) | live.live_out(node)
         for name, line in written.items():
             where = dataclasses.replace(parsed.location(None), lineno=line, col=None)
-            if callee and name in params:
-                raise UnsupportedConstructError(
-                    f"in-place write to parameter {name!r}: the caller's object would not see it "
-                    "(dycl_jax runs the write in a compiled region)",
-                    where,
-                    hint=f"return the new value instead (`{name} = ...; return {name}`)",
-                )
             for pair in sorted(pairs.in_[node], key=sorted):
                 if name not in pair:
                     continue
@@ -409,6 +398,37 @@ def _check_aliases(
                     hint=f"copy before writing (`{name} = {name}.clone()`), or compute "
                     "the new value functionally (torch.where, masked_fill, index_put)",
                 )
+
+
+def _check_host_call_writes(
+    parsed: ParsedFunction,
+    host: list[ast.stmt],
+    norm: Normalized,
+    graph: cfg.Graph,
+    live: liveness.Liveness,
+) -> None:
+    """A dynamic helper (its own host program) that writes an argument in place writes its own
+    copy: refused when the caller reads that argument again after the call."""
+    for s in host:
+        for n in aliasing.walk_no_defs(s):
+            if not isinstance(n, ast.stmt) or n not in graph.node_of:
+                continue
+            node = graph.node_of[n]
+            if node.kind is not cfg.NodeKind.STMT:
+                continue
+            rebound = activity.activity_of(n).writes
+            for call in aliasing.walk_no_defs(n):
+                if not isinstance(call, ast.Call):
+                    continue
+                for name in norm.call_writes.get(call, ()):
+                    if name in live.live_out(node) and name not in rebound:
+                        raise UnsupportedConstructError(
+                            f"the function called here writes its argument {name!r} in place, "
+                            f"and {name!r} is read again afterwards: dycl_jax runs that function "
+                            "as its own program, whose write the caller would not see",
+                            dataclasses.replace(parsed.location(None), lineno=n.lineno, col=None),
+                            hint=f"return the new value and rebind it (`{name} = f({name})`)",
+                        )
 
 
 # ---- per-region sets ---------------------------------------------------------------------------

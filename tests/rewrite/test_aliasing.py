@@ -156,8 +156,31 @@ class WritesParam(nn.Module):
         return buf
 
 
-def test_dynamic_helper_writing_into_a_parameter_is_refused() -> None:
-    _refused(WritesParam(), "buf[i] = y[0]", "in-place write to parameter 'buf'")
+def test_dynamic_helper_writing_into_an_argument_read_later_is_refused() -> None:
+    _refused(WritesParam(), "self.fill(buf, i, x)", "writes its argument 'buf' in place")
+
+
+class WritesDeadParam(nn.Module):
+    """The same helper, where the caller never reads the written argument again: exact."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def step(self, h):
+        y = self.lin(h)
+        if y.sum() > 0:
+            h.mul_(0.5)
+        return y + h
+
+    def forward(self, x):
+        h = x * 1.0
+        h = self.step(h)
+        return h
+
+
+def test_dynamic_helper_writing_a_dead_argument_is_exact() -> None:
+    _parity(WritesDeadParam())
 
 
 class InplaceForms(nn.Module):
