@@ -213,7 +213,8 @@ def _is_binding(n: ast.AST) -> bool:
         | ast.For
         | ast.comprehension
         | ast.With
-        | ast.ExceptHandler,
+        | ast.ExceptHandler
+        | ast.Call,
     )
 
 
@@ -350,6 +351,17 @@ class Typer:
                     self.bind(item.optional_vars, self.kind(item.context_expr))
         elif isinstance(node, ast.ExceptHandler) and node.name:
             self.env[node.name] = OBJ
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("append", "extend", "insert")
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in self.locals
+        ):
+            # a list a tensor is appended to holds tensors
+            arg = max((self.kind(a).kind for a in node.args), default=Kind.PY)
+            if arg == Kind.TENSOR:
+                self.bind(node.func.value, TENSOR)
 
     # ---- expressions -------------------------------------------------------------------------
 
