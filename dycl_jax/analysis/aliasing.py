@@ -285,10 +285,11 @@ def steps_of(stmts: list[ast.stmt]) -> list[tuple[Any, ...]]:
         for n in walk_no_defs(s):
             if not isinstance(n, ast.stmt):
                 continue
-            for link in links(n):
-                out.append(("link", link.a, link.b, link.kind != "container"))
+            # A new binding drops the name's old pairs first; then its new links are made.
             for name in fresh_bindings(n):
                 out.append(("fresh", name))
+            for link in links(n):
+                out.append(("link", link.a, link.b, link.kind != "container"))
     return out
 
 

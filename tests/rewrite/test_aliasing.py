@@ -236,3 +236,23 @@ class SafeRewrites(nn.Module):
 
 def test_residual_and_clone_patterns_are_exact() -> None:
     _parity(SafeRewrites())
+
+
+class WriteThroughListEntry(nn.Module):
+    """A list built around a tensor, then written through its entry in another region while the
+    tensor is read again (a fuzz finding: the list's new binding had dropped the link)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        a = self.lin(x).clone()
+        b = [a, x * 2.0]
+        if x.mean() > 0:
+            b[0].mul_(-1.0)
+        return torch.stack(b).sum(0) + 0.5 * a
+
+
+def test_write_through_a_list_entry_to_a_live_tensor_is_refused() -> None:
+    _refused(WriteThroughListEntry(), "b[0].mul_(-1.0)", "'b', which may share memory with 'a'")
