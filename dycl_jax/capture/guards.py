@@ -21,7 +21,7 @@ import contextlib
 import dataclasses
 import threading
 import types
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -96,9 +96,74 @@ class Guard:
             return True  # the common case: the very same immutable value (or module)
         return _state(now) == self.state
 
+    @property
+    def structural(self) -> bool:
+        """A submodule or method read: it can only change through ``nn.Module.__setattr__``, so
+        checking it can wait until :func:`structure_epoch` moves."""
+        return self.state[0] in ("module", "method") and not self.item
+
     def __str__(self) -> str:
         owner = "global" if self.item else type(self.obj).__name__
         return f"{owner}.{self.name} (was {self.value!r:.60})"
+
+
+class GuardSet:
+    """A compiled entry's guards: value guards checked on every use, structural ones only when a
+    module attribute has been set since they last held (one integer compare otherwise)."""
+
+    __slots__ = ("epoch", "structural", "values")
+
+    def __init__(self, guards: Iterable[Guard]) -> None:
+        gs = list(guards)
+        self.values = tuple(g for g in gs if not g.structural)
+        self.structural = tuple(g for g in gs if g.structural)
+        self.epoch = _EPOCH[0]
+
+    def __bool__(self) -> bool:
+        return bool(self.values or self.structural)
+
+    def __iter__(self) -> Iterator[Guard]:
+        return iter((*self.values, *self.structural))
+
+    def holds(self) -> bool:
+        for g in self.values:
+            if not g.holds():
+                return False
+        if self.epoch != _EPOCH[0]:
+            for g in self.structural:
+                if not g.holds():
+                    return False
+            self.epoch = _EPOCH[0]
+        return True
+
+
+# Bumped whenever a module, parameter, buffer, function or method is set on (or deleted from) any
+# nn.Module: structural guards are rechecked only then.
+_EPOCH = [0]
+_STRUCTURAL_TYPES = (torch.nn.Module, torch.Tensor, types.FunctionType, types.MethodType)
+_installed = [False]
+
+
+def install_structure_watch() -> None:
+    """Wrap ``nn.Module.__setattr__`` / ``__delattr__`` once per process to bump the epoch (an
+    isinstance check per module attribute write)."""
+    if _installed[0]:
+        return
+    _installed[0] = True
+    setattr_ = torch.nn.Module.__setattr__
+    delattr_ = torch.nn.Module.__delattr__
+
+    def watched_setattr(self: torch.nn.Module, name: str, value: Any) -> None:
+        if isinstance(value, _STRUCTURAL_TYPES) or value is None:
+            _EPOCH[0] += 1
+        setattr_(self, name, value)
+
+    def watched_delattr(self: torch.nn.Module, name: str) -> None:
+        _EPOCH[0] += 1
+        delattr_(self, name)
+
+    torch.nn.Module.__setattr__ = watched_setattr  # type: ignore[method-assign]
+    torch.nn.Module.__delattr__ = watched_delattr  # type: ignore[method-assign]
 
 
 def global_guards(fn: Any) -> list[Guard]:
@@ -137,6 +202,7 @@ _lock = threading.Lock()
 @contextlib.contextmanager
 def record(root: torch.nn.Module | None) -> Iterator[list[Guard]]:
     """Record the guardable attribute reads of ``root``'s user modules in this thread."""
+    install_structure_watch()
     found: list[Guard] = []
     if root is None:
         yield found

@@ -24,7 +24,9 @@ _ARRAY_IMPL = ARRAY_IMPL  # exact type of a concrete jax array (faster than isin
 _SCALARS = (bool, int, float, str, complex, type(None))
 
 
-def split(values: tuple[Any, ...], dynamic: frozenset[int]) -> tuple[tuple[Any, ...], list[Any]]:
+def split(
+    values: tuple[Any, ...], dynamic: frozenset[int], refs: list[Any] | None = None
+) -> tuple[tuple[Any, ...], list[Any]]:
     """(key, leaves) for live-in ``values``; positions in ``dynamic`` pass int/float as arrays."""
     key: list[Any] = []
     leaves: list[Any] = []
@@ -33,11 +35,13 @@ def split(values: tuple[Any, ...], dynamic: frozenset[int]) -> tuple[tuple[Any, 
             key.append(("s", type(v)))
             leaves.append(np.asarray(v, np.int64 if type(v) is int else np.float64))
         else:
-            key.append(_key(v, leaves))
+            key.append(_key(v, leaves, refs))
     return tuple(key), leaves
 
 
-def _key(v: Any, leaves: list[Any]) -> Any:
+def _key(v: Any, leaves: list[Any], refs: list[Any] | None = None) -> Any:
+    """The key of one value; objects keyed by identity are appended to ``refs`` (the compiled
+    entry keeps them alive, so their ids are not reused while the entry exists)."""
     t = type(v)
     if t is _ARRAY_IMPL:  # the hot path: checked by exact type, isinstance on jax.Array is slow
         leaves.append(v)
@@ -48,13 +52,18 @@ def _key(v: Any, leaves: list[Any]) -> Any:
         leaves.append(v)
         return (v.shape, v.dtype)
     if t is list or t is tuple:
-        return (t, tuple(_key(x, leaves) for x in v))
+        return (t, tuple(_key(x, leaves, refs) for x in v))
     if t is dict:
-        return (t, tuple((k, _key(x, leaves)) for k, x in v.items()))
+        return (t, tuple((k, _key(x, leaves, refs)) for k, x in v.items()))
+    if isinstance(v, torch.nn.Module):  # common and never a pytree: by identity, early
+        if refs is not None:
+            refs.append(v)
+        return ("o", id(v))
     if isinstance(v, tuple) and hasattr(t, "_fields"):  # a NamedTuple
-        return (t, tuple(_key(x, leaves) for x in v))
+        return (t, tuple(_key(x, leaves, refs) for x in v))
     if _plain_dataclass(v):  # a dataclass / HF ModelOutput built on the host from tensors
-        return (t, tuple((f.name, _key(getattr(v, f.name), leaves)) for f in dataclasses.fields(v)))
+        fields = dataclasses.fields(v)
+        return (t, tuple((f.name, _key(getattr(v, f.name), leaves, refs)) for f in fields))
     if isinstance(v, np.ndarray | np.generic):
         # Host arrays (results of ops run in PyTorch on the host) go to jit as they are: cheaper
         # than making a jax array first (measured 5 us vs 17 us).
@@ -65,43 +74,33 @@ def _key(v: Any, leaves: list[Any]) -> Any:
     if t is types.FunctionType and v.__closure__:
         # A closure (a lambda or def made in forward) reads its cells when the region runs:
         # Python values there are part of the key, so a counter it closes over is not baked in.
-        cells = tuple(_cell_key(c) for c in v.__closure__)
-        return ("f", _Identity(v), cells, _cell_key_value(v.__defaults__))
-    # Modules, functions, and torch tensors held as module state (read as constants while their
-    # object is unchanged): keyed by identity. The key holds the object itself, so its id cannot
-    # be reused by a new object while the compiled entry lives.
-    return ("o", _Identity(v))
+        cells = tuple(_cell_key(c, refs) for c in v.__closure__)
+        if refs is not None:
+            refs.append(v)
+        return ("f", id(v), cells, _cell_key_value(v.__defaults__, refs))
+    # Functions, other objects, and torch tensors held as module state (read as constants while
+    # their object is unchanged): keyed by identity.
+    if refs is not None:
+        refs.append(v)
+    return ("o", id(v))
 
 
-def _cell_key(cell: Any) -> Any:
+def _cell_key(cell: Any, refs: list[Any] | None) -> Any:
     try:
-        return _cell_key_value(cell.cell_contents)
+        return _cell_key_value(cell.cell_contents, refs)
     except ValueError:  # an empty cell
         return ("empty",)
 
 
-def _cell_key_value(x: Any) -> Any:
+def _cell_key_value(x: Any, refs: list[Any] | None) -> Any:
     t = type(x)
     if t in _SCALARS:
         return (t, x)
     if (t is tuple or t is list) and all(type(e) in _SCALARS for e in x):
         return (t, tuple(x))
-    return _Identity(x)
-
-
-class _Identity:
-    """An object compared and hashed by identity, kept alive by the key that holds it."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: Any) -> None:
-        self.obj = obj
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Identity) and other.obj is self.obj
-
-    def __hash__(self) -> int:
-        return id(self.obj)
+    if refs is not None:
+        refs.append(x)
+    return ("o", id(x))
 
 
 def scalar_leaves(values: tuple[Any, ...], dynamic: frozenset[int]) -> set[int]:

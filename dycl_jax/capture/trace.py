@@ -224,8 +224,8 @@ def trace(
         raise CaptureError(
             f"this code fails on inputs [{shapes}]: {msg.splitlines()[0][:500]}",
             loc,
-            hint="PyTorch raises the same error for these inputs; check the shapes and dtypes "
-            "passed to the model",
+            hint="check the shapes and dtypes passed to the model; if the model runs in PyTorch "
+            "on these inputs, this is a dycl_jax limitation: please report it",
         ) from e
     _strip_input_writebacks(gm, len(param_values), param_names)
     if dynamic:

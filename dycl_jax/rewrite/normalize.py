@@ -196,6 +196,16 @@ class Normalizer:
         if isinstance(e, ast.Dict) and all(k is not None for k in e.keys):
             keys: list[ast.expr | None] = [self.as_host(k) for k in e.keys if k is not None]
             return ast.copy_location(ast.Dict(keys, [self.as_host(v) for v in e.values]), e)
+        if isinstance(e, ast.JoinedStr):
+            # An f-string is formatted on the host, each value computed first (a value read back
+            # with .item() formats as the Python number it is, like in eager PyTorch).
+            parts: list[ast.expr] = [
+                ast.FormattedValue(self.as_host(v.value), v.conversion, v.format_spec)
+                if isinstance(v, ast.FormattedValue)
+                else v
+                for v in e.values
+            ]
+            return ast.copy_location(ast.JoinedStr(parts), e)
         e2 = self.lift(e)
         if isinstance(e2, ast.Name) or not self.typer.reads_tensor(e2):
             return e2

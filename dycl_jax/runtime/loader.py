@@ -10,6 +10,7 @@ file:line.
 from __future__ import annotations
 
 import ast
+import builtins
 import hashlib
 import linecache
 import os
@@ -35,9 +36,15 @@ class Namespace(dict):  # type: ignore[type-arg]
     __slots__ = ("live",)
 
     def __init__(self, live: dict[str, Any], own: dict[str, Any]) -> None:
-        super().__init__(own)
+        # Builtins and imported modules are copied in: looked up in the dict itself they cost a
+        # plain lookup; only the module's other globals are read live through __missing__.
+        b = live.get("__builtins__", builtins)
+        names = vars(b) if isinstance(b, types.ModuleType) else b
+        super().__init__((k, v) for k, v in names.items() if k not in live)  # not shadowed
+        self.update((k, v) for k, v in live.items() if isinstance(v, types.ModuleType))
+        self.update(own)
         self.live = live
-        self["__builtins__"] = live.get("__builtins__", __builtins__)
+        self["__builtins__"] = b
 
     def __missing__(self, name: str) -> Any:
         return self.live[name]

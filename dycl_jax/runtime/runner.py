@@ -55,10 +55,12 @@ class _Entry:
     captured: Captured
     params: tuple[Any, ...]
     # Module attributes the capture read as constants; the entry is valid while they hold.
-    guards: tuple[Guard, ...] = ()
+    guards: guards.GuardSet | tuple[Guard, ...] = ()
+    refs: list[Any] = dataclasses.field(default_factory=list)  # ids in the key stay unique
 
     def valid(self) -> bool:
-        return all(g.holds() for g in self.guards)
+        gs = self.guards
+        return gs.holds() if isinstance(gs, guards.GuardSet) else True
 
     def run(self, leaves: list[Any]) -> tuple[Any, ...]:
         if self.jitted is None:
@@ -155,10 +157,11 @@ class RegionRunner:
             )
             has_outputs = any(n.op == "output" and n.args[0] for n in captured.gm.graph.nodes)
             params = tuple(s.params[n] for n in captured.param_names)
-            key, leaves = signature.split(values, self.dynamic)
+            refs: list[Any] = []  # objects keyed by identity: kept alive with the entry
+            key, leaves = signature.split(values, self.dynamic, refs)
             with internal_stage("lower", self.location):
                 jitted = jax.jit(to_jax(captured.gm)) if has_outputs else None
-                entry = _Entry(jitted, captured, params, entry_guards)
+                entry = _Entry(jitted, captured, params, guards.GuardSet(entry_guards), refs)
                 if jitted is not None:
                     t0 = time.perf_counter()
                     jitted(*params, *leaves)  # compile now: the first call's cost is counted here
