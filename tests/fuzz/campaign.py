@@ -310,7 +310,7 @@ def _candidates(prog: gen.Program) -> list[gen.Program]:
                     else:
                         n.args["conds"].pop()
                     cands.append(p)
-            if node.kind == "no_grad":
+            if node.kind in ("no_grad", "for_range", "while"):  # the body without the loop
                 p = prog.copy()
                 blk = _blocks_of(p)[bi]
                 blk[si : si + 1] = blk[si].blocks[0]
@@ -371,6 +371,17 @@ def shrink(
     return best, best_out
 
 
+def failure_key(outcome: Outcome) -> tuple[str, str, str] | None:
+    """Refusals and crashes with the same message (file, line, names and numbers aside) are one
+    failure: shrunk and saved once per campaign. Mismatches are never merged."""
+    if outcome.kind == "mismatch" or not outcome.message:
+        return None
+    first = outcome.message.strip().splitlines()[0]
+    first = re.sub(r"^\S+\.py:\d+: ", "", first)
+    first = re.sub(r"'[^']*'", "'_'", first)
+    return (outcome.kind, outcome.error_type, re.sub(r"\d+", "#", first))
+
+
 def save_regression(prog: gen.Program, outcome: Outcome, origin: str) -> Path:
     REGRESSIONS.mkdir(exist_ok=True)
     body = gen.render(prog)
@@ -424,6 +435,7 @@ class Summary:
     refusals: int = 0
     expected_refusals: int = 0
     invalid: int = 0
+    duplicates: int = 0  # refusals/crashes with the message of one already reported
     saved: list[Path] = dataclasses.field(default_factory=list)
     constructs: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
@@ -449,6 +461,7 @@ def campaign(
 ) -> Summary:
     log = print if verbose else (lambda *a, **k: None)
     s = Summary()
+    seen: dict[tuple[str, str, str], str] = {}  # failure_key -> where it was first reported
     t0 = time.perf_counter()
     for i in range(programs):
         pseed = seed * 1_000_003 + i
@@ -472,6 +485,11 @@ def campaign(
             log(
                 f"[{i}] seed {pseed}: {out.kind}: {out.message.splitlines()[0] if out.message else ''}"
             )
+            key = failure_key(out)
+            if key is not None and key in seen:
+                s.duplicates += 1
+                log(f"  same failure as {seen[key]}: not shrunk or saved again")
+                continue
             if do_shrink:
                 small, small_out = shrink(prog, out, shrink_budget_s, log)
             else:
@@ -484,6 +502,8 @@ def campaign(
                 )
                 s.saved.append(p)
                 log(f"  saved {p}")
+            if key is not None:
+                seen[key] = f"program {i}" if not save else str(s.saved[-1].name)
         if verbose and (i + 1) % 25 == 0:
             log(
                 f"... {i + 1} programs, {s.paths} paths, {s.failures} failures, {time.perf_counter() - t0:.0f} s"
@@ -495,6 +515,7 @@ def campaign(
     log(
         f"outcomes: {s.mismatches} mismatches, {s.crashes} crashes, {s.refusals} unexpected refusals, "
         f"{s.expected_refusals} expected refusals, {s.invalid} invalid programs, "
+        f"{s.duplicates} repeats of a refusal/crash already reported, "
         f"{time.perf_counter() - t0:.0f} s"
     )
     return s

@@ -101,7 +101,7 @@ class Knobs:
     widths: tuple[int, ...] = (3, 4, 5)
     unsupported: bool = False  # also emit refused constructs (off: only supported ones)
     # weights of the constructs added to the simple-statement forms (0 turns one off)
-    w_alias: float = 1.3  # aliased in-place writes across a boundary (marks the program)
+    w_alias: float = 0.6  # aliased in-place writes across a boundary (marks the program)
     w_fresh: float = 1.0  # in-place writes to fresh tensors
     w_listmut: float = 0.5  # list entries rebound / written after append
     w_iter: float = 0.8  # enumerate / zip / reversed / dict.items() over tensor containers
@@ -344,7 +344,7 @@ class Generator:
         r = self.rng
         v = self.tensor(s)
         if r.random() < self.knobs.p_thr:  # a module attribute, changed between calls by mutate
-            thr = self.mutable(s, "thr", [r.choice([0.0, 0.2]), 0.5, -0.3])
+            thr = self.mutable(s, "thr", [r.choice([0.0, 0.13]), 0.55, -0.27])
             return r.choice([f"{v}.mean() > self.{thr}", f"{v}.max().item() > self.{thr} + 0.5"])
         form = r.choice(
             ["item_gt", "item_lt", "sum0d", "any", "all", "elem", "cmp", "conv", "compound"]
@@ -628,7 +628,10 @@ class Generator:
         a: dict[str, Any] = {"t": t, "o": o, "l": self.fresh("hs"), "h": self.fresh("h")}
         a["form"] = form = r.choice(["enumerate", "zip", "reversed", "items", "enum_zip"])
         a["j"] = self.fresh("j")
-        a["g"] = self.fresh("g")
+        a["g"], a["gv"] = self.fresh("gs"), self.fresh("g")
+        # the loop building the list reuses the index name of the iteration half the time, as
+        # users write `for i in range(k): ...` then `for i, h in enumerate(hs): ...`
+        a["jb"] = a["j"] if r.random() < 0.5 else self.fresh("jb")
         srcs = ["literal", "loop"] + (["acc"] if s.role == "main" else [])
         a["src"] = r.choice(srcs) if form != "items" else "dict"
         a["k"] = r.randint(1, 3)
@@ -681,7 +684,11 @@ class Generator:
         )
 
     def g_hostk(self, s: _Scope, t: str, o: str) -> Node:
-        """k = o.mean().item(); (boundaries); t = t * k / o.sum() * k / int(k) as bound or index."""
+        """k = o.mean().item(); (boundaries); t = t * k / o.sum() * k / int(k) as bound or index.
+
+        ``int()`` steps sit off round values (``k * 2.7 + 0.31``): a softmax sums to exactly 1 per
+        row in PyTorch and to 0.99999994 in XLA, and ``int(2 * k)`` would then count differently.
+        Thresholds avoid round values (1/D is the mean of a softmax) for the same reason."""
         r = self.rng
         a: dict[str, Any] = {"t": t, "o": o, "k": self.fresh("k"), "i": self.fresh("i")}
         a["read"] = r.choice(
@@ -1095,14 +1102,15 @@ class _Renderer:
     def r_iterate(self, n: Node, sp: str, ind: int, role: str) -> list[str]:
         a = n.args
         L, G, h, j, t, o = a["l"], a["g"], a["h"], a["j"], a["t"], a["o"]
+        gv, jb = a.get("gv", G), a.get("jb", j)
         form, src = a["form"], a["src"]
         if src == "literal":
             lines = [f"{sp}{L} = [{o}, torch.tanh({t})]"]
         elif src == "loop":
             lines = [
                 f"{sp}{L} = []",
-                f"{sp}for {j} in range({a['k']}):",
-                f"{sp}    {L}.append(torch.tanh({o} * ({j} + 1)))",
+                f"{sp}for {jb} in range({a['k']}):",
+                f"{sp}    {L}.append(torch.tanh({o} * ({jb} + 1)))",
             ]
         elif src == "acc":
             lines = [f"{sp}{L} = [*acc, {o}]"]
@@ -1113,17 +1121,17 @@ class _Renderer:
         lines += self.mid(n, ind, role)
         head = {
             "enumerate": f"for {j}, {h} in enumerate({L}):",
-            "zip": f"for {h}, {G} in zip({L}, {G}):",
+            "zip": f"for {h}, {gv} in zip({L}, {G}):",
             "reversed": f"for {h} in reversed({L}):",
             "items": f"for {j}, {h} in {L}.items():",
-            "enum_zip": f"for {j}, ({h}, {G}) in enumerate(zip({L}, {G})):",
+            "enum_zip": f"for {j}, ({h}, {gv}) in enumerate(zip({L}, {G})):",
         }[form]
         first = {
             "enumerate": f" * {j}",
             "enum_zip": f" * {j}",
             "items": f' * (1.0 if {j} == "a" else -1.0)',
         }.get(form, "")
-        second = f" * {G}" if form in ("zip", "enum_zip") else ""
+        second = f" * {gv}" if form in ("zip", "enum_zip") else ""
         lines += [
             sp + head,
             f"{sp}    if {a['cond']}:",
@@ -1192,11 +1200,12 @@ class _Renderer:
                 lines.append(f"{sp}{t} = {t} + {o2}.mean() * {K} * 0.1")
             elif use == "bound":
                 lines += [
-                    f"{sp}for {a['i']} in range(int(abs({K}) * 2) % 3 + 1):",
+                    f"{sp}for {a['i']} in range(int(abs({K}) * 2.7 + 0.31) % 3 + 1):",
                     f"{sp}    {t} = torch.tanh({t}) + 0.1 * {a['i']}",
                 ]
             elif use == "index":
-                lines.append(f"{sp}{t} = {t} + {t}[:, int(abs({K}) * 7) % {self.d}].unsqueeze(-1)")
+                idx = f"int(abs({K}) * 6.3 + 0.17) % {self.d}"
+                lines.append(f"{sp}{t} = {t} + {t}[:, {idx}].unsqueeze(-1)")
             else:
                 lines.append(f"{sp}{t} = {t} - max({K}, 0.0)")
         return lines

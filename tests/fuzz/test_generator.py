@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import sys
+import warnings
 
 import torch
 
@@ -14,9 +16,15 @@ def _eager(prog: gen.Program) -> None:
     mod = campaign.load_module(gen.render(prog), "gen")
     try:
         model = mod.make_model()
-        with torch.no_grad():
-            for args in mod.make_inputs():
+        inputs = mod.make_inputs()
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the programs' own warnings.warn(f"fuzz...")
+            for args in inputs:
                 model(*args)
+            for step in range(1, mod.MUTATION_STEPS + 1):  # what the campaign does after convert
+                mod.mutate(model, step)
+                for args in inputs[:2]:
+                    model(*args)
     finally:
         sys.modules.pop(mod.__name__, None)
 
@@ -41,3 +49,27 @@ def test_unsupported_knob_is_off_by_default() -> None:
     for seed in range(40):
         assert not gen.generate(seed).unsupported
         assert "refused" not in [n.kind for n in gen.walk(gen.generate(seed).classes["Model"].body)]
+
+
+def test_constructs_appear_often_enough() -> None:
+    counts: collections.Counter[str] = collections.Counter()
+    n = 60
+    for seed in range(n):
+        counts.update(gen.constructs(gen.generate(seed)))
+    families = ["alias", "fresh", "listmut", "iterate", "attr", "obj", "exc", "hostk", "log"]
+    families += ["mutable_attr", "weight_edit", "half", "out_namedtuple", "out_dataclass"]
+    families += ["out_modeloutput"]
+    for family in families:
+        assert counts[family] >= 0.05 * n, (family, counts)
+
+
+def test_aliased_mark_follows_the_alias_nodes() -> None:
+    for seed in range(40):
+        prog = gen.generate(seed)
+        src = gen.render(prog)
+        has_alias = "alias" in gen.constructs(prog)
+        assert gen.is_aliased(prog) == has_alias
+        assert f"ALIASED = {has_alias!r}" in src
+        for block in campaign._blocks_of(prog):  # shrinking away every alias node drops the mark
+            block[:] = [node for node in block if node.kind != "alias"]
+        assert "ALIASED = False" in gen.render(prog)
