@@ -17,8 +17,10 @@ in-place write in a region to an object that may be aliased by a link made outsi
 from __future__ import annotations
 
 import ast
+import contextlib
+import contextvars
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dycl_jax.analysis.cfg import Graph, Node
@@ -38,12 +40,43 @@ def _root_name(e: ast.expr) -> str | None:
     return e.id if isinstance(e, ast.Name) else None
 
 
+# Calls known (from the live objects they resolve to) to return their argument itself:
+# ``self.drop(x)`` with nn.Dropout in eval, ``nn.Identity``; set by the splitter for one function.
+_RETURNS_INPUT: contextvars.ContextVar[frozenset[ast.Call]] = contextvars.ContextVar(
+    "dycl_returns_input", default=frozenset()
+)
+
+
+@contextlib.contextmanager
+def returning_input(calls: frozenset[ast.Call]) -> Iterator[None]:
+    """Treat ``calls`` as returning their first argument while analysing one function."""
+    token = _RETURNS_INPUT.set(calls)
+    try:
+        yield
+    finally:
+        _RETURNS_INPUT.reset(token)
+
+
+_ITERATING = frozenset({"enumerate", "zip", "reversed", "iter", "list", "tuple"})
+
+
 def view_root(e: ast.expr) -> str | None:
     """``b`` when ``e`` is ``b`` itself or a view of it (``b[...]``, ``b.T``, ``b.view(...)``,
-    chains of those)."""
+    chains of those), or an iterator / call that hands ``b`` (or its items) back."""
     while True:
         if isinstance(e, ast.Name):
             return e.id
+        if isinstance(e, ast.Call) and e.args and e in _RETURNS_INPUT.get():
+            e = e.args[0]
+            continue
+        if (
+            isinstance(e, ast.Call)
+            and isinstance(e.func, ast.Name)
+            and e.func.id in _ITERATING
+            and e.args
+        ):
+            e = e.args[0]  # enumerate(xs): its items are xs's (zip: see iteration_roots)
+            continue
         if isinstance(e, ast.Subscript):
             e = e.value
         elif isinstance(e, ast.Attribute) and e.attr in VIEW_ATTRS:

@@ -622,6 +622,12 @@ class Typer:
             return CallKind.EFFECT  # logging, warnings, time, ...: run on the host every call
         return CallKind.TRACE
 
+    def returns_input(self, call: ast.Call) -> bool:
+        """True when ``call`` hands back its first argument itself (``nn.Identity``, dropout in
+        eval, an empty ``nn.Sequential``): the result aliases the argument."""
+        cands = self.callee_objects(call.func)
+        return bool(cands) and bool(call.args) and all(_returns_input(c) for c in cands or ())
+
     def call_mutations(self, call: ast.Call) -> frozenset[str]:
         """Local names whose objects ``call`` writes in place because the user function it calls
         writes the corresponding parameter in place (``self.put(d, k, v)`` with ``d[k] = v``)."""
@@ -706,3 +712,22 @@ def _mutated_param_positions(fn: Any) -> frozenset[tuple[int, Any]]:
     if code is None:
         return frozenset()
     return _mutated_param_positions_of(code, fn)
+
+
+_IDENTITY_MODULES = (
+    torch.nn.Identity,
+    torch.nn.Dropout,
+    torch.nn.Dropout1d,
+    torch.nn.Dropout2d,
+    torch.nn.Dropout3d,
+    torch.nn.AlphaDropout,
+    torch.nn.FeatureAlphaDropout,
+)
+
+
+def _returns_input(c: Any) -> bool:
+    if isinstance(c, _IDENTITY_MODULES):
+        return not c.training or isinstance(c, torch.nn.Identity)
+    if isinstance(c, torch.nn.Sequential) and len(c) == 0:
+        return True
+    return c in (torch.nn.functional.dropout, torch.dropout) or c is torch.nn.functional.dropout1d

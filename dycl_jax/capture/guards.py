@@ -140,8 +140,13 @@ class GuardSet:
 # Bumped whenever a module, parameter, buffer, function or method is set on (or deleted from) any
 # nn.Module: structural guards are rechecked only then.
 _EPOCH = [0]
-_STRUCTURAL_TYPES = (torch.nn.Module, torch.Tensor, types.FunctionType, types.MethodType)
+_STRUCTURAL_TYPES = (torch.nn.Module, torch.nn.Parameter, types.FunctionType, types.MethodType)
 _installed = [False]
+
+
+def structure_epoch() -> int:
+    """Bumped on every structural write to any module (see install_structure_watch)."""
+    return _EPOCH[0]
 
 
 def install_structure_watch() -> None:
@@ -154,7 +159,12 @@ def install_structure_watch() -> None:
     delattr_ = torch.nn.Module.__delattr__
 
     def watched_setattr(self: torch.nn.Module, name: str, value: Any) -> None:
-        if isinstance(value, _STRUCTURAL_TYPES) or value is None:
+        # Plain tensors are state a forward may write every call; only registered buffers count.
+        if (
+            isinstance(value, _STRUCTURAL_TYPES)
+            or value is None
+            or (isinstance(value, torch.Tensor) and name in self.__dict__.get("_buffers", ()))
+        ):
             _EPOCH[0] += 1
         setattr_(self, name, value)
 

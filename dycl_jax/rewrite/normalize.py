@@ -70,6 +70,8 @@ class Normalized:
     # Calls in trace statements to user functions that write some of their arguments in place:
     # call -> the local names passed there (their objects change).
     call_writes: dict[ast.Call, frozenset[str]]
+    # Calls in trace statements that return their argument itself (nn.Identity, dropout in eval).
+    returns_input: frozenset[ast.Call]
 
 
 def _runtime_call(fn: str, *args: ast.expr) -> ast.expr:
@@ -103,6 +105,7 @@ class Normalizer:
         self.namer = namer
         self.reasons: list[SplitReason] = []
         self.call_writes: dict[ast.Call, frozenset[str]] = {}
+        self.returns_input: set[ast.Call] = set()
         self._out: list[list[Item]] = []
         self.state_attrs: list[tuple[Any, str]] = []
         self.place = Placement(parsed, typer)
@@ -123,6 +126,7 @@ class Normalizer:
             tuple(self.state_attrs),
             self.namer,
             self.call_writes,
+            frozenset(self.returns_input),
         )
 
     # ---- emission ----------------------------------------------------------------------------
@@ -154,6 +158,8 @@ class Normalizer:
                     names = self.typer.call_mutations(n)
                     if names:
                         self.call_writes[n] = names
+                    if self.typer.returns_input(n):
+                        self.returns_input.add(n)
             self._out[-1].append(Trace(stmt))
         else:
             self._out[-1].append(Host(stmt, reason, tuple(blocks.items())))

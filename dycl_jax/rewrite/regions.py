@@ -183,7 +183,8 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
         return None if d is None else (d.uses, d.must)
 
     live = liveness.analyze(graph, override)
-    _check_aliases(parsed, sp.drafts, body, norm, graph, live)
+    with aliasing.returning_input(norm.returns_input):
+        _check_aliases(parsed, sp.drafts, body, norm, graph, live)
     params = ir_params(parsed.node)
     outs: dict[str, tuple[str, ...]] = {}
     ins: dict[str, tuple[str, ...]] = {}
@@ -334,11 +335,14 @@ def _check_aliases(
         if isinstance(s, ast.Expr) and s in sites:
             return aliasing.steps_of(sites[s].stmts)
         if isinstance(s, ast.For):
-            container = aliasing.view_root(s.iter)
             names = aliasing.target_names(s.target)
-            if container is None:
+            it = s.iter
+            zipped = isinstance(it, ast.Call) and _is_zip(it)
+            roots = [aliasing.view_root(a) for a in it.args] if zipped else []  # type: ignore[attr-defined]
+            roots = [r for r in roots if r] or [r for r in [aliasing.view_root(it)] if r]
+            if not roots:
                 return [("fresh", n) for n in names]
-            return [("link", n, container, True) for n in names]
+            return [("link", n, r, i == 0) for n in names for i, r in enumerate(roots)]
         if isinstance(s, ast.ExceptHandler):
             return [("fresh", s.name)] if s.name else []
         if isinstance(s, ast.If | ast.While | ast.With | ast.Try) or s is None:
@@ -398,6 +402,10 @@ def _check_aliases(
                     hint=f"copy before writing (`{name} = {name}.clone()`), or compute "
                     "the new value functionally (torch.where, masked_fill, index_put)",
                 )
+
+
+def _is_zip(e: ast.expr) -> bool:
+    return isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id == "zip"
 
 
 def _check_host_call_writes(

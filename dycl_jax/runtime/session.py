@@ -11,6 +11,7 @@ import jax
 import torch
 
 from dycl_jax import compat
+from dycl_jax.capture import guards
 from dycl_jax.ir.program import Program as IRProgram
 from dycl_jax.ir.program import Region
 from dycl_jax.log import logger
@@ -27,7 +28,9 @@ class Session:
     ) -> None:
         self.root = root
         self.params: dict[str, Any] = {}
+        guards.install_structure_watch()
         self._collect()
+        self._epoch = guards.structure_epoch()
         self.stats = Stats()
         # Module attributes that host code writes (e.g. a recurrent gate's hidden state). Regions
         # read them as extra inputs so no capture bakes in a value that later changes.
@@ -62,6 +65,26 @@ class Session:
         # (an optimizer step, load_state_dict, `weight.mul_(...)` under no_grad) increases it.
         self._weights_version = compat.tensor_versions(self.torch_params)
 
+    def _structure_changed(self) -> bool:
+        """Re-read the module tree's tensors after a structural write; True if they changed.
+        Same names, shapes and dtypes (a ModuleList entry replaced by a like module): compiled
+        regions stay, fed the new tensors. Otherwise every region is cleared."""
+        before = [(n, t.shape, t.dtype) for n, t in zip(self.param_names, self.torch_params)]
+        ids = [id(t) for t in self.torch_params]
+        with self.capture_lock:
+            self._collect()
+            if [id(t) for t in self.torch_params] == ids:
+                return False
+            after = [(n, t.shape, t.dtype) for n, t in zip(self.param_names, self.torch_params)]
+            for prog in self.programs.values():
+                for runner in prog.runners:
+                    if after == before:
+                        runner.reload_params(self.params)
+                    else:
+                        runner.clear()
+        logger.info("module tree changed since the last call: parameters re-read")
+        return True
+
     def rebuild(self) -> None:
         """Re-read the module tree's parameters and buffers and forget every compiled region:
         after a submodule, a parameter object or a dtype was replaced."""
@@ -81,6 +104,11 @@ class Session:
         """Reload parameters and buffers written in place since they were last read (checked on
         every call: one version-counter read per tensor, about 0.07 µs each). Compiled regions
         take parameters as inputs, so nothing recompiles."""
+        epoch = guards.structure_epoch()
+        if epoch != self._epoch:  # a module, parameter or buffer was set somewhere since
+            self._epoch = epoch
+            if self._structure_changed():
+                return True
         version = compat.tensor_versions(self.torch_params)
         if version == self._weights_version:
             return False

@@ -256,3 +256,42 @@ class WriteThroughListEntry(nn.Module):
 
 def test_write_through_a_list_entry_to_a_live_tensor_is_refused() -> None:
     _refused(WriteThroughListEntry(), "b[0].mul_(-1.0)", "'b', which may share memory with 'a'")
+
+
+class PassThroughAlias(nn.Module):
+    """nn.Identity / dropout in eval hand back their input: the result aliases it."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.layer = layer
+
+    def forward(self, x):
+        identity = self.lin(x)
+        h = self.layer(identity)
+        if h.sum() > -100:
+            h += 1
+        return h + identity
+
+
+@pytest.mark.parametrize("layer", [nn.Identity(), nn.Dropout(0.1)], ids=["identity", "dropout"])
+def test_write_to_the_output_of_a_pass_through_module_is_refused(layer: nn.Module) -> None:
+    _refused(PassThroughAlias(layer), "h += 1", "'h', which may share memory with 'identity'")
+
+
+class IteratesViews(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        x = self.lin(x)
+        a, b = x.chunk(2, dim=1)
+        for i, p in enumerate(x.unbind(0)):
+            if p.sum() > 0:
+                p.mul_(2)
+        return a + b
+
+
+def test_write_to_an_enumerated_view_is_refused() -> None:
+    _refused(IteratesViews(), "p.mul_(2)", "in-place write to 'p'")

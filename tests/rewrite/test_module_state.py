@@ -188,3 +188,28 @@ def test_refresh_rereads_replaced_parameters() -> None:
     m.tied.bias = nn.Parameter(torch.full((4,), 5.0))
     cm.refresh()
     assert_same(cm(x), m(x))
+
+
+class Blocks(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ls = nn.ModuleList(nn.Linear(4, 4) for _ in range(3))
+
+    def forward(self, x):
+        for i, layer in enumerate(self.ls):
+            x = torch.tanh(layer(x))
+            if x.sum() > 3:
+                break
+        return x
+
+
+def test_module_list_entry_replaced_after_convert_is_followed() -> None:
+    torch.manual_seed(0)
+    m = Blocks().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.randn(1, 4)
+    assert_same(cm(x), m(x))
+    m.ls[1] = nn.Linear(4, 4)
+    assert_same(cm(x), m(x))
+    m.ls[2] = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 4))  # new parameter names
+    assert_same(cm(x), m(x))
