@@ -287,7 +287,7 @@ class IteratesViews(nn.Module):
     def forward(self, x):
         x = self.lin(x)
         a, b = x.chunk(2, dim=1)
-        for i, p in enumerate(x.unbind(0)):
+        for _i, p in enumerate(x.unbind(0)):
             if p.sum() > 0:
                 p.mul_(2)
         return a + b

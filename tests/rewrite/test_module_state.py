@@ -196,7 +196,7 @@ class Blocks(nn.Module):
         self.ls = nn.ModuleList(nn.Linear(4, 4) for _ in range(3))
 
     def forward(self, x):
-        for i, layer in enumerate(self.ls):
+        for _i, layer in enumerate(self.ls):
             x = torch.tanh(layer(x))
             if x.sum() > 3:
                 break
