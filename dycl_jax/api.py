@@ -273,10 +273,9 @@ class ConvertedModel:
             context.PARAMS.reset(token)
 
     def refresh(self) -> None:
-        """Re-read the model after changes dycl_jax cannot see on its own: a parameter replaced
-        by a new object, weights written through ``.data``, a dtype change (``.double()``).
-        Parameters written in place, module attributes and submodule swaps are followed
-        automatically."""
+        """Re-read the model after changes dycl_jax cannot see on its own: weights written
+        through ``.data``, a dtype change (``.double()``). Parameters written in place, replaced
+        modules, parameters and buffers, and module attributes are followed automatically."""
         self.session.rebuild()
 
     @property
