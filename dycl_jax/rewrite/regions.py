@@ -42,7 +42,7 @@ class _Draft:
     stmts: list[ast.stmt]
     reason: ir.SplitReason | None
     site: ast.Expr
-    uses: frozenset[str] = frozenset()  # upward-exposed reads
+    uses: tuple[str, ...] = ()  # upward-exposed reads, in first-read order
     may: frozenset[str] = frozenset()  # names it may (re)bind or mutate
     must: frozenset[str] = frozenset()  # names it binds on every path
     effects: bool = False
@@ -170,17 +170,18 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
         used = sorted((reads | _closure_reads(reads, inline)) & inline.keys())
         d.stmts = [copy.deepcopy(inline[n]) for n in used] + d.stmts
         acts = activity.activity_of_block(d.stmts)
-        d.uses = frozenset(_upward_exposed(d.stmts)) & local
+        exposed, must = _region_effect(d.stmts)
+        d.uses = tuple(n for n in exposed if n in local)
         # An inlined def is the region's private copy: the host binds the name itself.
         d.may = (acts.may_writes & local) - set(used)
-        d.must = (_definite_writes(d.stmts) & local) - set(used)
+        d.must = (must & local) - set(used)
         d.effects = _may_mutate_outside(d.stmts)
     fn = ast.FunctionDef(parsed.fn.__name__, parsed.node.args, body, [], None)  # type: ignore[call-arg]
     graph = cfg.build(fn)
 
     def override(node: cfg.Node) -> tuple[frozenset[str], frozenset[str]] | None:
         d = drafts.get(node.ast_node) if isinstance(node.ast_node, ast.Expr) else None
-        return None if d is None else (d.uses, d.must)
+        return None if d is None else (frozenset(d.uses), d.must)
 
     live = liveness.analyze(graph, override)
     with aliasing.returning_input(norm.returns_input):
@@ -191,9 +192,9 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
     for d in sp.drafts:
         after = live.live_out(graph.node_of[d.site])
         live_out = sorted(d.may & after)
-        extra = sorted(set(live_out) - d.must - d.uses)
+        extra = sorted(set(live_out) - d.must - set(d.uses))
         outs[d.name] = tuple(live_out)
-        ins[d.name] = (*_upward_exposed_order(d.stmts, d.uses), *extra)
+        ins[d.name] = (*d.uses, *extra)
     # Regions with no live-out compute nothing anyone reads; they go unless they may write state
     # outside the function (an in-place op on a module buffer must still reach capture).
     dead = {d.site for d in sp.drafts if not outs[d.name] and not d.effects}
@@ -442,44 +443,18 @@ def _check_host_call_writes(
 # ---- per-region sets ---------------------------------------------------------------------------
 
 
-def _upward_exposed(stmts: list[ast.stmt]) -> list[str]:
-    """Names read before being assigned on every path, in first-read order."""
-    defined: set[str] = set()
-    exposed: list[str] = []
+def _region_effect(stmts: list[ast.stmt]) -> tuple[list[str], frozenset[str]]:
+    """(upward-exposed reads in first-read order, names bound on every path) of a region's
+    statements: liveness and definite assignment over the region's own CFG."""
+    graph = cfg.build(stmts)
+    exposed = liveness.analyze(graph).live_in(graph.entry)
+    must = definite.analyze(graph, set()).defined_in(graph.exit)
+    order: list[str] = []
     for s in stmts:
         for name in sorted(activity.activity_of_block([s]).reads):
-            if name not in defined and name not in exposed:
-                exposed.append(name)
-        defined |= _definite_writes([s])
-    return exposed
-
-
-def _upward_exposed_order(stmts: list[ast.stmt], names: frozenset[str]) -> list[str]:
-    return [n for n in _upward_exposed(stmts) if n in names]
-
-
-def _definite_writes(stmts: list[ast.stmt]) -> frozenset[str]:
-    """Names assigned on every path through ``stmts`` (a region: straight-line code with only
-    static branches, so a branch counts only when both sides assign)."""
-    out: set[str] = set()
-    for s in stmts:
-        if isinstance(s, ast.Assign | ast.AugAssign | ast.AnnAssign):
-            if isinstance(s, ast.AnnAssign) and s.value is None:
-                continue
-            targets = s.targets if isinstance(s, ast.Assign) else [s.target]
-            for t in targets:
-                out |= {
-                    n.id
-                    for n in ast.walk(t)
-                    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
-                }
-        elif isinstance(s, ast.If):
-            out |= _definite_writes(s.body) & _definite_writes(s.orelse)
-        elif isinstance(s, ast.With):
-            out |= _definite_writes(s.body)
-        elif isinstance(s, ast.FunctionDef | ast.ClassDef):
-            out.add(s.name)
-    return frozenset(out)
+            if name in exposed and name not in order:
+                order.append(name)
+    return order, must
 
 
 def _may_mutate_outside(stmts: list[ast.stmt]) -> bool:
