@@ -198,10 +198,20 @@ def links(stmt: ast.stmt) -> list[Link]:
                 for held in _held_names(arg):
                     add(owner, held, "container")
     elif isinstance(stmt, ast.For):
-        container = view_root(stmt.iter)
-        for name in target_names(stmt.target):
-            add(name, container, "iteration")
+        for root in iteration_roots(stmt.iter):
+            for name in target_names(stmt.target):
+                add(name, root, "iteration")
     return out
+
+
+def iteration_roots(it: ast.expr) -> list[str]:
+    """The names whose objects (or items) a loop over ``it`` binds: each of ``zip``'s arguments,
+    else the root of ``it`` (``enumerate(xs)``, ``xs.unbind(0)``, ``xs``)."""
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "zip":
+        roots = [view_root(a) for a in it.args]
+    else:
+        roots = [view_root(it)]
+    return [r for r in roots if r is not None]
 
 
 def inplace_writes(stmt: ast.stmt, tensors: frozenset[str]) -> list[tuple[str, int]]:
@@ -311,19 +321,29 @@ Pair = frozenset[str]  # two local names that may reference (storage of) the sam
 # ("link", a, b, rebinds) makes a reach b's object (rebinds: a's old binding is gone).
 
 
+def header_steps(n: ast.stmt | ast.excepthandler) -> list[tuple[Any, ...]]:
+    """The alias steps of one statement itself (a compound one: its header only)."""
+    if not isinstance(n, ast.stmt):  # an except clause binds its name to the exception
+        return [("fresh", n.name)] if isinstance(n, ast.ExceptHandler) and n.name else []
+    if isinstance(n, ast.For):  # each iteration rebinds the targets, then links them
+        names = target_names(n.target)
+        roots = iteration_roots(n.iter)
+        return [("fresh", t) for t in names] + [("link", t, r, False) for t in names for r in roots]
+    # A new binding drops the name's old pairs first; then its new links are made.
+    out: list[tuple[Any, ...]] = [("fresh", name) for name in fresh_bindings(n)]
+    out += [("link", lk.a, lk.b, lk.kind != "container") for lk in links(n)]
+    return out
+
+
 def steps_of(stmts: list[ast.stmt]) -> list[tuple[Any, ...]]:
     """The alias steps of ``stmts`` (nested blocks included), in source order."""
-    out: list[tuple[Any, ...]] = []
-    for s in stmts:
-        for n in walk_no_defs(s):
-            if not isinstance(n, ast.stmt):
-                continue
-            # A new binding drops the name's old pairs first; then its new links are made.
-            for name in fresh_bindings(n):
-                out.append(("fresh", name))
-            for link in links(n):
-                out.append(("link", link.a, link.b, link.kind != "container"))
-    return out
+    return [
+        step
+        for s in stmts
+        for n in walk_no_defs(s)
+        if isinstance(n, ast.stmt | ast.excepthandler)
+        for step in header_steps(n)
+    ]
 
 
 def apply_steps(pairs: frozenset[Pair], steps: list[tuple[Any, ...]]) -> frozenset[Pair]:

@@ -186,6 +186,7 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
     live = liveness.analyze(graph, override)
     with aliasing.returning_input(norm.returns_input):
         _check_aliases(parsed, sp.drafts, body, norm, graph, live)
+    _check_host_call_writes(parsed, body, norm, graph, live)
     params = ir_params(parsed.node)
     outs: dict[str, tuple[str, ...]] = {}
     ins: dict[str, tuple[str, ...]] = {}
@@ -333,26 +334,13 @@ def _check_aliases(
 
     def steps(node: cfg.Node) -> list[tuple[Any, ...]]:
         s = node.ast_node
-        if isinstance(s, ast.Expr) and s in sites:
+        if isinstance(s, ast.Expr) and s in sites:  # a region: all its statements, in order
             return aliasing.steps_of(sites[s].stmts)
-        if isinstance(s, ast.For):
-            names = aliasing.target_names(s.target)
-            it = s.iter
-            zipped = isinstance(it, ast.Call) and _is_zip(it)
-            roots = [aliasing.view_root(a) for a in it.args] if zipped else []  # type: ignore[attr-defined]
-            roots = [r for r in roots if r] or [r for r in [aliasing.view_root(it)] if r]
-            if not roots:
-                return [("fresh", n) for n in names]
-            return [("link", n, r, i == 0) for n in names for i, r in enumerate(roots)]
-        if isinstance(s, ast.ExceptHandler):
-            return [("fresh", s.name)] if s.name else []
-        if isinstance(s, ast.If | ast.While | ast.With | ast.Try) or s is None:
-            return []
-        assert isinstance(s, ast.stmt)
-        return aliasing.steps_of([s])
+        if isinstance(s, ast.stmt | ast.excepthandler):
+            return aliasing.header_steps(s)
+        return []  # entry / exit
 
     pairs = aliasing.may_alias(graph, steps)
-    _check_host_call_writes(parsed, host, norm, graph, live)
     all_links = aliasing.all_links(host) + [x for d in drafts for x in aliasing.all_links(d.stmts)]
     for d in drafts:
         fresh: set[str] = set()
@@ -403,10 +391,6 @@ def _check_aliases(
                     hint=f"copy before writing (`{name} = {name}.clone()`), or compute "
                     "the new value functionally (torch.where, masked_fill, index_put)",
                 )
-
-
-def _is_zip(e: ast.expr) -> bool:
-    return isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id == "zip"
 
 
 def _check_host_call_writes(
