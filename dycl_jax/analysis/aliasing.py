@@ -25,7 +25,12 @@ from typing import Any
 
 from dycl_jax.analysis.cfg import Graph, Node
 from dycl_jax.analysis.dataflow import GraphVisitor
-from dycl_jax.analysis.facts import CONTAINER_MUTATORS, VIEW_ATTRS, VIEW_METHODS
+from dycl_jax.analysis.facts import (
+    CONTAINER_MUTATORS,
+    ITERATING_BUILTINS,
+    VIEW_ATTRS,
+    VIEW_METHODS,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,9 +62,6 @@ def returning_input(calls: frozenset[ast.Call]) -> Iterator[None]:
         _RETURNS_INPUT.reset(token)
 
 
-_ITERATING = frozenset({"enumerate", "zip", "reversed", "iter", "list", "tuple"})
-
-
 def view_root(e: ast.expr) -> str | None:
     """``b`` when ``e`` is ``b`` itself or a view of it (``b[...]``, ``b.T``, ``b.view(...)``,
     chains of those), or an iterator / call that hands ``b`` (or its items) back."""
@@ -72,7 +74,7 @@ def view_root(e: ast.expr) -> str | None:
         if (
             isinstance(e, ast.Call)
             and isinstance(e.func, ast.Name)
-            and e.func.id in _ITERATING
+            and e.func.id in ITERATING_BUILTINS
             and e.args
         ):
             e = e.args[0]  # enumerate(xs): its items are xs's (zip: see iteration_roots)

@@ -218,3 +218,7 @@ VIEW_METHODS = frozenset(
     }
 )
 VIEW_ATTRS = frozenset({"T", "mT", "H", "mH", "data", "real", "imag"})
+
+# Builtins that only iterate or restructure their argument: an iterator made by one over a
+# container hands out the container's own items.
+ITERATING_BUILTINS = frozenset({"enumerate", "zip", "reversed", "iter", "list", "tuple"})

@@ -14,11 +14,10 @@ The normalizer consumes these answers; the facts they rest on live in ``facts``.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
 
 import torch
 
-from dycl_jax.analysis import facts
+from dycl_jax.analysis import aliasing, facts
 from dycl_jax.analysis.dependence import CallKind, Kind, Typer
 from dycl_jax.analysis.source import ParsedFunction
 from dycl_jax.ir.program import SplitKind
@@ -131,7 +130,7 @@ class Placement:
         return False
 
     def has_host_atom(self, node: ast.AST, local_effects_ok: bool = False) -> bool:
-        for sub in _walk_expr(node):
+        for sub in aliasing.walk_no_defs(node):
             if self.atom_reason(sub, local_effects_ok) is not None:
                 return True
         return False
@@ -180,17 +179,6 @@ class Placement:
             return any(visit(c, child_loop) for c in ast.iter_child_nodes(n))
 
         return visit(s, False)
-
-
-def _walk_expr(node: ast.AST) -> Iterator[ast.AST]:
-    """ast.walk that does not enter nested function bodies / lambdas."""
-    todo = [node]
-    while todo:
-        n = todo.pop()
-        yield n
-        if isinstance(n, ast.Lambda | ast.FunctionDef | ast.ClassDef) and n is not node:
-            continue
-        todo.extend(ast.iter_child_nodes(n))
 
 
 def _is_user_class(c: object) -> bool:

@@ -33,7 +33,6 @@ _SCALARS = (bool, int, float, str, complex, type(None))
 _MISSING = object()
 # Types whose identity implies an unchanged state (a module's identity is its state here).
 _IMMUTABLE = frozenset(_SCALARS) | {tuple}
-_IMMUTABLE_MODULE_TYPES: set[type] = set()  # module classes seen (guarded by identity only)
 
 
 def _snapshot(v: Any, depth: int = 0) -> Any:
@@ -63,7 +62,6 @@ def _state(v: Any) -> Any:
     if isinstance(v, torch.Tensor):
         return ("tensor", id(v), compat.tensor_versions([v]))
     if isinstance(v, torch.nn.Module):
-        _IMMUTABLE_MODULE_TYPES.add(type(v))
         return ("module", id(v))
     if isinstance(v, types.MethodType):  # a new bound-method object on every access
         return ("method", id(v.__func__), id(v.__self__))
@@ -92,8 +90,8 @@ class Guard:
             now = self.obj[self.name] if self.item else getattr(self.obj, self.name)
         except (AttributeError, KeyError):
             return False
-        if now is self.value and (type(now) in _IMMUTABLE or type(now) in _IMMUTABLE_MODULE_TYPES):
-            return True  # the common case: the very same immutable value (or module)
+        if now is self.value and (type(now) in _IMMUTABLE or isinstance(now, torch.nn.Module)):
+            return True  # the common case: the very same immutable value, or module
         return _state(now) == self.state
 
     @property

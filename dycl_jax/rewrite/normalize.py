@@ -21,12 +21,13 @@ Consumes a ParsedFunction and its Typer; produces :class:`Normalized`.
 from __future__ import annotations
 
 import ast
+import builtins
 import contextlib
 import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-from dycl_jax.analysis import aliasing
+from dycl_jax.analysis import aliasing, facts
 from dycl_jax.analysis.dependence import HOST, AbsVal, Kind, Typer
 from dycl_jax.analysis.placement import Placement
 from dycl_jax.analysis.source import ParsedFunction
@@ -90,7 +91,7 @@ def _load(name: str) -> ast.Name:
     return ast.Name(name, ast.Load())
 
 
-_ITERATING_BUILTINS = (enumerate, zip, reversed, iter, list, tuple)
+_ITERATING_BUILTINS = tuple(getattr(builtins, n) for n in facts.ITERATING_BUILTINS)
 
 
 def normalize(parsed: ParsedFunction, typer: Typer) -> Normalized:
