@@ -118,11 +118,3 @@ def _orelse(program: Program, block: Block, depth: int, out: list[str]) -> None:
     if block:
         out.append(f"{_INDENT * depth}else:")
         _block(program, block, depth + 1, out)
-
-
-def region_function_source(program: Program, name: str) -> str:
-    """Readable ``def`` of one region (for explain() and debugging)."""
-    r = program.region(name)
-    body = [_INDENT + line for c in r.body for line in c.text.splitlines()]
-    body.append(f"{_INDENT}return ({''.join(n + ', ' for n in r.live_out)})")
-    return f"def {r.name}({', '.join(r.live_in)}):\n" + "\n".join(body) + "\n"

@@ -242,6 +242,3 @@ class Program:
 
     def calls(self) -> list[CallRegion]:
         return [s for s in walk(self.body) if isinstance(s, CallRegion)]
-
-    def replace(self, **changes: object) -> Program:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
