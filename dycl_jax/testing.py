@@ -10,6 +10,8 @@ import jax
 import numpy as np
 import torch
 
+from dycl_jax.lower import dtypes
+
 
 def difference(
     got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-5, path: str = "out"
@@ -19,12 +21,14 @@ def difference(
     if isinstance(expected, torch.Tensor):
         if not isinstance(got, jax.Array):
             return f"{path}: expected a jax array, got {type(got).__name__}"
-        e = expected.detach().cpu().numpy()
+        e = dtypes.tensor_to_numpy(expected)
         g = np.asarray(got)
         if g.shape != e.shape:
             return f"{path}: shape {g.shape} != {e.shape}"
         if g.dtype != e.dtype:
             return f"{path}: dtype {g.dtype} != {e.dtype}"
+        if e.dtype in (jax.numpy.bfloat16, np.float16):  # compare in float32 (exactly widened)
+            e, g = e.astype(np.float32), g.astype(np.float32)
         if not np.allclose(g, e, rtol=rtol, atol=atol, equal_nan=True):
             bad = ~np.isclose(g, e, rtol=rtol, atol=atol, equal_nan=True)
             at = tuple(int(v) for v in np.argwhere(bad)[0])

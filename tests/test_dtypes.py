@@ -99,3 +99,39 @@ def test_host_scalars_promote_like_python_numbers() -> None:
         for g, w in zip(got, want, strict=True):
             assert str(g.dtype) == str(w.dtype).removeprefix("torch."), (g.dtype, w.dtype)
         assert_same(got, want, rtol=1e-3, atol=1e-3)
+
+
+class _HalfMath(nn.Module):
+    """Reduced-precision arithmetic with Python scalars, a norm and a branch: PyTorch's CPU
+    kernels compute each op in float32 and round once (mul/div keep a Python scalar in float32;
+    add/sub round it to the tensor's dtype first)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(64)
+
+    def forward(self, x):
+        y = (x * 0.1 + 0.3) / 3.3 - 0.7
+        z = 0.25 - self.norm(y) * 1.7
+        if z.float().sum() > 0:
+            return z * z + y, (x > 0.1).sum()
+        return z / 3.0, (x > 0.1).sum()
+
+
+def test_float16_and_bfloat16_arithmetic_is_bitwise_exact() -> None:
+    for dt in (torch.float16, torch.bfloat16):
+        m = _HalfMath().to(dt).eval()
+        with torch.no_grad():
+            m.norm.weight.copy_(torch.linspace(0.5, 1.5, 64))
+        cm = dycl_jax.convert(m)
+        g = torch.Generator().manual_seed(0)
+        for sign in (1.0, -1.0):
+            x = (torch.randn(8, 64, generator=g) * 2 * sign + sign).to(dt)
+            with torch.no_grad():
+                want = m(x)
+            got = cm(x)
+            assert got[0].dtype == jax.numpy.dtype(str(dt).removeprefix("torch."))
+            np.testing.assert_array_equal(
+                np.asarray(got[0], dtype=np.float32), want[0].float().numpy(), err_msg=str(dt)
+            )
+            assert int(got[1]) == int(want[1])

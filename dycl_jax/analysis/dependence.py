@@ -48,10 +48,12 @@ from dycl_jax.analysis.facts import (
     LIBRARY_MODULES,
     LIST_ONLY_METHODS,
     PURE_BUILTINS,
+    PYTHON_RESULT_OPS,
     SHAPE_ATTRS,
     SHAPE_METHODS,
     SIDE_EFFECT_BUILTINS,
     STRUCTURAL_BUILTINS,
+    TIE_SENSITIVE_OPS,
     TORCH_STATIC_FUNCS,
 )
 from dycl_jax.analysis.source import ParsedFunction
@@ -107,6 +109,23 @@ class CallKind(enum.Enum):
     HOST_BUILTIN = "host_builtin"  # max/min/sorted over tensors: compare on the host
     DYNAMIC = "dynamic"  # user callee that needs its own host program
     EFFECT = "effect"  # side effect: print, container mutation, setattr
+
+
+def _host_op(name: str, node: ast.Call, method: bool) -> bool:
+    """A torch op run by PyTorch on the host: its output shape depends on values, its result is
+    a Python value read from tensors, or its indices on exact ties follow PyTorch's own algorithm
+    (see facts)."""
+    if name in DATA_DEPENDENT_OPS or name in PYTHON_RESULT_OPS:
+        return True
+    if name not in TIE_SENSITIVE_OPS:
+        return False
+    kw = {k.arg: k.value for k in node.keywords}
+    stable = kw.get("stable")
+    if name in ("sort", "argsort") and isinstance(stable, ast.Constant) and stable.value is True:
+        return False
+    if name == "median":  # without a dim it returns the (tie-free) value only
+        return bool(node.args[0 if method else 1 :] or "dim" in kw)
+    return True
 
 
 def is_torch_builtin_module(m: torch.nn.Module) -> bool:
@@ -315,6 +334,11 @@ class Typer:
                 names.add(node.name)
         return names
 
+    def bind_local(self, target: ast.expr, val: AbsVal) -> None:
+        """Bind a synthesized target (a comprehension's renamed loop variable) as a local."""
+        self.bind(target, val)
+        self.locals.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+
     def bind(self, target: ast.expr, val: AbsVal) -> None:
         if isinstance(target, ast.Name):
             old = self.env.get(target.id)
@@ -457,6 +481,9 @@ class Typer:
     def _k_Subscript(self, node: ast.Subscript) -> AbsVal:
         base = self.kind(node.value)
         if base.kind == Kind.OBJ and base.values is not None:
+            if isinstance(node.slice, ast.Slice):
+                # self.blocks[:k]: a sub-sequence of the same candidates (all of them, soundly)
+                return base
             elem = self._element_of(base)
             if isinstance(base.values[0], torch.nn.ModuleDict | dict):
                 vals = tuple(v for obj in base.values for v in obj.values())
@@ -489,6 +516,14 @@ class Typer:
             modname = getattr(fobj, "__module__", "") or ""
             if fobj in (range, enumerate, zip):
                 return AbsVal(Kind.OBJ)
+            if fobj is super and len(node.args) == 2 and not node.keywords:
+                # super(__class__, self) (the parser's form of super()): the parent's methods
+                cls, obj = (self.kind(a) for a in node.args)
+                if cls.values and obj.values and len(cls.values) == len(obj.values) == 1:
+                    try:
+                        return AbsVal(Kind.OBJ, (super(cls.values[0], obj.values[0]),))
+                    except TypeError:
+                        return OBJ
             if modname.startswith("torch") and name in TORCH_STATIC_FUNCS:
                 return PY
             if modname.startswith("torch") or isinstance(fobj, OpOverloadPacket):
@@ -558,7 +593,7 @@ class Typer:
             if base.kind == Kind.TENSOR and func.attr in LIST_ONLY_METHODS:
                 return CallKind.EFFECT  # a Python list holding tensors, not a tensor
             if base.kind == Kind.TENSOR:
-                if func.attr in DATA_DEPENDENT_OPS:
+                if _host_op(func.attr, node, method=True):
                     return CallKind.EAGER
                 return CallKind.CONVERSION if func.attr in CONVERSION_METHODS else CallKind.TRACE
             if base.kind == Kind.HOST:
@@ -610,7 +645,7 @@ class Typer:
                 return CallKind.PURE
             return CallKind.TRACE
         modname = getattr(fobj, "__module__", "") or ""
-        if modname.startswith("torch") and getattr(fobj, "__name__", "") in DATA_DEPENDENT_OPS:
+        if modname.startswith("torch") and _host_op(getattr(fobj, "__name__", ""), node, False):
             return CallKind.EAGER
         if fobj is torch.where and len(node.args) == 1 and not node.keywords:
             return CallKind.EAGER  # torch.where(cond) is nonzero(cond, as_tuple=True)

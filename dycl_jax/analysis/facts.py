@@ -121,6 +121,14 @@ TORCH_STATIC_FUNCS = frozenset(
 DATA_DEPENDENT_OPS = frozenset(
     {"nonzero", "masked_select", "unique", "unique_consecutive", "argwhere"}
 )
+# Ops whose result on exact ties (which index of equal values comes first) is PyTorch's own CPU
+# selection algorithm, which XLA does not reproduce: on all-equal values torch.topk(k=1) returns
+# index 2 of 4, 3 of 6, 10 of 16. They run in PyTorch on the host, between regions, like the
+# data-dependent ones. ``sort``/``argsort`` with ``stable=True`` are deterministic and stay traced.
+TIE_SENSITIVE_OPS = frozenset({"topk", "sort", "argsort", "msort", "kthvalue", "mode", "median"})
+# Ops that return a Python value computed from tensor values (``torch.allclose`` is a bool): they
+# read tensors back, so they run in PyTorch on the host too.
+PYTHON_RESULT_OPS = frozenset({"allclose", "equal", "is_nonzero"})
 # Python builtins that compare their (tensor) arguments: evaluated on the host, like PyTorch does.
 COMPARING_BUILTINS = frozenset({"max", "min", "sorted"})
 

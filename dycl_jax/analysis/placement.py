@@ -31,21 +31,12 @@ class Placement:
         self.typer = typer
         self.mask_names: set[str] = set()
         self.mask_names = self._find_mask_names()
+        values = self._assigned_values()
+        self.sequence_names = {n for n, vs in values.items() if all(_is_sequence(v) for v in vs)}
 
     def _find_mask_names(self) -> set[str]:
         """Locals only ever assigned a visible boolean mask."""
-        values: dict[str, list[ast.expr]] = {}
-        for n in self.parsed.nodes:
-            if isinstance(n, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.For | ast.NamedExpr):
-                targets = n.targets if isinstance(n, ast.Assign) else [n.target]
-                value = n.value if not isinstance(n, ast.For) else None
-                for t in targets:
-                    for name in ast.walk(t):
-                        if isinstance(name, ast.Name):
-                            plain = isinstance(t, ast.Name) and not isinstance(n, ast.AugAssign)
-                            # Anything but `name = value` counts as a non-mask assignment.
-                            seen = value if plain and value is not None else ast.Constant(None)
-                            values.setdefault(name.id, []).append(seen)
+        values = self._assigned_values()
         # The least fixpoint of "every value assigned is a mask": each pass adds names or stops,
         # so it ends within len(values) + 1 passes.
         masks: set[str] = set()
@@ -55,6 +46,23 @@ class Placement:
             if new == masks:
                 return masks
             masks = new
+
+    def _assigned_values(self) -> dict[str, list[ast.expr]]:
+        """Per local, every value assigned to it (a ``Constant(None)`` for anything but a plain
+        ``name = value``)."""
+        values: dict[str, list[ast.expr]] = {}
+        for n in self.parsed.nodes:
+            if isinstance(n, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.For | ast.NamedExpr):
+                targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+                value = n.value if not isinstance(n, ast.For) else None
+                for t in targets:
+                    for name in ast.walk(t):
+                        if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Store):
+                            plain = isinstance(t, ast.Name) and not isinstance(n, ast.AugAssign)
+                            # Anything but `name = value` counts as a non-mask assignment.
+                            seen = value if plain and value is not None else ast.Constant(None)
+                            values.setdefault(name.id, []).append(seen)
+        return values
 
     def is_local_name(self, e: ast.expr) -> bool:
         return isinstance(e, ast.Name) and e.id in self.typer.locals
@@ -83,6 +91,13 @@ class Placement:
                 return SplitKind.EFFECT
             if ck is CallKind.PURE and self.builds_object(e):
                 return SplitKind.HOST_OBJECT
+            if (
+                ck is CallKind.PURE
+                and isinstance(e.func, ast.Attribute)
+                and k(e.func.value).kind == Kind.HOST
+            ):
+                # a.astype(np.float64) on a .numpy() result: a region would see a tensor there
+                return SplitKind.HOST_VALUE
         elif isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Not):
             if k(e.operand).kind == Kind.TENSOR:
                 return SplitKind.BOOL_OP
@@ -92,9 +107,14 @@ class Placement:
         elif isinstance(e, ast.IfExp):
             if k(e.test).kind == Kind.TENSOR:
                 return SplitKind.BOOL_OP
+        elif isinstance(e, ast.Slice):
+            if any(b is not None and k(b).kind == Kind.TENSOR for b in (e.lower, e.upper, e.step)):
+                return SplitKind.TENSOR_INDEX  # seq[:lens[i]]: the bound is read back
         elif isinstance(e, ast.Subscript):
-            if k(e.value).kind in (Kind.OBJ, Kind.PY) and k(e.slice).kind == Kind.TENSOR:
-                return SplitKind.TENSOR_INDEX
+            if k(e.slice).kind == Kind.TENSOR and (
+                k(e.value).kind in (Kind.OBJ, Kind.PY) or self.is_sequence(e.value)
+            ):
+                return SplitKind.TENSOR_INDEX  # outs[confs.argmax()]: a Python list, read here
             if (
                 isinstance(e.ctx, ast.Load)
                 and k(e.value).kind == Kind.TENSOR
@@ -112,6 +132,11 @@ class Placement:
             return False
         args = [*call.args, *(k.value for k in call.keywords)]
         return any(self.typer.kind(a).kind == Kind.TENSOR for a in args)
+
+    def is_sequence(self, e: ast.expr) -> bool:
+        """True when ``e`` is visibly a Python list or tuple (a display, a comprehension,
+        ``list(...)``, or a local only ever assigned such), not a tensor."""
+        return _is_sequence(e) or (isinstance(e, ast.Name) and e.id in self.sequence_names)
 
     def is_mask(self, e: ast.expr) -> bool:
         """True when ``e`` is visibly a boolean tensor (a comparison, a logical combination of
@@ -179,6 +204,16 @@ class Placement:
             return any(visit(c, child_loop) for c in ast.iter_child_nodes(n))
 
         return visit(s, False)
+
+
+def _is_sequence(e: ast.expr) -> bool:
+    if isinstance(e, ast.List | ast.Tuple | ast.ListComp):
+        return True
+    return (
+        isinstance(e, ast.Call)
+        and isinstance(e.func, ast.Name)
+        and e.func.id in ("list", "tuple", "sorted")
+    )
 
 
 def _is_user_class(c: object) -> bool:

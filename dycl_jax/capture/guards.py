@@ -6,13 +6,14 @@ the user changes one after ``convert`` (a threshold sweep), the compiled graph i
 TorchDynamo does, every capture records which such attributes it read and their values; the
 runtime checks them before reusing the graph and recaptures when one changed.
 
-Recorded: public attributes of modules in the converted model whose class is not a torch built-in
-(a ``nn.Linear``'s ``in_features`` cannot change meaningfully), read by the capturing thread:
+Recorded: public attributes of modules in the converted model, read by the capturing thread:
 Python scalars, strings, None, numpy scalars and lists / tuples / dicts of those by value; plain
 tensors (not parameters or buffers) by identity and in-place version; submodules by identity
 (swapped after convert); plain objects such as a config by identity and their scalar fields. And the
 module-level globals a region names, by value. Checking costs about one ``getattr`` per guard per
-call, for regions that read any.
+call, for regions that read any. Attributes of torch built-in modules (``LeakyReLU.negative_slope``,
+``LayerNorm.eps``: many per model) are checked only after some module attribute was set, like
+submodules.
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ class Guard:
     state: Any
     value: Any  # kept alive so identity states stay meaningful
     item: bool = False
+    # An attribute of a torch built-in module (LeakyReLU.negative_slope, LayerNorm.eps): written
+    # only through nn.Module.__setattr__, which moves the structure epoch for those modules.
+    builtin: bool = False
 
     def holds(self) -> bool:
         try:
@@ -98,7 +102,7 @@ class Guard:
     def structural(self) -> bool:
         """A submodule or method read: it can only change through ``nn.Module.__setattr__``, so
         checking it can wait until :func:`structure_epoch` moves."""
-        return self.state[0] in ("module", "method") and not self.item
+        return self.builtin or (self.state[0] in ("module", "method") and not self.item)
 
     def __str__(self) -> str:
         owner = "global" if self.item else type(self.obj).__name__
@@ -158,10 +162,13 @@ def install_structure_watch() -> None:
 
     def watched_setattr(self: torch.nn.Module, name: str, value: Any) -> None:
         # Plain tensors are state a forward may write every call; only registered buffers count.
+        # Any public attribute of a torch built-in module is configuration (guards on it are
+        # structural).
         if (
             isinstance(value, _STRUCTURAL_TYPES)
             or value is None
             or (isinstance(value, torch.Tensor) and name in self.__dict__.get("_buffers", ()))
+            or (_is_torch_builtin(self) and not name.startswith("_"))
         ):
             _EPOCH[0] += 1
         setattr_(self, name, value)
@@ -197,6 +204,10 @@ def global_guards(fn: Any) -> list[Guard]:
     return out
 
 
+def _is_torch_builtin(m: Any) -> bool:
+    return type(m).__module__.startswith("torch.")
+
+
 def _is_registered(module: Any, name: str) -> bool:
     """Parameters, buffers and submodules registered on ``module``: parameters and buffers are
     graph inputs (reloaded when written), not constants."""
@@ -215,7 +226,7 @@ def record(root: torch.nn.Module | None) -> Iterator[list[Guard]]:
     if root is None:
         yield found
         return
-    watched = {id(m) for m in root.modules() if not type(m).__module__.startswith("torch.")}
+    watched = {id(m) for m in root.modules()}
     seen: set[tuple[int, str]] = set()
     me = threading.get_ident()
     base = object.__getattribute__
@@ -237,7 +248,7 @@ def record(root: torch.nn.Module | None) -> Iterator[list[Guard]]:
             seen.add((id(obj), name))
             state = _state(value)
             if state is not None and not _is_registered(obj, name):
-                found.append(Guard(obj, name, state, value))
+                found.append(Guard(obj, name, state, value, builtin=_is_torch_builtin(obj)))
         return value
 
     with _lock:

@@ -43,6 +43,7 @@ class SplitKind(enum.Enum):
     EFFECT = "side effect that must run on every call"
     BOOL_OP = "and/or/not/conditional expression on a tensor"
     HOST_OBJECT = "Python object built from tensors"
+    HOST_VALUE = "method of a value read back from a tensor (a numpy array, a Python number)"
     CONTROL = "return/break/continue/raise"
 
 

@@ -45,3 +45,32 @@ def to_torch(dtype: np.dtype | jnp.dtype | type) -> torch.dtype:
         return JAX_TO_TORCH_DTYPE[jnp.dtype(dtype)]
     except KeyError:
         raise DtypeError(f"dtype {dtype} has no torch counterpart") from None
+
+
+_REDUCED = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
+
+
+def opmath(dtype: torch.dtype) -> jnp.dtype:
+    """The dtype PyTorch's CPU kernels compute ``dtype`` in: float16 and bfloat16 in float32
+    (rounded once per op to the result dtype), every other dtype in itself."""
+    dt = to_jax(dtype)
+    return jnp.dtype(jnp.float32) if dt in _REDUCED else dt
+
+
+def tensor_to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A torch tensor's values as a numpy array of the matching dtype, bfloat16 included (numpy
+    has none of its own: JAX's ``ml_dtypes`` one, by reinterpreting the bits, no rounding)."""
+    t = t.detach().cpu()
+    if t.is_conj() or t.is_neg():
+        t = t.resolve_conj().resolve_neg()
+    if t.dtype == torch.bfloat16:
+        return t.view(torch.int16).numpy().view(jnp.bfloat16)
+    return t.numpy()
+
+
+def numpy_to_tensor(a: object) -> torch.Tensor:
+    """A numpy / JAX array as a torch tensor (a host copy), bfloat16 included."""
+    arr = np.array(a)
+    if arr.dtype == jnp.bfloat16:
+        return torch.from_numpy(arr.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(arr)

@@ -119,6 +119,28 @@ def _cast_like(value: Any, meta: Any) -> Any:
     return value
 
 
+_REDUCED = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
+# Ops that reinterpret bits: computing them in float32 would change what they mean.
+_BITWISE_OPS = {torch.ops.aten.view.dtype}
+
+
+def _opmath(value: Any) -> Any:
+    """float16 / bfloat16 operands widened to float32, inside lists and tuples.
+
+    PyTorch's CPU kernels compute reduced-precision floats in float32 ("opmath") and round once
+    per op, with a Python scalar operand kept in float32 rather than rounded to half first. Each
+    op here does the same: its operands are widened, it computes in float32, and ``_cast_like``
+    rounds the result to the dtype PyTorch gave it. (XLA must not skip those roundings: see
+    ``compat.XLA_FLAGS``.)"""
+    if isinstance(value, jax.Array | TRACER):
+        return value.astype(jnp.float32) if value.dtype in _REDUCED else value
+    if isinstance(value, list | tuple):
+        return type(value)(_opmath(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _opmath(v) for k, v in value.items()}
+    return value
+
+
 def _call_node(node: fx.Node, env: dict[fx.Node, Any]) -> Any:
     def load(a: Any) -> Any:
         return fx.node.map_arg(a, lambda n: env[n])
@@ -130,6 +152,8 @@ def _call_node(node: fx.Node, env: dict[fx.Node, Any]) -> Any:
         raise LoweringError(f"unexpected call target {node.target!r} in captured graph")
     lowering, inplace = _resolve(node.target)
     meta = node.meta.get("val")
+    if lowering.cast_to_meta and node.target not in _BITWISE_OPS:
+        args, kwargs = _opmath(args), _opmath(kwargs)
     if lowering.needs_meta:
         kwargs = {**kwargs, "_meta": meta}
     out = lowering.fn(*args, **kwargs)
@@ -185,7 +209,7 @@ def to_jax(gm: fx.GraphModule) -> Callable[..., tuple[Any, ...]]:
                 flat = tree_leaves(node.args[0])
                 return tuple(env[o] if isinstance(o, fx.Node) else o for o in flat)
             elif node.op == "get_attr":
-                env[node] = jnp.asarray(getattr(gm, node.target).detach().numpy())  # type: ignore[arg-type]
+                env[node] = jnp.asarray(dtypes.tensor_to_numpy(getattr(gm, node.target)))
         raise LoweringError("captured graph has no output node")
 
     return fn

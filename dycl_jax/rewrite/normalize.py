@@ -27,13 +27,16 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
+import torch
+
 from dycl_jax.analysis import aliasing, facts
 from dycl_jax.analysis.dependence import HOST, AbsVal, Kind, Typer
+from dycl_jax.analysis.dependence import TENSOR as TENSOR_ABS
 from dycl_jax.analysis.placement import Placement
 from dycl_jax.analysis.source import ParsedFunction
 from dycl_jax.errors import UnsupportedConstructError
 from dycl_jax.ir.program import RUNTIME, SplitKind, SplitReason
-from dycl_jax.rewrite.naming import Namer
+from dycl_jax.rewrite.naming import Namer, rename_free
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +76,10 @@ class Normalized:
     call_writes: dict[ast.Call, frozenset[str]]
     # Calls in trace statements that return their argument itself (nn.Identity, dropout in eval).
     returns_input: frozenset[ast.Call]
+
+
+def _builtin_call(fn: str, *args: ast.expr) -> ast.expr:
+    return ast.Call(ast.Name(fn, ast.Load()), list(args), [])
 
 
 def _runtime_call(fn: str, *args: ast.expr) -> ast.expr:
@@ -155,6 +162,17 @@ class Normalizer:
                 ast.copy_location(sub, origin)
         if trace:
             for n in aliasing.walk_no_defs(stmt):
+                if (
+                    isinstance(n, ast.Call)
+                    and isinstance(n.func, ast.Attribute)
+                    and n.func.attr == "from_numpy"
+                    and self.typer.callee_objects(n.func) == (torch.from_numpy,)
+                ):
+                    # in a region the host's numpy array arrives as a tensor: as_tensor keeps
+                    # its dtype, as from_numpy does
+                    n.func = ast.copy_location(
+                        ast.Attribute(n.func.value, "as_tensor", ast.Load()), n.func
+                    )
                 if isinstance(n, ast.Call):
                     names = self.typer.call_mutations(n)
                     if names:
@@ -184,6 +202,10 @@ class Normalizer:
         if isinstance(e, ast.ListComp | ast.GeneratorExp):
             return self._comprehension(e)
         reason = self.place.atom_reason(e)
+        if isinstance(e, ast.Slice) and reason is SplitKind.TENSOR_INDEX:
+            return ast.copy_location(
+                ast.Slice(*(self._index_bound(b) for b in (e.lower, e.upper, e.step))), e
+            )
         if reason is not None:
             kind = self.typer.kind(e)
             h = self.host_form(e, reason)
@@ -193,6 +215,19 @@ class Normalizer:
             self._emit(ast.Assign([_store(tmp)], h), e, trace=False, reason=self._reason(reason, e))
             return _load(tmp)
         return _map_children(e, self.lift)
+
+    def _index_bound(self, b: ast.expr | None) -> ast.expr | None:
+        """A slice bound: a tensor one is read back as a Python int before the region."""
+        if b is None or self.typer.kind(b).kind != Kind.TENSOR:
+            return self.lift(b) if b is not None else None
+        tmp = self._temp(HOST)
+        self._emit(
+            ast.Assign([_store(tmp)], _runtime_call("index", self.as_host(b))),
+            b,
+            trace=False,
+            reason=self._reason(SplitKind.TENSOR_INDEX, b),
+        )
+        return _load(tmp)
 
     def as_host(self, e: ast.expr) -> ast.expr:
         """``e`` made evaluable on the host: tensor work moved into a preceding trace statement."""
@@ -248,7 +283,12 @@ class Normalizer:
         return truth(h) if kind == Kind.TENSOR else h
 
     def _comprehension(self, e: ast.ListComp | ast.GeneratorExp) -> ast.expr:
-        """A comprehension with host work inside becomes an explicit loop building a list."""
+        """A comprehension with host work inside becomes an explicit loop building a list. Its
+        targets get fresh names: a comprehension has its own scope, so ``[f(x) for x in xs]``
+        must not rebind the function's own ``x``."""
+        e = self._fresh_targets(e)
+        for gen in e.generators:
+            self.typer.bind_local(gen.target, self.typer.iter_element(gen.iter))
         tmp = self._temp(self.typer.kind(e))
         append = ast.Expr(ast.Call(ast.Attribute(_load(tmp), "append", ast.Load()), [e.elt], []))
         body: ast.stmt = append
@@ -261,12 +301,14 @@ class Normalizer:
             if isinstance(sub, ast.stmt):
                 ast.copy_location(sub, e)
         self._emit(ast.Assign([_store(tmp)], ast.List([], ast.Load())), e, trace=False)
-        for gen in e.generators:
-            self.typer.bind(gen.target, self.typer.iter_element(gen.iter))
         self.stmt(body)
         return _load(tmp)
 
     def host_form(self, e: ast.expr, reason: SplitKind) -> ast.expr:
+        if isinstance(e, ast.Call) and reason is SplitKind.HOST_COMPARE:
+            by_key = self._compare_by_key(e)
+            if by_key is not None:
+                return by_key
         if isinstance(e, ast.Call):
             func = e.func
             if reason is SplitKind.DYNAMIC_CALL:
@@ -354,6 +396,82 @@ class Normalizer:
             return ast.Subscript(self.as_host(e.value), self.as_host(e.slice), ast.Load())
         raise AssertionError(f"no host form for {ast.dump(e)}")
 
+    def _fresh_targets(self, e: ast.ListComp | ast.GeneratorExp) -> ast.ListComp | ast.GeneratorExp:
+        mapping: dict[str, str] = {}
+        gens = []
+        for gen in e.generators:
+            # each iterable sees the targets of the generators before it, not its own
+            it = rename_free(gen.iter, mapping)
+            for n in ast.walk(gen.target):
+                if isinstance(n, ast.Name):
+                    mapping[n.id] = self.namer.fresh(f"_{n.id}")
+            gens.append(
+                ast.comprehension(
+                    rename_free(gen.target, mapping),
+                    it,
+                    [rename_free(c, mapping) for c in gen.ifs],
+                    gen.is_async,
+                )
+            )
+        out = type(e)(rename_free(e.elt, mapping), gens)
+        return ast.fix_missing_locations(ast.copy_location(out, e))
+
+    def _compare_by_key(self, e: ast.Call) -> ast.expr | None:
+        """``max(seq, key=f)`` / ``min`` / ``sorted(seq, key=f, reverse=r)`` whose keys do tensor
+        work: the keys are computed first, in order (``[f(x) for x in seq]``, a ``lambda``'s body
+        inlined, its tensor work in regions), then the builtin picks among indices by those keys on
+        the host: the same comparisons on the same key values, so the same first maximum and the
+        same stable order as Python's."""
+        kw = {k.arg: k.value for k in e.keywords}
+        if "key" not in kw or set(kw) - {"key", "reverse"} or not e.args:
+            return None
+        if any(isinstance(a, ast.Starred) for a in e.args):
+            return None
+        cands = self.typer.callee_objects(e.func) or ()
+        if len(cands) != 1 or cands[0] not in (max, min, sorted):
+            return None
+        builtin = cands[0]
+        if "reverse" in kw and builtin is not sorted:
+            return None
+        seq = self._temp(self.typer.kind(e.args[0]) if len(e.args) == 1 else TENSOR_ABS)
+        items = (
+            self.as_host(e.args[0])
+            if len(e.args) == 1
+            else self.as_host(ast.copy_location(ast.Tuple(list(e.args), ast.Load()), e))
+        )
+        self._emit(ast.Assign([_store(seq)], _builtin_call("list", items)), e, trace=False)
+        key = kw["key"]
+        if (
+            isinstance(key, ast.Lambda)
+            and len(key.args.args) == 1
+            and not (key.args.posonlyargs or key.args.kwonlyargs or key.args.vararg)
+            and not (key.args.kwarg or key.args.defaults)
+        ):
+            fresh = self.namer.fresh(f"_{key.args.args[0].arg}")
+            target: ast.expr = _store(fresh)
+            elt = rename_free(key.body, {key.args.args[0].arg: fresh})
+        else:
+            v = self.namer.fresh("_k")
+            target, elt = _store(v), ast.Call(key, [_load(v)], [])
+        comp = ast.comprehension(target, _load(seq), [], 0)
+        keys_comp = ast.copy_location(ast.ListComp(elt, [comp]), e)
+        ast.fix_missing_locations(keys_comp)
+        self.typer.bind_local(target, self.typer.iter_element(_load(seq)))
+        keys = self.as_host(keys_comp)
+        order = ast.Call(
+            ast.Name(builtin.__name__, ast.Load()),
+            [_builtin_call("range", _builtin_call("len", _load(seq)))],
+            [ast.keyword("key", ast.Attribute(keys, "__getitem__", ast.Load()))]
+            + ([ast.keyword("reverse", self.as_host(kw["reverse"]))] if "reverse" in kw else []),
+        )
+        if builtin is sorted:
+            i = self.namer.fresh("_i")
+            return ast.ListComp(
+                ast.Subscript(_load(seq), _load(i), ast.Load()),
+                [ast.comprehension(_store(i), order, [], 0)],
+            )
+        return ast.Subscript(_load(seq), order, ast.Load())
+
     def _host_arg(self, a: ast.expr) -> ast.expr:
         if isinstance(a, ast.Starred):
             return ast.Starred(self.as_host(a.value), ast.Load())
@@ -384,12 +502,39 @@ class Normalizer:
         )
 
     def _simple(self, s: ast.stmt, targets: list[ast.expr], value: ast.expr | None) -> None:
+        if (
+            isinstance(s, ast.AugAssign)
+            and isinstance(s.target, ast.Subscript)
+            and self.typer.kind(s.target.value).kind == Kind.TENSOR
+            and self.place.is_mask(s.target.slice)
+        ):
+            # out[mask] += v is out[mask] = out[mask] + v (PyTorch's __getitem__, __iadd__,
+            # __setitem__): the masked read then runs on the host like any x[mask]
+            read = ast.copy_location(
+                ast.Subscript(s.target.value, s.target.slice, ast.Load()), s.target
+            )
+            value = ast.copy_location(ast.BinOp(read, s.op, s.value), s)
+            s = ast.copy_location(ast.Assign([s.target], value), s)
+            targets = s.targets
         if any(self.place.is_nonlocal_store(t) for t in targets):
             reason = self._reason(SplitKind.EFFECT, s, "write to an attribute or outer container")
             self._record_state(targets)
             new = _replace_value(s, self.as_host(value) if value is not None else None)
             new = _map_targets(new, self._host_target)
             self._emit(new, s, trace=False, reason=reason)
+            return
+        if (
+            isinstance(s, ast.Assign)
+            and isinstance(value, ast.Call)
+            and self.place.atom_reason(value) is SplitKind.DATA_DEPENDENT_SHAPE
+            and all(_is_plain_target(t) for t in s.targets)
+        ):
+            # `w, idx = torch.topk(...)` run by PyTorch on the host: assigned directly, since its
+            # results are fresh tensors (through a temporary, w and idx would look like views
+            # of one object to the alias check)
+            h = self.host_form(value, SplitKind.DATA_DEPENDENT_SHAPE)
+            reason = self._reason(SplitKind.DATA_DEPENDENT_SHAPE, value)
+            self._emit(ast.Assign(s.targets, h), s, False, reason)
             return
         v2 = self.lift(value) if value is not None else None
         new = _replace_value(s, v2)
@@ -584,6 +729,13 @@ def _map_keyword(v, f):  # type: ignore[no-untyped-def]
     if isinstance(v, ast.keyword):
         return ast.keyword(v.arg, f(v.value))
     return v
+
+
+def _is_plain_target(t: ast.expr) -> bool:
+    """A name, or a tuple / list of plain targets (no subscripts, attributes or starred)."""
+    if isinstance(t, ast.Tuple | ast.List):
+        return all(_is_plain_target(e) for e in t.elts)
+    return isinstance(t, ast.Name)
 
 
 def _is_rename(targets: list[ast.expr], value: ast.expr | None) -> bool:

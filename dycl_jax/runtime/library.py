@@ -3,6 +3,7 @@ into dynamic callees, and the UNDEFINED marker for locals not yet assigned."""
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -64,6 +65,17 @@ class Runtime:
         if rec is not None:
             rec.append(("cond", b))
         return b
+
+    def index(self, v: Any) -> int:
+        """A tensor used as a Python index or slice bound (``seq[:lens[i]]``): read back as the
+        int its ``__index__`` gives, like PyTorch does (a float tensor raises TypeError)."""
+        if isinstance(v, jax.Array | np.ndarray):
+            self.session.stats.host_reads += 1
+            if v.size != 1:
+                raise TypeError(
+                    "only integer tensors of a single element can be converted to an index"
+                )
+        return operator.index(v)
 
     def numpy(self, t: Any) -> Any:
         """``t.numpy()``: a host copy as a numpy array, like PyTorch's."""

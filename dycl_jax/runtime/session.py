@@ -15,6 +15,7 @@ from dycl_jax.capture import guards
 from dycl_jax.ir.program import Program as IRProgram
 from dycl_jax.ir.program import Region
 from dycl_jax.log import logger
+from dycl_jax.lower import dtypes
 from dycl_jax.runtime.runner import RegionRunner, Stats
 
 
@@ -98,7 +99,7 @@ class Session:
     def _load_params(self) -> None:
         with jax.enable_x64(True):
             for n, t in zip(self.param_names, self.torch_params):
-                self.params[n] = jax.numpy.array(t.cpu().numpy(), copy=True)
+                self.params[n] = jax.numpy.array(dtypes.tensor_to_numpy(t), copy=True)
 
     def refresh_if_stale(self) -> bool:
         """Reload parameters and buffers written in place since they were last read (checked on

@@ -22,14 +22,15 @@ aten = torch.ops.aten
 
 
 def _cast(meta: torch.Tensor, *xs: Any) -> list[Any]:
-    """Tensor arguments cast to the result dtype; Python scalars stay weakly typed."""
-    dt = dtypes.to_jax(meta.dtype)
+    """Tensor arguments cast to the result's compute dtype (float32 for a float16 / bfloat16
+    result, as PyTorch computes it); Python scalars stay weakly typed."""
+    dt = dtypes.opmath(meta.dtype)
     return [x.astype(dt) if isinstance(x, jax.Array) else x for x in xs]
 
 
 def _arr(meta: torch.Tensor, x: Any) -> jax.Array:
-    """One argument (tensor or scalar) as an array of the result dtype."""
-    return jnp.asarray(x, dtypes.to_jax(meta.dtype))
+    """One argument (tensor or scalar) as an array of the result's compute dtype."""
+    return jnp.asarray(x, dtypes.opmath(meta.dtype))
 
 
 def _is_int(x: Any) -> bool:
@@ -44,21 +45,29 @@ def _b(x: Any) -> Any:
 # --- arithmetic -------------------------------------------------------------------------------
 
 
+def _scalar_in_dtype(meta: torch.Tensor, y: Any) -> Any:
+    """PyTorch's CPU add/sub round a Python scalar operand to a float16 / bfloat16 result's dtype
+    first (mul/div keep it in float32)."""
+    if isinstance(y, float | int) and dtypes.to_jax(meta.dtype) != dtypes.opmath(meta.dtype):
+        return jnp.asarray(y, dtypes.to_jax(meta.dtype)).astype(dtypes.opmath(meta.dtype))
+    return y
+
+
 @lowers(aten.add.Tensor, aten.add.Scalar, needs_meta=True)
 def _aten_add(x, y, alpha=1, *, _meta):
-    x, y = _cast(_meta, x, y)
+    x, y = _cast(_meta, x, _scalar_in_dtype(_meta, y))
     return x + y if alpha == 1 else x + y * alpha
 
 
 @lowers(aten.sub.Tensor, aten.sub.Scalar, needs_meta=True)
 def _aten_sub(x, y, alpha=1, *, _meta):
-    x, y = _cast(_meta, x, y)
+    x, y = _cast(_meta, x, _scalar_in_dtype(_meta, y))
     return x - y if alpha == 1 else x - y * alpha
 
 
 @lowers(aten.rsub.Tensor, aten.rsub.Scalar, needs_meta=True)
 def _aten_rsub(x, y, alpha=1, *, _meta):
-    x, y = _cast(_meta, x, y)
+    x, y = _cast(_meta, x, _scalar_in_dtype(_meta, y))
     return y - x if alpha == 1 else y - x * alpha
 
 
@@ -223,7 +232,7 @@ def _aten_relu(x):
 
 
 def _f(x: jax.Array, meta: torch.Tensor) -> jax.Array:
-    return x.astype(dtypes.to_jax(meta.dtype))  # ints/bools computed in the float result dtype
+    return x.astype(dtypes.opmath(meta.dtype))  # ints/bools computed in the float result dtype
 
 
 @lowers(aten.exp.default, needs_meta=True)

@@ -3,7 +3,8 @@
 Index tensors arrive as int64 (regions run under ``jax.enable_x64``). PyTorch wraps negative
 indices, so every lowering here wraps them explicitly rather than relying on JAX's mode defaults.
 Boolean masks give data-dependent shapes, which a static XLA program cannot have: ``index_put``
-with a mask is rewritten as a ``where``; ``index`` with a mask raises.
+with a mask is rewritten as a ``where`` (or, with one value per true element, a scatter at
+``nonzero(mask, size=count)``, the count known from the values); ``index`` with a mask raises.
 """
 
 from __future__ import annotations
@@ -105,9 +106,18 @@ def _mask_put(x, indices, values, accumulate):
     """``x[:, ..., mask] = values`` (mask after leading Nones) as a shape-static ``where``."""
     lead = next(d for d, i in enumerate(indices) if i is not None)
     mask, trail = indices[lead], x.ndim - lead - indices[lead].ndim
-    if values.ndim > trail:  # values has a dim for the (data-dependent) count of true elements
-        if values.shape[values.ndim - trail - 1] != 1:
-            raise NotImplementedError("index_put with a boolean mask and per-element values")
+    if values.ndim > trail and values.shape[values.ndim - trail - 1] != 1:
+        # out[mask] = f(x[mask]): one value per true element. Their count is concrete here (the
+        # values were computed from x[mask] on the host), so the positions are nonzero(mask)
+        # padded to that size: row-major order, as PyTorch assigns them. (PyTorch raises when
+        # the count differs from the mask's; here extra positions would repeat index 0.)
+        if any(i is not None for i in indices[lead + 1 :]):
+            raise NotImplementedError("index_put with a boolean mask and further index tensors")
+        count = values.shape[values.ndim - trail - 1]
+        pos = jnp.nonzero(mask, size=count)
+        ref = x.at[(slice(None),) * lead + tuple(pos)]
+        return ref.add(values) if accumulate else ref.set(values)
+    if values.ndim > trail:  # one value for every true element, broadcast
         values = jnp.expand_dims(jnp.squeeze(values, values.ndim - trail - 1),
                                  range(values.ndim - trail - 1, values.ndim - trail - 1 + mask.ndim))  # fmt: skip
     mask = mask.reshape(mask.shape + (1,) * trail)

@@ -40,8 +40,7 @@ def _axis(x: jax.Array, dim: int | None) -> int | None:
 
 def _acc(meta: torch.Tensor) -> jnp.dtype:
     """Accumulation dtype: the result dtype, with float16/bfloat16 widened to float32."""
-    dt = dtypes.to_jax(meta.dtype)
-    return jnp.dtype(jnp.float32) if dt in (jnp.float16, jnp.bfloat16) else dt
+    return dtypes.opmath(meta.dtype)
 
 
 def _b(x: jax.Array) -> jax.Array:

@@ -1,0 +1,309 @@
+"""Tensors used where Python needs a value: list indices, slice bounds, ``torch.allclose``
+conditions, ``max(..., key=...)`` keys, tie-sensitive selections, masked writes, and the
+scoping and dispatch details around them (comprehension variables, ``super().forward``,
+``self.blocks[:k]``). Each is exact on every path (compared with eager PyTorch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+import dycl_jax
+from dycl_jax.testing import assert_same
+from tests.helpers import run_all_paths
+
+
+def _inputs(*shape: int, n: int = 4, seed: int = 0) -> list[tuple[torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(*shape, generator=g) * s,) for s in (1.0, -1.0, 3.0, -3.0)[:n]]
+
+
+class ListIndexedByTensor(nn.Module):
+    """``outs[confs.argmax()]``: the most confident head, picked from a Python list."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList([nn.Linear(4, 3) for _ in range(3)])
+
+    def forward(self, x):
+        outs = [h(x) for h in self.heads]
+        confs = torch.stack([o.softmax(-1).max() for o in outs])
+        best = outs[confs.argmax()]
+        return best, outs[-1]
+
+
+def test_list_indexed_by_a_tensor() -> None:
+    torch.manual_seed(0)
+    m = ListIndexedByTensor().eval()
+    cm = dycl_jax.convert(m)
+    picked = set()
+    for (x,) in _inputs(2, 4, n=4) + _inputs(2, 4, n=4, seed=3):
+        with torch.no_grad():
+            want = m(x)
+            confs = torch.stack([h(x).softmax(-1).max() for h in m.heads])
+        picked.add(int(confs.argmax()))
+        assert_same(cm(x), want)
+    assert len(picked) >= 2, picked  # the inputs pick different heads
+
+
+class SliceBoundFromTensor(nn.Module):
+    """``y[i, :lens[i]]``: per-row lengths in a tensor (the end of every beam-search decoder)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x, lens):
+        y = self.lin(x)
+        res = []
+        for i in range(y.shape[0]):
+            res.append(y[i, : lens[i]].sum() + y[i, lens[i] - 1 :: 2].sum())
+        return torch.stack(res)
+
+
+def test_slice_bound_from_a_tensor() -> None:
+    torch.manual_seed(0)
+    m = SliceBoundFromTensor().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.randn(3, 4)
+    for lens in ([1, 3, 4], [4, 2, 1], [2, 2, 2]):
+        t = torch.tensor(lens)
+        with torch.no_grad():
+            assert_same(cm(x, t), m(x, t))
+
+
+class AllCloseCondition(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = self.lin(x)
+        if torch.allclose(y, x, atol=1.0):
+            return y
+        if y.equal(y.clone()) and not x.allclose(y, rtol=0.0, atol=0.0):
+            return y * 2
+        return y - 1
+
+
+def test_allclose_and_equal_as_conditions() -> None:
+    torch.manual_seed(0)
+    m = AllCloseCondition().eval()
+    cm = dycl_jax.convert(m)
+    ins = [(torch.randn(2, 4),), (torch.randn(2, 4) * 0.01,)]
+    paths = set()
+    for bias in (0.5, 3.0):  # y = x + bias: close to x, then not
+        with torch.no_grad():
+            m.lin.weight.copy_(torch.eye(4))
+            m.lin.bias.fill_(bias)
+        paths |= run_all_paths(m, cm, ins)
+    assert len(paths) == 2
+
+
+class MaxByKey(nn.Module):
+    """``max(outs, key=lambda o: ...)`` with tensor work (and a ``.item()``) in the key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList([nn.Linear(4, 3) for _ in range(3)])
+
+    def forward(self, x):
+        outs = [h(x) for h in self.heads]
+        best = max(outs, key=lambda o: o.softmax(-1).max().item())
+        worst = min(outs, key=lambda o: o.softmax(-1).max())
+        ranked = sorted(outs, key=lambda o: float(o.sum()), reverse=True)
+        o = x  # the lambdas' parameter must not rebind the function's own `o`
+        return best, worst, ranked[0] - ranked[-1], o
+
+
+def test_max_min_sorted_with_tensor_keys() -> None:
+    torch.manual_seed(0)
+    m = MaxByKey().eval()
+    cm = dycl_jax.convert(m)
+    for (x,) in _inputs(2, 4):
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
+
+
+class ComprehensionScope(nn.Module):
+    """A comprehension with host work is run as an explicit loop: its variable must stay its
+    own (``x`` below is the argument again after the comprehension, as in Python 3)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        xs = [x, x * 2, -x]
+        confs = [self.lin(x).sum().item() for x in xs]
+        pairs = [float(a.sum()) * b for a in xs for b in (1, 2) if b > 1]
+        if confs[0] > 0:
+            return x + 1, pairs
+        return x - 1, pairs
+
+
+def test_comprehension_variables_do_not_leak() -> None:
+    m = ComprehensionScope().eval()
+    assert len(run_all_paths(m, dycl_jax.convert(m), _inputs(1, 4))) == 2
+
+
+class Gate(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = self.lin(x)
+        if y.mean() > 0:
+            return y
+        return -y
+
+
+class GateChild(Gate):
+    """``super().forward`` of a parent with tensor-dependent control flow."""
+
+    def forward(self, x):
+        y = super().forward(x)
+        if y.sum() > 1:
+            return y
+        return y + 1
+
+
+class FirstBlocks(nn.Module):
+    """``self.blocks[:k]`` over blocks with tensor-dependent control flow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([Gate() for _ in range(4)])
+
+    def forward(self, x, k: int = 2):
+        for b in self.blocks[:k]:
+            x = b(x)
+        for b in self.blocks[k:][::-1]:
+            x = b(x) * 0.5
+        return x
+
+
+def test_super_forward_of_a_dynamic_parent() -> None:
+    torch.manual_seed(0)
+    m = GateChild().eval()
+    assert len(run_all_paths(m, dycl_jax.convert(m), _inputs(1, 4))) >= 2
+
+
+def test_sliced_module_list_of_dynamic_blocks() -> None:
+    torch.manual_seed(0)
+    m = FirstBlocks().eval()
+    cm = dycl_jax.convert(m)
+    for (x,) in _inputs(1, 4):
+        for k in (1, 3):
+            with torch.no_grad():
+                assert_same(cm(x, k), m(x, k))
+
+
+class NumpyRoundTrip(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = self.lin(x)
+        a = y.detach().numpy()
+        z = torch.from_numpy(a) * 2 + torch.from_numpy(a.astype(np.float64)).sum()
+        if z.sum() > 0:
+            return z
+        return y
+
+
+def test_from_numpy_after_numpy() -> None:
+    torch.manual_seed(0)
+    m = NumpyRoundTrip().eval()
+    assert len(run_all_paths(m, dycl_jax.convert(m), _inputs(2, 4))) == 2
+
+
+class MaskedWrites(nn.Module):
+    """``out[mask] = f(x[mask])``: top-1 routing to two experts, per row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.b = nn.Linear(4, 4)
+
+    def forward(self, x):
+        out = torch.zeros_like(x)
+        mask = x.sum(-1) > 0
+        out[mask] = self.a(x[mask])
+        out[~mask] = self.b(x[~mask])
+        out[mask] += 1.0
+        return out
+
+
+def test_masked_writes_with_per_row_values() -> None:
+    torch.manual_seed(0)
+    m = MaskedWrites().eval()
+    cm = dycl_jax.convert(m)
+    g = torch.Generator().manual_seed(1)
+    xs = [torch.randn(6, 4, generator=g) for _ in range(3)]
+    xs += [torch.ones(3, 4), -torch.ones(3, 4)]  # all rows one way, then the other
+    for x in xs:
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
+
+
+class TopkRouter(nn.Module):
+    """A bias-free router: an all-zero (padding) row gives equal logits, where the experts
+    chosen follow PyTorch's own tie order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.router = nn.Linear(4, 6, bias=False)
+
+    def forward(self, x):
+        logits = self.router(x)
+        w, idx = torch.topk(logits, 2, dim=-1)
+        order = logits.argsort(dim=-1, descending=True)
+        s = logits.sort(dim=-1).indices
+        kth = logits.kthvalue(2, dim=-1).indices
+        stable = logits.sort(dim=-1, stable=True).indices
+        if idx[0, 0] > 2:
+            return idx, w, order, s, kth, stable
+        return idx, w * 0, order, s, kth, stable
+
+
+def test_topk_and_sort_ties_follow_pytorch() -> None:
+    torch.manual_seed(0)
+    m = TopkRouter().eval()
+    cm = dycl_jax.convert(m)
+    xs = [torch.zeros(3, 4), torch.randn(3, 4), torch.cat([torch.zeros(2, 4), torch.randn(2, 4)])]
+    for x in xs:
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
+
+
+class Leaky(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.act = nn.LeakyReLU(0.1)
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = self.act(self.lin(x))
+        if y.sum() > 0:
+            return y
+        return -y
+
+
+def test_torch_builtin_module_attributes_are_followed() -> None:
+    """``LeakyReLU.negative_slope`` (and every public attribute of a torch built-in module) read
+    by a capture is guarded: changing it after convert recaptures."""
+    torch.manual_seed(0)
+    m = Leaky().eval()
+    cm = dycl_jax.convert(m)
+    ins = _inputs(3, 4)
+    for (x,) in ins:
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
+    m.act.negative_slope = 0.5
+    for (x,) in ins:
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
