@@ -370,7 +370,13 @@ class MayAlias(GraphVisitor[frozenset[Pair]]):
     def __init__(self, graph: Graph, steps: Callable[[Node], list[tuple[Any, ...]]]) -> None:
         super().__init__(graph)
         self.steps = {node: steps(node) for node in graph.nodes}
-        names = {x for st in self.steps.values() for x in st[1:3] if isinstance(x, str)}
+        names = {
+            x
+            for node_steps in self.steps.values()
+            for step in node_steps
+            for x in step[1:3]
+            if isinstance(x, str)
+        }
         self.height = len(names) ** 2 + 1
 
     def lattice_height(self) -> int:

@@ -183,11 +183,25 @@ def user_callee(fobj: Any) -> tuple[Any, Any] | None:
     if isinstance(fobj, types.MethodType | types.FunctionType):
         fn = fobj.__func__ if isinstance(fobj, types.MethodType) else fobj
         owner = fobj.__self__ if isinstance(fobj, types.MethodType) else None
+        # @torch.no_grad() / @functools.wraps-style wrappers: the user's function underneath
+        # (its decorators are checked against the source when it gets a program)
+        while isinstance(getattr(fn, "__wrapped__", None), types.FunctionType) and (
+            (fn.__module__ or "").startswith("torch") or library_origin(fn) is not None
+        ):
+            fn = fn.__wrapped__  # type: ignore[attr-defined]
         if fn.__module__ and fn.__module__.startswith("torch"):
             return None
         if library_origin(fn) is not None:
             return None  # library code: not analysed (see library_origin)
         return fn, owner
+    call = next((vars(c)["__call__"] for c in type(fobj).__mro__ if "__call__" in vars(c)), None)
+    if (
+        isinstance(call, types.FunctionType)
+        and not isinstance(fobj, type)
+        and not (call.__module__ or "").startswith("torch")
+        and library_origin(call) is None
+    ):
+        return call, fobj  # a plain helper object with a Python __call__
     return None
 
 
@@ -632,8 +646,9 @@ class Typer:
                 self.kind(a).kind == Kind.TENSOR for a in node.args
             ):
                 return CallKind.CONVERSION
-            if name in COMPARING_BUILTINS and any(
-                self.kind(a).kind == Kind.TENSOR for a in node.args
+            if name in COMPARING_BUILTINS and (
+                any(self.kind(a).kind == Kind.TENSOR for a in node.args)
+                or self._key_reads_tensors(node)
             ):
                 return CallKind.HOST_BUILTIN
             if name in PURE_BUILTINS:
@@ -656,6 +671,13 @@ class Typer:
         if library_origin(fobj) == "stdlib":
             return CallKind.EFFECT  # logging, warnings, time, ...: run on the host every call
         return CallKind.TRACE
+
+    def _key_reads_tensors(self, node: ast.Call) -> bool:
+        """``sorted(range(n), key=lambda i: -scores[i].item())``: a key lambda reading tensors."""
+        for k in node.keywords:
+            if k.arg == "key" and isinstance(k.value, ast.Lambda):
+                return self.kind(k.value.body).dependent
+        return False
 
     def returns_input(self, call: ast.Call) -> bool:
         """True when ``call`` hands back its first argument itself (``nn.Identity``, dropout in

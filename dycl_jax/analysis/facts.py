@@ -119,7 +119,7 @@ TORCH_STATIC_FUNCS = frozenset(
 # Ops whose output *shape* depends on tensor values: they run eagerly in PyTorch on the host,
 # between regions, so every region keeps static shapes (specialised per observed shape).
 DATA_DEPENDENT_OPS = frozenset(
-    {"nonzero", "masked_select", "unique", "unique_consecutive", "argwhere"}
+    {"nonzero", "masked_select", "unique", "unique_consecutive", "argwhere", "bincount"}
 )
 # Ops whose result on exact ties (which index of equal values comes first) is PyTorch's own CPU
 # selection algorithm, which XLA does not reproduce: on all-equal values torch.topk(k=1) returns

@@ -98,6 +98,14 @@ class Placement:
             ):
                 # a.astype(np.float64) on a .numpy() result: a region would see a tensor there
                 return SplitKind.HOST_VALUE
+        elif (
+            isinstance(e, ast.BinOp)
+            and isinstance(e.op, ast.Mod)
+            and isinstance(e.left, ast.Constant)
+            and isinstance(e.left.value, str)
+            and k(e.right).kind == Kind.TENSOR
+        ):
+            return SplitKind.CONVERSION  # "%.2f" % t: formatting reads the value
         elif isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Not):
             if k(e.operand).kind == Kind.TENSOR:
                 return SplitKind.BOOL_OP
@@ -160,18 +168,22 @@ class Placement:
                 return True
         return False
 
-    def is_nonlocal_store(self, target: ast.expr) -> bool:
-        """Stores that mutate state outside the function: ``self.x = ...``, ``cfg[k] = ...``."""
+    def is_host_store(self, target: ast.expr, augmented: bool = False) -> bool:
+        """Stores that run on the host: state outside the function (``self.x = ...``,
+        ``cfg[k] = ...``) and entries of a Python list rebound (``outs[j] = a``; not
+        ``outs[j] += a``, which writes the tensor in place)."""
         if isinstance(target, ast.Attribute):
             return True
         if isinstance(target, ast.Subscript):
+            if self.is_sequence(target.value) and not augmented:
+                return True  # outs[j] = a: an entry of a Python list, rebound on the host
             return self.typer.kind(target.value).kind != Kind.TENSOR and not self.is_local_name(
                 target.value
             )
         if isinstance(target, ast.Tuple | ast.List):
-            return any(self.is_nonlocal_store(t) for t in target.elts)
+            return any(self.is_host_store(t, augmented) for t in target.elts)
         if isinstance(target, ast.Starred):
-            return self.is_nonlocal_store(target.value)
+            return self.is_host_store(target.value, augmented)
         return False
 
     def stmt_needs_host(self, s: ast.stmt) -> bool:
@@ -194,7 +206,8 @@ class Placement:
                 return True
             if isinstance(n, ast.Assign | ast.AugAssign | ast.AnnAssign):
                 targets = n.targets if isinstance(n, ast.Assign) else [n.target]
-                if any(self.is_nonlocal_store(t) for t in targets):
+                aug = isinstance(n, ast.AugAssign)
+                if any(self.is_host_store(t, aug) for t in targets):
                     return True
             if isinstance(n, ast.expr):
                 return self.has_host_atom(n, local_effects_ok=True)

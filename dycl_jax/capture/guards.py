@@ -36,28 +36,52 @@ _MISSING = object()
 _IMMUTABLE = frozenset(_SCALARS) | {tuple}
 
 
-def _snapshot(v: Any, depth: int = 0) -> Any:
+def _snapshot(v: Any, depth: int = 0, keep: list[Any] | None = None) -> Any:
     """A comparable copy of what a capture may have baked in from ``v``, or _MISSING when ``v``
-    is not something to guard on by value (modules and tensors are guarded by identity)."""
+    is not something to guard on by value (modules are guarded by identity). Below the top level
+    a tensor compares by identity and in-place version (``keep`` collects it, so its id stays
+    its own while the guard lives) and a plain object (a config's ``sub`` section) by identity
+    and fields."""
     t = type(v)
     if t in _SCALARS:
         return (t, v)
     if isinstance(v, np.generic):
         return (t, v.item())
+    if depth >= 1 and isinstance(v, torch.Tensor) and not isinstance(v, torch.nn.Parameter):
+        if keep is not None:
+            keep.append(v)
+        return ("t", id(v), compat.tensor_versions([v]))
     if depth < 2 and (t is tuple or t is list):
-        items = tuple(_snapshot(x, depth + 1) for x in v)
+        items = tuple(_snapshot(x, depth + 1, keep) for x in v)
         return _MISSING if _MISSING in items else (t, items)
     if depth < 2 and t is dict:
-        items = tuple((k, _snapshot(x, depth + 1)) for k, x in v.items())
+        items = tuple((k, _snapshot(x, depth + 1, keep)) for k, x in v.items())
         return _MISSING if any(x is _MISSING for _, x in items) else (t, items)
+    if 1 <= depth < 3 and _plain_object(v):
+        return ("obj", id(v), _fields(v, depth, keep))
     return _MISSING
 
 
-def _state(v: Any) -> Any:
+def _plain_object(v: Any) -> bool:
+    return hasattr(v, "__dict__") and not isinstance(
+        v, type | types.ModuleType | types.FunctionType | types.MethodType | torch.nn.Module
+    )
+
+
+def _fields(v: Any, depth: int, keep: list[Any] | None) -> tuple[Any, ...]:
+    """The guardable fields of a plain object, by value (tensors and nested objects below)."""
+    return tuple(
+        (k, snap)
+        for k, x in sorted(vars(v).items())
+        if (snap := _snapshot(x, depth + 1, keep)) is not _MISSING
+    )
+
+
+def _state(v: Any, keep: list[Any] | None = None) -> Any:
     """How a guard on ``v`` compares: by value (snapshot), by identity plus in-place version for
-    a tensor, by identity for a module, by identity plus scalar fields for a plain object (a
-    config object read as ``self.cfg.scale``); None: not guarded."""
-    snap = _snapshot(v)
+    a tensor, by identity for a module, by identity plus fields for a plain object (a config
+    object read as ``self.cfg.scale``, a helper holding tensors); None: not guarded."""
+    snap = _snapshot(v, 0, keep)
     if snap is not _MISSING:
         return ("value", snap)
     if isinstance(v, torch.Tensor):
@@ -68,11 +92,8 @@ def _state(v: Any) -> Any:
         return ("method", id(v.__func__), id(v.__self__))
     if callable(v) and isinstance(v, types.FunctionType | types.BuiltinFunctionType):
         return ("function", id(v))
-    if hasattr(v, "__dict__") and not isinstance(v, type | types.ModuleType | types.FunctionType):
-        fields = tuple(
-            (k, snap) for k, x in sorted(vars(v).items()) if (snap := _snapshot(x)) is not _MISSING
-        )
-        return ("object", id(v), fields)
+    if _plain_object(v):
+        return ("object", id(v), _fields(v, 0, keep))
     return None
 
 
@@ -88,6 +109,7 @@ class Guard:
     # An attribute of a torch built-in module (LeakyReLU.negative_slope, LayerNorm.eps): written
     # only through nn.Module.__setattr__, which moves the structure epoch for those modules.
     builtin: bool = False
+    keep: tuple[Any, ...] = ()  # tensors the state names by id, kept alive with it
 
     def holds(self) -> bool:
         try:
@@ -181,27 +203,100 @@ def install_structure_watch() -> None:
     torch.nn.Module.__delattr__ = watched_delattr  # type: ignore[method-assign]
 
 
-def global_guards(fn: Any) -> list[Guard]:
-    """Guards on the module-level globals a region function names (a threshold constant, a
-    config dict): what they hold is baked into a capture like an attribute."""
-    out = []
-    ns = getattr(fn, "__globals__", {})
-    code = getattr(fn, "__code__", None)
+def _code_names(fn: Any) -> set[str]:
+    """Every global and attribute name ``fn``'s code (nested code included) refers to."""
     names: set[str] = set()
+    code = getattr(fn, "__code__", None)
     todo = [code] if code is not None else []
     while todo:
         c = todo.pop()
         names.update(c.co_names)
         todo.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return names
+
+
+def global_guards(fn: Any) -> list[Guard]:
+    """Guards on the module-level globals a region function names (a threshold constant, a
+    config dict or object, a mask tensor): what they hold is baked into a capture like an
+    attribute. A user class named there is guarded on the class attributes the code names."""
+    out = []
+    ns = getattr(fn, "__globals__", {})
+    names = _code_names(fn)
     for name in sorted(names):
         try:
             v = ns[name]  # a loader.Namespace reads the user's module globals live
         except KeyError:
             continue
-        snap = _snapshot(v)
-        if snap is not _MISSING:
-            out.append(Guard(ns, name, ("value", snap), v, item=True))
+        if isinstance(v, type):
+            if _user_class(v):
+                out.extend(_class_guards(v, names))
+            continue
+        if isinstance(v, types.ModuleType | types.FunctionType | types.BuiltinFunctionType):
+            continue  # rebinding a global function is a new program, not a guard's business
+        keep: list[Any] = []
+        state = _state(v, keep)
+        if state is not None:
+            out.append(Guard(ns, name, state, v, item=True, keep=tuple(keep)))
     return out
+
+
+def object_guards(values: tuple[Any, ...], fn: Any) -> list[Guard]:
+    """Guards on the fields of plain objects a region receives (the ``self`` of a helper
+    object's method, ``self.pol.decide(h)``): fields its code names, read as constants while
+    tracing (module attributes are recorded as they are read; plain objects' are not)."""
+    names = _code_names(fn)
+    out: list[Guard] = []
+    seen: set[int] = set()
+    for v in values:
+        if not _plain_object(v) or id(v) in seen or dataclasses.is_dataclass(v):
+            continue
+        seen.add(id(v))
+        for k, x in vars(v).items():
+            if k in names:
+                keep: list[Any] = []
+                state = _state(x, keep)
+                if state is not None:
+                    out.append(Guard(v, k, state, x, keep=tuple(keep)))
+    return out
+
+
+def class_guards(root: torch.nn.Module | None, fn: Any) -> list[Guard]:
+    """Guards on the class attributes of the model's own module classes (``LIMIT = 0.5`` in a
+    class body, read as ``type(self).LIMIT`` or in a classmethod as ``cls.LIMIT``) that the
+    region's code or the classes' methods name: a write to the class is seen by no module's
+    ``__setattr__``, so these are checked on every call (instance reads are guarded anyway)."""
+    if root is None:
+        return []
+    names = _code_names(fn)
+    classes: dict[int, type] = {}
+    for m in root.modules():
+        for c in type(m).__mro__:
+            if _user_class(c) and issubclass(c, torch.nn.Module):
+                classes[id(c)] = c
+    for c in classes.values():
+        for k, f in vars(c).items():
+            f = getattr(f, "__func__", f)  # classmethod / staticmethod
+            if k != "__init__" and isinstance(f, types.FunctionType):
+                names |= _code_names(f)
+    out: list[Guard] = []
+    for c in classes.values():
+        out.extend(_class_guards(c, names))
+    return out
+
+
+def _class_guards(c: type, names: set[str]) -> list[Guard]:
+    out = []
+    for k, v in vars(c).items():
+        if k in names and not k.startswith("__"):
+            snap = _snapshot(v)
+            if snap is not _MISSING:
+                out.append(Guard(c, k, ("value", snap), v))
+    return out
+
+
+def _user_class(c: type) -> bool:
+    module = getattr(c, "__module__", "") or ""
+    return module != "builtins" and not module.startswith(("torch", "typing", "abc"))
 
 
 def _is_torch_builtin(m: Any) -> bool:
@@ -246,9 +341,11 @@ def record(root: torch.nn.Module | None) -> Iterator[list[Guard]]:
             and (id(obj), name) not in seen
         ):
             seen.add((id(obj), name))
-            state = _state(value)
+            keep: list[Any] = []
+            state = _state(value, keep)
             if state is not None and not _is_registered(obj, name):
-                found.append(Guard(obj, name, state, value, builtin=_is_torch_builtin(obj)))
+                builtin = _is_torch_builtin(obj)
+                found.append(Guard(obj, name, state, value, builtin=builtin, keep=tuple(keep)))
         return value
 
     with _lock:

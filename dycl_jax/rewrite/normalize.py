@@ -353,6 +353,8 @@ class Normalizer:
                 [self._host_arg(a) for a in e.args],
                 [ast.keyword(k.arg, self.as_host(k.value)) for k in e.keywords],
             )
+        if isinstance(e, ast.BinOp):  # "%.2f" % t, formatted on the host
+            return ast.BinOp(self.as_host(e.left), e.op, self.as_host(e.right))
         if isinstance(e, ast.UnaryOp):
             return ast.UnaryOp(ast.Not(), truth(self.as_host(e.operand)))
         if isinstance(e, ast.BoolOp):
@@ -516,7 +518,7 @@ class Normalizer:
             value = ast.copy_location(ast.BinOp(read, s.op, s.value), s)
             s = ast.copy_location(ast.Assign([s.target], value), s)
             targets = s.targets
-        if any(self.place.is_nonlocal_store(t) for t in targets):
+        if any(self.place.is_host_store(t, isinstance(s, ast.AugAssign)) for t in targets):
             reason = self._reason(SplitKind.EFFECT, s, "write to an attribute or outer container")
             self._record_state(targets)
             new = _replace_value(s, self.as_host(value) if value is not None else None)
@@ -580,6 +582,18 @@ class Normalizer:
         e = s.value
         if isinstance(e, ast.Constant):
             return  # docstring / bare constant
+        if self._is_list_sort(e):
+            # outs.sort(key=..., reverse=...) on a list holding tensors: sorted() on the host
+            # (keys with tensor work computed in regions), written back into the same list
+            assert isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute)
+            seq = e.func.value
+            ordered = self.as_host(
+                ast.copy_location(ast.Call(ast.Name("sorted", ast.Load()), [seq], e.keywords), e)
+            )
+            target = ast.Subscript(self.as_host(seq), ast.Slice(None, None, None), ast.Store())
+            why = self._reason(SplitKind.HOST_COMPARE, e)
+            self._emit(ast.Assign([target], ordered), s, trace=False, reason=why)
+            return
         reason = self.place.atom_reason(e)
         if reason is not None and isinstance(e, ast.Call):
             h = self.host_form(e, reason)
@@ -588,6 +602,22 @@ class Normalizer:
         e2 = self.lift(e)
         trace = self.typer.reads_tensor(e2)
         self._emit(ast.Expr(e2), s, trace=trace)
+
+    def _is_list_sort(self, e: ast.expr) -> bool:
+        """``xs.sort(...)`` on a Python list holding tensors (list.sort takes only ``key`` and
+        ``reverse``; Tensor.sort takes ``dim`` / ``descending`` / ``stable``)."""
+        if not (
+            isinstance(e, ast.Call)
+            and isinstance(e.func, ast.Attribute)
+            and e.func.attr == "sort"
+            and not e.args
+            and self.typer.kind(e.func.value).kind == Kind.TENSOR
+        ):
+            return False
+        kws = {k.arg for k in e.keywords}
+        if not kws <= {"key", "reverse"}:
+            return False
+        return bool(kws) or self.place.is_sequence(e.func.value)
 
     def _s_Return(self, s: ast.Return) -> None:
         value = self.as_host(s.value) if s.value is not None else None

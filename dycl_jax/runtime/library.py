@@ -4,6 +4,7 @@ into dynamic callees, and the UNDEFINED marker for locals not yet assigned."""
 from __future__ import annotations
 
 import operator
+import types
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -88,6 +89,9 @@ class Runtime:
         return io.from_torch(fn(*io.to_torch(args), **io.to_torch(kwargs)))
 
     def eager_method(self, t: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(t, jax.Array | np.ndarray | torch.Tensor):
+            # not a tensor after all (a list's own .sort()): the object's method, in place
+            return getattr(t, name)(*args, **kwargs)
         self.session.stats.host_reads += 1
         return io.from_torch(
             getattr(io.to_torch(t), name)(*io.to_torch(args), **io.to_torch(kwargs))
@@ -113,5 +117,11 @@ def resolve_callable(f: Any) -> tuple[Any, Any]:
             return resolve_callable(inst)
         return type(f).forward, f
     if hasattr(f, "__func__") and hasattr(f, "__self__"):
-        return f.__func__, f.__self__
+        fn = f.__func__
+        # the user's function under a torch wrapper (@torch.no_grad()), as the analysis saw it
+        while hasattr(fn, "__wrapped__") and (fn.__module__ or "").startswith("torch"):
+            fn = fn.__wrapped__
+        return fn, f.__self__
+    if not isinstance(f, types.FunctionType | type) and callable(f):
+        return type(f).__call__, f  # a plain object with a Python __call__
     return f, None

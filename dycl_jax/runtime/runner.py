@@ -148,8 +148,11 @@ class RegionRunner:
                 name = self.live_out[i] if i is not None and i < len(self.live_out) else None
                 raise OpaqueOutputError(e.type_name, e.where, self.location, name) from None
             state = {(id(o), a) for o, a in s.state_attrs}  # inputs already, keyed by value
-            entry_guards = tuple(g for g in read if (id(g.obj), g.name) not in state) + tuple(
-                guards.global_guards(self.fn)
+            entry_guards = (
+                tuple(g for g in read if (id(g.obj), g.name) not in state)
+                + tuple(guards.global_guards(self.fn))
+                + tuple(guards.class_guards(s.root, self.fn))
+                + tuple(guards.object_guards(values, self.fn))
             )
             s.stats.capture_seconds += captured.seconds
             logger.debug(

@@ -310,7 +310,12 @@ def _candidates(prog: gen.Program) -> list[gen.Program]:
                     else:
                         n.args["conds"].pop()
                     cands.append(p)
-            if node.kind in ("no_grad", "for_range", "while"):  # the body without the loop
+            jumps = (
+                any(n.kind == "jump" for n in gen.walk(node.blocks[0])) if node.blocks else False
+            )
+            if node.kind == "no_grad" or (node.kind in ("for_range", "while") and not jumps):
+                # the body without the loop (not when a break/continue in it would be left
+                # outside any loop)
                 p = prog.copy()
                 blk = _blocks_of(p)[bi]
                 blk[si : si + 1] = blk[si].blocks[0]

@@ -110,6 +110,9 @@ class Knobs:
     w_exc: float = 0.5  # exception with tensors raised in a submodule, caught in forward
     w_host: float = 1.0  # host scalars from .item() used in arithmetic, as a bound, an index
     w_log: float = 0.5  # logging / warnings with .item() f-strings
+    # tensors where Python needs a value: a list index, a slice bound, allclose, max(key=...),
+    # topk over tied (zero) rows, masked writes with per-row values
+    w_tval: float = 0.8
     p_thr: float = 0.15  # a condition compares with a mutable threshold attribute
     p_half: float = 0.15
     p_edit: float = 0.5  # mutate also edits weights in place
@@ -259,6 +262,7 @@ class Generator:
             ("obj", k.w_obj),
             ("hostk", k.w_host),
             ("log", k.w_log),
+            ("tval", k.w_tval),
         ]
         if s.role in ("main", "sub") and s.sub_depth < self.knobs.max_sub_depth:
             forms.append(("exc", k.w_exc))
@@ -698,6 +702,15 @@ class Generator:
         a["o2"] = self.tensor(s)
         return Node("hostk", a, [self.mid(s)])
 
+    def g_tval(self, s: _Scope, t: str, o: str) -> Node:
+        """A tensor used where Python needs a value (see Knobs.w_tval)."""
+        r = self.rng
+        a: dict[str, Any] = {"t": t, "o": o, "v": self.fresh("v"), "w": self.fresh("w")}
+        a["form"] = r.choice(["list_index", "slice_bound", "allclose", "max_key", "topk", "mask"])
+        if a["form"] == "mask":
+            a["attr"] = self.linear(s)
+        return Node("tval", a, [self.mid(s)])
+
     def g_log(self, s: _Scope, t: str, o: str) -> Node:
         r = self.rng
         a: dict[str, Any] = {"t": t, "o": o, "tag": self.fresh("fuzz")}
@@ -710,7 +723,18 @@ class Generator:
 
 
 _REFUSED = ["mask_index", "nonzero", "bernoulli", "while_else"]
-_NEW_FORMS = ("alias", "fresh", "listmut", "iterate", "attr", "obj", "hostk", "log", "exc")
+_NEW_FORMS = (
+    "alias",
+    "fresh",
+    "listmut",
+    "iterate",
+    "attr",
+    "obj",
+    "hostk",
+    "log",
+    "exc",
+    "tval",
+)
 OUT_KINDS = ("tensor", "tuple", "dict", "namedtuple", "dataclass", "modeloutput")
 
 
@@ -1207,8 +1231,53 @@ class _Renderer:
                 idx = f"int(abs({K}) * 6.3 + 0.17) % {self.d}"
                 lines.append(f"{sp}{t} = {t} + {t}[:, {idx}].unsqueeze(-1)")
             else:
-                lines.append(f"{sp}{t} = {t} - max({K}, 0.0)")
+                # not `t - max(K, 0.0)` with K = t.mean(): that centres t on 0 exactly, and a
+                # later `t.mean() > 0.0` compares rounding noise (XLA's and PyTorch's differ)
+                lines.append(f"{sp}{t} = {t} - 0.5 * max({K}, 0.0)")
         return lines
+
+    def r_tval(self, n: Node, sp: str, ind: int, role: str) -> list[str]:
+        a = n.args
+        t, o, v, w, form = a["t"], a["o"], a["v"], a["w"], a["form"]
+        mid = self.mid(n, ind, role)
+        if form == "list_index":
+            return [
+                f"{sp}{v} = [{t}, torch.tanh({o}), {t} * 0.5 - {o}]",
+                *mid,
+                f"{sp}{t} = {v}[torch.stack([e.abs().mean() for e in {v}]).argmax()]",
+            ]
+        if form == "slice_bound":
+            return [
+                f"{sp}{v} = ({o} > 0).sum(-1).max().clamp(min=1)",
+                *mid,
+                f"{sp}{t} = torch.cat([{t}[:, :{v}] * 2.0, torch.tanh({t}[:, {v}:])], dim=1)",
+            ]
+        if form == "allclose":
+            return [
+                *mid,
+                f"{sp}if torch.allclose({t}, {o}, atol=0.75):",
+                f"{sp}    {t} = {t} + 1.0",
+            ]
+        if form == "max_key":
+            return [
+                *mid,
+                f"{sp}{t} = max([{t}, -{t}, {o}], key=lambda e: e.sum().item())",
+                f"{sp}{t} = sorted([{t}, {o}], key=lambda e: float(e.max()))[0] + 0.0",
+            ]
+        if form == "topk":
+            return [
+                f"{sp}{v} = torch.cat([{t}, torch.zeros_like({t})])",
+                *mid,
+                f"{sp}{w}, {v} = torch.topk({v}, 2, dim=-1)",
+                f"{sp}{t} = {t} + {w}[: {t}.shape[0]].sum(-1, keepdim=True) * 0.1 "
+                f"+ {v}[{t}.shape[0] :].to({t}.dtype).sum(-1, keepdim=True) * 0.01",
+            ]
+        return [
+            f"{sp}{v} = {o}.sum(-1) > 0",
+            f"{sp}{t} = {t}.clone()",
+            *mid,
+            f"{sp}{t}[{v}] = self.{a['attr']}({t}[{v}])",
+        ]
 
     def r_log(self, n: Node, sp: str, ind: int, role: str) -> list[str]:
         a = n.args

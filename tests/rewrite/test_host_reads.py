@@ -307,3 +307,136 @@ def test_torch_builtin_module_attributes_are_followed() -> None:
     for (x,) in ins:
         with torch.no_grad():
             assert_same(cm(x), m(x))
+
+
+class ListSort(nn.Module):
+    """Beam-search bookkeeping: ``cand.sort(...)`` on a Python list of (score, tensor) pairs,
+    with and without a key, and ``sorted(range(n), key=...)`` reading tensors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+
+    def forward(self, x):
+        cand = []
+        for i, h in enumerate(self.heads):
+            y = h(x)
+            cand.append((y.sum().item(), i, y))
+        cand.sort()
+        ranked = [(c[2].mean(), c[2]) for c in cand]
+        ranked.sort(key=lambda c: c[0].item(), reverse=True)
+        scores = [h(x).mean() for h in self.heads]
+        order = sorted(range(len(scores)), key=lambda i: -scores[i].item())
+        return cand[-1][2], [c[1] for c in cand], ranked[0][1], order
+
+
+def test_list_sort_in_place_and_sorted_keys_over_indices() -> None:
+    torch.manual_seed(0)
+    m = ListSort().eval()
+    cm = dycl_jax.convert(m)
+    for (x,) in _inputs(2, 4):
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
+
+
+class DecoratedHelper(nn.Module):
+    """``@torch.no_grad()`` on a helper with tensor-dependent control flow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    @torch.no_grad()
+    def helper(self, x):
+        y = self.lin(x)
+        if y.mean() > 0:
+            return y
+        return -y
+
+    @torch.inference_mode()
+    def other(self, x):
+        if x.sum() > 0:
+            return x * 2
+        return x
+
+    def forward(self, x):
+        return self.other(self.helper(x) + 1)
+
+
+def test_no_grad_decorated_dynamic_helpers() -> None:
+    torch.manual_seed(0)
+    m = DecoratedHelper().eval()
+    assert len(run_all_paths(m, dycl_jax.convert(m), _inputs(2, 4))) >= 2
+
+
+class ListEntryWrite(nn.Module):
+    """``outs[j + 1] = a``: rebinding an entry of a Python list is not an in-place tensor write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        outs = [self.lin(r) for r in x]
+        for j, (a, b) in enumerate(zip(outs, outs[1:])):
+            if (a - b).abs().sum() < 2.0:
+                outs[j + 1] = a
+        return torch.stack(outs)
+
+
+def test_list_entry_writes_run_on_the_host() -> None:
+    torch.manual_seed(0)
+    m = ListEntryWrite().eval()
+    cm = dycl_jax.convert(m)
+    g = torch.Generator().manual_seed(2)
+    for x in (torch.randn(4, 4, generator=g) * s for s in (0.1, 1.0, 3.0)):
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
+
+
+class Bincount(nn.Module):
+    def forward(self, x):
+        ids = x.argmax(-1)
+        counts = torch.bincount(ids, minlength=2)
+        if counts.max() > 1:
+            return counts * 2
+        return counts
+
+
+def test_bincount_runs_in_pytorch_on_the_host() -> None:
+    m = Bincount().eval()
+    g = torch.Generator().manual_seed(0)
+    ins = [(torch.randn(n, 5, generator=g),) for n in (1, 6, 6)]
+    assert len(run_all_paths(m, dycl_jax.convert(m), ins)) == 2
+
+
+class _Gate:
+    """A plain (non-Module) callable helper with tensor-dependent control flow."""
+
+    def __init__(self, lin: nn.Module) -> None:
+        self.lin = lin
+        self.scale = 2.0
+
+    def __call__(self, h):
+        if self.lin(h).mean() > 0:
+            return h * self.scale
+        return h
+
+
+class CallableObject(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.gate = _Gate(self.lin)
+
+    def forward(self, x):
+        return self.gate(x) + 1
+
+
+def test_plain_callable_helper_object() -> None:
+    torch.manual_seed(0)
+    m = CallableObject().eval()
+    cm = dycl_jax.convert(m)
+    assert len(run_all_paths(m, cm, _inputs(2, 4))) == 2
+    m.gate.scale = -3.0  # a field of the helper, changed after convert
+    assert len(run_all_paths(m, cm, _inputs(2, 4))) == 2

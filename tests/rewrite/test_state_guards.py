@@ -1,0 +1,121 @@
+"""State a capture bakes in beyond a module's own attributes: class attributes, tensors held in
+plain objects and dicts, nested config sections, module-level tensors, and the fields of a plain
+helper object whose method has tensor-dependent control flow. Changing any of them after
+``convert`` must be followed (compared with eager PyTorch after each change)."""
+
+from __future__ import annotations
+
+import types
+
+import torch
+import torch.nn as nn
+
+import dycl_jax
+from dycl_jax.testing import assert_same
+
+MASK = torch.ones(4)
+
+
+def _check(m: nn.Module, cm, xs) -> None:  # type: ignore[no-untyped-def]
+    for x in xs:
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
+
+
+def _xs() -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return [torch.randn(2, 4, generator=g) * s for s in (1.0, -1.0, 3.0)]
+
+
+class ClassLimit(nn.Module):
+    LIMIT = 0.0
+    SCALE = 1.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    @classmethod
+    def scale(cls) -> float:
+        return cls.SCALE
+
+    def forward(self, x):
+        y = self.lin(x) * type(self).scale() * ClassLimit.SCALE
+        if y.mean() > type(self).LIMIT:
+            return y * 2
+        return y - 1
+
+
+def test_class_attributes_changed_after_convert() -> None:
+    torch.manual_seed(0)
+    m = ClassLimit().eval()
+    cm = dycl_jax.convert(m)
+    xs = _xs()
+    _check(m, cm, xs)
+    try:
+        ClassLimit.LIMIT = 0.3
+        ClassLimit.SCALE = -2.0
+        _check(m, cm, xs)
+    finally:
+        ClassLimit.LIMIT, ClassLimit.SCALE = 0.0, 1.0
+    _check(m, cm, xs)
+
+
+class Policy:
+    def __init__(self, w: torch.Tensor, thr: float) -> None:
+        self.w = w
+        self.thr = thr
+
+    def decide(self, h):
+        score = (h @ self.w).mean()
+        if score > self.thr:
+            return True
+        return False
+
+
+class HeldTensors(nn.Module):
+    """Tensors outside parameters and buffers: in a plain helper object (whose method branches),
+    in a dict attribute, in a nested config section, and a module-level global."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.pol = Policy(torch.randn(4), 0.0)
+        self.protos = {"a": torch.randn(4), "b": torch.randn(4)}
+        self.cfg = types.SimpleNamespace(sub=types.SimpleNamespace(thr=0.0, bias=torch.zeros(4)))
+
+    def forward(self, x):
+        h = torch.tanh(self.lin(x)) + self.protos["a"] * MASK + self.cfg.sub.bias
+        if self.pol.decide(h):
+            h = h * 2
+        if h.mean() > self.cfg.sub.thr:
+            return h + 1
+        return h - 1
+
+
+def test_tensors_and_nested_fields_outside_parameters_are_followed() -> None:
+    global MASK
+    torch.manual_seed(0)
+    m = HeldTensors().eval()
+    cm = dycl_jax.convert(m)
+    xs = _xs()
+    _check(m, cm, xs)
+    edits = [
+        lambda: setattr(m.pol, "w", -m.pol.w),  # replaced in a helper object
+        lambda: m.pol.w.mul_(3.0),  # edited in place there
+        lambda: setattr(m.pol, "thr", 0.7),
+        lambda: m.protos.__setitem__("a", torch.full((4,), 0.5)),  # a dict entry replaced
+        lambda: m.protos["a"].add_(1.0),  # and edited in place
+        lambda: setattr(m.cfg.sub, "thr", 5.0),  # a nested config field
+        lambda: m.cfg.sub.bias.fill_(-0.25),
+        lambda: setattr(m.cfg, "sub", types.SimpleNamespace(thr=-5.0, bias=torch.ones(4))),
+        lambda: MASK.mul_(2.0),  # a module-level tensor edited in place
+    ]
+    try:
+        for edit in edits:
+            edit()
+            _check(m, cm, xs)
+        MASK = torch.zeros(4)  # and rebound
+        _check(m, cm, xs)
+    finally:
+        MASK = torch.ones(4)
