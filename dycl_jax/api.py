@@ -224,6 +224,14 @@ class ConvertedModel:
         with jax.enable_x64(True):  # scoped; see dycl_jax/config.py
             try:
                 return io.outputs(self._root.run(io.inputs(args), io.inputs(kwargs)))
+            except _TRACER_ERRORS as e:
+                raise InputError(
+                    f"{self._root.qualname} was called on abstract JAX values (inside jax.jit, "
+                    "jax.vmap or another transformation): its host program decides branches "
+                    "and loops on concrete tensor values, which a traced call does not have",
+                    hint="call the converted model outside jax.jit / jax.vmap (its regions are "
+                    "jitted already); for gradients use jax.grad over cm.apply(params, ...)",
+                ) from e
             except TypeError as e:
                 if _is_binding_error(e):
                     raise InputError(f"{self._root.qualname}: {e}") from None
@@ -351,6 +359,15 @@ class ConvertedModel:
         return "\n".join(lines)
 
 
+# What JAX raises when Python needs a concrete value from a traced one (jit, vmap).
+_TRACER_ERRORS = (
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+    jax.errors.TracerArrayConversionError,
+)
+
+
 def convert(
     model: torch.nn.Module,
     example_inputs: tuple[Any, ...] | None = None,
@@ -378,6 +395,12 @@ def convert(
         raise ConversionError(
             f"{type(model).__name__} is in training mode",
             hint="call model.eval() first: dycl_jax compiles inference (dropout off, batch-norm stats fixed)",
+        )
+    if example_inputs is not None and not isinstance(example_inputs, tuple):
+        raise InputError(
+            f"example_inputs must be a tuple of forward's arguments, got "
+            f"{type(example_inputs).__name__}",
+            hint="pass (x,) for a single input",
         )
     cm = ConvertedModel(model, config or Config())
     if example_inputs is not None:

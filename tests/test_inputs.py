@@ -115,3 +115,19 @@ def test_threads_share_one_converted_model() -> None:
     for t in threads:
         t.join()
     assert not failures, failures
+
+
+def test_jit_and_vmap_of_a_converted_model_are_refused_clearly(gate) -> None:
+    import jax
+    import jax.numpy as jnp
+
+    _, cm = gate
+    x = jnp.ones((2, 6))
+    for transform in (jax.jit, jax.vmap):
+        with pytest.raises(errors.InputError, match="abstract JAX values"):
+            transform(cm)(x)
+
+
+def test_example_inputs_must_be_a_tuple(gate) -> None:
+    with pytest.raises(errors.InputError, match="must be a tuple"):
+        dycl_jax.convert(gate[0], example_inputs=torch.ones(2, 6))  # type: ignore[arg-type]
