@@ -33,6 +33,9 @@ class Placement:
         self.mask_names = self._find_mask_names()
         values = self._assigned_values()
         self.sequence_names = {n for n, vs in values.items() if all(_is_sequence(v) for v in vs)}
+        self.scalar_index_names = {
+            n for n, vs in values.items() if all(self._is_flat_argmax(v) for v in vs)
+        }
 
     def _find_mask_names(self) -> set[str]:
         """Locals only ever assigned a visible boolean mask."""
@@ -91,6 +94,18 @@ class Placement:
                 return SplitKind.EFFECT
             if ck is CallKind.PURE and self.builds_object(e):
                 return SplitKind.HOST_OBJECT
+            func = e.func
+            if (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Constant)
+                and isinstance(func.value.value, str)
+            ):
+                # "{}:{:d}".format(label, k): strings are made on the host, reading any tensor
+                args = [*e.args, *(kw.value for kw in e.keywords)]
+                if any(k(a).kind == Kind.TENSOR for a in args):
+                    return SplitKind.CONVERSION
+                if any(k(a).kind == Kind.HOST for a in args):
+                    return SplitKind.HOST_VALUE
             if (
                 ck is CallKind.PURE
                 and isinstance(e.func, ast.Attribute)
@@ -119,6 +134,8 @@ class Placement:
             if any(b is not None and k(b).kind == Kind.TENSOR for b in (e.lower, e.upper, e.step)):
                 return SplitKind.TENSOR_INDEX  # seq[:lens[i]]: the bound is read back
         elif isinstance(e, ast.Subscript):
+            if self.has_scalar_index(e):
+                return SplitKind.TENSOR_INDEX  # p[0, k] with k = p.argmax(): k is read back
             if k(e.slice).kind == Kind.TENSOR and (
                 k(e.value).kind in (Kind.OBJ, Kind.PY) or self.is_sequence(e.value)
             ):
@@ -140,6 +157,33 @@ class Placement:
             return False
         args = [*call.args, *(k.value for k in call.keywords)]
         return any(self.typer.kind(a).kind == Kind.TENSOR for a in args)
+
+    def _is_flat_argmax(self, e: ast.expr) -> bool:
+        """``t.argmax()`` / ``torch.argmin(t)`` without a dim: a 0-d integer tensor."""
+        if not isinstance(e, ast.Call) or e.keywords:
+            return False
+        f = e.func
+        if not isinstance(f, ast.Attribute) or f.attr not in ("argmax", "argmin"):
+            return False
+        if self.typer.kind(f.value).kind == Kind.TENSOR:
+            return not e.args  # t.argmax()
+        return (
+            self.typer.callee_objects(f) in ((torch.argmax,), (torch.argmin,)) and len(e.args) == 1
+        )
+
+    def is_scalar_index(self, e: ast.expr) -> bool:
+        """A visibly 0-d integer tensor used inside a multi-dimensional index (``p[0, k]``):
+        PyTorch reads it back as a Python int there."""
+        return self._is_flat_argmax(e) or (
+            isinstance(e, ast.Name) and e.id in self.scalar_index_names
+        )
+
+    def has_scalar_index(self, e: ast.Subscript) -> bool:
+        return (
+            isinstance(e.slice, ast.Tuple)
+            and self.typer.kind(e.value).kind == Kind.TENSOR
+            and any(self.is_scalar_index(x) for x in e.slice.elts)
+        )
 
     def is_sequence(self, e: ast.expr) -> bool:
         """True when ``e`` is visibly a Python list or tuple (a display, a comprehension,

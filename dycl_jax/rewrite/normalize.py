@@ -202,6 +202,8 @@ class Normalizer:
         if isinstance(e, ast.ListComp | ast.GeneratorExp):
             return self._comprehension(e)
         reason = self.place.atom_reason(e)
+        if isinstance(e, ast.Subscript) and self.place.has_scalar_index(e):
+            return self._scalar_indices(e, self.lift(e.value))
         if isinstance(e, ast.Slice) and reason is SplitKind.TENSOR_INDEX:
             return ast.copy_location(
                 ast.Slice(*(self._index_bound(b) for b in (e.lower, e.upper, e.step))), e
@@ -216,10 +218,24 @@ class Normalizer:
             return _load(tmp)
         return _map_children(e, self.lift)
 
+    def _scalar_indices(self, e: ast.Subscript, value: ast.expr) -> ast.Subscript:
+        """``p[0, k]`` with ``k`` a 0-d index tensor: ``k`` read back as an int first."""
+        assert isinstance(e.slice, ast.Tuple)
+        elts = [
+            self._index_read(x) if self.place.is_scalar_index(x) else self.lift(x)
+            for x in e.slice.elts
+        ]
+        index = ast.copy_location(ast.Tuple(elts, ast.Load()), e.slice)
+        return ast.copy_location(ast.Subscript(value, index, e.ctx), e)  # type: ignore[arg-type]
+
     def _index_bound(self, b: ast.expr | None) -> ast.expr | None:
         """A slice bound: a tensor one is read back as a Python int before the region."""
         if b is None or self.typer.kind(b).kind != Kind.TENSOR:
             return self.lift(b) if b is not None else None
+        return self._index_read(b)
+
+    def _index_read(self, b: ast.expr) -> ast.expr:
+        """``b`` (a tensor) read back as a Python int on the host, before the region."""
         tmp = self._temp(HOST)
         self._emit(
             ast.Assign([_store(tmp)], _runtime_call("index", self.as_host(b))),
@@ -538,6 +554,18 @@ class Normalizer:
             reason = self._reason(SplitKind.DATA_DEPENDENT_SHAPE, value)
             self._emit(ast.Assign(s.targets, h), s, False, reason)
             return
+        targets = [
+            self._scalar_indices(t, t.value)
+            if isinstance(t, ast.Subscript) and self.place.has_scalar_index(t)
+            else t
+            for t in targets
+        ]
+        if isinstance(s, ast.Assign):
+            s = ast.copy_location(ast.Assign(targets, s.value), s)
+        elif isinstance(s, ast.AugAssign):
+            target = targets[0]
+            assert isinstance(target, ast.Name | ast.Attribute | ast.Subscript)
+            s = ast.copy_location(ast.AugAssign(target, s.op, s.value), s)
         v2 = self.lift(value) if value is not None else None
         new = _replace_value(s, v2)
         # `x += y` reads its target: on a tensor it is an in-place op, so it runs in a region.

@@ -440,3 +440,37 @@ def test_plain_callable_helper_object() -> None:
     assert len(run_all_paths(m, cm, _inputs(2, 4))) == 2
     m.gate.scale = -3.0  # a field of the helper, changed after convert
     assert len(run_all_paths(m, cm, _inputs(2, 4))) == 2
+
+
+class ScalarIndexAndFormat(nn.Module):
+    """``p[0, k]`` and ``lg[:, k] = 0`` with ``k = ....argmax()`` (PyTorch reads a 0-d index
+    inside a multi-dimensional index as an int), a label list indexed by it, and strings
+    formatted from tensors and from values read back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+        self.names = ["cat", "dog", "eel"]
+
+    def forward(self, x):
+        p = self.lin(x).softmax(-1)
+        k = p[0].argmax()
+        label = self.names[k]
+        msg = "%s=%.3f" % (label, p[0, k])  # noqa: UP031 (the form under test)
+        tag = "{}:{:d}".format(label, int(k))  # noqa: UP032
+        lg = self.lin(x)
+        lg[:, lg.sum(0).argmax()] = 0.0
+        return p[:, k], lg, label, msg, tag
+
+
+def test_zero_d_index_inside_an_index_tuple_and_string_formatting() -> None:
+    torch.manual_seed(0)
+    m = ScalarIndexAndFormat().eval()
+    cm = dycl_jax.convert(m)
+    labels = set()
+    for (x,) in _inputs(2, 4) + _inputs(2, 4, seed=5):
+        with torch.no_grad():
+            want = m(x)
+        labels.add(want[2])
+        assert_same(cm(x), want)
+    assert len(labels) >= 2
