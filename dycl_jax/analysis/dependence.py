@@ -646,6 +646,8 @@ class Typer:
                 self.kind(a).kind == Kind.TENSOR for a in node.args
             ):
                 return CallKind.CONVERSION
+            if name in ("any", "all") and any(self.kind(a).kind == Kind.TENSOR for a in node.args):
+                return CallKind.CONVERSION  # bool() of each item, read on the host
             if name in COMPARING_BUILTINS and (
                 any(self.kind(a).kind == Kind.TENSOR for a in node.args)
                 or self._key_reads_tensors(node)

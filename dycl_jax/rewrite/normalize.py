@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from dycl_jax.analysis import aliasing, facts
-from dycl_jax.analysis.dependence import HOST, AbsVal, Kind, Typer
+from dycl_jax.analysis.dependence import HOST, PY, AbsVal, Kind, Typer
 from dycl_jax.analysis.dependence import TENSOR as TENSOR_ABS
 from dycl_jax.analysis.placement import Placement
 from dycl_jax.analysis.source import ParsedFunction
@@ -325,6 +325,10 @@ class Normalizer:
             by_key = self._compare_by_key(e)
             if by_key is not None:
                 return by_key
+        if isinstance(e, ast.Call) and reason is SplitKind.CONVERSION:
+            quantified = self._any_all(e)
+            if quantified is not None:
+                return quantified
         if isinstance(e, ast.Call):
             func = e.func
             if reason is SplitKind.DYNAMIC_CALL:
@@ -413,6 +417,35 @@ class Normalizer:
         if isinstance(e, ast.Subscript):
             return ast.Subscript(self.as_host(e.value), self.as_host(e.slice), ast.Load())
         raise AssertionError(f"no host form for {ast.dump(e)}")
+
+    def _any_all(self, e: ast.Call) -> ast.expr | None:
+        """``any(o > t for o in outs)`` / ``all(...)``: a host loop reading each item's truth and
+        stopping at the first that decides, as Python does (items computed in regions)."""
+        cands = self.typer.callee_objects(e.func) or ()
+        if len(cands) != 1 or cands[0] not in (any, all) or len(e.args) != 1 or e.keywords:
+            return None
+        arg = e.args[0]
+        if not isinstance(arg, ast.GeneratorExp | ast.ListComp) or len(arg.generators) != 1:
+            return None
+        is_any = cands[0] is any
+        comp = self._fresh_targets(arg)
+        gen = comp.generators[0]
+        self.typer.bind_local(gen.target, self.typer.iter_element(gen.iter))
+        tmp = self._temp(PY)
+        self._emit(ast.Assign([_store(tmp)], ast.Constant(not is_any)), e, trace=False)
+        test: ast.expr = comp.elt if is_any else ast.UnaryOp(ast.Not(), comp.elt)
+        decide: ast.stmt = ast.If(
+            test, [ast.Assign([_store(tmp)], ast.Constant(is_any)), ast.Break()], []
+        )
+        for cond in reversed(gen.ifs):
+            decide = ast.If(cond, [decide], [])
+        loop = ast.For(gen.target, gen.iter, [decide], [])
+        ast.fix_missing_locations(ast.copy_location(loop, e))
+        for sub in ast.walk(loop):
+            if isinstance(sub, ast.stmt | ast.expr):
+                ast.copy_location(sub, e)
+        self.stmt(loop)
+        return _load(tmp)
 
     def _fresh_targets(self, e: ast.ListComp | ast.GeneratorExp) -> ast.ListComp | ast.GeneratorExp:
         mapping: dict[str, str] = {}

@@ -474,3 +474,31 @@ def test_zero_d_index_inside_an_index_tuple_and_string_formatting() -> None:
         labels.add(want[2])
         assert_same(cm(x), want)
     assert len(labels) >= 2
+
+
+class AnyAll(nn.Module):
+    """``any(o > t for o in outs)`` / ``all(...)`` with an ``if`` filter, and ``any`` over a
+    list of 0-d bool tensors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+
+    def forward(self, x):
+        outs = [torch.sigmoid(h(x)).mean() for h in self.heads]
+        o = x  # the generator's variable stays its own
+        if any(o > 0.55 for o in outs):
+            return torch.stack(outs) * 2, o
+        if all(o < 0.5 for o in outs if o > 0.1):
+            return torch.stack(outs) - 1, o
+        if any([o > 0.52 for o in outs]):
+            return torch.stack(outs) + 1, o
+        return torch.stack(outs), o
+
+
+def test_any_all_over_tensor_conditions() -> None:
+    torch.manual_seed(0)
+    m = AnyAll().eval()
+    g = torch.Generator().manual_seed(0)
+    ins = [(torch.randn(2, 4, generator=g) * s,) for s in (0.1, 1.0, 3.0, 10.0, -3.0, -10.0)]
+    assert len(run_all_paths(m, dycl_jax.convert(m), ins)) >= 2
