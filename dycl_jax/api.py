@@ -35,6 +35,7 @@ from dycl_jax.ir import emit, verify
 from dycl_jax.ir.program import Program as IRProgram
 from dycl_jax.ir.program import SplitReason
 from dycl_jax.log import logger
+from dycl_jax.lower import dtypes
 from dycl_jax.rewrite import regions as regions_mod
 from dycl_jax.rewrite.normalize import Normalized, normalize
 from dycl_jax.runtime import context, io, library, loader, session
@@ -268,13 +269,16 @@ class ConvertedModel:
         return got
 
     def apply(self, params: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        """The pure form: run with ``params`` (a dict like :attr:`params`) instead of the model's."""
-        missing = set(self.session.param_names) - set(params)
+        """The pure form: run with ``params`` (a dict like :attr:`params`) instead of the model's
+        parameters; buffers come from :attr:`buffers` unless ``params`` has them too. Under
+        ``jax.grad`` this differentiates the path the inputs take."""
+        full = {**self.buffers, **params}
+        missing = set(self.session.param_names) - set(full)
         if missing:
             raise InputError(
                 f"params is missing {len(missing)} entries, e.g. {sorted(missing)[:3]}"
             )
-        token = context.PARAMS.set(params)
+        token = context.PARAMS.set(full)
         try:
             return self(*args, **kwargs)
         finally:
@@ -288,8 +292,22 @@ class ConvertedModel:
 
     @property
     def params(self) -> dict[str, Any]:
-        """Parameters and buffers as jax arrays, keyed by state_dict names."""
-        return dict(self.session.params)
+        """The trainable parameters as jax arrays, keyed by state_dict names (what ``jax.grad``
+        of :meth:`apply` differentiates); buffers are in :attr:`buffers`."""
+        s = self.session
+        return {n: v for n, v in s.params.items() if n not in s.buffer_names}
+
+    @property
+    def buffers(self) -> dict[str, Any]:
+        """Buffers (batch-norm statistics, counters) as jax arrays, keyed by state_dict names."""
+        s = self.session
+        return {n: v for n, v in s.params.items() if n in s.buffer_names}
+
+    def state_dict(self, params: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
+        """``params`` (default: :attr:`params`) and the buffers as torch tensors, for
+        ``model.load_state_dict(...)``: weights trained in JAX go back to PyTorch."""
+        merged = {**self.buffers, **(self.params if params is None else params)}
+        return {n: dtypes.numpy_to_tensor(v) for n, v in merged.items()}
 
     @contextlib.contextmanager
     def record(self) -> Iterator[list[tuple[Any, ...]]]:

@@ -46,19 +46,26 @@ class Session:
         registered twice (SkipNet's shared downsample) is re-parametrised once while tied weights
         (``b.weight = a.weight``) are an input under each name that reads them."""
         named: dict[str, torch.Tensor] = {}
+        buffers: set[str] = set()
         root = self.root
         if root is not None:
             seen: set[tuple[int, str]] = set()
-            for n, t in [
-                *root.named_parameters(remove_duplicate=False),
-                *root.named_buffers(remove_duplicate=False),
+            params = root.named_parameters(remove_duplicate=False)
+            for n, t, is_buffer in [
+                *((n, t, False) for n, t in params),
+                *((n, t, True) for n, t in root.named_buffers(remove_duplicate=False)),
             ]:
                 prefix, _, attr = n.rpartition(".")
                 owner = root.get_submodule(prefix) if prefix else root
                 if (id(owner), attr) not in seen:
                     seen.add((id(owner), attr))
                     named[n] = t
+                    if is_buffer:
+                        buffers.add(n)
         self.param_names = tuple(named)
+        # Buffers (batch-norm statistics, num_batches_tracked) among param_names: state, not
+        # trainable parameters (flax keeps them apart as batch_stats).
+        self.buffer_names = frozenset(buffers)
         self.torch_params = tuple(t.detach() for t in named.values())
         self.params = {}
         self._load_params()
