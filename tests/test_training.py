@@ -95,3 +95,17 @@ def test_weights_trained_in_jax_flow_back_to_pytorch() -> None:
     np.testing.assert_allclose(np.asarray(got), want.numpy(), rtol=1e-5, atol=1e-5)
     # and the converted model follows the loaded weights
     np.testing.assert_allclose(np.asarray(cm(x)), want.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_warmup_compiles_every_path_of_its_inputs(capsys) -> None:  # type: ignore[no-untyped-def]
+    m = _model()
+    cm = dycl_jax.convert(m)
+    g = torch.Generator().manual_seed(0)
+    xs = [(torch.randn(4, 6, generator=g) * s,) for s in (0.1, 1.0, 10.0)]
+    compiled = cm.warmup(xs, progress=True)
+    assert compiled == cm.stats.compiles > 0
+    assert "3/3 inputs" in capsys.readouterr().err
+    assert cm.warmup(xs, progress=False) == 0  # every path is compiled already
+    for (x,) in xs:
+        with torch.no_grad():
+            np.testing.assert_allclose(np.asarray(cm(x)), m(x).numpy(), rtol=1e-5, atol=1e-5)
