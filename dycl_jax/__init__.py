@@ -6,6 +6,8 @@ out = cm(x)
 print(cm.host_source)
 """
 
+from typing import TYPE_CHECKING
+
 from dycl_jax import config as _config
 from dycl_jax import lower as _lower  # noqa: F401  (fills the op table)
 from dycl_jax._version import __version__ as __version__
@@ -31,3 +33,14 @@ from dycl_jax.errors import UnsupportedConstructError as UnsupportedConstructErr
 # Synchronous CPU dispatch when JAX has not started yet (see dycl_jax.config); before anything
 # below creates a JAX array.
 _config.prefer_sync_cpu_dispatch()
+
+if TYPE_CHECKING:
+    from dycl_jax.nnx import ConvertedNNX
+
+
+def to_nnx(cm: ConvertedModel) -> "ConvertedNNX":
+    """Wrap a converted model as a flax ``nnx.Module`` with one ``nnx.Param`` per parameter
+    (see :mod:`dycl_jax.nnx`; flax is imported on first use)."""
+    from dycl_jax.nnx import to_nnx as _to_nnx
+
+    return _to_nnx(cm)

@@ -109,3 +109,35 @@ def test_warmup_compiles_every_path_of_its_inputs(capsys) -> None:  # type: igno
     for (x,) in xs:
         with torch.no_grad():
             np.testing.assert_allclose(np.asarray(cm(x)), m(x).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_to_nnx_trains_with_optax_and_writes_weights_back() -> None:
+    import optax
+    from flax import nnx
+
+    m = _model()
+    cm = dycl_jax.convert(m)
+    model = dycl_jax.to_nnx(cm)
+    assert isinstance(model, nnx.Module)
+    x = torch.randn(4, 6) * 3
+    want_grads = {}
+    m.zero_grad()
+    (m(x) ** 2).sum().backward()
+    for n, p in m.named_parameters():
+        want_grads[n] = p.grad.numpy() if p.grad is not None else np.zeros(p.shape, np.float32)
+
+    def loss_fn(model):
+        return jnp.sum(model(x) ** 2)
+
+    loss, grads = nnx.value_and_grad(loss_fn)(model)
+    for n in cm.params:
+        got = np.asarray(grads["params"][n.replace(".", "__")][...])
+        np.testing.assert_allclose(got, want_grads[n], rtol=1e-4, atol=1e-5, err_msg=n)
+    opt = nnx.Optimizer(model, optax.sgd(0.05), wrt=nnx.Param)
+    for _ in range(3):
+        loss2, grads = nnx.value_and_grad(loss_fn)(model)
+        opt.update(model, grads)
+    assert float(loss_fn(model)) < float(loss)
+    m.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        np.testing.assert_allclose(np.asarray(model(x)), m(x).numpy(), rtol=1e-5, atol=1e-5)
