@@ -106,12 +106,13 @@ class Placement:
                     return SplitKind.CONVERSION
                 if any(k(a).kind == Kind.HOST for a in args):
                     return SplitKind.HOST_VALUE
-            if (
-                ck is CallKind.PURE
-                and isinstance(e.func, ast.Attribute)
-                and k(e.func.value).kind == Kind.HOST
+            if ck is CallKind.PURE and (
+                (isinstance(e.func, ast.Attribute) and k(e.func.value).kind == Kind.HOST)
+                or any(k(a).kind == Kind.HOST for a in [*e.args, *(w.value for w in e.keywords)])
             ):
-                # a.astype(np.float64) on a .numpy() result: a region would see a tensor there
+                # a.astype(np.float64) on a .numpy() result (a region would see a tensor there);
+                # int(k * 10), max(k, 0.0), math.floor(k) on a value read back: Python on the
+                # host (in a region they would read the value again, and specialise on it)
                 return SplitKind.HOST_VALUE
         elif (
             isinstance(e, ast.BinOp)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import jax
+import torch
 
 from dycl_jax.capture import guards, signature
 from dycl_jax.capture.guards import Guard
@@ -207,7 +208,7 @@ class RegionRunner:
                 # computes in a dtype the Python-value version never uses, specialise instead.
                 with guards.record(s.root):
                     static = trace(fn, s.root, s.param_names, s.torch_params, values, frozenset())
-                if _node_dtypes(captured) - _node_dtypes(static):
+                if _node_dtypes(captured, scalar_math=False) - _node_dtypes(static):
                     raise DataDependentError("host scalar changes type promotion")
         except DataDependentError:
             if not self.dynamic:
@@ -254,12 +255,22 @@ class RegionRunner:
         return fn
 
 
-def _node_dtypes(captured: Captured) -> set[Any]:
-    """The dtypes of every value the captured graph computes."""
+def _node_dtypes(captured: Captured, scalar_math: bool = True) -> set[Any]:
+    """The dtypes of every value the captured graph computes. ``scalar_math=False`` leaves out
+    arithmetic on the 0-d float64 / int64 inputs alone (``0.5 * k`` for a host scalar ``k``): it
+    is Python's double / int arithmetic, whatever dtype a static trace gives it."""
     out: set[Any] = set()
+    scalar: set[Any] = set()
     for node in captured.gm.graph.nodes:
-        if node.op == "call_function":
-            val = node.meta.get("val")
+        val = node.meta.get("val")
+        if node.op == "placeholder":
+            if getattr(val, "shape", None) == () and val.dtype in (torch.float64, torch.int64):
+                scalar.add(node)
+        elif node.op == "call_function":
+            ins = node.all_input_nodes
+            if not scalar_math and ins and all(i in scalar for i in ins):
+                scalar.add(node)
+                continue
             for v in val if isinstance(val, list | tuple) else (val,):
                 dtype = getattr(v, "dtype", None)
                 if dtype is not None:
