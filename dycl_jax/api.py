@@ -10,6 +10,7 @@ fail fast. Capture and lowering run lazily per region and input signature.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import logging
@@ -22,7 +23,7 @@ import jax
 import torch
 
 from dycl_jax import log
-from dycl_jax.analysis import callgraph
+from dycl_jax.analysis import aliasing, callgraph
 from dycl_jax.config import Config
 from dycl_jax.errors import (
     ConversionError,
@@ -142,6 +143,28 @@ def _check_wrappers(parsed: Any, owner: Any) -> None:
             )
 
 
+def _check_argument_writes(parsed: Any, owner: Any) -> None:
+    """The converted model receives copies of its arguments (arrays, and new lists and dicts
+    holding them), so a forward that writes into an argument in place (``cache["k"] = v``,
+    ``acc.append(t)``, ``x.clamp_(...)``) would leave the caller's object unchanged: refused."""
+    a = parsed.node.args
+    positional = [x.arg for x in [*a.posonlyargs, *a.args]]
+    own = positional[0] if owner is not None and positional else None
+    for name, line in aliasing.param_writes(parsed.node).items():
+        if name == own:
+            continue
+        where = next(
+            (n for n in parsed.nodes if isinstance(n, ast.stmt) and n.lineno == line), None
+        )
+        raise UnsupportedConstructError(
+            f"{parsed.qualname} writes into its argument '{name}' in place: the converted model "
+            "receives a copy of each argument, so the caller's object would not change",
+            parsed.location(where),
+            hint=f"copy it first (`{name} = {name}.clone()`, `list({name})`) and return the new "
+            "value instead",
+        )
+
+
 def _check_hooks(model: torch.nn.Module) -> None:
     """Forward hooks are refused: on a module with a host program they would not run, and on a
     module traced into a region they would run once per compile, on capture-time stand-ins (a hook
@@ -205,6 +228,7 @@ class ConvertedModel:
         t0 = time.perf_counter()
         fn, owner = library.resolve_callable(model)
         self._root = self.session.program_for(fn, owner)
+        _check_argument_writes(self._compiler.graph.add(fn, owner).parsed, owner)
         self._build_reachable()
         self.convert_seconds = time.perf_counter() - t0
         self._checked_paths: set[tuple[Any, ...]] = set()  # paths checked mode compared

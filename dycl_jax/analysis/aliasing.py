@@ -295,25 +295,31 @@ def fresh_bindings(stmt: ast.stmt) -> set[str]:
 def mutated_params(fn: ast.FunctionDef) -> frozenset[str]:
     """Parameters of ``fn`` whose objects it writes in place (never rebinding them first):
     ``d[k] = v``, ``buf[i] = x``, ``h.mul_(2)``, ``outs.append(v)``, ``x += 1``."""
+    return frozenset(param_writes(fn))
+
+
+def param_writes(fn: ast.FunctionDef) -> dict[str, int]:
+    """:func:`mutated_params` with the line of each parameter's first write."""
     a = fn.args
     params = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
     rebound = {
         n.id for n in walk_no_defs(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
     }
     candidates = params - rebound
-    out: set[str] = set()
+    out: dict[str, int] = {}
     for s in fn.body:
-        out |= {name for name, _ in inplace_writes(s, frozenset(candidates))}
+        for name, line in inplace_writes(s, frozenset(candidates)):
+            out.setdefault(name, line)
         for n in walk_no_defs(s):
             if (
                 isinstance(n, ast.Call)
                 and isinstance(n.func, ast.Attribute)
                 and n.func.attr in CONTAINER_MUTATORS
             ):
-                name = view_root(n.func.value)
-                if name in candidates:
-                    out.add(name)
-    return frozenset(out)
+                root = view_root(n.func.value)
+                if root is not None and root in candidates:
+                    out.setdefault(root, n.lineno)
+    return out
 
 
 # ---- may-alias pairs, flow-sensitive ------------------------------------------------------------

@@ -6,6 +6,7 @@ scoping and dispatch details around them (comprehension variables, ``super().for
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 
@@ -502,3 +503,20 @@ def test_any_all_over_tensor_conditions() -> None:
     g = torch.Generator().manual_seed(0)
     ins = [(torch.randn(2, 4, generator=g) * s,) for s in (0.1, 1.0, 3.0, 10.0, -3.0, -10.0)]
     assert len(run_all_paths(m, dycl_jax.convert(m), ins)) >= 2
+
+
+class WritesItsArguments(nn.Module):
+    def forward(self, x, acc):
+        y = x * 2
+        if y.sum() > 0:
+            acc.append(y.sum())
+        return y
+
+
+def test_forward_writing_into_its_arguments_is_refused() -> None:
+    from dycl_jax.errors import UnsupportedConstructError
+
+    with pytest.raises(UnsupportedConstructError, match="writes into its argument 'acc'") as e:
+        dycl_jax.convert(WritesItsArguments().eval())
+    assert e.value.location is not None and e.value.location.filename == __file__
+    assert "acc.append" in e.value.location.source_line()
