@@ -666,6 +666,8 @@ class Typer:
             return CallKind.EAGER
         if fobj is torch.where and len(node.args) == 1 and not node.keywords:
             return CallKind.EAGER  # torch.where(cond) is nonzero(cond, as_tuple=True)
+        if fobj is torch.tensor and any(self.kind(a).kind == Kind.TENSOR for a in node.args):
+            return CallKind.EAGER  # torch.tensor([t0, t1]) reads the tensors' values
         if modname.startswith(LIBRARY_MODULES) or fobj is math:
             return CallKind.TRACE if modname.startswith("torch") else CallKind.PURE
         if isinstance(fobj, type):
@@ -740,7 +742,7 @@ class Typer:
                 cands = self.callee_objects(sub.func)
                 if cands is None or any(
                     isinstance(c, torch.nn.Module)
-                    or getattr(c, "__module__", "").startswith("torch")
+                    or (getattr(c, "__module__", None) or "").startswith("torch")
                     for c in cands
                 ):
                     return True

@@ -74,6 +74,12 @@ class Placement:
         """Why ``e`` itself must be evaluated on the host (None when it can be traced)."""
         k = self.typer.kind
         if isinstance(e, ast.Call):
+            if (
+                isinstance(e.func, ast.Name)
+                and self.typer.callee_objects(e.func) == (range,)
+                and any(k(a).kind == Kind.TENSOR for a in e.args)
+            ):
+                return SplitKind.TENSOR_LOOP_BOUND  # range(n) with n a tensor: n read back
             ck = self.typer.call_kind(e)
             if ck is CallKind.CONVERSION:
                 return SplitKind.CONVERSION
@@ -128,6 +134,12 @@ class Placement:
         elif isinstance(e, ast.BoolOp):
             if any(k(v).kind == Kind.TENSOR for v in e.values):
                 return SplitKind.BOOL_OP
+        elif isinstance(e, ast.ListComp | ast.GeneratorExp | ast.SetComp):
+            if any(k(c).kind == Kind.TENSOR for g in e.generators for c in g.ifs):
+                return SplitKind.TENSOR_IF  # [h for h in hs if h.mean() > 0]: a host loop
+        elif isinstance(e, ast.Compare) and len(e.ops) > 1:
+            if k(e).kind == Kind.TENSOR:
+                return SplitKind.BOOL_OP  # lo < t < hi is (lo < t) and (t < hi)
         elif isinstance(e, ast.IfExp):
             if k(e.test).kind == Kind.TENSOR:
                 return SplitKind.BOOL_OP
@@ -180,11 +192,10 @@ class Placement:
         )
 
     def has_scalar_index(self, e: ast.Subscript) -> bool:
-        return (
-            isinstance(e.slice, ast.Tuple)
-            and self.typer.kind(e.value).kind == Kind.TENSOR
-            and any(self.is_scalar_index(x) for x in e.slice.elts)
-        )
+        if self.typer.kind(e.value).kind != Kind.TENSOR:
+            return False
+        elts = e.slice.elts if isinstance(e.slice, ast.Tuple) else [e.slice]
+        return any(self.is_scalar_index(x) for x in elts)
 
     def is_sequence(self, e: ast.expr) -> bool:
         """True when ``e`` is visibly a Python list or tuple (a display, a comprehension,

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import sys
 import threading
 import types
 from collections.abc import Iterable, Iterator
@@ -215,6 +217,27 @@ def _code_names(fn: Any) -> set[str]:
     return names
 
 
+class _Modes:
+    """PyTorch's global modes as attributes, for guards: code calling ``torch.is_grad_enabled()``
+    bakes its current answer into a capture."""
+
+    @property
+    def is_grad_enabled(self) -> bool:
+        return torch.is_grad_enabled()
+
+    @property
+    def is_inference_mode_enabled(self) -> bool:
+        return torch.is_inference_mode_enabled()
+
+    @property
+    def is_autocast_enabled(self) -> bool:
+        return torch.is_autocast_enabled()
+
+
+_MODES = _Modes()
+_MODE_NAMES = frozenset(n for n in vars(_Modes) if n.startswith("is_"))
+
+
 def global_guards(fn: Any) -> list[Guard]:
     """Guards on the module-level globals a region function names (a threshold constant, a
     config dict or object, a mask tensor): what they hold is baked into a capture like an
@@ -222,6 +245,9 @@ def global_guards(fn: Any) -> list[Guard]:
     out = []
     ns = getattr(fn, "__globals__", {})
     names = _code_names(fn)
+    for mode in sorted(names & _MODE_NAMES):
+        v = getattr(_MODES, mode)
+        out.append(Guard(_MODES, mode, ("value", (bool, v)), v))
     for name in sorted(names):
         try:
             v = ns[name]  # a loader.Namespace reads the user's module globals live
@@ -231,8 +257,19 @@ def global_guards(fn: Any) -> list[Guard]:
             if _user_class(v):
                 out.extend(_class_guards(v, names))
             continue
-        if isinstance(v, types.ModuleType | types.FunctionType | types.BuiltinFunctionType):
-            continue  # rebinding a global function is a new program, not a guard's business
+        if isinstance(v, types.ModuleType):
+            if _user_module(v):  # helpers.act_fn: the user's module attributes the code names
+                for attr in sorted(names & set(vars(v))):
+                    x = vars(v)[attr]
+                    if isinstance(x, types.ModuleType | type):
+                        continue
+                    held: list[Any] = []
+                    attr_state = _state(x, held)
+                    if attr_state is not None:
+                        out.append(Guard(v, attr, attr_state, x, keep=tuple(held)))
+            continue
+        # a function a region calls (traced into it) is guarded by identity: rebinding the
+        # global (act = torch.sigmoid) recaptures
         keep: list[Any] = []
         state = _state(v, keep)
         if state is not None:
@@ -292,6 +329,15 @@ def _class_guards(c: type, names: set[str]) -> list[Guard]:
             if snap is not _MISSING:
                 out.append(Guard(c, k, ("value", snap), v))
     return out
+
+
+def _user_module(m: types.ModuleType) -> bool:
+    """A module of the user's own code (not the standard library or an installed package)."""
+    name = m.__name__
+    if name.split(".")[0] in sys.stdlib_module_names or name.startswith(("torch", "jax")):
+        return False
+    path = os.path.normcase(os.path.abspath(getattr(m, "__file__", None) or ""))
+    return bool(getattr(m, "__file__", None)) and "site-packages" not in path
 
 
 def _user_class(c: type) -> bool:

@@ -24,6 +24,7 @@ from torch import fx
 from dycl_jax.compat import TRACER, OpOverload, op_name, tree_leaves
 from dycl_jax.errors import (
     CaptureError,
+    DataDependentError,
     DyclError,
     LoweringError,
     MissingLoweringError,
@@ -85,11 +86,23 @@ def _check_operand_dtypes(node: fx.Node) -> None:
         )
 
 
+# Ops that turn a tensor into a Python number while tracing (a value read hidden in an op's
+# argument): they cannot be in a compiled region.
+_VALUE_READS = {torch.ops.aten._local_scalar_dense.default}
+
+
 def check_supported(gm: fx.GraphModule) -> None:
     """Raise for the first op PyTorch would refuse or that has no lowering (with the user's line)."""
     for node in gm.graph.nodes:
         if node.op == "call_function" and node.target in _SAME_DTYPE_OPS:
             _check_operand_dtypes(node)
+        if node.target in _VALUE_READS:
+            raise DataDependentError(
+                f"{node.target} reads a tensor's value inside a region (an argument that "
+                "must be a Python number, e.g. narrow(dim, start_tensor, n))",
+                location_from_stack_trace(node.meta.get("stack_trace")),
+                hint="read it first with int(t) / t.item() in forward",
+            )
         if node.op == "call_function" and isinstance(node.target, OpOverload):
             try:
                 _resolve(node.target)

@@ -219,8 +219,10 @@ class Normalizer:
         return _map_children(e, self.lift)
 
     def _scalar_indices(self, e: ast.Subscript, value: ast.expr) -> ast.Subscript:
-        """``p[0, k]`` with ``k`` a 0-d index tensor: ``k`` read back as an int first."""
-        assert isinstance(e.slice, ast.Tuple)
+        """``p[0, k]`` / ``y[k]`` with ``k`` a 0-d index tensor: ``k`` read back as an int."""
+        if not isinstance(e.slice, ast.Tuple):
+            index: ast.expr = self._index_read(e.slice)
+            return ast.copy_location(ast.Subscript(value, index, e.ctx), e)  # type: ignore[arg-type]
         elts = [
             self._index_read(x) if self.place.is_scalar_index(x) else self.lift(x)
             for x in e.slice.elts
@@ -276,7 +278,7 @@ class Normalizer:
             return ast.copy_location(
                 ast.Call(
                     func,
-                    [self._host_arg(a) for a in e2.args],
+                    [self._host_arg(_materialized(a)) for a in e2.args],
                     [ast.keyword(k.arg, self.as_host(k.value)) for k in e2.keywords],
                 ),
                 e2,
@@ -377,6 +379,16 @@ class Normalizer:
             return ast.BinOp(self.as_host(e.left), e.op, self.as_host(e.right))
         if isinstance(e, ast.UnaryOp):
             return ast.UnaryOp(ast.Not(), truth(self.as_host(e.operand)))
+        if isinstance(e, ast.Compare):  # a chained comparison on tensors
+            operands = [e.left, *e.comparators]
+            middle = [self.as_host(o) for o in operands[1:-1]]  # each evaluated once
+            ends = [operands[0], *middle, operands[-1]]
+            pairs: list[ast.expr] = [
+                ast.copy_location(ast.Compare(ends[i], [op], [ends[i + 1]]), e)
+                for i, op in enumerate(e.ops)
+            ]
+            chain = ast.copy_location(ast.BoolOp(ast.And(), pairs), e)
+            return self.host_form(chain, SplitKind.BOOL_OP)
         if isinstance(e, ast.BoolOp):
             tmp = self._temp(self.typer.kind(e))
             self._emit(ast.Assign([_store(tmp)], self.as_host(e.values[0])), e, trace=False)
@@ -570,6 +582,16 @@ class Normalizer:
         if any(self.place.is_host_store(t, isinstance(s, ast.AugAssign)) for t in targets):
             reason = self._reason(SplitKind.EFFECT, s, "write to an attribute or outer container")
             self._record_state(targets)
+            for t in targets:
+                if self._is_buffer(t):
+                    assert isinstance(t, ast.Attribute)
+                    raise UnsupportedConstructError(
+                        f"assignment to the registered buffer '{t.attr}' in forward: buffers "
+                        "are inputs of the compiled regions, read once per call",
+                        self.parsed.location(s),
+                        hint="keep running state in a plain attribute (`self.mu = ...` without "
+                        "register_buffer), or update it outside forward",
+                    )
             new = _replace_value(s, self.as_host(value) if value is not None else None)
             new = _map_targets(new, self._host_target)
             self._emit(new, s, trace=False, reason=reason)
@@ -611,6 +633,15 @@ class Normalizer:
         if not trace and self.place.has_host_atom(new):
             new = _map_targets(new, self._host_target)
         self._emit(new, s, trace=trace)
+
+    def _is_buffer(self, t: ast.expr) -> bool:
+        """``t`` is ``obj.name`` where ``name`` is a registered buffer of every candidate ``obj``."""
+        if not isinstance(t, ast.Attribute):
+            return False
+        objs = self.typer.kind(t.value).values or ()
+        return bool(objs) and all(
+            isinstance(o, torch.nn.Module) and t.attr in o._buffers for o in objs
+        )
 
     def _record_state(self, targets: list[ast.expr]) -> None:
         for t in targets:
@@ -820,6 +851,14 @@ def _map_keyword(v, f):  # type: ignore[no-untyped-def]
     if isinstance(v, ast.keyword):
         return ast.keyword(v.arg, f(v.value))
     return v
+
+
+def _materialized(a: ast.expr) -> ast.expr:
+    """A generator expression consumed by tuple() / zip() / ...: the equivalent list
+    comprehension, which a region can compute and return (a generator object it could not)."""
+    if isinstance(a, ast.GeneratorExp):
+        return ast.copy_location(ast.ListComp(a.elt, a.generators), a)
+    return a
 
 
 def _is_plain_target(t: ast.expr) -> bool:

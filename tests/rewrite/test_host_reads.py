@@ -520,3 +520,74 @@ def test_forward_writing_into_its_arguments_is_refused() -> None:
         dycl_jax.convert(WritesItsArguments().eval())
     assert e.value.location is not None and e.value.location.filename == __file__
     assert "acc.append" in e.value.location.source_line()
+
+
+class PythonOnTensorScalars(nn.Module):
+    """Plain Python over 0-d tensors: a chained comparison, range() of a tensor, a filtering
+    comprehension, tuple() of a generator (the HF return idiom), y[b] with b = argmax(),
+    torch.tensor of tensors, and a method chain on a dict attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+        self.count = nn.Linear(4, 1)
+        self.stats: dict[str, list[int]] = {}
+
+    def forward(self, x):
+        self.stats.setdefault("calls", []).append(1)
+        t = self.count(x).mean()
+        n = (self.count(x).sigmoid().mean() * 4).long()
+        for _ in range(n):
+            x = torch.tanh(self.heads[0](x))
+        kept = [h(x) for h in self.heads if h(x).mean() > 0]
+        flags = torch.tensor([h(x).mean() > 0 for h in self.heads])
+        b = x.sum(1).argmax()
+        out = tuple(v for v in (x, None, x[b]) if v is not None)
+        if -0.1 < t < 0.1:
+            return out, len(kept), flags
+        return tuple(2 * v for v in out), len(kept), flags
+
+
+def test_python_over_tensor_scalars() -> None:
+    torch.manual_seed(0)
+    m = PythonOnTensorScalars().eval()
+    cm = dycl_jax.convert(m)
+    g = torch.Generator().manual_seed(0)
+    ins = [(torch.randn(3, 4, generator=g) * s,) for s in (0.05, 0.5, 2.0, -2.0, 6.0)]
+    assert len(run_all_paths(m, cm, ins)) >= 2
+    assert len(m.stats["calls"]) == 2 * len(ins)  # eager's calls and the converted ones
+
+
+class BufferAssign(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x):
+        self.steps = self.steps + 1
+        return x * self.steps
+
+
+def test_assigning_a_registered_buffer_in_forward_is_refused() -> None:
+    from dycl_jax.errors import UnsupportedConstructError
+
+    with pytest.raises(UnsupportedConstructError, match="registered buffer 'steps'") as e:
+        dycl_jax.convert(BufferAssign().eval())
+    assert e.value.location is not None and e.value.location.filename == __file__
+
+
+class NarrowByTensor(nn.Module):
+    def forward(self, x, start):
+        y = x.narrow(1, start[0], 2)
+        if y.sum() > 0:
+            return y
+        return -y
+
+
+def test_a_value_read_hidden_in_an_op_argument_is_a_data_dependence() -> None:
+    from dycl_jax.errors import DataDependentError
+
+    cm = dycl_jax.convert(NarrowByTensor().eval())
+    with pytest.raises(DataDependentError, match="reads a tensor's value") as e:
+        cm(torch.randn(2, 5), torch.tensor([1]))
+    assert e.value.location is not None and e.value.location.filename == __file__

@@ -119,3 +119,40 @@ def test_tensors_and_nested_fields_outside_parameters_are_followed() -> None:
         _check(m, cm, xs)
     finally:
         MASK = torch.ones(4)
+
+
+def _act(h):
+    return torch.tanh(h)
+
+
+class GradModeAndGlobalFunctions(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = _act(self.lin(x))
+        if torch.is_grad_enabled():
+            y = y * 2
+        if y.sum() > 0:
+            return y
+        return -y
+
+
+def test_grad_mode_and_rebound_global_functions_are_followed() -> None:
+    global _act
+    torch.manual_seed(0)
+    m = GradModeAndGlobalFunctions().eval()
+    cm = dycl_jax.convert(m)
+    xs = _xs()
+    for mode in (torch.no_grad, torch.enable_grad, torch.no_grad):
+        with mode():
+            for x in xs:
+                assert_same(cm(x), m(x).detach())
+    saved = _act
+    try:
+        _act = torch.sigmoid
+        _check(m, cm, xs)
+    finally:
+        _act = saved
+    _check(m, cm, xs)
