@@ -343,18 +343,8 @@ def _check_aliases(
     pairs = aliasing.may_alias(graph, steps)
     all_links = aliasing.all_links(host) + [x for d in drafts for x in aliasing.all_links(d.stmts)]
     for d in drafts:
-        fresh: set[str] = set()
         written: dict[str, int] = {}
-        for s in d.stmts:
-            for name, line in aliasing.inplace_writes(s, tensors):
-                if name not in fresh:
-                    written.setdefault(name, line)
-            for n in aliasing.walk_no_defs(s):
-                if isinstance(n, ast.Call) and n in norm.call_writes:
-                    for name in norm.call_writes[n]:
-                        if name not in fresh:
-                            written.setdefault(name, n.lineno)
-            fresh |= aliasing.fresh_bindings(s)
+        _stale_writes(d.stmts, tensors, norm.call_writes, set(), written)
         if not written:
             continue
         inside = [link for _, link in aliasing.all_links(d.stmts)]
@@ -391,6 +381,47 @@ def _check_aliases(
                     hint=f"copy before writing (`{name} = {name}.clone()`), or compute "
                     "the new value functionally (torch.where, masked_fill, index_put)",
                 )
+
+
+def _stale_writes(
+    stmts: list[ast.stmt],
+    tensors: frozenset[str],
+    call_writes: dict[ast.Call, frozenset[str]],
+    fresh: set[str],
+    written: dict[str, int],
+) -> None:
+    """In-place writes in ``stmts`` (in order) to names not rebound to a new object before them
+    on every path from the region's start: ``x = x.clone()`` then ``x[i] = v`` writes a copy,
+    also inside a loop body traced into the region. ``fresh`` grows with the rebindings that
+    hold afterwards (a branch's or a loop body's stay inside it)."""
+    for s in stmts:
+        if isinstance(s, ast.For | ast.AsyncFor | ast.While):
+            header = s.iter if isinstance(s, ast.For | ast.AsyncFor) else s.test
+            _stale_writes([ast.Expr(header)], tensors, call_writes, fresh, written)
+            # (a loop variable is not fresh: it is an item of what the loop iterates)
+            _stale_writes(s.body, tensors, call_writes, set(fresh), written)
+            _stale_writes(s.orelse, tensors, call_writes, set(fresh), written)
+        elif isinstance(s, ast.If):
+            _stale_writes([ast.Expr(s.test)], tensors, call_writes, fresh, written)
+            _stale_writes(s.body, tensors, call_writes, set(fresh), written)
+            _stale_writes(s.orelse, tensors, call_writes, set(fresh), written)
+        elif isinstance(s, ast.With | ast.AsyncWith):
+            for item in s.items:
+                _stale_writes([ast.Expr(item.context_expr)], tensors, call_writes, fresh, written)
+            _stale_writes(s.body, tensors, call_writes, fresh, written)
+        elif isinstance(s, ast.Try):
+            for block in (s.body, *(h.body for h in s.handlers), s.orelse, s.finalbody):
+                _stale_writes(block, tensors, call_writes, set(fresh), written)
+        else:
+            for name, line in aliasing.inplace_writes(s, tensors):
+                if name not in fresh:
+                    written.setdefault(name, line)
+            for n in aliasing.walk_no_defs(s):
+                if isinstance(n, ast.Call) and n in call_writes:
+                    for name in call_writes[n]:
+                        if name not in fresh:
+                            written.setdefault(name, n.lineno)
+            fresh |= aliasing.fresh_bindings(s)
 
 
 def _check_host_call_writes(

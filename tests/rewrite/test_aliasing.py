@@ -295,3 +295,55 @@ class IteratesViews(nn.Module):
 
 def test_write_to_an_enumerated_view_is_refused() -> None:
     _refused(IteratesViews(), "p.mul_(2)", "in-place write to 'p'")
+
+
+class CloneInLoopThenWrite(nn.Module):
+    """``acc.append(x)``, then a static loop that rebinds ``x = x.clone()`` before writing it:
+    the write goes to the copy, so the list entry keeps the old values (fuzz regression)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Linear(3, 3) for _ in range(2)])
+
+    def forward(self, x):
+        acc = [x]
+        for blk in self.blocks:
+            x = x.clone()
+            x[:, :2] = blk(x)[:, -2:] * 0.5
+        if x.sum() > 0:
+            return x + torch.stack(acc).sum(0)
+        return x - torch.stack(acc).sum(0)
+
+
+class WriteLoopItems(nn.Module):
+    """Writing each item of a list in place (the loop variable is the list's entry)."""
+
+    def forward(self, x):
+        hs = [x * 1.0, x * 2.0]
+        keep = hs[0]
+        for h in hs:
+            if h.sum() > 0:
+                h.mul_(2)
+        return keep, hs
+
+
+def test_rebinding_inside_a_traced_loop_makes_the_write_safe() -> None:
+    torch.manual_seed(0)
+    m = CloneInLoopThenWrite().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -1.0):
+        x = torch.randn(2, 3) * s
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
+
+
+def test_writes_to_loop_items_stay_exact() -> None:
+    m = WriteLoopItems().eval()
+    try:
+        cm = dycl_jax.convert(m)
+        for s in (1.0, -1.0):
+            x = torch.randn(2, 3) * s
+            with torch.no_grad():
+                assert_same(cm(x), m(x))
+    except UnsupportedConstructError as e:  # or refused at the write, never wrong
+        assert "h.mul_(2)" in e.location.source_line()  # type: ignore[union-attr]

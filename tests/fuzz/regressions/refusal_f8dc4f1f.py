@@ -6,7 +6,7 @@
 #   hint: copy before writing (`x = x.clone()`), or compute the new value functionally (torch.where, masked_fill, index_put)
 # tests/fuzz/test_regressions.py converts make_model() and checks parity on make_inputs().
 # ruff: noqa
-XFAIL = "refusal: /tmp/dycl_fuzz_h2f8xni7/_dycl_fuzz_s2001006156_195.py:35: in-place write to 'x', which may share memory with 'acc' (container at line 32); dycl_jax runs the write in a compiled region, where 'acc' would not see it"  # set to None once dycl_jax is fixed
+XFAIL = None  # fixed: a rebinding inside a loop body traced into the region makes the write safe
 import dataclasses
 import logging
 import warnings
