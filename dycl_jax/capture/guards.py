@@ -188,10 +188,12 @@ def install_structure_watch() -> None:
         # Plain tensors are state a forward may write every call; only registered buffers count.
         # Any public attribute of a torch built-in module is configuration (guards on it are
         # structural).
+        d = self.__dict__
         if (
             isinstance(value, _STRUCTURAL_TYPES)
-            or value is None
-            or (isinstance(value, torch.Tensor) and name in self.__dict__.get("_buffers", ()))
+            # None replacing a submodule / parameter / buffer (not a recurrent state reset)
+            or (value is None and _holds_structure(self, d, name))
+            or (isinstance(value, torch.Tensor) and name in d.get("_buffers", ()))
             or (_is_torch_builtin(self) and not name.startswith("_"))
         ):
             _EPOCH[0] += 1
@@ -343,6 +345,14 @@ def _user_module(m: types.ModuleType) -> bool:
 def _user_class(c: type) -> bool:
     module = getattr(c, "__module__", "") or ""
     return module != "builtins" and not module.startswith(("torch", "typing", "abc"))
+
+
+def _holds_structure(m: torch.nn.Module, d: dict[str, Any], name: str) -> bool:
+    if name in d.get("_modules", ()) or name in d.get("_parameters", ()):
+        return True
+    if name in d.get("_buffers", ()):
+        return True
+    return isinstance(d.get(name), _STRUCTURAL_TYPES)
 
 
 def _is_torch_builtin(m: Any) -> bool:
