@@ -75,9 +75,18 @@ class _Compiler:
         runtime = library.Runtime(self.session)
         host_ns = loader.Namespace(parsed.globals, {**parsed.closure, "_dy": runtime})
         prog = session.Program(ir, source, lambda *x: None, owner)
+        local_defs = tuple(
+            (
+                n.name if isinstance(n, ast.FunctionDef) else "a lambda",
+                n.lineno,
+                n.end_lineno or n.lineno,
+            )
+            for n in parsed.nodes
+            if isinstance(n, ast.FunctionDef | ast.Lambda) and n is not parsed.node
+        )
         for r in ir.regions:
             pyfn = loader.region_function(r, namespace)
-            runner = RegionRunner(r, pyfn, self.session, ir.qualname)
+            runner = RegionRunner(r, pyfn, self.session, ir.qualname, local_defs)
             host_ns[r.name] = runner
             prog.runners.append(runner)
         prog.host = loader.host_function(ir, source, host_ns)

@@ -25,8 +25,10 @@ from dycl_jax.capture.guards import Guard
 from dycl_jax.capture.trace import Captured, trace
 from dycl_jax.errors import (
     DataDependentError,
+    DyclError,
     OpaqueOutputError,
     SourceLocation,
+    UnsupportedConstructError,
     internal_stage,
 )
 from dycl_jax.ir.program import Region
@@ -83,8 +85,12 @@ class RegionRunner:
         fn: Callable[..., tuple[Any, ...]],
         session: Session,
         program: str,
+        local_defs: tuple[tuple[str, int, int], ...] = (),
     ) -> None:
         self.name = region.name
+        # (name, first line, last line) of functions defined inside the program's function:
+        # a value read inside one of them is explained as such
+        self.local_defs = local_defs
         self.fn = fn
         self.live_in = region.live_in
         self.live_out = region.live_out
@@ -144,6 +150,8 @@ class RegionRunner:
             fn = self._with_state(len(values) - len(s.state_attrs))
             try:
                 captured, read = self._capture(fn, values)
+            except DataDependentError as e:
+                raise self._in_local_def(e) from None
             except OpaqueOutputError as e:
                 i = e.index
                 name = self.live_out[i] if i is not None and i < len(self.live_out) else None
@@ -193,6 +201,23 @@ class RegionRunner:
                     self.compiles,
                 )
             return entry, key, leaves
+
+    def _in_local_def(self, e: DataDependentError) -> DyclError:
+        """``e`` restated when it happened inside a function defined in forward: dycl_jax splits
+        only the functions it analyses (methods, module forwards, module-level functions)."""
+        loc = e.location
+        for name, first, last in self.local_defs:
+            if loc is not None and loc.filename == self.location.filename:
+                if first <= loc.lineno <= last:
+                    return UnsupportedConstructError(
+                        f"{name}, a function defined inside {self.program.rsplit('.', 1)[-1]}, "
+                        "reads a tensor's value (a condition or conversion): dycl_jax splits "
+                        "methods and module-level functions at such reads, not functions "
+                        "defined inside another",
+                        loc,
+                        hint=f"make {name} a method of the module (or a module-level function)",
+                    )
+        return e
 
     def _capture(
         self, fn: Callable[..., tuple[Any, ...]], values: tuple[Any, ...]

@@ -591,3 +591,28 @@ def test_a_value_read_hidden_in_an_op_argument_is_a_data_dependence() -> None:
     with pytest.raises(DataDependentError, match="reads a tensor's value") as e:
         cm(torch.randn(2, 5), torch.tensor([1]))
     assert e.value.location is not None and e.value.location.filename == __file__
+
+
+class LocalDynamicFunction(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        def step(h):
+            h2 = self.lin(h)
+            if h2.mean() > 0:
+                return h2
+            return h
+
+        return step(x)
+
+
+def test_local_function_reading_a_tensor_value_is_refused_clearly() -> None:
+    from dycl_jax.errors import UnsupportedConstructError
+
+    cm = dycl_jax.convert(LocalDynamicFunction().eval())
+    with pytest.raises(UnsupportedConstructError, match="step, a function defined inside") as e:
+        cm(torch.randn(2, 4))
+    assert e.value.location is not None and e.value.location.filename == __file__
+    assert "h2.mean() > 0" in e.value.location.source_line()
