@@ -331,6 +331,15 @@ class Normalizer:
             quantified = self._any_all(e)
             if quantified is not None:
                 return quantified
+            cands = self.typer.callee_objects(e.func) or ()
+            if (
+                len(cands) == 1
+                and cands[0] in (int, float, complex)
+                and len(e.args) == 1
+                and not e.keywords
+            ):
+                # int(t) of any one-element tensor, as PyTorch allows (jax: 0-d arrays only)
+                return _runtime_call("scalar", e.func, self.as_host(e.args[0]))
         if isinstance(e, ast.Call):
             func = e.func
             if reason is SplitKind.DYNAMIC_CALL:

@@ -67,6 +67,16 @@ class Runtime:
             rec.append(("cond", b))
         return b
 
+    def scalar(self, fn: Any, v: Any) -> Any:
+        """``int(t)`` / ``float(t)`` / ``complex(t)``: any one-element tensor converts, as in
+        PyTorch (a jax array converts only when 0-d)."""
+        if isinstance(v, jax.Array | np.ndarray):
+            self.session.stats.host_reads += 1
+            if v.size != 1:
+                raise RuntimeError(f"a Tensor with {v.size} elements cannot be converted to Scalar")
+            v = v.reshape(()).item()
+        return fn(v)
+
     def index(self, v: Any) -> int:
         """A tensor used as a Python index or slice bound (``seq[:lens[i]]``): read back as the
         int its ``__index__`` gives, like PyTorch does (a float tensor raises TypeError)."""
