@@ -27,3 +27,21 @@ def test_zoo_model_all_paths(name: str) -> None:
     paths = run_all_paths(model, cm, inputs, rtol=1e-4, atol=1e-4)
     if name not in SAME_RECORDED_PATH:
         assert len(paths) >= 2, f"{name}: converted model took one path on all inputs"
+
+
+def test_isomorphic_regions_share_one_executable() -> None:
+    """Identical blocks over different module instances (DeeBERT's layers) capture graphs of
+    the same structure: one jitted executable serves them, fed each block's parameters."""
+    import torch
+
+    import dycl_jax
+    from dycl_jax.testing import assert_same
+    from dycl_jax.zoo import MODELS
+
+    e = MODELS["bert_deebert"]
+    m = e.build("small", seed=0)
+    cm = dycl_jax.convert(m)
+    for args in e.inputs_for_paths("small", n=4, seed=0):
+        with torch.no_grad():
+            assert_same(cm(*args), m(*args), rtol=1e-4, atol=1e-4)
+    assert 0 < len(cm.session.executables) < cm.stats.compiles

@@ -172,7 +172,7 @@ class RegionRunner:
             refs: list[Any] = []  # objects keyed by identity: kept alive with the entry
             key, leaves = signature.split(values, self.dynamic, refs)
             with internal_stage("lower", self.location):
-                jitted = jax.jit(to_jax(captured.gm)) if has_outputs else None
+                jitted = self._executable(captured) if has_outputs else None
                 entry = _Entry(jitted, captured, params, guards.GuardSet(entry_guards), refs)
                 if jitted is not None:
                     t0 = time.perf_counter()
@@ -201,6 +201,20 @@ class RegionRunner:
                     self.compiles,
                 )
             return entry, key, leaves
+
+    def _executable(self, captured: Captured) -> Any:
+        """The jitted function of ``captured``, shared with any earlier capture of the same
+        graph (isomorphic regions over different module instances, e.g. the 6th and 7th
+        identical residual block: their parameters are arguments, so one XLA executable per
+        input signature serves all of them)."""
+        key = structure_key(captured.gm)
+        cache = self.session.executables
+        if key is not None and key in cache:
+            return cache[key]
+        jitted = jax.jit(to_jax(captured.gm))
+        if key is not None:
+            cache[key] = jitted
+        return jitted
 
     def _in_local_def(self, e: DataDependentError) -> DyclError:
         """``e`` restated when it happened inside a function defined in forward: dycl_jax splits
@@ -301,3 +315,31 @@ def _node_dtypes(captured: Captured, scalar_math: bool = True) -> set[Any]:
                 if dtype is not None:
                     out.add(dtype)
     return out
+
+
+def structure_key(gm: Any) -> tuple[Any, ...] | None:
+    """A key equal for two captured graphs that compute the same function of their positional
+    inputs: every node's op, target, arguments (other nodes by position) and result shapes and
+    dtypes; placeholder names (which follow parameter names) left out. None when the graph
+    holds constants (get_attr), whose values the key would have to include."""
+    index: dict[Any, int] = {}
+    out: list[Any] = []
+    for i, node in enumerate(gm.graph.nodes):
+        if node.op == "get_attr":
+            return None
+        index[node] = i
+        meta = _meta_key(node.meta.get("val"))
+        if node.op == "placeholder":
+            out.append(("placeholder", meta))
+            continue
+        args = torch.fx.node.map_arg((node.args, node.kwargs), lambda a: ("node", index[a]))
+        out.append((node.op, str(node.target), repr(args), meta))
+    return tuple(out)
+
+
+def _meta_key(val: Any) -> Any:
+    if isinstance(val, torch.Tensor):
+        return (tuple(d if type(d) is int else repr(d) for d in val.shape), str(val.dtype))
+    if isinstance(val, list | tuple):
+        return tuple(_meta_key(v) for v in val)
+    return repr(val)

@@ -36,6 +36,8 @@ class Session:
         # Module attributes that host code writes (e.g. a recurrent gate's hidden state). Regions
         # read them as extra inputs so no capture bakes in a value that later changes.
         self.state_attrs: list[tuple[Any, str]] = []
+        # jitted region functions by captured-graph structure (see runner.structure_key)
+        self.executables: dict[tuple[Any, ...], Any] = {}
         self._factory = program_factory
         self.programs: dict[tuple[Any, int], Program] = {}
         self._lock = threading.RLock()
