@@ -359,10 +359,12 @@ class Generator:
             return f"{v}.max().item() < {r.choice([0.3, 0.6, 0.9])}"
         if form == "sum0d":
             return f"{v}.sum() > {r.choice([0, 0.5, -0.5])}"
+        # (not +-1.0: tanh / sigmoid outputs saturate there, and XLA's and PyTorch's last-bit
+        # rounding of them differ, so a comparison with the asymptote is a rounding tie)
         if form == "any":
-            return f"({v} > {r.choice([0.5, 0.8, 1.0])}).any()"
+            return f"({v} > {r.choice([0.5, 0.8, 0.95])}).any()"
         if form == "all":
-            return f"({v} > {r.choice([-0.5, -1.0, 0.0])}).all()"
+            return f"({v} > {r.choice([-0.5, -0.95, 0.0])}).all()"
         if form == "elem":
             return f"{v}[0, {r.randrange(self.d)}] > 0"
         if form == "cmp":
@@ -1274,8 +1276,8 @@ class _Renderer:
             ]
         return [
             f"{sp}{v} = {o}.sum(-1) > 0",
-            f"{sp}{t} = {t}.clone()",
             *mid,
+            f"{sp}{t} = {t}.clone()",  # after mid: nothing else holds the tensor written
             f"{sp}{t}[{v}] = self.{a['attr']}({t}[{v}])",
         ]
 
