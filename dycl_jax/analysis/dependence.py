@@ -28,10 +28,6 @@ import dataclasses
 import enum
 import functools
 import math
-import os
-import site
-import sys
-import sysconfig
 import types
 from collections.abc import Callable
 from typing import Any
@@ -59,6 +55,7 @@ from dycl_jax.analysis.facts import (
 from dycl_jax.analysis.source import ParsedFunction
 from dycl_jax.compat import OpOverloadPacket
 from dycl_jax.errors import InternalError
+from dycl_jax.origin import foreign, library_origin, unwrap_foreign
 
 
 class Kind(enum.IntEnum):
@@ -183,56 +180,13 @@ def user_callee(fobj: Any) -> tuple[Any, Any] | None:
     if isinstance(fobj, types.MethodType | types.FunctionType):
         fn = fobj.__func__ if isinstance(fobj, types.MethodType) else fobj
         owner = fobj.__self__ if isinstance(fobj, types.MethodType) else None
-        # @torch.no_grad() / @functools.wraps-style wrappers: the user's function underneath
-        # (its decorators are checked against the source when it gets a program)
-        while isinstance(getattr(fn, "__wrapped__", None), types.FunctionType) and (
-            (fn.__module__ or "").startswith("torch") or library_origin(fn) is not None
-        ):
-            fn = fn.__wrapped__  # type: ignore[attr-defined]
-        if fn.__module__ and fn.__module__.startswith("torch"):
-            return None
-        if library_origin(fn) is not None:
-            return None  # library code: not analysed (see library_origin)
+        fn = unwrap_foreign(fn)  # @torch.no_grad(): the user's function underneath
+        if foreign(fn):
+            return None  # torch's or library code: not analysed (see origin.library_origin)
         return fn, owner
     call = next((vars(c)["__call__"] for c in type(fobj).__mro__ if "__call__" in vars(c)), None)
-    if (
-        isinstance(call, types.FunctionType)
-        and not isinstance(fobj, type)
-        and not (call.__module__ or "").startswith("torch")
-        and library_origin(call) is None
-    ):
+    if isinstance(call, types.FunctionType) and not isinstance(fobj, type) and not foreign(call):
         return call, fobj  # a plain helper object with a Python __call__
-    return None
-
-
-_SITE_DIRS = tuple(
-    os.path.normcase(os.path.abspath(p)) + os.sep
-    for p in {*site.getsitepackages(), site.getusersitepackages(), sysconfig.get_paths()["purelib"]}
-)
-_STDLIB_DIR = os.path.normcase(os.path.abspath(sysconfig.get_paths()["stdlib"])) + os.sep
-
-
-def library_origin(fobj: Any) -> str | None:
-    """ "stdlib" or "site-packages" for a Python function from the standard library or an
-    installed package, None for user code. Standard-library functions (logging, warnings, time)
-    are host effects; installed packages' functions (einops, a model zoo's helpers) are traced
-    as opaque Python: a tensor-dependent branch inside one fails loudly at capture."""
-    fn = getattr(fobj, "__func__", fobj)
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        module = getattr(fobj, "__module__", None)
-        owner = getattr(fobj, "__self__", None)
-        if not module and owner is not None:  # a builtin method: random.random, time.time
-            module = (
-                owner.__name__ if isinstance(owner, types.ModuleType) else type(owner).__module__
-            )
-        top = (module or "").split(".")[0]
-        return "stdlib" if top in sys.stdlib_module_names and top != "builtins" else None
-    path = os.path.normcase(os.path.abspath(code.co_filename))
-    if path.startswith(_SITE_DIRS):
-        return "site-packages"
-    if path.startswith(_STDLIB_DIR):
-        return "stdlib"
     return None
 
 

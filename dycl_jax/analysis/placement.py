@@ -21,6 +21,7 @@ from dycl_jax.analysis import aliasing, facts
 from dycl_jax.analysis.dependence import CallKind, Kind, Typer
 from dycl_jax.analysis.source import ParsedFunction
 from dycl_jax.ir.program import SplitKind
+from dycl_jax.origin import user_class
 
 
 class Placement:
@@ -288,5 +289,4 @@ def _is_sequence(e: ast.expr) -> bool:
 def _is_user_class(c: object) -> bool:
     if not isinstance(c, type) or issubclass(c, torch.Tensor | torch.nn.Module):
         return False
-    module = getattr(c, "__module__", "") or ""
-    return module != "builtins" and not module.startswith(facts.LIBRARY_MODULES)
+    return user_class(c)

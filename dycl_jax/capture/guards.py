@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
-import sys
 import threading
 import types
 from collections.abc import Iterable, Iterator
@@ -31,6 +29,7 @@ import numpy as np
 import torch
 
 from dycl_jax import compat
+from dycl_jax.origin import user_class, user_module
 
 _SCALARS = (bool, int, float, str, complex, type(None))
 _MISSING = object()
@@ -256,11 +255,11 @@ def global_guards(fn: Any) -> list[Guard]:
         except KeyError:
             continue
         if isinstance(v, type):
-            if _user_class(v):
+            if user_class(v):
                 out.extend(_class_guards(v, names))
             continue
         if isinstance(v, types.ModuleType):
-            if _user_module(v):  # helpers.act_fn: the user's module attributes the code names
+            if user_module(v):  # helpers.act_fn: the user's module attributes the code names
                 for attr in sorted(names & set(vars(v))):
                     x = vars(v)[attr]
                     if isinstance(x, types.ModuleType | type):
@@ -310,7 +309,7 @@ def class_guards(root: torch.nn.Module | None, fn: Any) -> list[Guard]:
     classes: dict[int, type] = {}
     for m in root.modules():
         for c in type(m).__mro__:
-            if _user_class(c) and issubclass(c, torch.nn.Module):
+            if user_class(c) and issubclass(c, torch.nn.Module):
                 classes[id(c)] = c
     for c in classes.values():
         for k, f in vars(c).items():
@@ -331,20 +330,6 @@ def _class_guards(c: type, names: set[str]) -> list[Guard]:
             if snap is not _MISSING:
                 out.append(Guard(c, k, ("value", snap), v))
     return out
-
-
-def _user_module(m: types.ModuleType) -> bool:
-    """A module of the user's own code (not the standard library or an installed package)."""
-    name = m.__name__
-    if name.split(".")[0] in sys.stdlib_module_names or name.startswith(("torch", "jax")):
-        return False
-    path = os.path.normcase(os.path.abspath(getattr(m, "__file__", None) or ""))
-    return bool(getattr(m, "__file__", None)) and "site-packages" not in path
-
-
-def _user_class(c: type) -> bool:
-    module = getattr(c, "__module__", "") or ""
-    return module != "builtins" and not module.startswith(("torch", "typing", "abc"))
 
 
 def _holds_structure(m: torch.nn.Module, d: dict[str, Any], name: str) -> bool:

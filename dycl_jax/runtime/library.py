@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from dycl_jax.compat import ARRAY_IMPL
+from dycl_jax.origin import unwrap_foreign
 from dycl_jax.runtime import io
 from dycl_jax.runtime.context import RECORD
 
@@ -127,11 +128,8 @@ def resolve_callable(f: Any) -> tuple[Any, Any]:
             return resolve_callable(inst)
         return type(f).forward, f
     if hasattr(f, "__func__") and hasattr(f, "__self__"):
-        fn = f.__func__
-        # the user's function under a torch wrapper (@torch.no_grad()), as the analysis saw it
-        while hasattr(fn, "__wrapped__") and (fn.__module__ or "").startswith("torch"):
-            fn = fn.__wrapped__
-        return fn, f.__self__
+        # the user's function under a torch or library wrapper, as the analysis saw it
+        return unwrap_foreign(f.__func__), f.__self__
     if not isinstance(f, types.FunctionType | type) and callable(f):
         return type(f).__call__, f  # a plain object with a Python __call__
     return f, None
