@@ -30,17 +30,17 @@ class Placement:
     def __init__(self, parsed: ParsedFunction, typer: Typer) -> None:
         self.parsed = parsed
         self.typer = typer
-        self.mask_names: set[str] = set()
-        self.mask_names = self._find_mask_names()
         values = self._assigned_values()
+        self.mask_names: set[str] = set()
+        self.mask_names = self._find_mask_names(values)
         self.sequence_names = {n for n, vs in values.items() if all(_is_sequence(v) for v in vs)}
         self.scalar_index_names = {
             n for n, vs in values.items() if all(self._is_flat_argmax(v) for v in vs)
         }
 
-    def _find_mask_names(self) -> set[str]:
-        """Locals only ever assigned a visible boolean mask."""
-        values = self._assigned_values()
+    def _find_mask_names(self, values: dict[str, list[ast.expr]]) -> set[str]:
+        """Locals only ever assigned a visible boolean mask (``values``: what each local is
+        assigned, from :meth:`_assigned_values`)."""
         # The least fixpoint of "every value assigned is a mask": each pass adds names or stops,
         # so it ends within len(values) + 1 passes.
         masks: set[str] = set()

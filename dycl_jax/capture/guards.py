@@ -132,6 +132,18 @@ class Guard:
         return f"{owner}.{self.name} (was {self.value!r:.60})"
 
 
+def _guard_on(
+    obj: Any, name: str, value: Any, item: bool = False, builtin: bool = False
+) -> list[Guard]:
+    """A guard on ``obj.name`` (``obj[name]`` with ``item``) holding ``value`` now, or none
+    when such a value is not guarded."""
+    keep: list[Any] = []
+    state = _state(value, keep)
+    if state is None:
+        return []
+    return [Guard(obj, name, state, value, item=item, builtin=builtin, keep=tuple(keep))]
+
+
 class GuardSet:
     """A compiled entry's guards: value guards checked on every use, structural ones only when a
     module attribute has been set since they last held (one integer compare otherwise)."""
@@ -191,7 +203,7 @@ def install_structure_watch() -> None:
         if (
             isinstance(value, _STRUCTURAL_TYPES)
             # None replacing a submodule / parameter / buffer (not a recurrent state reset)
-            or (value is None and _holds_structure(self, d, name))
+            or (value is None and _holds_structure(d, name))
             or (isinstance(value, torch.Tensor) and name in d.get("_buffers", ()))
             or (_is_torch_builtin(self) and not name.startswith("_"))
         ):
@@ -262,19 +274,12 @@ def global_guards(fn: Any) -> list[Guard]:
             if user_module(v):  # helpers.act_fn: the user's module attributes the code names
                 for attr in sorted(names & set(vars(v))):
                     x = vars(v)[attr]
-                    if isinstance(x, types.ModuleType | type):
-                        continue
-                    held: list[Any] = []
-                    attr_state = _state(x, held)
-                    if attr_state is not None:
-                        out.append(Guard(v, attr, attr_state, x, keep=tuple(held)))
+                    if not isinstance(x, types.ModuleType | type):
+                        out.extend(_guard_on(v, attr, x))
             continue
         # a function a region calls (traced into it) is guarded by identity: rebinding the
         # global (act = torch.sigmoid) recaptures
-        keep: list[Any] = []
-        state = _state(v, keep)
-        if state is not None:
-            out.append(Guard(ns, name, state, v, item=True, keep=tuple(keep)))
+        out.extend(_guard_on(ns, name, v, item=True))
     return out
 
 
@@ -291,10 +296,7 @@ def object_guards(values: tuple[Any, ...], fn: Any) -> list[Guard]:
         seen.add(id(v))
         for k, x in vars(v).items():
             if k in names:
-                keep: list[Any] = []
-                state = _state(x, keep)
-                if state is not None:
-                    out.append(Guard(v, k, state, x, keep=tuple(keep)))
+                out.extend(_guard_on(v, k, x))
     return out
 
 
@@ -332,12 +334,13 @@ def _class_guards(c: type, names: set[str]) -> list[Guard]:
     return out
 
 
-def _holds_structure(m: torch.nn.Module, d: dict[str, Any], name: str) -> bool:
-    if name in d.get("_modules", ()) or name in d.get("_parameters", ()):
-        return True
-    if name in d.get("_buffers", ()):
-        return True
-    return isinstance(d.get(name), _STRUCTURAL_TYPES)
+def _holds_structure(d: dict[str, Any], name: str) -> bool:
+    """A module's ``name`` (its ``__dict__`` is ``d``) holds a submodule, parameter, buffer,
+    function or method now."""
+    registered = ("_modules", "_parameters", "_buffers")
+    return any(name in d.get(r, ()) for r in registered) or isinstance(
+        d.get(name), _STRUCTURAL_TYPES
+    )
 
 
 def _is_torch_builtin(m: Any) -> bool:
@@ -382,11 +385,8 @@ def record(root: torch.nn.Module | None) -> Iterator[list[Guard]]:
             and (id(obj), name) not in seen
         ):
             seen.add((id(obj), name))
-            keep: list[Any] = []
-            state = _state(value, keep)
-            if state is not None and not _is_registered(obj, name):
-                builtin = _is_torch_builtin(obj)
-                found.append(Guard(obj, name, state, value, builtin=builtin, keep=tuple(keep)))
+            if not _is_registered(obj, name):
+                found.extend(_guard_on(obj, name, value, builtin=_is_torch_builtin(obj)))
         return value
 
     with _lock:
