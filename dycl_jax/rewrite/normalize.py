@@ -220,15 +220,20 @@ class Normalizer:
 
     def _scalar_indices(self, e: ast.Subscript, value: ast.expr) -> ast.Subscript:
         """``p[0, k]`` / ``y[k]`` with ``k`` a 0-d index tensor: ``k`` read back as an int."""
-        if not isinstance(e.slice, ast.Tuple):
-            index: ast.expr = self._index_read(e.slice)
-            return ast.copy_location(ast.Subscript(value, index, e.ctx), e)  # type: ignore[arg-type]
-        elts = [
-            self._index_read(x) if self.place.is_scalar_index(x) else self.lift(x)
-            for x in e.slice.elts
-        ]
-        index = ast.copy_location(ast.Tuple(elts, ast.Load()), e.slice)
+        if isinstance(e.slice, ast.Tuple):
+            elts = [
+                self._index_read(x) if self.place.is_scalar_index(x) else self.lift(x)
+                for x in e.slice.elts
+            ]
+            index: ast.expr = ast.copy_location(ast.Tuple(elts, ast.Load()), e.slice)
+        else:
+            index = self._index_read(e.slice)
         return ast.copy_location(ast.Subscript(value, index, e.ctx), e)  # type: ignore[arg-type]
+
+    def _scalar_index_target(self, t: ast.expr) -> ast.expr:
+        if isinstance(t, ast.Subscript) and self.place.has_scalar_index(t):
+            return self._scalar_indices(t, t.value)
+        return t
 
     def _index_bound(self, b: ast.expr | None) -> ast.expr | None:
         """A slice bound: a tensor one is read back as a Python int before the region."""
@@ -305,21 +310,10 @@ class Normalizer:
         targets get fresh names: a comprehension has its own scope, so ``[f(x) for x in xs]``
         must not rebind the function's own ``x``."""
         e = self._fresh_targets(e)
-        for gen in e.generators:
-            self.typer.bind_local(gen.target, self.typer.iter_element(gen.iter))
         tmp = self._temp(self.typer.kind(e))
         append = ast.Expr(ast.Call(ast.Attribute(_load(tmp), "append", ast.Load()), [e.elt], []))
-        body: ast.stmt = append
-        for gen in reversed(e.generators):
-            for cond in reversed(gen.ifs):
-                body = ast.If(cond, [body], [])
-            body = ast.For(gen.target, gen.iter, [body], [])
-        ast.fix_missing_locations(ast.copy_location(body, e))
-        for sub in ast.walk(body):
-            if isinstance(sub, ast.stmt):
-                ast.copy_location(sub, e)
         self._emit(ast.Assign([_store(tmp)], ast.List([], ast.Load())), e, trace=False)
-        self.stmt(body)
+        self.stmt(_loop(e, append, e))
         return _load(tmp)
 
     def host_form(self, e: ast.expr, reason: SplitKind) -> ast.expr:
@@ -450,25 +444,16 @@ class Normalizer:
             return None
         is_any = cands[0] is any
         comp = self._fresh_targets(arg)
-        gen = comp.generators[0]
-        self.typer.bind_local(gen.target, self.typer.iter_element(gen.iter))
         tmp = self._temp(PY)
         self._emit(ast.Assign([_store(tmp)], ast.Constant(not is_any)), e, trace=False)
         test: ast.expr = comp.elt if is_any else ast.UnaryOp(ast.Not(), comp.elt)
-        decide: ast.stmt = ast.If(
-            test, [ast.Assign([_store(tmp)], ast.Constant(is_any)), ast.Break()], []
-        )
-        for cond in reversed(gen.ifs):
-            decide = ast.If(cond, [decide], [])
-        loop = ast.For(gen.target, gen.iter, [decide], [])
-        ast.fix_missing_locations(ast.copy_location(loop, e))
-        for sub in ast.walk(loop):
-            if isinstance(sub, ast.stmt | ast.expr):
-                ast.copy_location(sub, e)
-        self.stmt(loop)
+        decide = ast.If(test, [ast.Assign([_store(tmp)], ast.Constant(is_any)), ast.Break()], [])
+        self.stmt(_loop(comp, decide, e))
         return _load(tmp)
 
     def _fresh_targets(self, e: ast.ListComp | ast.GeneratorExp) -> ast.ListComp | ast.GeneratorExp:
+        """``e`` with its targets renamed to fresh locals (bound in the typer), for running it
+        as an explicit loop in the function's own scope."""
         mapping: dict[str, str] = {}
         gens = []
         for gen in e.generators:
@@ -486,6 +471,8 @@ class Normalizer:
                 )
             )
         out = type(e)(rename_free(e.elt, mapping), gens)
+        for gen in gens:
+            self.typer.bind_local(gen.target, self.typer.iter_element(gen.iter))
         return ast.fix_missing_locations(ast.copy_location(out, e))
 
     def _compare_by_key(self, e: ast.Call) -> ast.expr | None:
@@ -618,20 +605,9 @@ class Normalizer:
             reason = self._reason(SplitKind.DATA_DEPENDENT_SHAPE, value)
             self._emit(ast.Assign(s.targets, h), s, False, reason)
             return
-        targets = [
-            self._scalar_indices(t, t.value)
-            if isinstance(t, ast.Subscript) and self.place.has_scalar_index(t)
-            else t
-            for t in targets
-        ]
-        if isinstance(s, ast.Assign):
-            s = ast.copy_location(ast.Assign(targets, s.value), s)
-        elif isinstance(s, ast.AugAssign):
-            target = targets[0]
-            assert isinstance(target, ast.Name | ast.Attribute | ast.Subscript)
-            s = ast.copy_location(ast.AugAssign(target, s.op, s.value), s)
         v2 = self.lift(value) if value is not None else None
-        new = _replace_value(s, v2)
+        # lg[:, k] = 0 with k = t.argmax(): k is read back first
+        new = _map_targets(_replace_value(s, v2), self._scalar_index_target)
         # `x += y` reads its target: on a tensor it is an in-place op, so it runs in a region.
         reads = self.typer.reads_tensor(new) or (
             isinstance(s, ast.AugAssign) and self.typer.kind(s.target).kind == Kind.TENSOR
@@ -860,6 +836,21 @@ def _map_keyword(v, f):  # type: ignore[no-untyped-def]
     if isinstance(v, ast.keyword):
         return ast.keyword(v.arg, f(v.value))
     return v
+
+
+def _loop(comp: ast.ListComp | ast.GeneratorExp, inner: ast.stmt, origin: ast.AST) -> ast.stmt:
+    """The ``for`` / ``if`` statements of ``comp``'s generators around ``inner``, as statements
+    at ``origin``'s line (the expressions keep their own)."""
+    body = inner
+    for gen in reversed(comp.generators):
+        for cond in reversed(gen.ifs):
+            body = ast.If(cond, [body], [])
+        body = ast.For(gen.target, gen.iter, [body], [])
+    ast.fix_missing_locations(ast.copy_location(body, origin))
+    for sub in ast.walk(body):
+        if isinstance(sub, ast.stmt):
+            ast.copy_location(sub, origin)
+    return body
 
 
 def _materialized(a: ast.expr) -> ast.expr:
