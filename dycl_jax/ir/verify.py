@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ast
 
-from dycl_jax.analysis import cfg, definite, facts
+from dycl_jax.analysis import aliasing, cfg, definite, facts
 from dycl_jax.errors import InternalError, SourceLocation
 from dycl_jax.ir import emit
 from dycl_jax.ir.code import to_ast
@@ -121,24 +121,20 @@ def _check_region_body(program: Program, name: str) -> None:
             visit(s, False)
 
 
-def _walk_outside_defs(node: ast.AST) -> list[ast.AST]:
-    """``node`` and its descendants, not entering a nested function's body (a ``def`` made on the
-    host computes nothing until called)."""
-    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
-        return [node]
-    out = [node]
-    for child in ast.iter_child_nodes(node):
-        out.extend(_walk_outside_defs(child))
-    return out
-
-
 def _check_host_compute(program: Program, tensors: frozenset[str]) -> None:
     def is_tensor(e: ast.AST) -> bool:
         return isinstance(e, ast.Name) and e.id in tensors
 
     for s in walk(program.body):
         if isinstance(s, Simple):
-            nodes = [n for st in to_ast(s.code) for n in _walk_outside_defs(st)]
+            # a def made on the host computes nothing until called
+            defs = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef
+            nodes = [
+                n
+                for st in to_ast(s.code)
+                if not isinstance(st, defs)
+                for n in aliasing.walk_no_defs(st)
+            ]
             line = s.code.line
         elif isinstance(s, If | While):
             nodes = list(ast.walk(ast.parse(s.test, mode="eval")))

@@ -47,14 +47,15 @@ def to_torch(dtype: np.dtype | jnp.dtype | type) -> torch.dtype:
         raise DtypeError(f"dtype {dtype} has no torch counterpart") from None
 
 
-_REDUCED = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
+# Reduced-precision floats, computed in float32 by PyTorch's CPU kernels.
+REDUCED_FLOATS = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
 
 
 def opmath(dtype: torch.dtype) -> jnp.dtype:
     """The dtype PyTorch's CPU kernels compute ``dtype`` in: float16 and bfloat16 in float32
     (rounded once per op to the result dtype), every other dtype in itself."""
     dt = to_jax(dtype)
-    return jnp.dtype(jnp.float32) if dt in _REDUCED else dt
+    return jnp.dtype(jnp.float32) if dt in REDUCED_FLOATS else dt
 
 
 def tensor_to_numpy(t: torch.Tensor) -> np.ndarray:

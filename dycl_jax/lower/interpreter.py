@@ -132,7 +132,6 @@ def _cast_like(value: Any, meta: Any) -> Any:
     return value
 
 
-_REDUCED = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
 # Ops that reinterpret bits: computing them in float32 would change what they mean.
 _BITWISE_OPS = {torch.ops.aten.view.dtype}
 
@@ -143,10 +142,9 @@ def _opmath(value: Any) -> Any:
     PyTorch's CPU kernels compute reduced-precision floats in float32 ("opmath") and round once
     per op, with a Python scalar operand kept in float32 rather than rounded to half first. Each
     op here does the same: its operands are widened, it computes in float32, and ``_cast_like``
-    rounds the result to the dtype PyTorch gave it. (XLA must not skip those roundings: see
-    ``compat.XLA_FLAGS``.)"""
+    rounds the result to the dtype PyTorch gave it."""
     if isinstance(value, jax.Array | TRACER):
-        return value.astype(jnp.float32) if value.dtype in _REDUCED else value
+        return value.astype(jnp.float32) if value.dtype in dtypes.REDUCED_FLOATS else value
     if isinstance(value, list | tuple):
         return type(value)(_opmath(v) for v in value)
     if isinstance(value, dict):

@@ -71,23 +71,26 @@ class Runtime:
     def scalar(self, fn: Any, v: Any) -> Any:
         """``int(t)`` / ``float(t)`` / ``complex(t)``: any one-element tensor converts, as in
         PyTorch (a jax array converts only when 0-d)."""
-        if isinstance(v, jax.Array | np.ndarray):
-            self.session.stats.host_reads += 1
-            if v.size != 1:
-                raise RuntimeError(f"a Tensor with {v.size} elements cannot be converted to Scalar")
-            v = v.reshape(()).item()
-        return fn(v)
+        v = self._one_element(
+            v, RuntimeError, "a Tensor with {} elements cannot be converted to Scalar"
+        )
+        return fn(v.item() if isinstance(v, jax.Array | np.ndarray) else v)
 
     def index(self, v: Any) -> int:
         """A tensor used as a Python index or slice bound (``seq[:lens[i]]``): read back as the
         int its ``__index__`` gives, like PyTorch does (a float tensor raises TypeError)."""
-        if isinstance(v, jax.Array | np.ndarray):
-            self.session.stats.host_reads += 1
-            if v.size != 1:
-                raise TypeError(
-                    "only integer tensors of a single element can be converted to an index"
-                )
-        return operator.index(v)
+        msg = "only integer tensors of a single element can be converted to an index, not {}"
+        return operator.index(self._one_element(v, TypeError, msg))
+
+    def _one_element(self, v: Any, error: type[Exception], message: str) -> Any:
+        """An array ``v`` as 0-d (one read, counted), raising ``error`` as PyTorch does when it
+        holds more than one element; anything else as it is."""
+        if not isinstance(v, jax.Array | np.ndarray):
+            return v
+        self.session.stats.host_reads += 1
+        if v.size != 1:
+            raise error(message.format(v.size))
+        return v.reshape(())
 
     def numpy(self, t: Any) -> Any:
         """``t.numpy()``: a host copy as a numpy array, like PyTorch's."""

@@ -58,12 +58,11 @@ class _Entry:
     captured: Captured
     params: tuple[Any, ...]
     # Module attributes the capture read as constants; the entry is valid while they hold.
-    guards: guards.GuardSet | tuple[Guard, ...] = ()
+    guards: guards.GuardSet
     refs: list[Any] = dataclasses.field(default_factory=list)  # ids in the key stay unique
 
     def valid(self) -> bool:
-        gs = self.guards
-        return gs.holds() if isinstance(gs, guards.GuardSet) else True
+        return self.guards.holds()
 
     def run(self, leaves: list[Any]) -> tuple[Any, ...]:
         if self.jitted is None:
@@ -220,17 +219,18 @@ class RegionRunner:
         """``e`` restated when it happened inside a function defined in forward: dycl_jax splits
         only the functions it analyses (methods, module forwards, module-level functions)."""
         loc = e.location
+        if loc is None or loc.filename != self.location.filename:
+            return e
         for name, first, last in self.local_defs:
-            if loc is not None and loc.filename == self.location.filename:
-                if first <= loc.lineno <= last:
-                    return UnsupportedConstructError(
-                        f"{name}, a function defined inside {self.program.rsplit('.', 1)[-1]}, "
-                        "reads a tensor's value (a condition or conversion): dycl_jax splits "
-                        "methods and module-level functions at such reads, not functions "
-                        "defined inside another",
-                        loc,
-                        hint=f"make {name} a method of the module (or a module-level function)",
-                    )
+            if first <= loc.lineno <= last:
+                return UnsupportedConstructError(
+                    f"{name}, a function defined inside {self.program.rsplit('.', 1)[-1]}, "
+                    "reads a tensor's value (a condition or conversion): dycl_jax splits "
+                    "methods and module-level functions at such reads, not functions "
+                    "defined inside another",
+                    loc,
+                    hint=f"make {name} a method of the module (or a module-level function)",
+                )
         return e
 
     def _capture(

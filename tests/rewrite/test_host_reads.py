@@ -616,3 +616,21 @@ def test_local_function_reading_a_tensor_value_is_refused_clearly() -> None:
         cm(torch.randn(2, 4))
     assert e.value.location is not None and e.value.location.filename == __file__
     assert "h2.mean() > 0" in e.value.location.source_line()
+
+
+class OneElementBound(nn.Module):
+    def forward(self, x, n):
+        y = x[:, :n] * 2  # n of shape (1,): PyTorch reads it as an int here too
+        if y.sum() > 0:
+            return y, int(n)
+        return -y, int(n)
+
+
+def test_slice_bound_and_int_of_a_shape_one_tensor() -> None:
+    m = OneElementBound().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.randn(2, 5)
+    for n in (1, 3, 5):
+        t = torch.tensor([n])
+        with torch.no_grad():
+            assert_same(cm(x, t), m(x, t))
