@@ -50,10 +50,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import jax.numpy as jnp
 import torch
 
 import dycl_jax
 from dycl_jax.errors import UnsupportedConstructError
+from dycl_jax.runtime import io
 from dycl_jax.testing import difference, path_of
 from tests.fuzz import generator as gen
 
@@ -243,10 +245,6 @@ def _ill_conditioned(
 
 def _cast_floats(value: Any, like: Any) -> Any:
     """float64 leaves of ``value`` cast to the dtype of the matching tensor in ``like``."""
-    import jax.numpy as jnp
-
-    from dycl_jax.runtime import io
-
     flat_like: list[Any] = []
     io.map_structure(lambda v: flat_like.append(v), like)
     it = iter(flat_like)
@@ -261,8 +259,6 @@ def _cast_floats(value: Any, like: Any) -> Any:
 
 
 def _to_jax(value: Any) -> Any:
-    from dycl_jax.runtime import io
-
     return io.outputs(io.from_torch(value))
 
 
