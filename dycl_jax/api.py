@@ -33,15 +33,15 @@ from dycl_jax.errors import (
     UnsupportedConstructError,
     internal_stage,
 )
-from dycl_jax.ir import emit, verify
+from dycl_jax.ir import emit, stage, verify
 from dycl_jax.ir.program import Program as IRProgram
-from dycl_jax.ir.program import SplitReason
+from dycl_jax.ir.program import SplitReason, fallback_name
 from dycl_jax.log import logger
 from dycl_jax.lower import dtypes
 from dycl_jax.rewrite import regions as regions_mod
 from dycl_jax.rewrite.normalize import Normalized, normalize
-from dycl_jax.runtime import context, io, library, loader, session
-from dycl_jax.runtime.runner import RegionRunner, Stats
+from dycl_jax.runtime import context, io, library, loader, session, staging
+from dycl_jax.runtime.runner import RegionRunner, StagedRunner, Stats
 from dycl_jax.testing import difference, path_of
 
 
@@ -71,7 +71,9 @@ class _Compiler:
         """The runtime program of ``ir``: host function and region runners."""
         assert self.session is not None
         source = emit.host_source(ir)
-        namespace = loader.Namespace(parsed.globals, parsed.closure)
+        namespace = loader.Namespace(
+            parsed.globals, {**parsed.closure, stage.SELECT: staging.select}
+        )
         runtime = library.Runtime(self.session)
         host_ns = loader.Namespace(parsed.globals, {**parsed.closure, "_dy": runtime})
         prog = session.Program(ir, source, lambda *x: None, owner)
@@ -84,12 +86,20 @@ class _Compiler:
             for n in parsed.nodes
             if isinstance(n, ast.FunctionDef | ast.Lambda) and n is not parsed.node
         )
+        staged: list[StagedRunner] = []
         for r in ir.regions:
             pyfn = loader.region_function(r, namespace)
-            runner = RegionRunner(r, pyfn, self.session, ir.qualname, local_defs)
+            if r.staged is None:
+                runner = RegionRunner(r, pyfn, self.session, ir.qualname, local_defs)
+            else:
+                runner = StagedRunner(r, pyfn, self.session, ir.qualname, local_defs)
+                staged.append(runner)
             host_ns[r.name] = runner
             prog.runners.append(runner)
         prog.host = loader.host_function(ir, source, host_ns)
+        for runner in staged:
+            runner.fallback = host_ns[fallback_name(runner.name)]
+            runner.rebind = lambda f, name=runner.name: host_ns.__setitem__(name, f)
         return prog
 
     def build_program(self, fn: Any, owner: Any) -> session.Program:
@@ -111,6 +121,11 @@ class _Compiler:
             ir = regions_mod.split(parsed, norm)
         if self.config.verify:
             verify.verify(ir, norm.tensor_names)
+        if self.config.stage:
+            with internal_stage("stage", where):
+                ir = stage.stage(ir)
+            if self.config.verify:
+                verify.verify(ir, norm.tensor_names)
         with internal_stage("load", where):
             prog = self._load(ir, parsed, owner)
         if logger.isEnabledFor(logging.INFO):

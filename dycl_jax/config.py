@@ -29,6 +29,9 @@ class Config:
             per new path.
         verify: check the program IR's invariants after each stage (``dycl_jax.ir.verify``;
             default from ``DYCL_VERIFY``; the test suite turns it on).
+        stage: compute cheap host ``if``s in-graph (``dycl_jax.ir.stage``): a branch whose
+            regions are small is traced with its alternative into one region and chosen by a
+            select, saving a condition read and region calls (default from ``DYCL_STAGE``, on).
     """
 
     debug: int = dataclasses.field(default_factory=lambda: int(os.environ.get("DYCL_DEBUG", "0")))
@@ -37,6 +40,9 @@ class Config:
     check_atol: float = 1e-5
     verify: bool = dataclasses.field(
         default_factory=lambda: os.environ.get("DYCL_VERIFY", "0") not in ("", "0")
+    )
+    stage: bool = dataclasses.field(
+        default_factory=lambda: os.environ.get("DYCL_STAGE", "1") not in ("", "0")
     )
 
 

@@ -112,13 +112,19 @@ class Guard:
     builtin: bool = False
     keep: tuple[Any, ...] = ()  # tensors the state names by id, kept alive with it
 
+    def __post_init__(self) -> None:
+        # The very same object means the same state: an immutable value, a module or function
+        # (compared by identity anyway). Not a list, dict or object, whose contents may change.
+        same = type(self.value) in _IMMUTABLE or self.state[0] in ("module", "function")
+        object.__setattr__(self, "_identity", same)
+
     def holds(self) -> bool:
         try:
             now = self.obj[self.name] if self.item else getattr(self.obj, self.name)
         except (AttributeError, KeyError):
             return False
-        if now is self.value and (type(now) in _IMMUTABLE or isinstance(now, torch.nn.Module)):
-            return True  # the common case: the very same immutable value, or module
+        if now is self.value and self._identity:  # type: ignore[attr-defined]
+            return True  # the common case: the very same immutable value, module or function
         return _state(now) == self.state
 
     @property

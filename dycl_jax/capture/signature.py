@@ -46,8 +46,15 @@ def _key(v: Any, leaves: list[Any], refs: list[Any] | None = None) -> Any:
     if t is _ARRAY_IMPL:  # the hot path: checked by exact type, isinstance on jax.Array is slow
         leaves.append(v)
         return (v.shape, v.dtype)
+    if t is np.ndarray:  # a torch input as a numpy view, or a host-run op's result
+        leaves.append(v)
+        return (v.shape, v.dtype)
     if t in _SCALARS:
         return (t, v)
+    if isinstance(v, torch.nn.Module):  # common and never a pytree: by identity, early
+        if refs is not None:
+            refs.append(v)
+        return ("o", id(v))
     if isinstance(v, _ARRAY):
         leaves.append(v)
         return (v.shape, v.dtype)
@@ -55,10 +62,6 @@ def _key(v: Any, leaves: list[Any], refs: list[Any] | None = None) -> Any:
         return (t, tuple(_key(x, leaves, refs) for x in v))
     if t is dict:
         return (t, tuple((k, _key(x, leaves, refs)) for k, x in v.items()))
-    if isinstance(v, torch.nn.Module):  # common and never a pytree: by identity, early
-        if refs is not None:
-            refs.append(v)
-        return ("o", id(v))
     if isinstance(v, tuple) and hasattr(t, "_fields"):  # a NamedTuple
         return (t, tuple(_key(x, leaves, refs) for x in v))
     if _plain_dataclass(v):  # a dataclass / HF ModelOutput built on the host from tensors

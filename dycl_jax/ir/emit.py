@@ -23,6 +23,7 @@ from dycl_jax.ir.program import (
     Try,
     While,
     With,
+    fallback_name,
 )
 
 _INDENT = "    "
@@ -42,6 +43,15 @@ def host_source(program: Program) -> str:
     if program.undefined:
         out.append(_INDENT + " = ".join([*program.undefined, f"{RUNTIME}.UNDEFINED"]))
     _block(program, program.body, 1, out)
+    for r in program.regions:
+        if r.staged is not None:
+            # The host statements a staged region stands for, run where it does not stage.
+            out.append("")
+            out.append("")
+            out.append(f"# what {r.name} computes in one graph, run on the host where it cannot")
+            out.append(f"def {fallback_name(r.name)}({', '.join(r.live_in)}):")
+            _block(program, r.staged.block, 1, out)
+            out.append(f"{_INDENT}return ({''.join(n + ', ' for n in r.live_out)})")
     return "\n".join(out) + "\n"
 
 
@@ -59,7 +69,16 @@ def _stmt(program: Program, s: Stmt, depth: int, out: list[str]) -> None:
         out.extend(pad + line for line in s.code.text.splitlines())
     elif isinstance(s, CallRegion):
         r = program.region(s.region)
-        out.append(f"{pad}# {r.name}: {short_path(r.filename)}:{r.first_line}-{r.last_line}")
+        where = f"{short_path(r.filename)}:{r.first_line}-{r.last_line}"
+        if r.staged is None:
+            out.append(f"{pad}# {r.name}: {where}")
+        else:
+            file = short_path(r.filename)
+            ifs = ", ".join(f"{file}:{line}" for line in dict.fromkeys(r.staged.ifs))
+            out.append(
+                f"{pad}# {r.name}: {where}, one graph with the if at {ifs} "
+                f"(on the host: {fallback_name(r.name)})"
+            )
         call = f"{s.region}({', '.join(s.args)})"
         if not s.outs:
             out.append(pad + call)

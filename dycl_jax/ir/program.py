@@ -206,6 +206,8 @@ class Region:
     # The region may write state outside the function (kept even when nothing reads its outputs,
     # so capture can refuse or perform the write).
     effects: bool = False
+    # Set on a region made by the staging pass (``ir.stage``): host control flow run in-graph.
+    staged: Staged | None = None
 
     @property
     def span(self) -> str:
@@ -214,6 +216,22 @@ class Region:
     @property
     def source(self) -> str:
         return "\n".join(c.text for c in self.body)
+
+
+@dataclasses.dataclass(frozen=True)
+class Staged:
+    """What a staged region stands for: ``block``, host statements (region calls and ``if`` on
+    a condition read) that it computes in one graph, each ``if`` as a select. ``block`` is also
+    its fallback: the host runs it instead where staging does not apply (a signature whose
+    branches disagree in shape, a branch too costly to compute when not taken, gradients)."""
+
+    block: Block
+    ifs: tuple[int, ...]  # the user's lines of the ifs computed in-graph
+
+
+def fallback_name(region: str) -> str:
+    """The host function a staged region falls back to, in the host source."""
+    return f"{region}_host"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,4 +260,9 @@ class Program:
         raise KeyError(name)
 
     def calls(self) -> list[CallRegion]:
-        return [s for s in walk(self.body) if isinstance(s, CallRegion)]
+        """Every region call: in the body and in staged regions' fallback blocks."""
+        stmts = walk(self.body)
+        for r in self.regions:
+            if r.staged is not None:
+                stmts.extend(walk(r.staged.block))
+        return [s for s in stmts if isinstance(s, CallRegion)]

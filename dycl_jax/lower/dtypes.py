@@ -61,6 +61,11 @@ def opmath(dtype: torch.dtype) -> jnp.dtype:
 def tensor_to_numpy(t: torch.Tensor) -> np.ndarray:
     """A torch tensor's values as a numpy array of the matching dtype, bfloat16 included (numpy
     has none of its own: JAX's ``ml_dtypes`` one, by reinterpreting the bits, no rounding)."""
+    if t.dtype is not torch.bfloat16 and not t.requires_grad:
+        try:  # the common case, a plain CPU tensor: its buffer as it is (about 1 µs less)
+            return t.numpy()
+        except (RuntimeError, TypeError):  # on another device, or a conjugate / negative view
+            pass
     t = t.detach().cpu()
     if t.is_conj() or t.is_neg():
         t = t.resolve_conj().resolve_neg()

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
+from dycl_jax.compat import ARRAY_IMPL
 from dycl_jax.errors import InputError
 from dycl_jax.lower import dtypes
 
@@ -60,6 +61,13 @@ def inputs(value: Any) -> Any:
     jax arrays and every other value pass as they are, inside any containers. Regions take numpy
     and jax arrays alike; the model's outputs are all jax arrays (:func:`outputs`).
     """
+    if type(value) is tuple:  # the positional arguments: tensors, the common case, directly
+        return tuple(
+            dtypes.tensor_to_numpy(v) if type(v) is torch.Tensor else map_structure(_input_leaf, v)
+            for v in value
+        )
+    if type(value) is dict and not value:
+        return value
     return map_structure(_input_leaf, value)
 
 
@@ -81,4 +89,6 @@ def from_torch(value: Any) -> Any:
 
 def outputs(value: Any) -> Any:
     """The converted model's result: host numpy arrays become jax arrays, like every tensor."""
+    if type(value) is ARRAY_IMPL:  # a single array result
+        return value
     return map_structure(lambda v: jnp.asarray(v) if isinstance(v, np.ndarray) else v, value)

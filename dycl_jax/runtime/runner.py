@@ -34,6 +34,7 @@ from dycl_jax.errors import (
 from dycl_jax.ir.program import Region
 from dycl_jax.log import logger
 from dycl_jax.lower import to_jax
+from dycl_jax.runtime import staging
 from dycl_jax.runtime.context import OBSERVER, PARAMS, RECORD
 from dycl_jax.runtime.library import UNDEFINED
 
@@ -146,7 +147,7 @@ class RegionRunner:
                 if any(g.state[0] == "module" for g in failed):
                     self.session.rebuild()  # a swapped submodule brings its own parameters
             s = self.session
-            fn = self._with_state(len(values) - len(s.state_attrs))
+            fn = self._traced(self._with_state(len(values) - len(s.state_attrs)))
             try:
                 captured, read = self._capture(fn, values)
             except DataDependentError as e:
@@ -200,6 +201,10 @@ class RegionRunner:
                     self.compiles,
                 )
             return entry, key, leaves
+
+    def _traced(self, fn: Callable[..., tuple[Any, ...]]) -> Callable[..., tuple[Any, ...]]:
+        """The function capture traces (a staged region adds its path codes)."""
+        return fn
 
     def _executable(self, captured: Captured) -> Any:
         """The jitted function of ``captured``, shared with any earlier capture of the same
@@ -343,3 +348,105 @@ def _meta_key(val: Any) -> Any:
     if isinstance(val, list | tuple):
         return tuple(_meta_key(v) for v in val)
     return repr(val)
+
+
+class StagedRunner(RegionRunner):
+    """A staged region (``ir.stage``): its host statements in one graph, each ``if`` a select.
+
+    Per signature it captures the staged graph; where that fails (``staging.StagingFailed``: the
+    branches disagree, or the branch not taken costs more than a dispatch saves; or any other
+    capture error) it runs ``fallback``, the original host statements, for that signature. If
+    the first signature already falls back, the host program is pointed at the fallback for good
+    (``rebind``), so a model whose branches are costly pays nothing for having been staged.
+    Gradients (``ConvertedModel.apply``) always take the fallback: a select's untaken branch can
+    turn a zero cotangent into NaN (``0 * inf``), which taking one branch never does.
+    """
+
+    def __init__(
+        self,
+        region: Region,
+        fn: Callable[..., tuple[Any, ...]],
+        session: Session,
+        program: str,
+        local_defs: tuple[tuple[str, int, int], ...] = (),
+    ) -> None:
+        super().__init__(region, fn, session, program, local_defs)
+        self.fallback: Callable[..., tuple[Any, ...]] = _unbound
+        self.rebind: Callable[[Callable[..., tuple[Any, ...]]], None] | None = None
+        self.unstaged: dict[tuple[Any, ...], str] = {}  # signature -> why it runs the fallback
+        self.staged = 0  # signatures compiled in-graph
+        self._trace: list[staging.Trace] = []
+
+    def __call__(self, *values: Any) -> tuple[Any, ...]:
+        if PARAMS.get() is not None:
+            return self.fallback(*values)
+        args = values
+        state = self.session.state_attrs
+        if state:
+            values = (*values, *(o.__dict__.get(a, UNDEFINED) for o, a in state))
+        key, leaves = signature.split(values, self.dynamic)
+        entry = self.cache.get(key)
+        if entry is None or (entry.guards and not entry.valid()):
+            if key in self.unstaged:
+                return self.fallback(*args)
+            try:
+                entry, key, leaves = self._compile(key, values)
+            except Exception as e:  # the fallback runs it (and raises) as before
+                return self._unstage(key, e, args)
+            self.staged += 1
+        session = self.session
+        session.stats.region_calls += 1
+        observer = OBSERVER.get()
+        if observer is not None:
+            outs = observer(self.program, self.name, lambda: entry.run(leaves))
+        else:
+            outs = entry.run(leaves)
+        rec = RECORD.get()
+        if rec is not None:
+            rec.append(("region", self.program, self.name))
+            for code in outs[-1]:  # the path inside: one code per select, in program order
+                v = int(code)
+                if v >= 0:
+                    rec.append(("cond", bool(v)))
+        return outs[:-1]
+
+    def _unstage(self, key: tuple[Any, ...], e: Exception, args: tuple[Any, ...]) -> Any:
+        reason = str(e).splitlines()[0] if isinstance(e, staging.StagingFailed) else repr(e)[:300]
+        self.unstaged[key] = reason
+        logger.info(
+            "%s.%s (%s): runs on the host for this signature: %s",
+            self.program,
+            self.name,
+            self.span,
+            reason,
+        )
+        if not self.staged and self.rebind is not None:
+            self.rebind(self.fallback)  # never staged: the host program calls the fallback
+        return self.fallback(*args)
+
+    def _traced(self, fn: Callable[..., tuple[Any, ...]]) -> Callable[..., tuple[Any, ...]]:
+        box = self._trace
+
+        def traced(*values: Any) -> tuple[Any, ...]:
+            with staging.collect() as trace:
+                outs = fn(*values)
+            box[:] = [trace]
+            return (*outs, tuple(trace.codes))
+
+        return traced
+
+    def _capture(
+        self, fn: Callable[..., tuple[Any, ...]], values: tuple[Any, ...]
+    ) -> tuple[Captured, list[Guard]]:
+        captured, read = super()._capture(fn, values)
+        for line, cost in self._trace[0].costs if self._trace else ():
+            if cost > staging.MAX_BRANCH_COST:
+                raise staging.StagingFailed(
+                    f"the if at line {line}: a branch costs ~{cost:.3g} work units when not "
+                    f"taken (limit {staging.MAX_BRANCH_COST:.3g})"
+                )
+        return captured, read
+
+
+def _unbound(*values: Any) -> tuple[Any, ...]:  # pragma: no cover - the loader binds it
+    raise AssertionError("staged region without a fallback")

@@ -1,0 +1,185 @@
+"""The select a staged region computes an ``if`` with, at capture time (see ``ir.stage``).
+
+``select(pred, then_fn, then_args, else_fn, else_args)`` runs while a staged region is traced: it
+traces *both* branches, each on its own copies of the tensors it reads (so an in-place op in one
+branch is not seen by the other, as when only one runs), and returns, per output,
+``torch.where(pred, then_value, else_value)``. That equals running the taken branch alone only
+when both branches give results of the same structure, shape and dtype, and the same Python
+values; otherwise it raises :class:`StagingFailed` and the runner runs the region's fallback (the
+original host statements) for that signature. A condition that is a Python value (a shape test)
+picks its branch while tracing, as the host would.
+
+Each select also records, in program order, the *path code* of its condition: 1 or 0 for the
+branch taken, -1 where an enclosing select did not take the branch it sits in. A staged region
+returns the codes as extra outputs; the runner reads them only when the path is being recorded
+(``ConvertedModel.record``, checked mode), so a staged ``if`` is still a distinct path there.
+
+**Cost.** Selecting computes the branch not taken too. Each branch is traced under a counting
+dispatch mode (FLOPs of matmuls, convolutions and attention from ``torch.utils.flop_counter``,
+element counts of everything else); the runner stages a signature only when the costlier branch
+of each top-level select stays under ``MAX_BRANCH_COST``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
+
+# Work units (FLOPs, or elements of elementwise work) of the costlier branch below which a staged
+# select pays: measured on the 2-core reference machine, one region call plus a condition read
+# costs about 20 µs, the time XLA:CPU takes for ~1e6 FLOPs of small matmuls. Convolutions count
+# ``CONV_WEIGHT`` times (XLA:CPU runs them about 4x slower than its matmuls; see BENCHMARKS.md).
+MAX_BRANCH_COST = 400_000.0
+CONV_WEIGHT = 4.0
+_CONV = {"aten.convolution", "aten._convolution", "aten.convolution_overrideable"}
+
+
+class StagingFailed(Exception):
+    """A staged region cannot compute this signature in-graph (the reason is the message)."""
+
+
+@dataclasses.dataclass
+class Trace:
+    """State of one staged capture: path codes, enclosing conditions, branch costs."""
+
+    codes: list[Any] = dataclasses.field(default_factory=list)
+    active: list[Any] = dataclasses.field(default_factory=list)  # enclosing branch conditions
+    costs: list[tuple[int, float]] = dataclasses.field(default_factory=list)  # (line, cost)
+
+    def code(self, taken: Any) -> Any:
+        """The path code of a condition ``taken`` (bool or 0-d bool tensor) here: -1 where an
+        enclosing select's condition does not lead here."""
+        code = taken.to(torch.int8) if isinstance(taken, torch.Tensor) else int(taken)
+        for outer in reversed(self.active):  # only traced conditions: static picks push none
+            if not isinstance(code, torch.Tensor):
+                code = torch.full_like(outer, code, dtype=torch.int8)
+            code = torch.where(outer, code, torch.full_like(code, -1))
+        return code
+
+
+_CURRENT: contextvars.ContextVar[Trace | None] = contextvars.ContextVar(
+    "dycl_staging", default=None
+)
+
+
+@contextlib.contextmanager
+def collect() -> Iterator[Trace]:
+    """Collect the selects of one staged capture."""
+    trace = Trace()
+    token = _CURRENT.set(trace)
+    try:
+        yield trace
+    finally:
+        _CURRENT.reset(token)
+
+
+class _Cost(TorchDispatchMode):
+    """Counts the work of the ops dispatched while it is active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0.0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        packet = func._overloadpacket
+        counter = flop_registry.get(packet)
+        if counter is not None:
+            flops = float(counter(*args, **kwargs, out_val=out))
+            self.total += flops * (CONV_WEIGHT if str(packet) in _CONV else 1.0)
+        else:
+            for o in out if isinstance(out, list | tuple) else (out,):
+                if isinstance(o, torch.Tensor):
+                    self.total += o.numel()
+        return out
+
+
+def select(
+    pred: Any,
+    then_fn: Callable[..., tuple[Any, ...]],
+    then_args: tuple[Any, ...],
+    else_fn: Callable[..., tuple[Any, ...]],
+    else_args: tuple[Any, ...],
+) -> tuple[Any, ...]:
+    trace = _CURRENT.get()
+    if trace is None:  # outside a staged capture: the host's semantics
+        return then_fn(*then_args) if bool(pred) else else_fn(*else_args)
+    if not isinstance(pred, torch.Tensor):
+        static = bool(pred)  # a Python value (a shape test): part of the signature
+        trace.codes.append(trace.code(static))
+        return then_fn(*then_args) if static else else_fn(*else_args)
+    if pred.numel() != 1:
+        raise StagingFailed(f"a condition with {pred.numel()} elements (bool() would raise)")
+    c = pred.reshape(())
+    if c.dtype != torch.bool:
+        c = c != 0  # bool(t) of a number: nonzero (NaN is true)
+    trace.codes.append(trace.code(c))
+    top = not trace.active
+    outs = []
+    costs = []
+    for taken, fn, args in ((c, then_fn, then_args), (~c, else_fn, else_args)):
+        trace.active.append(taken)
+        try:
+            with _Cost() as cost:
+                outs.append(fn(*_fresh(args)))
+        finally:
+            trace.active.pop()
+        costs.append(cost.total)
+    if top:
+        line = getattr(then_fn, "__code__", None)
+        trace.costs.append((line.co_firstlineno if line else 0, max(costs)))
+    return tuple(_merge(c, a, b, i) for i, (a, b) in enumerate(zip(*outs, strict=True)))
+
+
+def _fresh(v: Any) -> Any:
+    """``v`` with every tensor it holds (through lists, tuples and dicts) copied."""
+    if isinstance(v, torch.Tensor):
+        return v.clone()
+    t = type(v)
+    if t is list or t is tuple:
+        return t(_fresh(x) for x in v)
+    if t is dict:
+        return {k: _fresh(x) for k, x in v.items()}
+    if isinstance(v, tuple) and hasattr(t, "_fields"):
+        return t(*(_fresh(x) for x in v))
+    return v
+
+
+_SCALARS = (bool, int, float, complex, str, bytes, type(None))
+
+
+def _merge(c: torch.Tensor, a: Any, b: Any, index: int) -> Any:
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        if a.shape != b.shape or a.dtype != b.dtype or a.device != b.device:
+            raise StagingFailed(
+                f"output {index}: {tuple(a.shape)} {a.dtype} in one branch, "
+                f"{tuple(b.shape)} {b.dtype} in the other"
+            )
+        return torch.where(c, a, b)
+    ta, tb = type(a), type(b)
+    if ta is not tb:
+        raise StagingFailed(
+            f"output {index}: {ta.__name__} in one branch, {tb.__name__} in the other"
+        )
+    if ta is list or ta is tuple or (isinstance(a, tuple) and hasattr(ta, "_fields")):
+        if len(a) != len(b):
+            raise StagingFailed(f"output {index}: lengths {len(a)} and {len(b)}")
+        merged = [_merge(c, x, y, index) for x, y in zip(a, b)]
+        return ta(*merged) if hasattr(ta, "_fields") else ta(merged)
+    if ta is dict:
+        if list(a) != list(b):
+            raise StagingFailed(f"output {index}: dict keys differ")
+        return {k: _merge(c, a[k], b[k], index) for k in a}
+    if a is b:
+        return a
+    if ta in _SCALARS and a == b and repr(a) == repr(b):  # repr: 0.0 and -0.0 differ
+        return a
+    raise StagingFailed(f"output {index}: the branches give different Python values")
