@@ -15,9 +15,8 @@ returns the codes as extra outputs; the runner reads them only when the path is 
 (``ConvertedModel.record``, checked mode), so a staged ``if`` is still a distinct path there.
 
 **Cost.** Selecting computes the branch not taken too. Each branch is traced under a counting
-dispatch mode (FLOPs of matmuls, convolutions and attention from ``torch.utils.flop_counter``,
-element counts of everything else); the runner stages a signature only when the costlier branch
-of each top-level select stays under ``MAX_BRANCH_COST``.
+dispatch mode (see ``MAX_BRANCH_COST`` for the unit); the runner stages a signature only when the
+costlier branch of each top-level select stays under it.
 """
 
 from __future__ import annotations
@@ -32,13 +31,15 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-# Work units (FLOPs, or elements of elementwise work) of the costlier branch below which a staged
-# select pays: measured on the 2-core reference machine, one region call plus a condition read
-# costs about 20 µs, the time XLA:CPU takes for ~1e6 FLOPs of small matmuls. Convolutions count
-# ``CONV_WEIGHT`` times (XLA:CPU runs them about 4x slower than its matmuls; see BENCHMARKS.md).
-MAX_BRANCH_COST = 400_000.0
-CONV_WEIGHT = 4.0
-_CONV = {"aten.convolution", "aten._convolution", "aten.convolution_overrideable"}
+# Work units of the costlier branch below which a staged select pays. A unit is a FLOP of a
+# matmul, convolution or attention (``torch.utils.flop_counter``) or an eighth of a tensor element
+# an op reads or writes, whichever is more per op (a batch-1 ``Linear`` is bound by reading its
+# weights, a convolution by its FLOPs). Measured on the 2-core reference machine with a gate whose
+# branch is n Linear(d, d) or Conv2d(d, d, 3) layers, computing the branch every call beat
+# reading the condition and dispatching the branch on the host up to about 5e5-1e6 units (1.2-1.7x
+# faster below, 0.4-0.9x above): ``bench`` has the table.
+MAX_BRANCH_COST = 1_000_000.0
+_FREE = frozenset({torch.ops.aten.clone.default, torch.ops.aten.copy.default})
 
 
 class StagingFailed(Exception):
@@ -90,15 +91,15 @@ class _Cost(TorchDispatchMode):
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        packet = func._overloadpacket
-        counter = flop_registry.get(packet)
-        if counter is not None:
-            flops = float(counter(*args, **kwargs, out_val=out))
-            self.total += flops * (CONV_WEIGHT if str(packet) in _CONV else 1.0)
-        else:
-            for o in out if isinstance(out, list | tuple) else (out,):
-                if isinstance(o, torch.Tensor):
-                    self.total += o.numel()
+        if func.is_view or func.namespace == "prim" or func in _FREE:
+            return out  # views, metadata and copies: no work once XLA has fused them
+        counter = flop_registry.get(func._overloadpacket)
+        flops = float(counter(*args, **kwargs, out_val=out)) if counter is not None else 0.0
+        elements = 0
+        for v in (*args, *kwargs.values(), *(out if isinstance(out, list | tuple) else (out,))):
+            if isinstance(v, torch.Tensor):
+                elements += v.numel()
+        self.total += max(flops, 8.0 * elements)
         return out
 
 
