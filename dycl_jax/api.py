@@ -40,7 +40,7 @@ from dycl_jax.log import logger
 from dycl_jax.lower import dtypes
 from dycl_jax.rewrite import regions as regions_mod
 from dycl_jax.rewrite.normalize import Normalized, normalize
-from dycl_jax.runtime import context, io, library, loader, session, staging
+from dycl_jax.runtime import context, io, library, loader, per_sample, session, staging
 from dycl_jax.runtime.runner import RegionRunner, StagedRunner, Stats
 from dycl_jax.testing import difference, path_of
 
@@ -123,7 +123,7 @@ class _Compiler:
             verify.verify(ir, norm.tensor_names)
         if self.config.stage:
             with internal_stage("stage", where):
-                ir = stage.stage(ir)
+                ir = stage.stage(ir, frozenset(norm.host_names))
             if self.config.verify:
                 verify.verify(ir, norm.tensor_names)
         with internal_stage("load", where):
@@ -332,6 +332,28 @@ class ConvertedModel:
             return self(*args, **kwargs)
         finally:
             context.PARAMS.reset(token)
+
+    def per_sample(self, *args: Any, stack: bool = True, **kwargs: Any) -> Any:
+        """The model on each row of a batch alone, as if called with ``x[i:i+1]`` (non-tensor
+        arguments shared), with rows that take the same path run together (vmapped regions;
+        see ``dycl_jax.runtime.per_sample``). ``stack=False``: the list of per-row results, each
+        what ``cm(x[i:i+1])`` returns. ``stack=True``: one result, tensor leaves concatenated on
+        dim 0 and Python numbers as arrays of shape (rows,); rows whose results differ in
+        structure raise :class:`~dycl_jax.errors.InputError` (use ``stack=False``)."""
+        if self.session.state_attrs:
+            names = ", ".join(f"{type(o).__name__}.{a}" for o, a in self.session.state_attrs)
+            raise InputError(
+                f"per_sample: {self._root.qualname} keeps state on its modules ({names}), which "
+                "a row's run would change for the next",
+                hint="call the model row by row: [cm(x[i:i+1]) for i in range(len(x))]",
+            )
+        self.session.refresh_if_stale()
+        with jax.enable_x64(True):
+            groups = per_sample.run(
+                lambda a, k: self._root.run(a, k), args, kwargs, self.session.vmapped
+            )
+            rows = [io.outputs(r) for r in per_sample.unstack(groups)]
+            return per_sample.stack(rows) if stack else rows
 
     def warmup(self, inputs: Iterable[tuple[Any, ...]], progress: bool | None = None) -> int:
         """Call the model once on each argument tuple of ``inputs`` so every region on the paths

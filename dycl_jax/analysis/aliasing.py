@@ -71,6 +71,9 @@ def view_root(e: ast.expr) -> str | None:
         if isinstance(e, ast.Call) and e.args and e in _RETURNS_INPUT.get():
             e = e.args[0]
             continue
+        if isinstance(e, ast.Call) and e.args and _inplace_keyword(e):
+            e = e.args[0]  # F.relu(h, inplace=True) hands h back, written
+            continue
         if (
             isinstance(e, ast.Call)
             and isinstance(e.func, ast.Name)
@@ -104,6 +107,13 @@ def view_root(e: ast.expr) -> str | None:
 
 # Names under which user code usually reaches torch's functional namespace.
 _TORCH_NAMESPACES = frozenset({"torch", "F", "functional", "nn"})
+
+
+def _inplace_keyword(call: ast.Call) -> bool:
+    return any(
+        kw.arg == "inplace" and isinstance(kw.value, ast.Constant) and kw.value.value is True
+        for kw in call.keywords
+    )
 
 
 def _inplace_name(name: str) -> bool:

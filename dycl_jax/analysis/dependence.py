@@ -741,6 +741,8 @@ _IDENTITY_MODULES = (
 
 
 def _returns_input(c: Any) -> bool:
+    if isinstance(c, torch.nn.Module) and getattr(c, "inplace", False) is True:
+        return type(c).__module__.startswith("torch.nn.")  # nn.ReLU(inplace=True): its input
     if isinstance(c, _IDENTITY_MODULES):
         return not c.training or isinstance(c, torch.nn.Identity)
     if isinstance(c, torch.nn.Sequential) and len(c) == 0:

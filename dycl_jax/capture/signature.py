@@ -119,6 +119,19 @@ def scalar_leaves(values: tuple[Any, ...], dynamic: frozenset[int]) -> set[int]:
     return out
 
 
+def leaf_starts(values: tuple[Any, ...], dynamic: frozenset[int]) -> list[int]:
+    """For each of ``values``, the index of its first leaf among the leaves of ``split``."""
+    out: list[int] = []
+    leaves: list[Any] = []
+    for i, v in enumerate(values):
+        out.append(len(leaves))
+        if i in dynamic and type(v) in (int, float):
+            leaves.append(v)
+        else:
+            _key(v, leaves)
+    return out
+
+
 def rebuild(values: tuple[Any, ...], dynamic: frozenset[int], tensors: list[Any]) -> list[Any]:
     """``values`` with every leaf replaced, in order, by the next of ``tensors``."""
     it = iter(tensors)

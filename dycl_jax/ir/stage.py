@@ -82,14 +82,16 @@ _PURE_NODES = (
 _TYPE_PARAMS: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
 
 
-def stage(program: Program) -> Program:
-    """``program`` with every stageable run of statements replaced by a staged region call."""
+def stage(program: Program, host_names: frozenset[str] = frozenset()) -> Program:
+    """``program`` with every stageable run of statements replaced by a staged region call;
+    ``host_names`` are the locals holding Python scalars read back from tensors (a staged region
+    takes them as 0-d inputs, like any region, so a new value does not recompile)."""
     if not any(isinstance(s, If) for s in _walk(program.body)):
         return program
     facts = _Facts.of(program)
     if facts is None:
         return program
-    pass_ = _Pass(program, facts)
+    pass_ = _Pass(program, facts, host_names)
     body = pass_.block(program.body)
     if not pass_.made:
         return program
@@ -168,8 +170,9 @@ class _Item:
 
 
 class _Pass:
-    def __init__(self, program: Program, facts: _Facts) -> None:
+    def __init__(self, program: Program, facts: _Facts, host_names: frozenset[str]) -> None:
         self.program = program
+        self.host_names = host_names
         self.facts = facts
         self.regions = {r.name: r for r in program.regions}
         self.made: list[Region] = []
@@ -342,7 +345,8 @@ class _Pass:
             body=tuple(c for i in run for c in i.code),
             live_in=live_in,
             live_out=live_out,
-            host_scalars=frozenset(n for r in subs for n in r.host_scalars) & frozenset(live_in),
+            host_scalars=(frozenset(n for r in subs for n in r.host_scalars) | self.host_names)
+            & frozenset(live_in),
             filename=self.program.filename,
             first_line=min(r.first_line for r in subs),
             last_line=max(r.last_line for r in subs),

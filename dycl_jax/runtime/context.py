@@ -32,11 +32,14 @@ OBSERVER: contextvars.ContextVar[RegionObserver | None] = contextvars.ContextVar
 def record() -> Iterator[list[tuple[Any, ...]]]:
     """Collect the path a call takes: ('region', program, name) and ('cond', bool) events."""
     events: list[tuple[Any, ...]] = []
+    outer = RECORD.get()
     token = RECORD.set(events)
     try:
         yield events
     finally:
         RECORD.reset(token)
+        if outer is not None:  # a recording inside another (checked mode): both see the path
+            outer.extend(events)
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ import torch
 
 from dycl_jax.compat import ARRAY_IMPL
 from dycl_jax.origin import unwrap_foreign
-from dycl_jax.runtime import io
+from dycl_jax.runtime import io, per_sample
 from dycl_jax.runtime.context import RECORD
 
 if TYPE_CHECKING:
@@ -71,6 +71,8 @@ class Runtime:
     def scalar(self, fn: Any, v: Any) -> Any:
         """``int(t)`` / ``float(t)`` / ``complex(t)``: any one-element tensor converts, as in
         PyTorch (a jax array converts only when 0-d)."""
+        if type(v) is per_sample.Rows:
+            return v.scalar(fn)
         v = self._one_element(
             v, RuntimeError, "a Tensor with {} elements cannot be converted to Scalar"
         )
@@ -95,18 +97,26 @@ class Runtime:
     def numpy(self, t: Any) -> Any:
         """``t.numpy()``: a host copy as a numpy array, like PyTorch's."""
         self.session.stats.host_reads += 1
+        if type(t) is per_sample.Rows:
+            return t.numpy()
         return np.array(t)
 
     def eager(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a torch op whose output shape depends on values (nonzero, unique, ...) in PyTorch."""
         self.session.stats.host_reads += 1
+        rows = per_sample.CURRENT.get()
+        if rows is not None:
+            return rows.eager(fn, args, kwargs)
         return io.from_torch(fn(*io.to_torch(args), **io.to_torch(kwargs)))
 
     def eager_method(self, t: Any, name: str, *args: Any, **kwargs: Any) -> Any:
-        if not isinstance(t, jax.Array | np.ndarray | torch.Tensor):
+        if not isinstance(t, jax.Array | np.ndarray | torch.Tensor | per_sample.Rows):
             # not a tensor after all (a list's own .sort()): the object's method, in place
             return getattr(t, name)(*args, **kwargs)
         self.session.stats.host_reads += 1
+        rows = per_sample.CURRENT.get()
+        if rows is not None:
+            return rows.eager(_method(name), (t, *args), kwargs)
         return io.from_torch(
             getattr(io.to_torch(t), name)(*io.to_torch(args), **io.to_torch(kwargs))
         )
@@ -114,6 +124,9 @@ class Runtime:
     def eager_getitem(self, t: Any, index: Any) -> Any:
         """``t[mask]`` (output shape depends on the mask) run by PyTorch on the host."""
         self.session.stats.host_reads += 1
+        rows = per_sample.CURRENT.get()
+        if rows is not None:
+            return rows.eager(operator.getitem, (t, index), {})
         return io.from_torch(io.to_torch(t)[io.to_torch(index)])
 
     def call(self, f: Any, *args: Any, **kwargs: Any) -> Any:
@@ -121,6 +134,13 @@ class Runtime:
         fn, owner = resolve_callable(f)
         prog = self.session.program_for(fn, owner)
         return prog.run(args, kwargs)
+
+
+def _method(name: str) -> Any:
+    def call(t: Any, *args: Any, **kwargs: Any) -> Any:
+        return getattr(t, name)(*args, **kwargs)
+
+    return call
 
 
 def resolve_callable(f: Any) -> tuple[Any, Any]:

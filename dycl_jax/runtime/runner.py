@@ -34,7 +34,7 @@ from dycl_jax.errors import (
 from dycl_jax.ir.program import Region
 from dycl_jax.log import logger
 from dycl_jax.lower import to_jax
-from dycl_jax.runtime import staging
+from dycl_jax.runtime import per_sample, staging
 from dycl_jax.runtime.context import OBSERVER, PARAMS, RECORD
 from dycl_jax.runtime.library import UNDEFINED
 
@@ -108,6 +108,9 @@ class RegionRunner:
         self.compiles = 0
 
     def __call__(self, *values: Any) -> tuple[Any, ...]:
+        rows = per_sample.CURRENT.get()
+        if rows is not None:  # inside ConvertedModel.per_sample: vmapped over the group
+            return rows.region(self, values)
         state = self.session.state_attrs
         if state:  # module attributes forward writes are inputs too (see Session.state_attrs)
             values = (*values, *(o.__dict__.get(a, UNDEFINED) for o, a in state))
@@ -312,6 +315,8 @@ def _node_dtypes(captured: Captured, scalar_math: bool = True) -> set[Any]:
                 scalar.add(node)
         elif node.op == "call_function":
             ins = node.all_input_nodes
+            if node.target is torch.ops.aten.where.self:
+                ins = [a for a in node.args[1:] if isinstance(a, torch.fx.Node)]  # a select of them
             if not scalar_math and ins and all(i in scalar for i in ins):
                 scalar.add(node)
                 continue
@@ -378,6 +383,9 @@ class StagedRunner(RegionRunner):
         self._trace: list[staging.Trace] = []
 
     def __call__(self, *values: Any) -> tuple[Any, ...]:
+        rows = per_sample.CURRENT.get()
+        if rows is not None:
+            return rows.region(self, values)
         if PARAMS.get() is not None:
             return self.fallback(*values)
         args = values
@@ -411,7 +419,10 @@ class StagedRunner(RegionRunner):
         return outs[:-1]
 
     def _unstage(self, key: tuple[Any, ...], e: Exception, args: tuple[Any, ...]) -> Any:
-        reason = str(e).splitlines()[0] if isinstance(e, staging.StagingFailed) else repr(e)[:300]
+        cause: BaseException | None = e
+        while cause is not None and not isinstance(cause, staging.StagingFailed):
+            cause = cause.__cause__  # capture wraps what the select raised while tracing
+        reason = str(cause or e).splitlines()[0][:300]
         self.unstaged[key] = reason
         logger.info(
             "%s.%s (%s): runs on the host for this signature: %s",

@@ -38,6 +38,8 @@ class Session:
         self.state_attrs: list[tuple[Any, str]] = []
         # jitted region functions by captured-graph structure (see runner.structure_key)
         self.executables: dict[tuple[Any, ...], Any] = {}
+        # vmapped region executables of ConvertedModel.per_sample (see runtime.per_sample)
+        self.vmapped: dict[Any, Any] = {}
         self._factory = program_factory
         self.programs: dict[tuple[Any, int], Program] = {}
         self._lock = threading.RLock()

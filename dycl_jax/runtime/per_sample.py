@@ -1,0 +1,686 @@
+"""Per-sample paths in a batch: ``ConvertedModel.per_sample``.
+
+DyNN code is written for one sample (``if conf.item() > t: return``), so a batch must behave as
+if each row ran alone. ``per_sample`` runs the host program once per **group** of rows that took
+the same path so far, with every tensor a :class:`Rows` value (one batch-1 row per group member,
+stacked on a leading axis) and every region ``jax.vmap``-ed over the group, so each row keeps
+exact batch-1 semantics (``squeeze()``, ``x[0]``, ``.view(-1)``).
+
+**Splitting.** A read of a tensor's value on the host (a condition, ``.item()``, ``.tolist()``,
+``int(t)``, a host-run op whose result shape differs per row) gives one value per row. If the
+rows agree, the group goes on with that value. If not, the run stops (:class:`Split`) and each
+subgroup of rows that agree runs the program again as a **replay**: the events before the split
+(region calls, host-run ops, reads) are answered from the parent's record — region outputs
+sliced to the subgroup's rows, reads with the agreed values — so nothing is recomputed and no
+device value is read twice; from the split point on, the subgroup runs live. Results go back in
+row order.
+
+Group sizes are padded to powers of two (repeating the first row), so a region compiles its
+vmapped form at most once per bucket. Programs that write module attributes (recurrent state
+kept on the module) are refused: a replay would write them again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import operator
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+from dycl_jax.capture import signature
+from dycl_jax.errors import InputError
+from dycl_jax.lower import dtypes
+from dycl_jax.runtime import io
+
+if TYPE_CHECKING:
+    from dycl_jax.runtime.runner import RegionRunner
+
+
+class Split(BaseException):  # not Exception: a user's `except Exception` must not catch it
+    """The rows of a group disagree at event ``index``; ``values`` holds each row's value."""
+
+    def __init__(self, index: int, values: list[Any]) -> None:
+        super().__init__(index)
+        self.index = index
+        self.values = values
+
+
+class Rows:
+    """A tensor with one value per row of the running group: ``data[i]`` is row i's batch-1
+    tensor. Host conversions read every row and agree or split (see the module docstring)."""
+
+    __slots__ = ("data", "n")
+
+    def __init__(self, data: Any, n: int) -> None:
+        self.data = data  # (bucket, *row shape): rows past n repeat row 0 (padding)
+        self.n = n
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape[1:])
+
+    @property
+    def dtype(self) -> Any:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.data.shape) - 1
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return int(self.data.shape[1])
+
+    def item(self) -> Any:
+        return _read(self, _item, lazy=True)
+
+    def scalar(self, fn: Callable[[Any], Any]) -> Any:
+        """``int(t)`` / ``float(t)`` of each row, lazy (see :class:`Scalars`)."""
+        return _read(self, lambda a: fn(_item(a)), lazy=True)
+
+    def tolist(self) -> Any:
+        return _read(self, lambda a: a.tolist())
+
+    def numpy(self) -> Any:
+        return _read(self, np.array)
+
+    def __bool__(self) -> bool:
+        return bool(_read(self, _truth))
+
+    def __int__(self) -> int:
+        return int(_read(self, lambda a: int(_item(a))))
+
+    def __float__(self) -> float:
+        return float(_read(self, lambda a: float(_item(a))))
+
+    def __index__(self) -> int:
+        return int(_read(self, _index))
+
+    def __complex__(self) -> complex:
+        return complex(_read(self, lambda a: complex(_item(a))))
+
+    def __iter__(self) -> Iterator[Any]:
+        raise InputError(
+            "per_sample: this model iterates a tensor on the host; run it row by row with cm(row)"
+        )
+
+    def __repr__(self) -> str:
+        return f"Rows({self.n} x {self.shape}, {self.dtype})"
+
+
+class Scalars:
+    """A Python number read back from a tensor, one per row of the running group, kept lazy:
+    arithmetic and comparisons apply per row with Python's own semantics, a region takes it as
+    one 0-d input per row, and only a decision (``if``, ``int()``, an index, a format) makes
+    the rows agree or split. So ``if conf.item() > t:`` splits by the comparison, not by the
+    confidence value of every row."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: list[Any]) -> None:
+        self.values = values
+
+    def _op(self, other: Any, op: Callable[[Any, Any], Any], reverse: bool = False) -> Any:
+        theirs = other.values if type(other) is Scalars else [other] * len(self.values)
+        if reverse:
+            return scalars([op(b, a) for a, b in zip(self.values, theirs, strict=True)])
+        return scalars([op(a, b) for a, b in zip(self.values, theirs, strict=True)])
+
+    def agree(self, convert: Callable[[Any], Any] = lambda v: v) -> Any:
+        return _decide([convert(v) for v in self.values])
+
+    def __bool__(self) -> bool:
+        return bool(self.agree(bool))
+
+    def __int__(self) -> int:
+        return int(self.agree(int))
+
+    def __float__(self) -> float:
+        return float(self.agree(float))
+
+    def __complex__(self) -> complex:
+        return complex(self.agree(complex))
+
+    def __index__(self) -> int:
+        return int(self.agree(operator.index))
+
+    def __hash__(self) -> int:
+        return hash(self.agree())
+
+    def __str__(self) -> str:
+        return str(self.agree())
+
+    def __format__(self, spec: str) -> str:
+        return format(self.agree(), spec)
+
+    def __round__(self, ndigits: int | None = None) -> Any:
+        return scalars([round(v, ndigits) for v in self.values])
+
+    def __neg__(self) -> Any:
+        return scalars([-v for v in self.values])
+
+    def __pos__(self) -> Any:
+        return scalars([+v for v in self.values])
+
+    def __abs__(self) -> Any:
+        return scalars([abs(v) for v in self.values])
+
+    def __repr__(self) -> str:
+        return f"Scalars({self.values!r})"
+
+
+def _binary(op: Callable[[Any, Any], Any]) -> tuple[Any, Any]:
+    def forward(self: Scalars, other: Any) -> Any:
+        return self._op(other, op)
+
+    def backward(self: Scalars, other: Any) -> Any:
+        return self._op(other, op, reverse=True)
+
+    return forward, backward
+
+
+for _name, _fn in (
+    ("add", operator.add),
+    ("sub", operator.sub),
+    ("mul", operator.mul),
+    ("truediv", operator.truediv),
+    ("floordiv", operator.floordiv),
+    ("mod", operator.mod),
+    ("pow", operator.pow),
+    ("and", operator.and_),
+    ("or", operator.or_),
+    ("xor", operator.xor),
+):
+    _f, _b = _binary(_fn)
+    setattr(Scalars, f"__{_name}__", _f)
+    setattr(Scalars, f"__r{_name}__", _b)
+for _name, _fn in (
+    ("lt", operator.lt),
+    ("le", operator.le),
+    ("gt", operator.gt),
+    ("ge", operator.ge),
+    ("eq", operator.eq),
+    ("ne", operator.ne),
+):
+    setattr(Scalars, f"__{_name}__", _binary(_fn)[0])
+
+
+def scalars(values: list[Any]) -> Any:
+    """Per-row values: the one value when every row has it, else a :class:`Scalars`."""
+    first = values[0]
+    if all(_same(first, v) for v in values[1:]):
+        return first
+    return Scalars(values)
+
+
+def _decide(values: list[Any]) -> Any:
+    run = CURRENT.get()
+    if run is None:
+        raise InputError("a per_sample value was used outside ConvertedModel.per_sample")
+    return run.decide(values)
+
+
+def _item(a: np.ndarray) -> Any:
+    if a.size != 1:
+        raise RuntimeError(f"a Tensor with {a.size} elements cannot be converted to Scalar")
+    return a.reshape(()).item()
+
+
+def _truth(a: np.ndarray) -> bool:
+    if a.size != 1:
+        raise RuntimeError(
+            f"Boolean value of Tensor with more than one value is ambiguous (shape {a.shape})"
+        )
+    return bool(a.reshape(()).item())
+
+
+def _index(a: np.ndarray) -> int:
+    if a.size != 1 or not np.issubdtype(a.dtype, np.integer) and a.dtype != np.bool_:
+        raise TypeError(
+            f"only integer tensors of a single element can be converted to an index, not {a.size}"
+        )
+    return operator.index(a.reshape(()).item())
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (
+            isinstance(a, np.ndarray)
+            and isinstance(b, np.ndarray)
+            and a.shape == b.shape
+            and a.dtype == b.dtype
+            and a.tobytes() == b.tobytes()
+        )
+    return type(a) is type(b) and repr(a) == repr(b)  # repr: NaN equals NaN, 0.0 is not -0.0
+
+
+@dataclasses.dataclass
+class _Event:
+    kind: str  # "region", "eager" or "read"
+    value: Any
+
+
+class _Run:
+    """One execution of the host program for a group of rows (``rows``: original indices)."""
+
+    def __init__(
+        self,
+        rows: list[int],
+        parent: list[_Event],
+        positions: np.ndarray | None,
+        decision: tuple[int, Any] | None,
+        cache: dict[Any, Any],
+    ) -> None:
+        self.rows = rows
+        self.parent = parent  # the events before the split, over the parent's rows
+        self.positions = positions  # this group's rows' positions among the parent's
+        self.decision = decision  # (event index, value) this group takes at the split
+        self.events: list[_Event] = []
+        self.cache = cache  # vmapped executables, shared by every run
+
+    # ---- events ----------------------------------------------------------------------------------
+
+    def _replayed(self, kind: str) -> tuple[bool, Any]:
+        i = len(self.events)
+        if i < len(self.parent):
+            e = self.parent[i]
+            assert e.kind == kind, (e.kind, kind)  # the same program, the same decisions
+            value = _slice(e.value, self.positions)  # per-row values: this group's rows
+            self.events.append(_Event(kind, value))
+            return True, value
+        return False, None
+
+    def read(self, v: Rows, convert: Callable[[np.ndarray], Any], lazy: bool = False) -> Any:
+        """Each row's ``convert`` of its tensor: the agreed value, a lazy :class:`Scalars`
+        (``lazy``), or a split."""
+        done, value = self._replayed("read")
+        if done:
+            return value
+        host = np.asarray(v.data)  # one device read for the whole group
+        values = [convert(host[r]) for r in range(v.n)]
+        value = scalars(values) if lazy else self._agreed(values)
+        self.events.append(_Event("read", value))
+        return value
+
+    def decide(self, values: list[Any]) -> Any:
+        """A Python decision on per-row values (``if``, an index): agree or split."""
+        done, value = self._replayed("read")
+        if done:
+            return value
+        value = self._agreed(values)
+        self.events.append(_Event("read", value))
+        return value
+
+    def _agreed(self, values: list[Any]) -> Any:
+        i = len(self.events)
+        if self.decision is not None and self.decision[0] == i:
+            return self.decision[1]
+        if any(not _same(values[0], x) for x in values[1:]):
+            raise Split(i, values)
+        return values[0]
+
+    def eager(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        """A torch op run on the host (data-dependent shape), row by row."""
+        done, value = self._replayed("eager")
+        if done:
+            return value
+        n = self.size
+        results = []
+        for r in range(n):
+            a, k = io.map_structure(partial(_row_torch, r=r), (args, kwargs))
+            results.append(io.from_torch(fn(*a, **k)))
+        shapes = [_shapes(x) for x in results]
+        i = len(self.events)
+        if any(s != shapes[0] for s in shapes[1:]):
+            if self.decision is None or self.decision[0] != i:
+                raise Split(i, shapes)
+        value = _stack_results(results, bucket(n))
+        self.events.append(_Event("eager", value))
+        return value
+
+    @property
+    def size(self) -> int:
+        return len(self.rows)
+
+    # ---- regions ---------------------------------------------------------------------------------
+
+    def region(self, runner: RegionRunner, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        from dycl_jax.runtime.runner import StagedRunner
+
+        markers: dict[int, Any] = {}
+
+        def stand_in(v: Any) -> Any:
+            if type(v) is not Rows:
+                return v
+            m = np.zeros(v.shape, dtype=v.dtype)
+            markers[id(m)] = v.data
+            return m
+
+        def nested(v: Any) -> Any:
+            return v.agree() if type(v) is Scalars else stand_in(v)
+
+        # Per-row Python numbers: one 0-d input per row where the region takes the number as
+        # an array (a host scalar), else they must agree (the region specialises on it).
+        per_row: dict[int, Scalars] = {}
+        rep_list = []
+        for i, v in enumerate(values):
+            if type(v) is Scalars:
+                if i in runner.dynamic and all(type(x) in (int, float) for x in v.values):
+                    if len({type(x) for x in v.values}) == 1:
+                        per_row[i] = v
+                        rep_list.append(v.values[0])
+                        continue
+                v = v.agree()
+            rep_list.append(io.map_structure(nested, v))
+        rep = tuple(rep_list)
+        key, leaves = signature.split(rep, runner.dynamic)
+        if per_row:
+            starts = signature.leaf_starts(rep, runner.dynamic)
+            for i, sv in per_row.items():
+                kind = np.int64 if type(sv.values[0]) is int else np.float64
+                vals = sv.values + [sv.values[0]] * (bucket(self.size) - len(sv.values))
+                m = leaves[starts[i]]
+                markers[id(m)] = np.asarray(vals, kind)
+        staged = isinstance(runner, StagedRunner)
+        # A staged region that runs its host version records that version's events instead
+        # (decided the same way on a replay: the runner remembers the signature).
+        if isinstance(runner, StagedRunner) and key in runner.unstaged:
+            return runner.fallback(*values)
+        done, value = self._replayed("region")
+        if done:
+            return value  # type: ignore[no-any-return]
+        entry = runner.cache.get(key)
+        if entry is None or (entry.guards and not entry.valid()):
+            try:
+                entry, key, leaves = runner._compile(key, rep)
+            except Exception as e:
+                if not staged:
+                    raise
+                return runner._unstage(key, e, values)  # type: ignore[attr-defined, no-any-return]
+        outs = self._vmapped(runner, entry, leaves, markers, staged)
+        self.events.append(_Event("region", outs))
+        return outs
+
+    def _vmapped(
+        self,
+        runner: RegionRunner,
+        entry: Any,
+        leaves: list[Any],
+        markers: dict[int, Any],
+        staged: bool,
+    ) -> tuple[Any, ...]:
+        runner.session.stats.region_calls += 1
+        if entry.jitted is None:
+            outs = entry.captured.plan.build(())
+            return outs[:-1] if staged else outs
+        n = self.size
+        axes = tuple(0 if id(leaf) in markers else None for leaf in leaves)
+        args = [markers[id(leaf)] if id(leaf) in markers else leaf for leaf in leaves]
+        fn = entry.jitted.__wrapped__  # type: ignore[attr-defined]
+        vkey = (id(fn), axes, len(entry.params))
+        vmapped = self.cache.get(vkey)
+        if vmapped is None:
+            vmapped = jax.jit(jax.vmap(fn, in_axes=(None,) * len(entry.params) + axes))
+            self.cache[vkey] = (vmapped, fn)  # fn kept alive: its id is in the key
+        else:
+            vmapped = vmapped[0]
+        raw = vmapped(*entry.params, *args)
+        outs = entry.captured.plan.build(tuple(Rows(o, n) for o in raw))
+        return outs[:-1] if staged else outs
+
+
+def bucket(n: int) -> int:
+    """The padded group size for ``n`` rows: the next power of two."""
+    return 1 << (n - 1).bit_length()
+
+
+def _padded(positions: np.ndarray) -> np.ndarray:
+    """``positions`` padded to its bucket by repeating the first."""
+    pad = bucket(len(positions)) - len(positions)
+    return np.concatenate([positions, np.repeat(positions[:1], pad)]) if pad else positions
+
+
+_take = jax.jit(lambda data, idx: data[idx])  # one dispatch, not jnp indexing's several
+
+
+def _gather(data: Any, idx: np.ndarray) -> Any:
+    return data[idx] if isinstance(data, np.ndarray) else _take(data, idx)
+
+
+def _slice(value: Any, positions: np.ndarray | None) -> Any:
+    """``value`` with its Rows restricted to ``positions`` (and padded to their bucket)."""
+    if positions is None:
+        return value
+    idx = _padded(positions)
+    n = len(positions)
+
+    def cut(v: Any) -> Any:
+        if type(v) is Rows:
+            return Rows(_gather(v.data, idx), n)
+        if type(v) is Scalars:
+            return scalars([v.values[p] for p in positions])
+        return v
+
+    return io.map_structure(cut, value)
+
+
+def _row_torch(v: Any, r: int) -> Any:
+    if type(v) is Rows:
+        return dtypes.numpy_to_tensor(np.asarray(v.data[r]))
+    if isinstance(v, jax.Array | np.ndarray):
+        return dtypes.numpy_to_tensor(v)
+    return v
+
+
+def _shapes(value: Any) -> Any:
+    leaves: list[Any] = []
+    io.map_structure(
+        lambda v: leaves.append((np.shape(v), str(v.dtype)) if isinstance(v, np.ndarray) else v),
+        value,
+    )
+    return repr(leaves)
+
+
+def _stack_results(results: list[Any], size: int) -> Any:
+    """Per-row host results of one structure as one value with Rows leaves (padded)."""
+    flat = []
+    for res in results:
+        leaves: list[Any] = []
+        io.map_structure(leaves.append, res)
+        flat.append(leaves)
+    n = len(results)
+    pad = [0] * (size - n)
+    stacked = iter(
+        [
+            Rows(np.stack([col[i] for i in (*range(n), *pad)]), n)
+            if isinstance(col[0], np.ndarray)
+            else col[0]
+            for col in zip(*flat, strict=True)
+        ]
+    )
+    return io.map_structure(lambda v: next(stacked), results[0])
+
+
+# ---- the context the runtime consults -------------------------------------------------------------
+
+CURRENT: contextvars.ContextVar[_Run | None] = contextvars.ContextVar(
+    "dycl_per_sample", default=None
+)
+
+
+def _read(v: Rows, convert: Callable[[np.ndarray], Any], lazy: bool = False) -> Any:
+    run = CURRENT.get()
+    if run is None:
+        raise InputError("a per_sample value was used outside ConvertedModel.per_sample")
+    return run.read(v, convert, lazy)
+
+
+@contextlib.contextmanager
+def _active(run: _Run) -> Iterator[None]:
+    token = CURRENT.set(run)
+    try:
+        yield
+    finally:
+        CURRENT.reset(token)
+
+
+# ---- the driver ------------------------------------------------------------------------------------
+
+
+def run(
+    call: Callable[[tuple[Any, ...], dict[str, Any]], Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    cache: dict[Any, Any],
+    max_groups: int = 1024,
+) -> list[Any]:
+    """Each row's result of ``call`` (the host program on inputs), in row order; ``cache``
+    keeps the vmapped region executables between calls."""
+    n = _rows(args, kwargs)
+    split_args = _per_row((args, kwargs), n)
+    done: list[tuple[list[int], Any]] = []  # (rows, result with Rows leaves) per group
+    todo = [_Run(list(range(n)), [], None, None, cache)]
+    while todo:
+        group = todo.pop()
+        if len(done) + len(todo) >= max_groups:
+            raise InputError(f"per_sample: more than {max_groups} groups; run fewer rows at once")
+        a, k = _slice(split_args, np.asarray(group.rows))
+        try:
+            with _active(group):
+                out = call(a, k)
+        except Split as s:
+            todo.extend(reversed(_children(group, s)))
+            continue
+        done.append((group.rows, out))
+    return done
+
+
+def unstack(groups: list[tuple[list[int], Any]]) -> list[Any]:
+    """Each row's own result, in row order (its tensors of the row's batch-1 shape)."""
+    n = sum(len(rows) for rows, _ in groups)
+    results: list[Any] = [None] * n
+    for rows, out in groups:
+        split = _Unstacker(len(rows))
+        for pos, row in enumerate(rows):
+            results[row] = io.map_structure(partial(split, pos=pos), out)
+    return results
+
+
+class _Unstacker:
+    """Rows leaves cut into rows, one jitted call per leaf."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.done: dict[int, Any] = {}
+
+    def __call__(self, v: Any, pos: int) -> Any:
+        if type(v) is Scalars:
+            return v.values[pos]
+        if type(v) is not Rows:
+            return v
+        parts = self.done.get(id(v))
+        if parts is None:
+            parts = self.done[id(v)] = _rows_of(jnp.asarray(v.data))
+        return parts[pos]
+
+
+_rows_of = jax.jit(lambda data: tuple(data[i] for i in range(data.shape[0])))
+
+
+def _children(group: _Run, s: Split) -> list[_Run]:
+    """The subgroups of ``group`` that agree at the split, each to be replayed."""
+    order: list[Any] = []
+    members: dict[int, list[int]] = {}
+    for pos, value in enumerate(s.values):
+        for i, seen in enumerate(order):
+            if _same(seen, value):
+                members[i].append(pos)
+                break
+        else:
+            members[len(order)] = [pos]
+            order.append(value)
+    out = []
+    for i, value in enumerate(order):
+        positions = np.asarray(members[i])
+        rows = [group.rows[p] for p in members[i]]
+        out.append(_Run(rows, group.events, positions, (s.index, value), group.cache))
+    return out
+
+
+def _rows(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    sizes: set[int] = set()
+
+    def visit(v: Any) -> None:
+        if isinstance(v, torch.Tensor | np.ndarray | jax.Array):
+            if np.ndim(v) == 0:
+                raise InputError("per_sample: a 0-d tensor argument has no rows")
+            sizes.add(int(v.shape[0]))
+
+    io.map_structure(visit, (args, kwargs))
+    if len(sizes) != 1:
+        raise InputError(
+            f"per_sample: every tensor argument must have the same number of rows (got {sizes})"
+        )
+    return sizes.pop()
+
+
+def _per_row(value: Any, n: int) -> Any:
+    """Tensor arguments as Rows of batch-1 rows (``x[i:i+1]``); other values shared."""
+
+    def leaf(v: Any) -> Any:
+        if isinstance(v, torch.Tensor):
+            v = dtypes.tensor_to_numpy(v)
+        if isinstance(v, np.ndarray | jax.Array):
+            return Rows(np.asarray(v).reshape((n, 1, *v.shape[1:])), n)
+        return v
+
+    return io.map_structure(leaf, value)
+
+
+def stack(results: list[Any]) -> Any:
+    """Per-row results of one structure: tensor leaves concatenated on dim 0, Python scalars as
+    arrays of shape (rows,)."""
+    flat = []
+    spec = None
+    for res in results:
+        leaves: list[Any] = []
+        io.map_structure(leaves.append, res)
+        shape = repr(io.map_structure(lambda v: None, res))
+        if spec is None:
+            spec = shape
+        elif shape != spec:
+            raise InputError(
+                "per_sample(stack=True): the rows' results differ in structure",
+                hint="use per_sample(..., stack=False) for the list of per-row results",
+            )
+        flat.append(leaves)
+    columns = []
+    for col in zip(*flat, strict=True):
+        first = col[0]
+        if isinstance(first, jax.Array | np.ndarray):
+            if any(np.shape(c)[1:] != np.shape(first)[1:] for c in col):
+                raise InputError(
+                    "per_sample(stack=True): the rows' tensors differ in shape",
+                    hint="use per_sample(..., stack=False) for the list of per-row results",
+                )
+            columns.append(jnp.concatenate([jnp.asarray(c) for c in col]))
+        elif isinstance(first, bool | int | float | complex):
+            columns.append(jnp.asarray(col))
+        elif all(c is first or c == first for c in col):
+            columns.append(first)
+        else:
+            raise InputError(
+                f"per_sample(stack=True): rows give different {type(first).__name__} values",
+                hint="use per_sample(..., stack=False) for the list of per-row results",
+            )
+    it = iter(columns)
+    return io.map_structure(lambda v: next(it), results[0])

@@ -1,0 +1,131 @@
+"""``ConvertedModel.per_sample``: each row of a batch gives what the model gives on that row
+alone (eager PyTorch on ``x[i:i+1]``), on every zoo model, with rows on different paths grouped
+and vmapped; lazy per-row scalars split only at decisions; refusals say what to do."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+import dycl_jax
+from dycl_jax.errors import InputError
+from dycl_jax.zoo import MODELS
+from tests.helpers import assert_same
+
+
+def _batch(inputs: list[tuple[object, ...]]) -> tuple[object, ...]:
+    return tuple(
+        torch.cat([a[j] for a in inputs])
+        if isinstance(inputs[0][j], torch.Tensor)
+        else inputs[0][j]
+        for j in range(len(inputs[0]))
+    )
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_each_row_equals_eager_on_that_row_alone(name: str) -> None:
+    entry = MODELS[name]
+    model = entry.build("small", seed=0)
+    cm = dycl_jax.convert(model)
+    inputs = entry.inputs_for_paths("small", n=6, seed=0)
+    # inputs_for_paths: rows chosen to take different paths (test_zoo checks they do)
+    rows = cm.per_sample(*_batch(inputs), stack=False)
+    assert len(rows) == len(inputs)
+    for got, args in zip(rows, inputs):
+        with torch.no_grad():
+            want = model(*args)
+        assert_same(got, want, rtol=1e-4, atol=1e-4)
+
+
+class EarlyExit(nn.Module):
+    """Exit when the head is confident: the confidence is read back per row and compared."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(nn.Linear(8, 8) for _ in range(3))
+        self.heads = nn.ModuleList(nn.Linear(8, 3) for _ in range(3))
+
+    def forward(self, x):
+        for i, (blk, head) in enumerate(zip(self.blocks, self.heads)):
+            x = torch.tanh(blk(x))
+            out = head(x)
+            conf = out.softmax(-1).max().item()
+            if conf > 0.5:
+                return out, i, conf
+        return out, 2, conf
+
+
+def test_stacked_results_and_python_numbers_per_row() -> None:
+    torch.manual_seed(0)
+    m = EarlyExit().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.randn(16, 8) * torch.linspace(0.05, 8.0, 16)[:, None]
+    out, exits, confs = cm.per_sample(x)
+    assert out.shape == (16, 3) and exits.shape == (16,) and confs.shape == (16,)
+    for i in range(16):
+        with torch.no_grad():
+            w_out, w_exit, w_conf = m(x[i : i + 1])
+        np.testing.assert_allclose(np.asarray(out[i : i + 1]), w_out.numpy(), rtol=1e-5, atol=1e-6)
+        assert int(exits[i]) == w_exit
+        assert float(confs[i]) == pytest.approx(w_conf, rel=1e-6)
+    assert len(set(np.asarray(exits).tolist())) >= 2  # rows left at different heads
+
+
+def test_rows_agreeing_on_every_decision_run_as_one_group() -> None:
+    torch.manual_seed(0)
+    m = EarlyExit().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.randn(1, 8).repeat(8, 1) * 3
+    before = cm.stats.region_calls
+    cm.per_sample(x)
+    one = cm.stats.region_calls - before
+    before = cm.stats.region_calls
+    cm(x[:1])
+    assert one == cm.stats.region_calls - before  # the group ran once, vmapped
+
+
+def test_results_of_different_shapes_need_stack_false() -> None:
+    class Trim(nn.Module):
+        def forward(self, x):
+            n = int((x > 0).sum().item())
+            return x[:, :n]
+
+    cm = dycl_jax.convert(Trim().eval())
+    x = torch.tensor([[1.0, 1.0, -1.0], [1.0, -1.0, -1.0]])
+    with pytest.raises(InputError, match="stack=False"):
+        cm.per_sample(x)
+    rows = cm.per_sample(x, stack=False)
+    assert [tuple(r.shape) for r in rows] == [(1, 2), (1, 1)]
+    assert isinstance(rows[0], jnp.ndarray)
+
+
+def test_module_state_written_in_forward_is_refused() -> None:
+    class Counter(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.h = None
+
+        def forward(self, x):
+            if self.h is None or x.sum() > 0:
+                self.h = x * 2
+            return self.h + 1
+
+    cm = dycl_jax.convert(Counter().eval())
+    with pytest.raises(InputError, match="row by row"):
+        cm.per_sample(torch.ones(2, 3))
+
+
+class Two(nn.Module):
+    def forward(self, a, b):
+        if a.sum() > 0:
+            a = a + b.sum()
+        return a
+
+
+def test_arguments_of_different_row_counts_are_refused() -> None:
+    cm = dycl_jax.convert(Two().eval())
+    with pytest.raises(InputError, match="same number of rows"):
+        cm.per_sample(torch.ones(2, 3), torch.ones(3, 3))
