@@ -25,6 +25,7 @@ demo: setup
 bench: setup
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.static
+	$(BIN)/python -m bench.serving
 
 coverage: setup
 	$(BIN)/python -m dycl_jax.lower --coverage

@@ -352,6 +352,7 @@ class ConvertedModel:
             groups = per_sample.run(
                 lambda a, k: self._root.run(a, k), args, kwargs, self.session.vmapped
             )
+            self.session.stats.per_sample_groups += len(groups)
             rows = [io.outputs(r) for r in per_sample.unstack(groups)]
             return per_sample.stack(rows) if stack else rows
 

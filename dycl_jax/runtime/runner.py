@@ -51,6 +51,7 @@ class Stats:
     compiles: int = 0
     compile_seconds: float = 0.0
     capture_seconds: float = 0.0
+    per_sample_groups: int = 0  # groups of rows ConvertedModel.per_sample ran to the end
 
 
 @dataclasses.dataclass
