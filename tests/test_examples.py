@@ -21,6 +21,11 @@ def test_early_exit_exits_at_several_stages() -> None:
     assert len({s for stages in exits.values() for s in stages}) >= 2
 
 
+def test_per_sample_serving_gives_rows_their_own_exits() -> None:
+    r = importlib.import_module("examples.per_sample_serving").main()
+    assert len(r["stages"]) >= 2  # parity per row is asserted inside
+
+
 def test_finetuning_lowers_the_loss_and_pytorch_agrees() -> None:
     r = importlib.import_module("examples.finetune_jax").main()
     assert r["last"] < r["first"]
