@@ -59,7 +59,8 @@ def difference(
         # A Python float read back from float32 tensors carries their rounding: compare like them.
         if type(got) is not float:
             return f"{path}: {type(got).__name__} != float"
-        if not math.isclose(got, expected, rel_tol=rtol, abs_tol=atol):
+        both_nan = isinstance(got, float) and math.isnan(got) and math.isnan(expected)
+        if not both_nan and not math.isclose(got, expected, rel_tol=rtol, abs_tol=atol):
             return f"{path}: {got!r} != {expected!r}"
         return None
     if dataclasses.is_dataclass(expected) and not isinstance(expected, type):

@@ -129,3 +129,119 @@ def test_arguments_of_different_row_counts_are_refused() -> None:
     cm = dycl_jax.convert(Two().eval())
     with pytest.raises(InputError, match="same number of rows"):
         cm.per_sample(torch.ones(2, 3), torch.ones(3, 3))
+
+
+# ---- regressions from review: decisions, replays and per-row numbers -----------------------------
+
+
+class Elif(nn.Module):
+    """Two decisions on one number in a row (elif), then it is used in tensor math."""
+
+    def forward(self, x):
+        conf = torch.sigmoid(x.sum()).item()
+        if conf > 0.8:
+            level = 2
+        elif conf > 0.5:
+            level = 1
+        else:
+            level = 0
+        return x * conf + conf, level
+
+
+class Replay(nn.Module):
+    """An agreed int() of a per-row number, then another per-row read and decision."""
+
+    def forward(self, x):
+        a = x[0, 0].item()
+        k = int(a)
+        b = x[0, 1].item()
+        if b > 0:
+            return k, b
+        return k, -b
+
+
+class Specialise(nn.Module):
+    """A number read back and used as a slice bound: the region specialises on it."""
+
+    def forward(self, x):
+        n = int((x > 0).sum().item())
+        return x[:, :n].sum(), n
+
+
+class Raises(nn.Module):
+    """Some rows raise inside forward and forward catches it."""
+
+    def forward(self, x):
+        hits = (x > 0).sum().item()
+        try:
+            r = x.sum().item() / hits
+        except ZeroDivisionError:
+            r = -1.0
+        return r
+
+
+class Constant(nn.Module):
+    """A region with no per-row input (a start token), a loop whose length is per row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(5, 3)
+
+    def forward(self, x):
+        tok = torch.zeros(1, dtype=torch.long)
+        h = self.emb(tok)
+        for _ in range(int(x.abs().sum().item()) % 3):
+            h = h + x
+        return h.sum(), h
+
+
+@pytest.mark.parametrize("cls", [Elif, Replay, Specialise, Raises, Constant])
+def test_review_regressions_each_row_equals_eager(cls: type[nn.Module]) -> None:
+    torch.manual_seed(0)
+    m = cls().eval()
+    cm = dycl_jax.convert(m)
+    rows = [
+        torch.tensor([[1.2, -0.5, 0.3]]),
+        torch.tensor([[1.7, 0.5, -0.3]]),
+        torch.tensor([[-2.0, -1.0, -0.3]]),
+        torch.tensor([[0.1, 0.2, 0.3]]),
+        torch.tensor([[3.0, 0.0, -4.0]]),
+    ]
+    x = torch.cat(rows)
+    for _ in range(2):  # the first call compiles, the second reuses
+        got = cm.per_sample(x, stack=False)
+        for g, r in zip(got, rows):
+            with torch.no_grad():
+                assert_same(g, m(r))
+
+
+def test_a_bare_except_around_a_per_row_decision_is_refused() -> None:
+    class Bare(nn.Module):
+        def forward(self, x):
+            try:
+                k = int(x.sum().item() > 0)  # a per-row decision on the host
+                y = x * (k + 1)
+            except:  # noqa: E722
+                y = x
+            return y
+
+    cm = dycl_jax.convert(Bare().eval())
+    with pytest.raises(InputError, match="bare"):
+        cm.per_sample(torch.tensor([[1.0], [-1.0]]))
+
+
+def test_zero_dim_results_stack_and_no_rows_give_nothing() -> None:
+    class Sum(nn.Module):
+        def forward(self, x):
+            s = x.sum()
+            if s > 0:
+                s = s * 2
+            return s
+
+    m = Sum().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.tensor([[1.0, 2.0], [-1.0, -3.0]])
+    got = cm.per_sample(x)
+    assert got.shape == (2,)
+    np.testing.assert_allclose(np.asarray(got), [6.0, -4.0])
+    assert cm.per_sample(torch.zeros(0, 2), stack=False) == []

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import math
 import operator
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -36,7 +37,7 @@ import numpy as np
 import torch
 
 from dycl_jax.capture import signature
-from dycl_jax.errors import InputError
+from dycl_jax.errors import InputError, InternalError
 from dycl_jax.lower import dtypes
 from dycl_jax.runtime import io
 
@@ -57,28 +58,38 @@ class Rows:
     """A tensor with one value per row of the running group: ``data[i]`` is row i's batch-1
     tensor. Host conversions read every row and agree or split (see the module docstring)."""
 
-    __slots__ = ("data", "n")
+    __slots__ = ("_data", "_idx", "n")
 
-    def __init__(self, data: Any, n: int) -> None:
-        self.data = data  # (bucket, *row shape): rows past n repeat row 0 (padding)
+    def __init__(self, data: Any, n: int, idx: np.ndarray | None = None) -> None:
+        # (bucket, *row shape): rows past n repeat row 0 (padding). With ``idx``, the rows
+        # ``data[idx]``, gathered on first use: a replay hands many values on that are never used.
+        self._data = data
+        self._idx = idx
         self.n = n
 
     @property
+    def data(self) -> Any:
+        if self._idx is not None:
+            self._data = _gather(self._data, self._idx)
+            self._idx = None
+        return self._data
+
+    @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self.data.shape[1:])
+        return tuple(self._data.shape[1:])
 
     @property
     def dtype(self) -> Any:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self) -> int:
-        return len(self.data.shape) - 1
+        return len(self._data.shape) - 1
 
     def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return int(self.data.shape[1])
+        return int(self._data.shape[1])
 
     def item(self) -> Any:
         return _read(self, _item, lazy=True)
@@ -131,12 +142,43 @@ class Scalars:
 
     def _op(self, other: Any, op: Callable[[Any, Any], Any], reverse: bool = False) -> Any:
         theirs = other.values if type(other) is Scalars else [other] * len(self.values)
+        pairs = list(zip(self.values, theirs, strict=True))
         if reverse:
-            return scalars([op(b, a) for a, b in zip(self.values, theirs, strict=True)])
-        return scalars([op(a, b) for a, b in zip(self.values, theirs, strict=True)])
+            return self.map(lambda i: op(pairs[i][1], pairs[i][0]))
+        return self.map(lambda i: op(pairs[i][0], pairs[i][1]))
+
+    def map(self, fn: Callable[[int], Any]) -> Scalars:
+        """Row i's ``fn(i)`` for every row; rows where it raises part ways with the others.
+        Never collapsed to one value: a replay must make the same decisions as its parent."""
+        return Scalars(_current().rowwise(fn, len(self.values)))
 
     def agree(self, convert: Callable[[Any], Any] = lambda v: v) -> Any:
-        return _decide([convert(v) for v in self.values])
+        run = _current()
+        values = run.rowwise(lambda i: convert(self.values[i]), len(self.values))
+        return run.decide(values)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        attrs = self.map(lambda i: getattr(self.values[i], name))
+        if all(callable(a) for a in attrs.values):  # c.is_integer(): a method of each row's
+            return lambda *a, **k: attrs.map(lambda i: attrs.values[i](*a, **k))
+        return attrs
+
+    def __divmod__(self, other: Any) -> Any:
+        return (self // other, self % other)
+
+    def __invert__(self) -> Any:
+        return self.map(lambda i: ~self.values[i])
+
+    def __trunc__(self) -> Any:
+        return self.map(lambda i: math.trunc(self.values[i]))
+
+    def __floor__(self) -> Any:
+        return self.map(lambda i: math.floor(self.values[i]))
+
+    def __ceil__(self) -> Any:
+        return self.map(lambda i: math.ceil(self.values[i]))
 
     def __bool__(self) -> bool:
         return bool(self.agree(bool))
@@ -163,16 +205,16 @@ class Scalars:
         return format(self.agree(), spec)
 
     def __round__(self, ndigits: int | None = None) -> Any:
-        return scalars([round(v, ndigits) for v in self.values])
+        return self.map(lambda i: round(self.values[i], ndigits))
 
     def __neg__(self) -> Any:
-        return scalars([-v for v in self.values])
+        return self.map(lambda i: -self.values[i])
 
     def __pos__(self) -> Any:
-        return scalars([+v for v in self.values])
+        return self.map(lambda i: +self.values[i])
 
     def __abs__(self) -> Any:
-        return scalars([abs(v) for v in self.values])
+        return self.map(lambda i: abs(self.values[i]))
 
     def __repr__(self) -> str:
         return f"Scalars({self.values!r})"
@@ -199,6 +241,8 @@ for _name, _fn in (
     ("and", operator.and_),
     ("or", operator.or_),
     ("xor", operator.xor),
+    ("lshift", operator.lshift),
+    ("rshift", operator.rshift),
 ):
     _f, _b = _binary(_fn)
     setattr(Scalars, f"__{_name}__", _f)
@@ -222,11 +266,11 @@ def scalars(values: list[Any]) -> Any:
     return Scalars(values)
 
 
-def _decide(values: list[Any]) -> Any:
+def _current() -> _Run:
     run = CURRENT.get()
     if run is None:
         raise InputError("a per_sample value was used outside ConvertedModel.per_sample")
-    return run.decide(values)
+    return run
 
 
 def _item(a: np.ndarray) -> Any:
@@ -267,6 +311,7 @@ def _same(a: Any, b: Any) -> bool:
 class _Event:
     kind: str  # "region", "eager" or "read"
     value: Any
+    tag: Any = None  # a region event: which runner
 
 
 class _Run:
@@ -286,66 +331,94 @@ class _Run:
         self.decision = decision  # (event index, value) this group takes at the split
         self.events: list[_Event] = []
         self.cache = cache  # vmapped executables, shared by every run
+        self.split = False  # a Split was raised (if the program returns anyway, it caught it)
 
     # ---- events ----------------------------------------------------------------------------------
 
-    def _replayed(self, kind: str) -> tuple[bool, Any]:
+    def _replayed(self, kind: str, tag: Any = None) -> tuple[bool, Any]:
         i = len(self.events)
         if i < len(self.parent):
             e = self.parent[i]
-            assert e.kind == kind, (e.kind, kind)  # the same program, the same decisions
+            if e.kind != kind or e.tag != tag:  # the same program, the same decisions
+                raise InternalError(
+                    f"per_sample replay diverged at event {i}: {e.kind} {e.tag} recorded, "
+                    f"{kind} {tag} now",
+                    stage="per_sample",
+                )
             value = _slice(e.value, self.positions)  # per-row values: this group's rows
-            self.events.append(_Event(kind, value))
+            self.events.append(_Event(kind, value, tag))
             return True, value
         return False, None
+
+    def _event(self, kind: str, live: Callable[[], Any]) -> Any:
+        """One event: the parent's (sliced to this group) in a replay, else ``live()``."""
+        done, value = self._replayed(kind)
+        if done:
+            return value
+        value = live()
+        self.events.append(_Event(kind, value))
+        return value
+
+    def rowwise(self, fn: Callable[[int], Any], n: int) -> list[Any]:
+        """``fn(i)`` for each row; if it raises on some rows only, they part ways (an event,
+        always recorded, so a replay sees the same events); if on all, the first error."""
+        values: list[Any] = []
+        errors: list[BaseException | None] = []
+        for i in range(n):
+            try:
+                values.append(fn(i))
+                errors.append(None)
+            except Exception as e:
+                values.append(None)
+                errors.append(e)
+        if not self.decide([e is None for e in errors]):
+            raise next(e for e in errors if e is not None)
+        return values
 
     def read(self, v: Rows, convert: Callable[[np.ndarray], Any], lazy: bool = False) -> Any:
         """Each row's ``convert`` of its tensor: the agreed value, a lazy :class:`Scalars`
         (``lazy``), or a split."""
-        done, value = self._replayed("read")
-        if done:
-            return value
+        if self._replays(2):  # which rows raise, then the value: both the parent's
+            self._replayed("read")
+            return self._replayed("read")[1]
         host = np.asarray(v.data)  # one device read for the whole group
-        values = [convert(host[r]) for r in range(v.n)]
-        value = scalars(values) if lazy else self._agreed(values)
-        self.events.append(_Event("read", value))
-        return value
+        values = self.rowwise(lambda r: convert(host[r]), v.n)
+        if lazy:
+            return self._event("read", lambda: scalars(values))
+        return self._event("read", lambda: self._agreed(values))
+
+    def _replays(self, k: int) -> bool:
+        """The next ``k`` events all come from the parent."""
+        return len(self.events) + k <= len(self.parent)
 
     def decide(self, values: list[Any]) -> Any:
         """A Python decision on per-row values (``if``, an index): agree or split."""
-        done, value = self._replayed("read")
-        if done:
-            return value
-        value = self._agreed(values)
-        self.events.append(_Event("read", value))
-        return value
+        return self._event("read", lambda: self._agreed(values))
 
     def _agreed(self, values: list[Any]) -> Any:
         i = len(self.events)
         if self.decision is not None and self.decision[0] == i:
             return self.decision[1]
         if any(not _same(values[0], x) for x in values[1:]):
+            self.split = True
             raise Split(i, values)
         return values[0]
 
     def eager(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
         """A torch op run on the host (data-dependent shape), row by row."""
-        done, value = self._replayed("eager")
-        if done:
-            return value
+        if self._replays(3):  # which rows raise, their shapes, the value: the parent's
+            self._replayed("read")
+            self._replayed("read")
+            return self._replayed("eager")[1]
         n = self.size
-        results = []
-        for r in range(n):
+
+        def one(r: int) -> Any:
             a, k = io.map_structure(partial(_row_torch, r=r), (args, kwargs))
-            results.append(io.from_torch(fn(*a, **k)))
-        shapes = [_shapes(x) for x in results]
-        i = len(self.events)
-        if any(s != shapes[0] for s in shapes[1:]):
-            if self.decision is None or self.decision[0] != i:
-                raise Split(i, shapes)
-        value = _stack_results(results, bucket(n))
-        self.events.append(_Event("eager", value))
-        return value
+            return io.from_torch(fn(*a, **k))
+
+        results = self.rowwise(one, n)
+        self.decide([_shapes(x) for x in results])  # rows whose results differ in shape part
+        return self._event("eager", lambda: _stack_results(results, bucket(n)))
 
     @property
     def size(self) -> int:
@@ -356,6 +429,10 @@ class _Run:
     def region(self, runner: RegionRunner, values: tuple[Any, ...]) -> tuple[Any, ...]:
         from dycl_jax.runtime.runner import StagedRunner
 
+        tag = (runner.program, runner.name)
+        i = len(self.events)
+        if i < len(self.parent) and self.parent[i].kind == "region" and self.parent[i].tag == tag:
+            return self._replayed("region", tag)[1]  # type: ignore[no-any-return]
         markers: dict[int, Any] = {}
 
         def stand_in(v: Any) -> Any:
@@ -382,22 +459,13 @@ class _Run:
                 v = v.agree()
             rep_list.append(io.map_structure(nested, v))
         rep = tuple(rep_list)
-        key, leaves = signature.split(rep, runner.dynamic)
-        if per_row:
-            starts = signature.leaf_starts(rep, runner.dynamic)
-            for i, sv in per_row.items():
-                kind = np.int64 if type(sv.values[0]) is int else np.float64
-                vals = sv.values + [sv.values[0]] * (bucket(self.size) - len(sv.values))
-                m = leaves[starts[i]]
-                markers[id(m)] = np.asarray(vals, kind)
+        dynamic = runner.dynamic
+        key, leaves = signature.split(rep, dynamic)
         staged = isinstance(runner, StagedRunner)
         # A staged region that runs its host version records that version's events instead
         # (decided the same way on a replay: the runner remembers the signature).
         if isinstance(runner, StagedRunner) and key in runner.unstaged:
             return runner.fallback(*values)
-        done, value = self._replayed("region")
-        if done:
-            return value  # type: ignore[no-any-return]
         entry = runner.cache.get(key)
         if entry is None or (entry.guards and not entry.valid()):
             try:
@@ -406,8 +474,18 @@ class _Run:
                 if not staged:
                     raise
                 return runner._unstage(key, e, values)  # type: ignore[attr-defined, no-any-return]
+            if runner.dynamic != dynamic:  # it specialises on host scalars: they must agree
+                return self.region(runner, values)
+        key, leaves = signature.split(rep, runner.dynamic)  # fresh 0-d leaves: by position
+        if per_row:
+            starts = signature.leaf_starts(rep, runner.dynamic)
+            size = bucket(self.size)
+            for pos, sv in per_row.items():
+                kind = np.int64 if type(sv.values[0]) is int else np.float64
+                vals = sv.values + [sv.values[0]] * (size - len(sv.values))
+                markers[id(leaves[starts[pos]])] = np.asarray(vals, kind)
         outs = self._vmapped(runner, entry, leaves, markers, staged)
-        self.events.append(_Event("region", outs))
+        self.events.append(_Event("region", outs, tag))
         return outs
 
     def _vmapped(
@@ -426,10 +504,12 @@ class _Run:
         axes = tuple(0 if id(leaf) in markers else None for leaf in leaves)
         args = [markers[id(leaf)] if id(leaf) in markers else leaf for leaf in leaves]
         fn = entry.jitted.__wrapped__  # type: ignore[attr-defined]
-        vkey = (id(fn), axes, len(entry.params))
+        size = bucket(n)
+        vkey = (id(fn), axes, len(entry.params), size)
         vmapped = self.cache.get(vkey)
         if vmapped is None:
-            vmapped = jax.jit(jax.vmap(fn, in_axes=(None,) * len(entry.params) + axes))
+            in_axes = (None,) * len(entry.params) + axes
+            vmapped = jax.jit(jax.vmap(fn, in_axes=in_axes, axis_size=size))
             self.cache[vkey] = (vmapped, fn)  # fn kept alive: its id is in the key
         else:
             vmapped = vmapped[0]
@@ -465,9 +545,11 @@ def _slice(value: Any, positions: np.ndarray | None) -> Any:
 
     def cut(v: Any) -> Any:
         if type(v) is Rows:
-            return Rows(_gather(v.data, idx), n)
+            if v._idx is not None:  # compose with a pending selection
+                return Rows(v._data, n, v._idx[idx])
+            return Rows(v._data, n, idx)
         if type(v) is Scalars:
-            return scalars([v.values[p] for p in positions])
+            return Scalars([v.values[p] for p in positions])  # never collapsed (see map)
         return v
 
     return io.map_structure(cut, value)
@@ -546,6 +628,8 @@ def run(
     """Each row's result of ``call`` (the host program on inputs), in row order; ``cache``
     keeps the vmapped region executables between calls."""
     n = _rows(args, kwargs)
+    if n == 0:
+        return []
     split_args = _per_row((args, kwargs), n)
     done: list[tuple[list[int], Any]] = []  # (rows, result with Rows leaves) per group
     todo = [_Run(list(range(n)), [], None, None, cache)]
@@ -560,6 +644,13 @@ def run(
         except Split as s:
             todo.extend(reversed(_children(group, s)))
             continue
+        if group.split:
+            raise InputError(
+                "per_sample: forward catches every exception (a bare `except:` or `except "
+                "BaseException`) around code where rows of the batch take different paths",
+                hint="catch the exceptions forward expects (e.g. `except ValueError`), or call "
+                "the model row by row",
+            )
         done.append((group.rows, out))
     return done
 
@@ -664,23 +755,36 @@ def stack(results: list[Any]) -> Any:
             )
         flat.append(leaves)
     columns = []
+    hint = "use per_sample(..., stack=False) for the list of per-row results"
     for col in zip(*flat, strict=True):
         first = col[0]
         if isinstance(first, jax.Array | np.ndarray):
-            if any(np.shape(c)[1:] != np.shape(first)[1:] for c in col):
+            if not all(isinstance(c, jax.Array | np.ndarray) for c in col):
                 raise InputError(
-                    "per_sample(stack=True): the rows' tensors differ in shape",
-                    hint="use per_sample(..., stack=False) for the list of per-row results",
+                    "per_sample(stack=True): a result is a tensor on some rows only", hint=hint
                 )
-            columns.append(jnp.concatenate([jnp.asarray(c) for c in col]))
-        elif isinstance(first, bool | int | float | complex):
+            if any(c.dtype != first.dtype for c in col) or any(
+                np.shape(c)[1:] != np.shape(first)[1:] or np.ndim(c) != np.ndim(first) for c in col
+            ):
+                raise InputError(
+                    "per_sample(stack=True): the rows' tensors differ in shape or dtype", hint=hint
+                )
+            arrays = [jnp.asarray(c) for c in col]
+            columns.append(jnp.stack(arrays) if np.ndim(first) == 0 else jnp.concatenate(arrays))
+        elif type(first) in (bool, int, float, complex):
+            if any(type(c) is not type(first) for c in col):
+                raise InputError(
+                    "per_sample(stack=True): a Python number of different types across rows "
+                    f"({sorted({type(c).__name__ for c in col})})",
+                    hint=hint,
+                )
             columns.append(jnp.asarray(col))
-        elif all(c is first or c == first for c in col):
+        elif all(type(c) is type(first) and (c is first or c == first) for c in col):
             columns.append(first)
         else:
             raise InputError(
                 f"per_sample(stack=True): rows give different {type(first).__name__} values",
-                hint="use per_sample(..., stack=False) for the list of per-row results",
+                hint=hint,
             )
     it = iter(columns)
     return io.map_structure(lambda v: next(it), results[0])
