@@ -245,3 +245,52 @@ def test_zero_dim_results_stack_and_no_rows_give_nothing() -> None:
     assert got.shape == (2,)
     np.testing.assert_allclose(np.asarray(got), [6.0, -4.0])
     assert cm.per_sample(torch.zeros(0, 2), stack=False) == []
+
+
+class Finally(nn.Module):
+    """A per-row decision inside try, and another read in its finally."""
+
+    def forward(self, x):
+        t = x[0, 1] > 0
+        u = x[0, 0] > 0
+        try:
+            if u:
+                tag = 1
+            else:
+                tag = 0
+        finally:
+            d = bool(t)
+        return tag, d
+
+
+class TopkFields(nn.Module):
+    """A host-run op's struct-sequence result used through its fields in a region."""
+
+    def forward(self, x):
+        r = x.topk(2)
+        s = r.values.sum()
+        if s.item() > 0:
+            return r.values * 2, r.indices + 1
+        return r.values, r.indices
+
+
+class Respecialise(nn.Module):
+    """A region's first compile specialises on a per-row number after another one agreed."""
+
+    def forward(self, x):
+        n = (x > 0).sum().item()
+        k = n * 0 + 3
+        lst = [k]
+        return x[:, :n] * lst[0], n
+
+
+@pytest.mark.parametrize("cls", [Finally, TopkFields, Respecialise])
+def test_second_review_regressions(cls: type[nn.Module]) -> None:
+    m = cls().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.tensor([[1.0, 2.0, 0.5], [-1.0, 2.0, 0.1], [2.0, -2.0, -3.0], [-3.0, -1.0, -0.2]])
+    for _ in range(2):
+        got = cm.per_sample(x, stack=False)
+        for i, g in enumerate(got):
+            with torch.no_grad():
+                assert_same(g, m(x[i : i + 1]))

@@ -62,7 +62,8 @@ def _key(v: Any, leaves: list[Any], refs: list[Any] | None = None) -> Any:
         return (t, tuple(_key(x, leaves, refs) for x in v))
     if t is dict:
         return (t, tuple((k, _key(x, leaves, refs)) for k, x in v.items()))
-    if isinstance(v, tuple) and hasattr(t, "_fields"):  # a NamedTuple
+    if isinstance(v, tuple) and (hasattr(t, "_fields") or hasattr(t, "n_sequence_fields")):
+        # a NamedTuple, or a struct sequence (torch.return_types.topk from a host-run op)
         return (t, tuple(_key(x, leaves, refs) for x in v))
     if _plain_dataclass(v):  # a dataclass / HF ModelOutput built on the host from tensors
         fields = dataclasses.fields(v)
@@ -154,6 +155,8 @@ def _rebuild(v: Any, it: Any) -> Any:
         return {k: _rebuild(x, it) for k, x in v.items()}
     if isinstance(v, tuple) and hasattr(t, "_fields"):
         return t(*(_rebuild(x, it) for x in v))
+    if isinstance(v, tuple) and hasattr(t, "n_sequence_fields"):
+        return t(tuple(_rebuild(x, it) for x in v))
     if _plain_dataclass(v):
         return dataclasses.replace(
             v, **{f.name: _rebuild(getattr(v, f.name), it) for f in dataclasses.fields(v)}

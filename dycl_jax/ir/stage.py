@@ -56,6 +56,7 @@ from dycl_jax.ir.program import (
     Try,
     While,
     With,
+    walk,
 )
 
 SELECT = "_dy_select"  # the name staged region bodies call (bound by the loader)
@@ -86,7 +87,7 @@ def stage(program: Program, host_names: frozenset[str] = frozenset()) -> Program
     """``program`` with every stageable run of statements replaced by a staged region call;
     ``host_names`` are the locals holding Python scalars read back from tensors (a staged region
     takes them as 0-d inputs, like any region, so a new value does not recompile)."""
-    if not any(isinstance(s, If) for s in _walk(program.body)):
+    if not any(isinstance(s, If) for s in walk(program.body)):
         return program
     facts = _Facts.of(program)
     if facts is None:
@@ -96,24 +97,6 @@ def stage(program: Program, host_names: frozenset[str] = frozenset()) -> Program
     if not pass_.made:
         return program
     return dataclasses.replace(program, body=body, regions=(*program.regions, *pass_.made))
-
-
-def _walk(block: Block) -> Iterator[Stmt]:
-    """Pre-order, in source order (the order ``emit`` prints statements in)."""
-    for s in block:
-        yield s
-        for b in _nested(s):
-            yield from _walk(b)
-
-
-def _nested(s: Stmt) -> tuple[Block, ...]:
-    if isinstance(s, If | While | For):
-        return (s.body, s.orelse)
-    if isinstance(s, With):
-        return (s.body,)
-    if isinstance(s, Try):
-        return (s.body, *(h.body for h in s.handlers), s.orelse, s.finalbody)
-    return ()
 
 
 def _ast_walk(body: list[ast.stmt]) -> Iterator[ast.stmt]:
@@ -147,7 +130,7 @@ class _Facts:
         live = liveness.analyze(graph)
         defs = definite.analyze(graph, {*program.param_names, RUNTIME, *program.undefined})
         body = fn.body[1:] if program.undefined else fn.body  # the UNDEFINED preset line
-        ir_stmts = list(_walk(program.body))
+        ir_stmts = list(walk(program.body))
         ast_stmts = list(_ast_walk(body))
         if len(ir_stmts) != len(ast_stmts):
             return None  # a statement printed as several: do not stage (never guess)
@@ -364,7 +347,7 @@ class _Pass:
 
 
 def _calls(s: Stmt) -> list[CallRegion]:
-    return [x for x in _walk((s,)) if isinstance(x, CallRegion)]
+    return [x for x in walk((s,)) if isinstance(x, CallRegion)]
 
 
 def _line(s: Stmt) -> int:

@@ -331,7 +331,8 @@ class _Run:
         self.decision = decision  # (event index, value) this group takes at the split
         self.events: list[_Event] = []
         self.cache = cache  # vmapped executables, shared by every run
-        self.split = False  # a Split was raised (if the program returns anyway, it caught it)
+        # The Split raised in this run, if any (if the program returns anyway, it caught it).
+        self.split: Split | None = None
 
     # ---- events ----------------------------------------------------------------------------------
 
@@ -372,7 +373,12 @@ class _Run:
                 values.append(None)
                 errors.append(e)
         if not self.decide([e is None for e in errors]):
-            raise next(e for e in errors if e is not None)
+            error = next((e for e in errors if e is not None), None)
+            if error is None:
+                raise InternalError(
+                    "per_sample: rows decided to raise but none did", stage="per_sample"
+                )
+            raise error
         return values
 
     def read(self, v: Rows, convert: Callable[[np.ndarray], Any], lazy: bool = False) -> Any:
@@ -399,9 +405,13 @@ class _Run:
         i = len(self.events)
         if self.decision is not None and self.decision[0] == i:
             return self.decision[1]
+        if self.split is not None:
+            # A split is propagating (through a `finally:` that decides again): the group
+            # parts at the first one; later decisions cannot be trusted, the run is over.
+            raise self.split
         if any(not _same(values[0], x) for x in values[1:]):
-            self.split = True
-            raise Split(i, values)
+            self.split = Split(i, values)
+            raise self.split
         return values[0]
 
     def eager(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
@@ -430,7 +440,7 @@ class _Run:
         from dycl_jax.runtime.runner import StagedRunner
 
         tag = (runner.program, runner.name)
-        i = len(self.events)
+        i = start = len(self.events)
         if i < len(self.parent) and self.parent[i].kind == "region" and self.parent[i].tag == tag:
             return self._replayed("region", tag)[1]  # type: ignore[no-any-return]
         markers: dict[int, Any] = {}
@@ -475,6 +485,7 @@ class _Run:
                     raise
                 return runner._unstage(key, e, values)  # type: ignore[attr-defined, no-any-return]
             if runner.dynamic != dynamic:  # it specialises on host scalars: they must agree
+                del self.events[start:]  # this attempt's agreements: made again, as a replay will
                 return self.region(runner, values)
         key, leaves = signature.split(rep, runner.dynamic)  # fresh 0-d leaves: by position
         if per_row:
@@ -641,10 +652,11 @@ def run(
         try:
             with _active(group):
                 out = call(a, k)
-        except Split as s:
-            todo.extend(reversed(_children(group, s)))
+        except Split:
+            assert group.split is not None
+            todo.extend(reversed(_children(group, group.split)))
             continue
-        if group.split:
+        if group.split is not None:
             raise InputError(
                 "per_sample: forward catches every exception (a bare `except:` or `except "
                 "BaseException`) around code where rows of the batch take different paths",
@@ -703,7 +715,8 @@ def _children(group: _Run, s: Split) -> list[_Run]:
     for i, value in enumerate(order):
         positions = np.asarray(members[i])
         rows = [group.rows[p] for p in members[i]]
-        out.append(_Run(rows, group.events, positions, (s.index, value), group.cache))
+        # the events before the split only (a `finally:` may have recorded more after it)
+        out.append(_Run(rows, group.events[: s.index], positions, (s.index, value), group.cache))
     return out
 
 
