@@ -109,15 +109,8 @@ def _cell_key_value(x: Any, refs: list[Any] | None) -> Any:
 
 def scalar_leaves(values: tuple[Any, ...], dynamic: frozenset[int]) -> set[int]:
     """Indices, among the leaves of ``split``, of the host scalars passed as 0-d arrays."""
-    out: set[int] = set()
-    leaves: list[Any] = []
-    for i, v in enumerate(values):
-        if i in dynamic and type(v) in (int, float):
-            out.add(len(leaves))
-            leaves.append(v)
-        else:
-            _key(v, leaves)
-    return out
+    starts = leaf_starts(values, dynamic)
+    return {starts[i] for i, v in enumerate(values) if i in dynamic and type(v) in (int, float)}
 
 
 def leaf_starts(values: tuple[Any, ...], dynamic: frozenset[int]) -> list[int]:

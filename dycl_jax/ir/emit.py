@@ -69,11 +69,11 @@ def _stmt(program: Program, s: Stmt, depth: int, out: list[str]) -> None:
         out.extend(pad + line for line in s.code.text.splitlines())
     elif isinstance(s, CallRegion):
         r = program.region(s.region)
-        where = f"{short_path(r.filename)}:{r.first_line}-{r.last_line}"
+        file = short_path(r.filename)
+        where = f"{file}:{r.first_line}-{r.last_line}"
         if r.staged is None:
             out.append(f"{pad}# {r.name}: {where}")
         else:
-            file = short_path(r.filename)
             ifs = ", ".join(f"{file}:{line}" for line in dict.fromkeys(r.staged.ifs))
             out.append(
                 f"{pad}# {r.name}: {where}, one graph with the if at {ifs} "

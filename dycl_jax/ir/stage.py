@@ -83,7 +83,7 @@ _PURE_NODES = (
 _TYPE_PARAMS: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
 
 
-def stage(program: Program, host_names: frozenset[str] = frozenset()) -> Program:
+def stage(program: Program, host_names: frozenset[str]) -> Program:
     """``program`` with every stageable run of statements replaced by a staged region call;
     ``host_names`` are the locals holding Python scalars read back from tensors (a staged region
     takes them as 0-d inputs, like any region, so a new value does not recompile)."""
@@ -183,9 +183,7 @@ class _Pass:
 
     def nested(self, s: Stmt) -> Stmt:
         new: Stmt
-        if isinstance(s, If):
-            new = dataclasses.replace(s, body=self.block(s.body), orelse=self.block(s.orelse))
-        elif isinstance(s, While | For):
+        if isinstance(s, If | While | For):
             new = dataclasses.replace(s, body=self.block(s.body), orelse=self.block(s.orelse))
         elif isinstance(s, With):
             new = dataclasses.replace(s, body=self.block(s.body))
@@ -284,26 +282,16 @@ class _Pass:
         self, block: Block
     ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Code, ...], tuple[int, ...]] | None:
         """(reads, writes, code, ifs) of a branch made only of region calls, else None."""
-        reads: list[str] = []
-        writes: list[str] = []
-        code: list[Code] = []
-        ifs: list[int] = []
+        items = []
         for s in block:
-            item = self.simple_item(s) if isinstance(s, Simple) else None
-            if isinstance(s, CallRegion):
-                item = self.item(s)
+            # an inner if is here only if it could not be staged itself
+            item = None if isinstance(s, If) else self.item(s)
             if item is None:
                 return None
-            reads.extend(n for n in item.reads if n not in writes)
-            writes.extend(item.writes)
-            code.extend(item.code)
-            ifs.extend(item.ifs)
-        return (
-            tuple(dict.fromkeys(reads)),
-            tuple(dict.fromkeys(writes)),
-            tuple(code),
-            tuple(ifs),
-        )
+            items.append(item)
+        reads, writes = _flow(items)
+        code = tuple(c for i in items for c in i.code)
+        return reads, writes, code, tuple(x for i in items for x in i.ifs)
 
     # ---- runs ------------------------------------------------------------------------------------
 
@@ -312,15 +300,10 @@ class _Pass:
         subs = [self.regions[c.region] for i in run for c in _calls(i.stmt)]
         if not subs or not any(isinstance(i.stmt, If) for i in run):
             return [i.stmt for i in run]  # no select, or nothing to compute in it
-        reads: list[str] = []
-        writes: list[str] = []
-        for i in run:
-            reads.extend(n for n in i.reads if n not in writes)
-            writes.extend(i.writes)
+        live_in, writes = _flow(run)
         first, last = run[0].stmt, run[-1].stmt
         after = self.facts.live_after[id(last)]
-        live_in = tuple(dict.fromkeys(reads))
-        live_out = tuple(n for n in dict.fromkeys(writes) if n in after)
+        live_out = tuple(n for n in writes if n in after)
         name = f"_region_{self.next_id}"
         self.next_id += 1
         region = Region(
@@ -328,12 +311,11 @@ class _Pass:
             body=tuple(c for i in run for c in i.code),
             live_in=live_in,
             live_out=live_out,
-            host_scalars=(frozenset(n for r in subs for n in r.host_scalars) | self.host_names)
-            & frozenset(live_in),
+            host_scalars=self.host_names & frozenset(live_in),
             filename=self.program.filename,
             first_line=min(r.first_line for r in subs),
             last_line=max(r.last_line for r in subs),
-            split_reason=self.regions[_calls(last)[-1].region].split_reason
+            split_reason=self.regions[last.region].split_reason
             if isinstance(last, CallRegion)
             else None,
             staged=Staged(tuple(i.stmt for i in run), tuple(x for i in run for x in i.ifs)),
@@ -344,6 +326,17 @@ class _Pass:
         self.facts.live_after[id(call)] = after
         self.facts.defined_before[id(call)] = self.facts.defined_before[id(first)]
         return [call]
+
+
+def _flow(items: list[_Item]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(reads, writes) of ``items`` run in order: a name read after an item wrote it is not a
+    read of the sequence."""
+    reads: list[str] = []
+    writes: list[str] = []
+    for i in items:
+        reads.extend(n for n in i.reads if n not in writes)
+        writes.extend(i.writes)
+    return tuple(dict.fromkeys(reads)), tuple(dict.fromkeys(writes))
 
 
 def _calls(s: Stmt) -> list[CallRegion]:

@@ -487,7 +487,7 @@ class _Run:
             if runner.dynamic != dynamic:  # it specialises on host scalars: they must agree
                 del self.events[start:]  # this attempt's agreements: made again, as a replay will
                 return self.region(runner, values)
-        key, leaves = signature.split(rep, runner.dynamic)  # fresh 0-d leaves: by position
+            key, leaves = signature.split(rep, dynamic)  # compile split `values` afresh
         if per_row:
             starts = signature.leaf_starts(rep, runner.dynamic)
             size = bucket(self.size)
@@ -574,33 +574,38 @@ def _row_torch(v: Any, r: int) -> Any:
     return v
 
 
+def _leaves(value: Any) -> list[Any]:
+    """The leaves of ``value`` (through lists, tuples, dicts, dataclasses), in order."""
+    out: list[Any] = []
+    io.map_structure(out.append, value)
+    return out
+
+
+def _like(template: Any, leaves: list[Any]) -> Any:
+    """``template``'s structure with ``leaves`` in place of its own, in order."""
+    it = iter(leaves)
+    return io.map_structure(lambda v: next(it), template)
+
+
 def _shapes(value: Any) -> Any:
-    leaves: list[Any] = []
-    io.map_structure(
-        lambda v: leaves.append((np.shape(v), str(v.dtype)) if isinstance(v, np.ndarray) else v),
-        value,
+    return repr(
+        [(np.shape(v), str(v.dtype)) if isinstance(v, np.ndarray) else v for v in _leaves(value)]
     )
-    return repr(leaves)
 
 
 def _stack_results(results: list[Any], size: int) -> Any:
     """Per-row host results of one structure as one value with Rows leaves (padded)."""
-    flat = []
-    for res in results:
-        leaves: list[Any] = []
-        io.map_structure(leaves.append, res)
-        flat.append(leaves)
     n = len(results)
     pad = [0] * (size - n)
-    stacked = iter(
+    return _like(
+        results[0],
         [
             Rows(np.stack([col[i] for i in (*range(n), *pad)]), n)
             if isinstance(col[0], np.ndarray)
             else col[0]
-            for col in zip(*flat, strict=True)
-        ]
+            for col in zip(*map(_leaves, results), strict=True)
+        ],
     )
-    return io.map_structure(lambda v: next(stacked), results[0])
 
 
 # ---- the context the runtime consults -------------------------------------------------------------
@@ -611,10 +616,7 @@ CURRENT: contextvars.ContextVar[_Run | None] = contextvars.ContextVar(
 
 
 def _read(v: Rows, convert: Callable[[np.ndarray], Any], lazy: bool = False) -> Any:
-    run = CURRENT.get()
-    if run is None:
-        raise InputError("a per_sample value was used outside ConvertedModel.per_sample")
-    return run.read(v, convert, lazy)
+    return _current().read(v, convert, lazy)
 
 
 @contextlib.contextmanager
@@ -635,9 +637,10 @@ def run(
     kwargs: dict[str, Any],
     cache: dict[Any, Any],
     max_groups: int = 1024,
-) -> list[Any]:
-    """Each row's result of ``call`` (the host program on inputs), in row order; ``cache``
-    keeps the vmapped region executables between calls."""
+) -> list[tuple[list[int], Any]]:
+    """``call`` (the host program on inputs) run per group of rows: (the group's rows, its
+    result with Rows leaves) for each group (see :func:`unstack`); ``cache`` keeps the vmapped
+    region executables between calls."""
     n = _rows(args, kwargs)
     if n == 0:
         return []
@@ -672,7 +675,7 @@ def unstack(groups: list[tuple[list[int], Any]]) -> list[Any]:
     n = sum(len(rows) for rows, _ in groups)
     results: list[Any] = [None] * n
     for rows, out in groups:
-        split = _Unstacker(len(rows))
+        split = _Unstacker()
         for pos, row in enumerate(rows):
             results[row] = io.map_structure(partial(split, pos=pos), out)
     return results
@@ -681,8 +684,7 @@ def unstack(groups: list[tuple[list[int], Any]]) -> list[Any]:
 class _Unstacker:
     """Rows leaves cut into rows, one jitted call per leaf."""
 
-    def __init__(self, n: int) -> None:
-        self.n = n
+    def __init__(self) -> None:
         self.done: dict[int, Any] = {}
 
     def __call__(self, v: Any, pos: int) -> Any:
@@ -753,22 +755,12 @@ def _per_row(value: Any, n: int) -> Any:
 def stack(results: list[Any]) -> Any:
     """Per-row results of one structure: tensor leaves concatenated on dim 0, Python scalars as
     arrays of shape (rows,)."""
-    flat = []
-    spec = None
-    for res in results:
-        leaves: list[Any] = []
-        io.map_structure(leaves.append, res)
-        shape = repr(io.map_structure(lambda v: None, res))
-        if spec is None:
-            spec = shape
-        elif shape != spec:
-            raise InputError(
-                "per_sample(stack=True): the rows' results differ in structure",
-                hint="use per_sample(..., stack=False) for the list of per-row results",
-            )
-        flat.append(leaves)
-    columns = []
     hint = "use per_sample(..., stack=False) for the list of per-row results"
+    specs = {repr(io.map_structure(lambda v: None, res)) for res in results}
+    if len(specs) > 1:
+        raise InputError("per_sample(stack=True): the rows' results differ in structure", hint=hint)
+    flat = [_leaves(res) for res in results]
+    columns = []
     for col in zip(*flat, strict=True):
         first = col[0]
         if isinstance(first, jax.Array | np.ndarray):
@@ -799,5 +791,4 @@ def stack(results: list[Any]) -> Any:
                 f"per_sample(stack=True): rows give different {type(first).__name__} values",
                 hint=hint,
             )
-    it = iter(columns)
-    return io.map_structure(lambda v: next(it), results[0])
+    return _like(results[0], columns)

@@ -119,9 +119,11 @@ class RegionRunner:
         entry = self.cache.get(key)
         if entry is None or (entry.guards and not entry.valid()):
             entry, key, leaves = self._compile(key, values)
-        session = self.session
-        session.stats.region_calls += 1
-        rec = RECORD.get()
+        return self._run(entry, leaves, RECORD.get())
+
+    def _run(self, entry: _Entry, leaves: list[Any], rec: list[Any] | None) -> tuple[Any, ...]:
+        """Run a compiled entry: counted, recorded, observed."""
+        self.session.stats.region_calls += 1
         if rec is not None:
             rec.append(("region", self.program, self.name))
         observer = OBSERVER.get()
@@ -403,16 +405,9 @@ class StagedRunner(RegionRunner):
             except Exception as e:  # the fallback runs it (and raises) as before
                 return self._unstage(key, e, args)
             self.staged += 1
-        session = self.session
-        session.stats.region_calls += 1
-        observer = OBSERVER.get()
-        if observer is not None:
-            outs = observer(self.program, self.name, lambda: entry.run(leaves))
-        else:
-            outs = entry.run(leaves)
         rec = RECORD.get()
+        outs = self._run(entry, leaves, rec)
         if rec is not None:
-            rec.append(("region", self.program, self.name))
             for code in outs[-1]:  # the path inside: one code per select, in program order
                 v = int(code)
                 if v >= 0:

@@ -31,13 +31,15 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from dycl_jax.runtime import io
+
 # Work units of the costlier branch below which a staged select pays. A unit is a FLOP of a
 # matmul, convolution or attention (``torch.utils.flop_counter``) or an eighth of a tensor element
 # an op reads or writes, whichever is more per op (a batch-1 ``Linear`` is bound by reading its
 # weights, a convolution by its FLOPs). Measured on the 2-core reference machine with a gate whose
 # branch is n Linear(d, d) or Conv2d(d, d, 3) layers, computing the branch every call beat
 # reading the condition and dispatching the branch on the host up to about 5e5-1e6 units (1.2-1.7x
-# faster below, 0.4-0.9x above): ``bench`` has the table.
+# faster below, 0.4-0.9x above).
 MAX_BRANCH_COST = 1_000_000.0
 _FREE = frozenset({torch.ops.aten.clone.default, torch.ops.aten.copy.default})
 
@@ -141,17 +143,8 @@ def select(
 
 
 def _fresh(v: Any) -> Any:
-    """``v`` with every tensor it holds (through lists, tuples and dicts) copied."""
-    if isinstance(v, torch.Tensor):
-        return v.clone()
-    t = type(v)
-    if t is list or t is tuple:
-        return t(_fresh(x) for x in v)
-    if t is dict:
-        return {k: _fresh(x) for k, x in v.items()}
-    if isinstance(v, tuple) and hasattr(t, "_fields"):
-        return t(*(_fresh(x) for x in v))
-    return v
+    """``v`` with every tensor it holds (through lists, tuples, dicts, dataclasses) copied."""
+    return io.map_structure(lambda x: x.clone() if isinstance(x, torch.Tensor) else x, v)
 
 
 _SCALARS = (bool, int, float, complex, str, bytes, type(None))
