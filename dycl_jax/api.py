@@ -14,6 +14,7 @@ import ast
 import contextlib
 import dataclasses
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -97,6 +98,7 @@ class _Compiler:
             host_ns[r.name] = runner
             prog.runners.append(runner)
         prog.host = loader.host_function(ir, source, host_ns)
+        prog.namespace = host_ns
         for runner in staged:
             runner.fallback = host_ns[fallback_name(runner.name)]
             runner.rebind = lambda f, name=runner.name: host_ns.__setitem__(name, f)
@@ -420,6 +422,21 @@ class ConvertedModel:
         """Record the path calls take: ('region', program, name) and ('cond', value) events."""
         with context.record() as events:
             yield events
+
+    # ---- saving ------------------------------------------------------------------------------
+
+    def save(
+        self, path: str | os.PathLike[str], example_inputs: Iterable[tuple[Any, ...]] = ()
+    ) -> Any:
+        """Write this model as a directory that :func:`dycl_jax.load` runs with jax and numpy
+        alone (no torch): every region signature compiled so far, plus those the argument
+        tuples in ``example_inputs`` reach (each is called first), exported with ``jax.export``;
+        the host programs; the module tree's Python attributes; the weights (safetensors).
+        A loaded model raises ``ArtifactError`` on a call whose signature was not saved.
+        Returns a ``SaveReport`` (sizes, counts, anything left out)."""
+        from dycl_jax.save import save
+
+        return save(self, path, example_inputs)
 
     # ---- introspection -----------------------------------------------------------------------
 

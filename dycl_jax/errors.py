@@ -141,6 +141,11 @@ class InputError(DyclError):
     """A converted model was called with arguments it cannot accept."""
 
 
+class ArtifactError(DyclError):
+    """A converted model cannot be saved as it is, or a saved artifact cannot run a call (a
+    signature that was not saved, a value the artifact does not carry)."""
+
+
 _STACK_LINE = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<fn>\S+)')
 _TORCH_FILE = _torch_init_file()
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -87,6 +87,10 @@ def main() -> None:
     print(f"dycl_jax demo — torch {torch.__version__}, jax {jax.__version__}, CPU")
     for name in names:
         demo(name)
+    print("\n=== a saved artifact, run where torch cannot be imported")
+    from examples import save_load
+
+    save_load.main()
 
 
 if __name__ == "__main__":

@@ -30,3 +30,8 @@ def test_finetuning_lowers_the_loss_and_pytorch_agrees() -> None:
     r = importlib.import_module("examples.finetune_jax").main()
     assert r["last"] < r["first"]
     assert abs(r["torch"] - r["last"]) < 0.1 * r["first"]
+
+
+def test_save_load_runs_without_torch() -> None:
+    r = importlib.import_module("examples.save_load").main()
+    assert r["torch_modules"] == [] and r["report"].signatures > 0 and not r["report"].skipped

@@ -3,45 +3,16 @@ for ops run in PyTorch on the host."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
 import torch
 
-from dycl_jax.compat import ARRAY_IMPL
 from dycl_jax.errors import InputError
 from dycl_jax.lower import dtypes
-
-
-def map_structure(fn: Callable[[Any], Any], value: Any) -> Any:
-    """Apply ``fn`` to every leaf of nested lists, tuples (named too) and dicts."""
-    t = type(value)
-    if t is list or t is tuple:
-        return t(map_structure(fn, v) for v in value)
-    if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return t(*(map_structure(fn, v) for v in value))
-    if isinstance(value, tuple) and hasattr(t, "n_sequence_fields"):
-        # a struct sequence (torch.return_types.topk: .values / .indices)
-        return t(tuple(map_structure(fn, v) for v in value))
-    if t is dict:
-        return {k: map_structure(fn, v) for k, v in value.items()}
-    if _is_dataclass_instance(value):  # dataclasses, HF ModelOutput
-        return dataclasses.replace(
-            value,
-            **{
-                f.name: map_structure(fn, getattr(value, f.name))
-                for f in dataclasses.fields(value)
-                if f.init
-            },
-        )
-    return fn(value)
-
-
-def _is_dataclass_instance(value: Any) -> bool:
-    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+from dycl_jax.portable.structure import map_structure as map_structure
+from dycl_jax.portable.structure import outputs as outputs
 
 
 def _input_leaf(value: Any) -> Any:
@@ -84,19 +55,3 @@ def from_torch(value: Any) -> Any:
     return map_structure(
         lambda v: dtypes.tensor_to_numpy(v) if isinstance(v, torch.Tensor) else v, value
     )
-
-
-def outputs(value: Any) -> Any:
-    """The converted model's result: host numpy arrays become jax arrays, like every tensor."""
-    if type(value) is ARRAY_IMPL:  # a single array result
-        return value
-    host: list[np.ndarray] = []
-    map_structure(lambda v: host.append(v) if isinstance(v, np.ndarray) else None, value)
-    if not host:
-        return value
-    # One jitted identity moves them all: 6 us for one array against jnp.asarray's 16 us.
-    moved = iter(_to_device(*host))
-    return map_structure(lambda v: next(moved) if isinstance(v, np.ndarray) else v, value)
-
-
-_to_device = jax.jit(lambda *arrays: arrays)

@@ -157,6 +157,8 @@ class Program:
         self.host = host
         self.owner = owner
         self.runners: list[RegionRunner] = []
+        # the host function's globals (its runtime, regions, the user's module globals)
+        self.namespace: dict[str, Any] = {}
 
     @property
     def regions(self) -> tuple[Region, ...]:

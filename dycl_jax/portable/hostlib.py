@@ -1,0 +1,107 @@
+"""The torch-free core of ``_dy``, the object host programs call: condition reads, conversions of
+one-element arrays to Python numbers and indices, host copies, and the UNDEFINED marker for
+locals not yet assigned. The converter's runtime (``runtime.library.Runtime``) extends it with
+host-run PyTorch ops and per-sample execution; a loaded artifact (``portable.artifact``) with
+numpy host ops."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import jax
+import numpy as np
+
+from dycl_jax.compat import ARRAY_IMPL
+
+_ARRAY_IMPL = ARRAY_IMPL  # exact type of a concrete jax array (faster than isinstance)
+
+
+class _Undefined:
+    """Value of a local that the original program has not assigned yet on this path."""
+
+    _instance: _Undefined | None = None
+
+    def __new__(cls) -> _Undefined:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNDEFINED"
+
+    def _unbound(self, *args: Any) -> Any:
+        # What Python raises where the original reads the name: a NameError a user may catch.
+        raise UnboundLocalError(
+            "a local variable is used before assignment (in the original forward)"
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # protocol probes (copy, torch's __torch_function__ lookup)
+            raise AttributeError(name)
+        self._unbound()
+
+    __bool__ = __len__ = __iter__ = __getitem__ = __setitem__ = __call__ = _unbound
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __matmul__ = _unbound
+    __rmatmul__ = __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = _unbound
+    __mod__ = __pow__ = __neg__ = __pos__ = __abs__ = __invert__ = _unbound
+    __lt__ = __le__ = __gt__ = __ge__ = __and__ = __or__ = __xor__ = _unbound
+    __int__ = __float__ = __index__ = __contains__ = _unbound
+
+
+UNDEFINED = _Undefined()
+
+
+class HostStats:
+    """What a host library counts (the converter's ``Stats`` has these fields too)."""
+
+    host_reads: int = 0
+
+
+class HostLibrary:
+    """Reads and conversions with PyTorch's rules, on jax and numpy arrays."""
+
+    UNDEFINED = UNDEFINED
+
+    def __init__(self, stats: Any) -> None:
+        self.stats = stats
+
+    def truth(self, v: Any) -> bool:
+        """``bool(v)`` with PyTorch's rules for one-element tensors; one device read."""
+        if type(v) is _ARRAY_IMPL:
+            self.stats.host_reads += 1
+            if v.size != 1:
+                raise RuntimeError(
+                    f"Boolean value of Tensor with more than one value is ambiguous (shape {v.shape})"
+                )
+            return bool(v.item())  # one device->host copy; cheaper than bool(v) or np.asarray
+        return bool(v)  # a tracer (under jax.grad), a numpy array, a Python value
+
+    def scalar(self, fn: Any, v: Any) -> Any:
+        """``int(t)`` / ``float(t)`` / ``complex(t)``: any one-element tensor converts, as in
+        PyTorch (a jax array converts only when 0-d)."""
+        v = self._one_element(
+            v, RuntimeError, "a Tensor with {} elements cannot be converted to Scalar"
+        )
+        return fn(v.item() if isinstance(v, jax.Array | np.ndarray) else v)
+
+    def index(self, v: Any) -> int:
+        """A tensor used as a Python index or slice bound (``seq[:lens[i]]``): read back as the
+        int its ``__index__`` gives, like PyTorch does (a float tensor raises TypeError)."""
+        msg = "only integer tensors of a single element can be converted to an index, not {}"
+        return operator.index(self._one_element(v, TypeError, msg))
+
+    def _one_element(self, v: Any, error: type[Exception], message: str) -> Any:
+        """An array ``v`` as 0-d (one read, counted), raising ``error`` as PyTorch does when it
+        holds more than one element; anything else as it is."""
+        if not isinstance(v, jax.Array | np.ndarray):
+            return v
+        self.stats.host_reads += 1
+        if v.size != 1:
+            raise error(message.format(v.size))
+        return v.reshape(())
+
+    def numpy(self, t: Any) -> Any:
+        """``t.numpy()``: a host copy as a numpy array, like PyTorch's."""
+        self.stats.host_reads += 1
+        return np.array(t)

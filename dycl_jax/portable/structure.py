@@ -1,0 +1,57 @@
+"""Nested Python structures of arrays (lists, tuples, named tuples, dicts, dataclasses): mapping
+over their leaves, and the converted model's outputs as jax arrays."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from dycl_jax.compat import ARRAY_IMPL
+
+
+def map_structure(fn: Callable[[Any], Any], value: Any) -> Any:
+    """Apply ``fn`` to every leaf of nested lists, tuples (named too) and dicts."""
+    t = type(value)
+    if t is list or t is tuple:
+        return t(map_structure(fn, v) for v in value)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return t(*(map_structure(fn, v) for v in value))
+    if isinstance(value, tuple) and hasattr(t, "n_sequence_fields"):
+        # a struct sequence (torch.return_types.topk: .values / .indices)
+        return t(tuple(map_structure(fn, v) for v in value))
+    if t is dict:
+        return {k: map_structure(fn, v) for k, v in value.items()}
+    if _is_dataclass_instance(value):  # dataclasses, HF ModelOutput
+        return dataclasses.replace(
+            value,
+            **{
+                f.name: map_structure(fn, getattr(value, f.name))
+                for f in dataclasses.fields(value)
+                if f.init
+            },
+        )
+    return fn(value)
+
+
+def _is_dataclass_instance(value: Any) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def outputs(value: Any) -> Any:
+    """The converted model's result: host numpy arrays become jax arrays, like every tensor."""
+    if type(value) is ARRAY_IMPL:  # a single array result
+        return value
+    host: list[np.ndarray] = []
+    map_structure(lambda v: host.append(v) if isinstance(v, np.ndarray) else None, value)
+    if not host:
+        return value
+    # One jitted identity moves them all: 6 us for one array against jnp.asarray's 16 us.
+    moved = iter(_to_device(*host))
+    return map_structure(lambda v: next(moved) if isinstance(v, np.ndarray) else v, value)
+
+
+_to_device = jax.jit(lambda *arrays: arrays)

@@ -1,0 +1,455 @@
+"""``ConvertedModel.save``: write a converted model as an artifact that runs without torch.
+
+What is saved (the format: ``portable.artifact``): every region signature compiled so far,
+exported with ``jax.export``; the host programs as ``cm.host_source`` shows them; the names they
+read from their modules' globals, resolved now (constants, standard-library modules, host-run
+torch ops, other programs); the module tree with its Python attributes (``portable.skeleton``);
+the parameters and buffers (safetensors); a manifest.
+
+The converter keys a signature partly by object identity; here every key is translated into the
+portable grammar of ``portable.keys`` (modules by path). A signature that cannot be translated
+(a closure, a NamedTuple, an object that is not a module of the tree) or whose outputs hold such
+a value is left out with a warning, and listed in the manifest: a loaded model raises
+``ArtifactError`` if a call needs it.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import platform
+import sys
+import time
+import types
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import jax
+import numpy as np
+import torch
+
+from dycl_jax._version import __version__
+from dycl_jax.errors import ArtifactError
+from dycl_jax.ir.program import fallback_name
+from dycl_jax.log import logger
+from dycl_jax.portable import artifact, hostops, keys, tensors, values
+from dycl_jax.portable.hostlib import UNDEFINED
+from dycl_jax.runtime import io
+from dycl_jax.runtime.runner import RegionRunner, StagedRunner
+
+if TYPE_CHECKING:
+    from dycl_jax.api import ConvertedModel
+    from dycl_jax.runtime.session import Program
+
+# nn.Module's own instance attributes (hooks, registries): not the user's state.
+_MODULE_INTERNALS = frozenset(torch.nn.Module().__dict__) - {"training"}
+_KINDS = (
+    (torch.nn.ModuleDict, "dict"),
+    (torch.nn.ModuleList, "list"),
+    (torch.nn.Sequential, "list"),
+)
+
+
+@dataclasses.dataclass
+class SaveReport:
+    """What ``save`` wrote: sizes in bytes, counts, and the signatures left out (with why)."""
+
+    path: str
+    signatures: int
+    exported: int
+    bytes_exported: int
+    bytes_weights: int
+    seconds: float
+    skipped: list[str]
+
+
+class _Saver:
+    def __init__(self, cm: ConvertedModel, path: str) -> None:
+        self.cm = cm
+        self.session = cm.session
+        self.path = path
+        root = self.session.root
+        assert root is not None
+        self.root = root
+        self.paths: dict[int, str] = {}
+        for name, m in root.named_modules(remove_duplicate=False):
+            self.paths.setdefault(id(m), name)
+        self.programs: list[Program] = list(self.session.programs.values())
+        # the Python function each program converts (a module-level one is a global's value)
+        self.functions = {id(p): fn for (fn, _), p in self.session.programs.items()}
+        self.index = {id(p): i for i, p in enumerate(self.programs)}
+        self.skipped: list[str] = []
+        self.files: dict[str, str] = {}  # exported function by (jitted, avals) -> file
+        self.bytes_exported = 0
+        self.signatures = 0
+        # (owner module, attribute) -> the state_dict name the session reads it under
+        self.param_of: dict[tuple[int, str], str] = {}
+        for n in self.session.param_names:
+            prefix, _, attr = n.rpartition(".")
+            owner = root.get_submodule(prefix) if prefix else root
+            self.param_of.setdefault((id(owner), attr), n)
+
+    def module_path(self, v: Any) -> str | None:
+        return self.paths.get(id(v)) if isinstance(v, torch.nn.Module) else None
+
+    def encode(self, v: Any) -> Any:
+        return values.encode(v, self.module_path)
+
+    # ---- the module tree ---------------------------------------------------------------------
+
+    def tree(self) -> dict[str, Any]:
+        done: set[int] = set()
+
+        def node(m: torch.nn.Module, path: str) -> dict[str, Any]:
+            done.add(id(m))
+            kind = next((k for cls, k in _KINDS if isinstance(m, cls)), "module")
+            children = []
+            for name, child in m._modules.items():
+                if child is None:
+                    continue
+                cpath = f"{path}.{name}" if path else name
+                if id(child) in done:
+                    children.append([name, {"ref": self.paths[id(child)]}])
+                else:
+                    children.append([name, node(child, cpath)])
+            params = {
+                a: self.param_of[(id(m), a)]
+                for a in (*m._parameters, *m._buffers)
+                if (id(m), a) in self.param_of
+            }
+            return {
+                "path": path,
+                "class": type(m).__qualname__,
+                "kind": kind,
+                "children": children,
+                "params": params,
+                "attrs": self.attrs(m, set(params) | set(m._modules)),
+            }
+
+        return node(self.root, "")
+
+    def attrs(self, m: torch.nn.Module, taken: set[str]) -> dict[str, Any]:
+        """A module's Python attributes: class-level values and properties first, then its own."""
+        found: dict[str, Any] = {}
+        for cls in reversed(type(m).__mro__):
+            if cls is object or cls.__module__.startswith("torch"):
+                continue
+            for name, v in vars(cls).items():
+                if name.startswith("__") or isinstance(
+                    v, types.FunctionType | staticmethod | classmethod
+                ):
+                    continue
+                if isinstance(v, property):
+                    try:
+                        v = getattr(m, name)
+                    except Exception:
+                        continue
+                found[name] = v
+        found.update((k, v) for k, v in m.__dict__.items() if k not in _MODULE_INTERNALS)
+        out: dict[str, Any] = {}
+        for name, v in found.items():
+            if name in taken or name.startswith("_dycl"):
+                continue
+            try:
+                out[name] = self.encode(v)
+            except values.Unencodable as e:
+                what = f"{type(m).__qualname__}.{name} ({e})"
+                out[name] = {"$": "unsaved", "what": what}
+        return out
+
+    # ---- programs ----------------------------------------------------------------------------
+
+    def program(self, prog: Program) -> dict[str, Any]:
+        source = prog.host_source
+        digest = hashlib.sha1(source.encode()).hexdigest()[:12]
+        file = f"host/{prog.ir.name}.{digest}.py"
+        target = os.path.join(self.path, file)
+        if not os.path.exists(target):
+            with open(target, "w") as f:
+                f.write(source)
+        owner = None
+        if prog.owner is not None:
+            owner = self.module_path(prog.owner)
+            if owner is None:
+                raise ArtifactError(
+                    f"{prog.qualname} runs on a {type(prog.owner).__name__}, which is not a "
+                    "module of the model: the artifact cannot hold it"
+                )
+        regions = [self.region(prog, r) for r in prog.runners]
+        return {
+            "qualname": prog.qualname,
+            "name": prog.ir.name,
+            "method": prog.ir.name,
+            "file": file,
+            "owner": owner,
+            "globals": self.globals(prog),
+            "regions": regions,
+        }
+
+    def globals(self, prog: Program) -> dict[str, Any]:
+        """Each name the host source reads from its globals, resolved to a saved form."""
+        ns = prog.namespace
+        out: dict[str, Any] = {}
+        own = {r.name for r in prog.runners} | {"_dy"}
+        for name in sorted(_free_names(prog.host_source) - own):
+            try:
+                v = ns[name]
+            except KeyError:
+                continue  # a NameError in the original too
+            if getattr(builtins, name, _ABSENT) is v:
+                continue
+            out[name] = self.global_value(prog, name, v)
+        return out
+
+    def global_value(self, prog: Program, name: str, v: Any) -> dict[str, Any]:
+        if isinstance(v, types.ModuleType):
+            if v.__name__ == "torch" or v.__name__.startswith("torch."):
+                return {"kind": "torch", "name": v.__name__}
+            if v.__name__ in artifact.IMPORTABLE:
+                return {"kind": "import", "module": v.__name__}
+        elif isinstance(v, logging.Logger):
+            return {"kind": "logger", "name": v.name}
+        elif callable(v):
+            for i, p in enumerate(self.programs):
+                if p.owner is None and self.functions[id(p)] is v:
+                    return {"kind": "program", "index": i}
+            qual = _torch_name(v)
+            if qual is not None and qual in hostops.FUNCTIONS:
+                return {"kind": "hostop", "name": qual}
+            mod, fname = getattr(v, "__module__", None), getattr(v, "__name__", None)
+            if mod in artifact.IMPORTABLE and getattr(sys.modules.get(mod), str(fname), None) is v:
+                return {"kind": "import", "module": mod, "attr": fname}
+        else:
+            try:
+                return {"kind": "const", "value": self.encode(v)}
+            except values.Unencodable:
+                pass
+        what = f"{name} (a {type(v).__module__}.{type(v).__qualname__}, read by {prog.qualname})"
+        logger.warning("save: %s is not saved; the loaded model raises if it uses it", what)
+        return {"kind": "unsaved", "what": what}
+
+    def region(self, prog: Program, runner: RegionRunner) -> dict[str, Any]:
+        sigs = []
+        entries = dict(runner.cache)
+        for key, variants in runner._variants.items():
+            valid = [e for e in variants if e.valid()]
+            if valid:
+                entries[key] = valid[-1]
+        for key, entry in entries.items():
+            if entry.guards and not entry.valid():
+                continue
+            where = f"{prog.qualname}.{runner.name}"
+            try:
+                pkey, avals = self.key(key, runner.live_in)
+                plan = self.plan(entry.captured.plan.spec)
+            except values.Unencodable as e:
+                self.skipped.append(f"{where}: {e}")
+                logger.warning("save: a signature of %s is left out: %s", where, e)
+                continue
+            export = None
+            if entry.jitted is not None:
+                params = [jax.ShapeDtypeStruct(p.shape, p.dtype) for p in entry.params]
+                export = self.export(entry.jitted, (*params, *avals))
+            identity = all(
+                s[0] == "t" and s[1] == i for i, s in enumerate(entry.captured.plan.spec)
+            )
+            sigs.append(
+                {
+                    "key": pkey,
+                    "export": export,
+                    "params": list(entry.captured.param_names),
+                    "plan": None if identity else plan,
+                }
+            )
+            self.signatures += 1
+        staged = isinstance(runner, StagedRunner)
+        return {
+            "name": runner.name,
+            "live_in": list(runner.live_in),
+            "live_out": list(runner.live_out),
+            "dynamic": sorted(runner.dynamic),
+            "fallback": fallback_name(runner.name) if staged else None,
+            "signatures": sigs,
+        }
+
+    def export(self, jitted: Any, avals: tuple[Any, ...]) -> str:
+        cache_key = f"{id(jitted)}:{[(a.shape, str(a.dtype)) for a in avals]}"
+        file = self.files.get(cache_key)
+        if file is not None:
+            return file
+        with jax.enable_x64(True):
+            blob = bytes(jax.export.export(jitted)(*avals).serialize())
+        file = f"regions/{hashlib.sha1(blob).hexdigest()[:16]}.jaxexport"
+        target = os.path.join(self.path, file)
+        if not os.path.exists(target):
+            with open(target, "wb") as f:
+                f.write(blob)
+            self.bytes_exported += len(blob)
+        self.files[cache_key] = file
+        return file
+
+    # ---- keys and plans ----------------------------------------------------------------------
+
+    def key(self, key: tuple[Any, ...], names: tuple[str, ...]) -> tuple[list[Any], list[Any]]:
+        """The portable form of a converter signature key, and its leaves' abstract values."""
+        avals: list[Any] = []
+        out = [self._key(k, avals) for k in key[: len(names)]]
+        return out, avals
+
+    def _key(self, k: Any, avals: list[Any]) -> Any:
+        head = k[0]
+        if isinstance(head, tuple):  # (shape, dtype): an array leaf
+            avals.append(jax.ShapeDtypeStruct(head, k[1]))
+            return list(keys.array_key(head, k[1]))
+        if head == "s":
+            dtype = np.int64 if k[1] is int else np.float64
+            avals.append(jax.ShapeDtypeStruct((), dtype))
+            return ["s", k[1].__name__]
+        if head == "o" and k[1] == id(UNDEFINED):
+            return ["u"]
+        if head == "o":
+            path = self.paths.get(k[1])  # live while the entry holds it, so the id is its own
+            if path is None:
+                raise values.Unencodable("a live-in object that is not a module of the model")
+            return ["m", path]
+        if head in (bool, int, float, str, type(None)):
+            return list(keys.value_key(head, k[1]))
+        if head is list or head is tuple:
+            return [head.__name__, [self._key(x, avals) for x in k[1]]]
+        if head is torch.Size:
+            return ["tuple", [list(keys.value_key(int, d)) for d in k[1]]]
+        if head is dict:
+            items = []
+            for name, x in k[1]:
+                if type(name) not in (str, int, bool):
+                    raise values.Unencodable(f"a dict live-in keyed by a {type(name).__name__}")
+                items.append([name, self._key(x, avals)])
+            return ["dict", items]
+        what = head.__qualname__ if isinstance(head, type) else repr(head)
+        raise values.Unencodable(f"a live-in value of type {what}")
+
+    def plan(self, spec: tuple[Any, ...]) -> list[Any]:
+        def node(s: Any) -> Any:
+            tag = s[0]
+            if tag == "t":
+                return ["t", s[1]]
+            if tag == "c":
+                return ["c", self.encode(s[1])]
+            if tag == "l":
+                return ["l", s[1].__name__, [node(x) for x in s[2]]]
+            if tag == "d":
+                return ["d", [[self.encode(k), node(x)] for k, x in s[1]]]
+            raise values.Unencodable("a NamedTuple output (its class is not saved)")
+
+        return [node(s) for s in spec]
+
+
+_ABSENT = object()
+
+
+def _free_names(source: str) -> set[str]:
+    """Names a host source reads and never binds itself: its globals."""
+    tree = ast.parse(source)
+    loads: set[str] = set()
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loads if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            bound.add(node.name)
+            a = node.args
+            bound.update(x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs))
+            bound.update(x.arg for x in (a.vararg, a.kwarg) if x is not None)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return loads - bound
+
+
+def _torch_name(v: Any) -> str | None:
+    """``torch.topk`` for the function ``torch.topk`` (also reached as ``from torch import
+    topk``); None for anything that is not a public torch function."""
+    name = getattr(v, "__name__", None)
+    if not isinstance(name, str):
+        return None
+    for mod, prefix in ((torch, "torch"), (torch.nn.functional, "torch.nn.functional")):
+        if getattr(mod, name, None) is v:
+            return f"{prefix}.{name}"
+    return None
+
+
+def save(
+    cm: ConvertedModel,
+    path: str | os.PathLike[str],
+    example_inputs: Iterable[tuple[Any, ...]] = (),
+) -> SaveReport:
+    """Write ``cm`` to the directory ``path`` (created; existing files in it are replaced)."""
+    t0 = time.perf_counter()
+    path = os.fspath(path)
+    session = cm.session
+    if session.root is None:
+        raise ArtifactError("only a converted nn.Module can be saved")
+    examples = []
+    for args in example_inputs:
+        if not isinstance(args, tuple):
+            raise ArtifactError(
+                f"example_inputs holds argument tuples, got a {type(args).__name__}",
+                hint="pass [(x1,), (x2,)]",
+            )
+        cm(*args)
+        examples.append(
+            keys.describe(keys.split(io.inputs(args), frozenset())[0], _arg_names(args))
+        )
+    if session.state_attrs:
+        names = ", ".join(f"{type(o).__name__}.{a}" for o, a in session.state_attrs)
+        raise ArtifactError(
+            f"{cm._root.qualname} keeps state on its modules between calls ({names}); saved "
+            "artifacts do not carry module state yet",
+        )
+    session.refresh_if_stale()
+    os.makedirs(os.path.join(path, "host"), exist_ok=True)
+    os.makedirs(os.path.join(path, "regions"), exist_ok=True)
+    saver = _Saver(cm, path)
+    tree = saver.tree()
+    programs = [saver.program(p) for p in saver.programs]
+    weights = {n: np.asarray(a) for n, a in session.params.items()}
+    bytes_weights = tensors.write(os.path.join(path, artifact.WEIGHTS), weights, {"format": "pt"})
+    manifest = {
+        "format": artifact.FORMAT,
+        "model": type(session.root).__qualname__,
+        "versions": {
+            "dycl_jax": __version__,
+            "jax": jax.__version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+        "platforms": [jax.default_backend()],
+        "root": saver.index[id(cm._root)],
+        "modules": tree,
+        "programs": programs,
+        "examples": examples,
+        "skipped": saver.skipped,
+    }
+    with open(os.path.join(path, artifact.MANIFEST), "w") as f:
+        json.dump(manifest, f, indent=1)
+    return SaveReport(
+        path=path,
+        signatures=saver.signatures,
+        exported=len(set(saver.files.values())),
+        bytes_exported=saver.bytes_exported,
+        bytes_weights=bytes_weights,
+        seconds=time.perf_counter() - t0,
+        skipped=saver.skipped,
+    )
+
+
+def _arg_names(args: tuple[Any, ...]) -> tuple[str, ...]:
+    return tuple(f"arg{i}" for i in range(len(args)))
