@@ -125,7 +125,7 @@ class _Compiler:
             verify.verify(ir, norm.tensor_names)
         if self.config.stage:
             with internal_stage("stage", where):
-                ir = stage.stage(ir, frozenset(norm.host_names))
+                ir = stage.stage(ir, frozenset(norm.host_names), norm.tensor_names)
             if self.config.verify:
                 verify.verify(ir, norm.tensor_names)
         with internal_stage("load", where):

@@ -173,6 +173,13 @@ MASK_METHODS = frozenset(
         "logical_or",
         "logical_not",
         "logical_xor",
+        "any",  # with a dim: a mask per row (`(idx == e).any(-1)`, the top-k MoE pattern)
+        "all",
+        "isin",
+        "isclose",
+        "signbit",
+        "isneginf",
+        "isposinf",
     }
 )
 

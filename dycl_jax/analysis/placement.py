@@ -34,6 +34,7 @@ class Placement:
         self.mask_names: set[str] = set()
         self.mask_names = self._find_mask_names(values)
         self.sequence_names = {n for n, vs in values.items() if all(_is_sequence(v) for v in vs)}
+        self.dict_names = {n for n, vs in values.items() if all(_is_dict(v) for v in vs)}
         self.scalar_index_names = {
             n for n, vs in values.items() if all(self._is_flat_argmax(v) for v in vs)
         }
@@ -203,6 +204,11 @@ class Placement:
         ``list(...)``, or a local only ever assigned such), not a tensor."""
         return _is_sequence(e) or (isinstance(e, ast.Name) and e.id in self.sequence_names)
 
+    def _is_dict(self, e: ast.expr) -> bool:
+        """True when ``e`` is visibly a Python dict (a display, a comprehension, ``dict(...)``,
+        or a local only ever assigned such)."""
+        return _is_dict(e) or (isinstance(e, ast.Name) and e.id in self.dict_names)
+
     def is_mask(self, e: ast.expr) -> bool:
         """True when ``e`` is visibly a boolean tensor (a comparison, a logical combination of
         them, ``.bool()``, or a local only ever assigned such). A mask that is missed is refused
@@ -234,6 +240,8 @@ class Placement:
         if isinstance(target, ast.Subscript):
             if self.is_sequence(target.value) and not augmented:
                 return True  # outs[j] = a: an entry of a Python list, rebound on the host
+            if self._is_dict(target.value) and not augmented:
+                return True  # out["exit"] = t: an entry of a Python dict, set on the host
             return self.typer.kind(target.value).kind != Kind.TENSOR and not self.is_local_name(
                 target.value
             )
@@ -284,6 +292,12 @@ def _is_sequence(e: ast.expr) -> bool:
         and isinstance(e.func, ast.Name)
         and e.func.id in ("list", "tuple", "sorted")
     )
+
+
+def _is_dict(e: ast.expr) -> bool:
+    if isinstance(e, ast.Dict | ast.DictComp):
+        return True
+    return isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id == "dict"
 
 
 def _is_user_class(c: object) -> bool:

@@ -121,6 +121,8 @@ def _holds_tensor(value: Any, depth: int = 0, seen: set[int] | None = None) -> s
         cells = value.__closure__ or ()
         names = value.__code__.co_freevars
         children = [(f"closure variable {n}", _cell(c)) for n, c in zip(names, cells)]
+    elif isinstance(value, types.MethodType | types.BuiltinMethodType | types.MethodWrapperType):
+        children = [(".__self__", getattr(value, "__self__", None))]  # a tensor's bound method
     elif isinstance(value, BaseException):
         children = [(f".args[{i}]", v) for i, v in enumerate(value.args)]
         children += [(f".{k}", v) for k, v in vars(value).items()]
@@ -164,6 +166,8 @@ _DATA_DEPENDENT = (
     "DynamicOutputShapeException",
     "aten.nonzero",
     "aten.item",
+    # a fake tensor's data read: torch.tensor([k]) of a host scalar traced as a 0-d input
+    "data is not allocated yet",
 )
 
 
@@ -204,8 +208,8 @@ def trace(
         # mkldnn's fused RNN kernels have no core-ATen decomposition; the generic path has.
         with mkldnn_disabled():
             gm = _make_fx(traced, param_values, examples)
-    except CaptureError:
-        raise
+    except (CaptureError, UnboundLocalError):
+        raise  # UnboundLocalError: the original reads a local it has not assigned (UNDEFINED)
     except Exception as e:
         msg = f"{type(e).__name__}: {e}"
         loc = _user_location(e)

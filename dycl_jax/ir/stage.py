@@ -83,16 +83,19 @@ _PURE_NODES = (
 _TYPE_PARAMS: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
 
 
-def stage(program: Program, host_names: frozenset[str]) -> Program:
+def stage(program: Program, host_names: frozenset[str], tensor_names: frozenset[str]) -> Program:
     """``program`` with every stageable run of statements replaced by a staged region call;
     ``host_names`` are the locals holding Python scalars read back from tensors (a staged region
-    takes them as 0-d inputs, like any region, so a new value does not recompile)."""
+    takes them as 0-d inputs, like any region, so a new value does not recompile);
+    ``tensor_names`` the locals holding tensors (or containers of them): the only names a host
+    assignment may bind and still be staged (traced, a Python number would become a tensor and
+    an object would come back a copy)."""
     if not any(isinstance(s, If) for s in walk(program.body)):
         return program
     facts = _Facts.of(program)
     if facts is None:
         return program
-    pass_ = _Pass(program, facts, host_names)
+    pass_ = _Pass(program, facts, host_names, tensor_names)
     body = pass_.block(program.body)
     if not pass_.made:
         return program
@@ -153,9 +156,16 @@ class _Item:
 
 
 class _Pass:
-    def __init__(self, program: Program, facts: _Facts, host_names: frozenset[str]) -> None:
+    def __init__(
+        self,
+        program: Program,
+        facts: _Facts,
+        host_names: frozenset[str],
+        tensor_names: frozenset[str],
+    ) -> None:
         self.program = program
         self.host_names = host_names
+        self.tensor_names = tensor_names
         self.facts = facts
         self.regions = {r.name: r for r in program.regions}
         self.made: list[Region] = []
@@ -244,6 +254,8 @@ class _Pass:
         if defined is None or any(n not in defined for n in reads):
             return None  # a global or a name not assigned on every path: leave it on the host
         writes = tuple(t.id for t in a.targets if isinstance(t, ast.Name))
+        if any(n not in self.tensor_names or n in self.host_names for n in writes):
+            return None  # a Python number or object: it stays one, on the host
         return _Item(s, tuple(dict.fromkeys(reads)), writes, (s.code,), ())
 
     def if_item(self, s: If) -> _Item | None:

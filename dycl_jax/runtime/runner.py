@@ -260,6 +260,8 @@ class RegionRunner:
                     static = trace(fn, s.root, s.param_names, s.torch_params, values, frozenset())
                 if _node_dtypes(captured, scalar_math=False) - _node_dtypes(static):
                     raise DataDependentError("host scalar changes type promotion")
+                if _narrow_scalar_math(captured):
+                    raise DataDependentError("host scalar arithmetic below Python's precision")
         except DataDependentError:
             if not self.dynamic:
                 raise
@@ -328,6 +330,28 @@ def _node_dtypes(captured: Captured, scalar_math: bool = True) -> set[Any]:
                 if dtype is not None:
                     out.add(dtype)
     return out
+
+
+_PYTHON_PRECISION = (torch.float64, torch.int64, torch.bool, torch.complex128)
+
+
+def _narrow_scalar_math(captured: Captured) -> bool:
+    """Whether arithmetic on the 0-d host-scalar inputs alone computes in a dtype narrower than
+    Python's (``n / 3`` of an int64 input is float32 in PyTorch, a double in Python): the value
+    must then be specialised, computed by Python at capture time."""
+    scalar: set[Any] = set()
+    for node in captured.gm.graph.nodes:
+        val = node.meta.get("val")
+        if node.op == "placeholder":
+            if getattr(val, "shape", None) == () and val.dtype in (torch.float64, torch.int64):
+                scalar.add(node)
+        elif node.op == "call_function":
+            ins = node.all_input_nodes
+            if ins and all(i in scalar for i in ins):
+                if getattr(val, "dtype", torch.float64) not in _PYTHON_PRECISION:
+                    return True
+                scalar.add(node)
+    return False
 
 
 def structure_key(gm: Any) -> tuple[Any, ...] | None:
@@ -446,6 +470,11 @@ class StagedRunner(RegionRunner):
         self, fn: Callable[..., tuple[Any, ...]], values: tuple[Any, ...]
     ) -> tuple[Captured, list[Guard]]:
         captured, read = super()._capture(fn, values)
+        if any(_mutable(s) for s in captured.plan.spec):
+            raise staging.StagingFailed(
+                "a list or dict comes out of the staged if: rebuilt by the region it would be a "
+                "copy, and the host program may rely on it being the same object"
+            )
         for line, cost in self._trace[0].costs if self._trace else ():
             if cost > staging.MAX_BRANCH_COST:
                 raise staging.StagingFailed(
@@ -453,6 +482,18 @@ class StagedRunner(RegionRunner):
                     f"taken (limit {staging.MAX_BRANCH_COST:.3g})"
                 )
         return captured, read
+
+
+def _mutable(spec: Any) -> bool:
+    """Whether an output plan entry rebuilds (or holds) a list, dict or set."""
+    tag = spec[0]
+    if tag == "t":
+        return False
+    if tag == "c":
+        return isinstance(spec[1], list | dict | set)
+    if tag == "d" or (tag == "l" and spec[1] is list):
+        return True
+    return any(_mutable(x) for x in spec[2])
 
 
 def _unbound(*values: Any) -> tuple[Any, ...]:  # pragma: no cover - the loader binds it

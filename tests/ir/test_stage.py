@@ -285,3 +285,87 @@ def test_a_name_assigned_in_one_branch_only_stays_exact() -> None:
     m = OneBranchAssigns().eval()
     cm = dycl_jax.convert(m)
     assert len(run_all_paths(m, cm, _inputs((1, 3), 6))) == 2
+
+
+class AliasAfterStagedIf(nn.Module):
+    """``tmp = acc`` / ``log = self.exit_log`` before a cheap if: the list is appended to through
+    the alias after it (staged, the region would hand back a copy)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.exit_log: list[int] = []
+
+    def forward(self, x):
+        acc = [x]
+        tmp = acc
+        log = self.exit_log
+        if x.sum() > 0:
+            y = self.lin(x)
+        else:
+            y = x - 1
+        tmp.append(y)
+        log.append(1)
+        return acc, len(self.exit_log)
+
+
+@pytest.mark.parametrize("stage", [True, False])
+def test_aliases_of_lists_survive_a_staged_if(stage: bool) -> None:
+    torch.manual_seed(0)
+    m, ref = AliasAfterStagedIf().eval(), AliasAfterStagedIf().eval()
+    ref.load_state_dict(m.state_dict())
+    cm = dycl_jax.convert(m, config=Config(stage=stage))
+    for args in _inputs((1, 4), 6) * 2:
+        with torch.no_grad():
+            want = ref(*args)
+        assert_same(cm(*args), want)
+    assert len(m.exit_log) == len(ref.exit_log) == 12
+
+
+class ScalarsInBranches(nn.Module):
+    """Python numbers computed in both branches (``t = c * 2`` of a ``.item()``) stay Python
+    numbers: their type decides a later branch, and ``[0] * k`` needs an int."""
+
+    def forward(self, x):
+        c = x.max().item()
+        n = (x > 0).sum().item()
+        if x.mean() > 0:
+            t, k = c * 2, n + 1
+            y = x + 1
+        else:
+            t, k = c * 2, n + 1
+            y = x - 1
+        if isinstance(t, float):
+            y = y * 10
+        return y, t, [0] * k, f"t={t}"
+
+
+def test_python_numbers_assigned_in_branches_stay_python_numbers() -> None:
+    m = ScalarsInBranches().eval()
+    run_all_paths(m, dycl_jax.convert(m), _inputs((1, 3), 6))
+
+
+class ScalarArithmeticBeforeIf(nn.Module):
+    """``n / 3 - 0.6666666`` of an int read back: Python computes it in double. In a graph, an
+    int64 0-d input divided by 3 is float32 (cancellation then loses every digit)."""
+
+    def forward(self, x):
+        n = (x > 0).sum().item()
+        d = n / 3 - 0.6666666
+        if x.mean() > 0:
+            y = x * d
+        else:
+            y = x * 2
+        return y, x * (n / 3 - 0.6666666)
+
+
+@pytest.mark.parametrize("stage", [True, False])
+def test_host_scalar_arithmetic_keeps_python_precision(stage: bool) -> None:
+    m = ScalarArithmeticBeforeIf().eval()
+    cm = dycl_jax.convert(m, config=Config(stage=stage))
+    for x in (torch.tensor([[1e7, 1e7, -5e6]]), torch.tensor([[-1e7, 1e7, -5e6]])):
+        with torch.no_grad():
+            want = m(x)
+        got = cm(x)
+        for g, w in zip(got, want):
+            assert np.array_equal(np.asarray(g), w.numpy())

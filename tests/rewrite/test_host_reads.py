@@ -634,3 +634,122 @@ def test_slice_bound_and_int_of_a_shape_one_tensor() -> None:
         t = torch.tensor([n])
         with torch.no_grad():
             assert_same(cm(x, t), m(x, t))
+
+
+class TokenFeedback(nn.Module):
+    """The greedy decoder's feedback: ``torch.tensor([tok])`` of a token read back with
+    ``.item()`` (a host scalar the region must see as a Python value)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(10, 8)
+        self.rnn = nn.GRUCell(8, 8)
+        self.out = nn.Linear(8, 10)
+
+    def forward(self, h):
+        tok = 1
+        toks = []
+        for _ in range(6):
+            e = self.emb(torch.tensor([tok]))
+            h = self.rnn(e, h)
+            tok = self.out(h).argmax(-1).item()
+            if tok == 0:
+                break
+            toks.append(tok)
+        return toks, h
+
+
+def test_tensor_built_from_a_token_read_back() -> None:
+    torch.manual_seed(0)
+    m = TokenFeedback().eval()
+    run_all_paths(m, dycl_jax.convert(m), _inputs(1, 8))
+
+
+class MaybeUnbound(nn.Module):
+    """A local assigned under a tensor condition, read in a later region under ``except
+    NameError``: Python raises UnboundLocalError there, which the handler catches."""
+
+    def forward(self, x):
+        if x[0, 0] > 0:
+            y = x * 2
+        try:
+            z = y + 1
+        except NameError:
+            z = x - 1
+        return z
+
+
+def test_a_local_read_before_assignment_raises_unbound_local_error() -> None:
+    m = MaybeUnbound().eval()
+    cm = dycl_jax.convert(m)
+    for x in (torch.tensor([[-1.0, 1.0]]), torch.tensor([[1.0, 1.0]])):
+        assert_same(cm(x), m(x))
+
+
+class KeepsBoundMethod(nn.Module):
+    def forward(self, x):
+        red = x.sum
+        if x.mean() > 0:
+            y = x * 2
+        else:
+            y = x
+        return y, red()
+
+
+def test_a_tensor_method_carried_between_regions_is_refused_at_its_line() -> None:
+    cm = dycl_jax.convert(KeepsBoundMethod().eval(), config=dycl_jax.Config(stage=False))
+    with pytest.raises(dycl_jax.OpaqueOutputError, match=r"test_host_reads.py:\d+: 'red'"):
+        cm(torch.ones(1, 4))
+
+
+class MaskedAccumulate(nn.Module):
+    """Top-2 MoE accumulating into the rows an expert serves: the mask is ``.any(-1)`` of a
+    comparison, read on both sides of a masked write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.router = nn.Linear(6, 4)
+        self.experts = nn.ModuleList(nn.Linear(6, 6) for _ in range(4))
+
+    def forward(self, x):
+        w, idx = self.router(x).softmax(-1).topk(2, dim=-1)
+        out = torch.zeros_like(x)
+        for e, expert in enumerate(self.experts):
+            mask = (idx == e).any(-1)
+            if mask.any():
+                we = (w * (idx == e)).sum(-1)
+                out[mask] = out[mask] + we[mask].unsqueeze(-1) * expert(x[mask])
+            if mask.all():
+                out = out * 1.5
+        return out
+
+
+def test_masked_accumulation_with_a_reduced_mask() -> None:
+    torch.manual_seed(0)
+    m = MaskedAccumulate().eval()
+    g = torch.Generator().manual_seed(1)
+    ins = [(torch.randn(n, 6, generator=g),) for n in (5, 5, 1, 1, 3)]
+    run_all_paths(m, dycl_jax.convert(m), ins)
+
+
+class DictEntryUnderCondition(nn.Module):
+    """An output dict gains an entry under a tensor condition (HF-style outputs), seen through
+    an alias made before the write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.l = nn.Linear(4, 4)
+
+    def forward(self, x):
+        out = {"logits": x}
+        same = out
+        if x.sum() > 0:
+            out["refined"] = self.l(x)
+        out["n"] = len(out)
+        return same, out["logits"] * 2
+
+
+def test_dict_entries_set_under_a_condition() -> None:
+    torch.manual_seed(0)
+    m = DictEntryUnderCondition().eval()
+    run_all_paths(m, dycl_jax.convert(m), _inputs(1, 4))
