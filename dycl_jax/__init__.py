@@ -69,3 +69,6 @@ def to_nnx(cm: "ConvertedModel") -> "ConvertedNNX":
     from dycl_jax.nnx import to_nnx as _to_nnx
 
     return _to_nnx(cm)
+
+
+del Any, TYPE_CHECKING  # typing helpers, not part of the package's namespace

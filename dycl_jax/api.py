@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import torch
@@ -44,6 +44,9 @@ from dycl_jax.rewrite.normalize import Normalized, normalize
 from dycl_jax.runtime import context, io, library, loader, per_sample, session, staging
 from dycl_jax.runtime.runner import RegionRunner, StagedRunner, Stats
 from dycl_jax.testing import difference, path_of
+
+if TYPE_CHECKING:
+    from dycl_jax.save import SaveReport
 
 
 @dataclasses.dataclass(frozen=True)
@@ -427,7 +430,7 @@ class ConvertedModel:
 
     def save(
         self, path: str | os.PathLike[str], example_inputs: Iterable[tuple[Any, ...]] = ()
-    ) -> Any:
+    ) -> SaveReport:
         """Write this model as a directory that :func:`dycl_jax.load` runs with jax and numpy
         alone (no torch): every region signature compiled so far, plus those the argument
         tuples in ``example_inputs`` reach (each is called first), exported with ``jax.export``;

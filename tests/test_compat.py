@@ -122,3 +122,17 @@ def test_tensor_versions_grow_with_in_place_writes() -> None:
     a[0] = 1.0
     assert compat.tensor_versions([a, b]) >= v0 + 2
     assert compat.tensor_versions([a.detach()]) == compat.tensor_versions([a])  # shared counter
+
+
+def test_use_compilation_cache_fills_the_directory(tmp_path) -> None:
+    # A process of its own: the setting is process-wide.
+    code = (
+        "import jax, numpy as np, os\n"
+        "from dycl_jax import compat\n"
+        "jax.jit(lambda x: x * 3)(np.ones(2))\n"  # a compile before it is set
+        f"assert compat.use_compilation_cache({str(tmp_path / 'c')!r})\n"
+        "jax.jit(lambda x: x + 2)(np.ones(2))\n"
+        f"assert os.listdir({str(tmp_path / 'c')!r})\n"
+        f"assert not compat.use_compilation_cache({str(tmp_path / 'other')!r})\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
