@@ -54,7 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     r.add_argument("artifact", metavar="DIR")
     r.add_argument("inputs", nargs="+", metavar="INPUT.npy")
-    r.add_argument("-o", "--output", metavar="OUT.npz", help="write the output arrays here")
+    r.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.npz",
+        help="write the output arrays here, named by their place in the output (out[0]['logits'])",
+    )
     r.add_argument(
         "--no-compile-cache",
         action="store_true",
@@ -132,13 +137,14 @@ def _run(args: argparse.Namespace) -> int:
 
     model = dycl_jax.load(args.artifact, compile_cache=not args.no_compile_cache)
     out = model(*(np.load(p) for p in args.inputs))
-    leaves, _ = jax.tree_util.tree_flatten(out)
+    leaves, _ = jax.tree_util.tree_flatten_with_path(out)
     arrays = {}
-    for n, leaf in enumerate(leaves):
+    for path, leaf in leaves:
+        name = "out" + jax.tree_util.keystr(path)  # out[0]['logits']: the output's structure
         a = np.asarray(leaf)
-        arrays[f"out{n}"] = a
+        arrays[name] = a
         body = np.array2string(a, threshold=8, edgeitems=3, precision=5)
-        print(f"out{n}: {a.dtype}{list(a.shape)} {body}")
+        print(f"{name}: {a.dtype}{list(a.shape)} {body}")
     if args.output:
         np.savez(args.output, **arrays)  # type: ignore[arg-type]
     return 0
@@ -166,6 +172,8 @@ def _inspect(args: argparse.Namespace) -> int:
         print(f"{program}: {len(signatures)} signature(s)")
         for s in signatures:
             print(f"    {s}")
+    for e in manifest["examples"]:
+        print(f"example: {e['inputs']} -> {e['output']}")
     for s in manifest["skipped"]:
         print(f"left out: {s}")
     if args.source:

@@ -338,13 +338,15 @@ class ConvertedModel:
         finally:
             context.PARAMS.reset(token)
 
-    def per_sample(self, *args: Any, stack: bool = True, **kwargs: Any) -> Any:
+    def per_sample(self, *args: Any, stack: bool = True, mesh: Any = None, **kwargs: Any) -> Any:
         """The model on each row of a batch alone, as if called with ``x[i:i+1]`` (non-tensor
         arguments shared), with rows that take the same path run together (vmapped regions;
         see ``dycl_jax.runtime.per_sample``). ``stack=False``: the list of per-row results, each
         what ``cm(x[i:i+1])`` returns. ``stack=True``: one result, tensor leaves concatenated on
         dim 0 and Python numbers as arrays of shape (rows,); rows whose results differ in
-        structure raise :class:`~dycl_jax.errors.InputError` (use ``stack=False``)."""
+        structure raise :class:`~dycl_jax.errors.InputError` (use ``stack=False``).
+        ``mesh``: a ``jax.sharding.Mesh`` to shard each group's rows over (all its axes); by
+        default every device of the default backend when there are several; False: one device."""
         if self.session.state_attrs:
             names = ", ".join(f"{type(o).__name__}.{a}" for o, a in self.session.state_attrs)
             raise InputError(
@@ -355,7 +357,11 @@ class ConvertedModel:
         self.session.refresh_if_stale()
         with jax.enable_x64(True):
             groups = per_sample.run(
-                lambda a, k: self._root.run(a, k), args, kwargs, self.session.vmapped
+                lambda a, k: self._root.run(a, k),
+                args,
+                kwargs,
+                self.session.vmapped,
+                layout=per_sample.Layout.choose(mesh),
             )
             self.session.stats.per_sample_groups += len(groups)
             rows = [io.outputs(r) for r in per_sample.unstack(groups)]

@@ -19,11 +19,13 @@ import ast
 import builtins
 import dataclasses
 import hashlib
+import inspect
 import json
 import logging
 import os
 import platform
 import sys
+import textwrap
 import time
 import types
 from collections.abc import Iterable
@@ -34,8 +36,8 @@ import numpy as np
 import torch
 
 from dycl_jax._version import __version__
-from dycl_jax.errors import ArtifactError
-from dycl_jax.ir.program import fallback_name
+from dycl_jax.errors import ArtifactError, SourceLocation
+from dycl_jax.ir.program import Simple, fallback_name, walk
 from dycl_jax.log import logger
 from dycl_jax.portable import artifact, hostops, keys, tensors, values
 from dycl_jax.portable.hostlib import UNDEFINED
@@ -84,6 +86,12 @@ class _Saver:
         self.functions = {id(p): fn for (fn, _), p in self.session.programs.items()}
         self.index = {id(p): i for i, p in enumerate(self.programs)}
         self.skipped: list[str] = []
+        self.unsaved: list[str] = []  # module attributes saved as placeholders
+        # dynamic (converted) methods per owner module: bound by the loader, not placeholders
+        self.methods: dict[int, set[str]] = {}
+        for p in self.programs:
+            if p.owner is not None:
+                self.methods.setdefault(id(p.owner), set()).add(p.ir.name)
         self.files: dict[str, str] = {}  # exported function by (jitted, avals) -> file
         self.bytes_exported = 0
         self.signatures = 0
@@ -122,13 +130,16 @@ class _Saver:
                 for a in (*m._parameters, *m._buffers)
                 if (id(m), a) in self.param_of
             }
+            attrs = self.attrs(m, set(params) | set(m._modules))
+            for slots in (m._parameters, m._buffers, m._modules):
+                attrs.update((a, None) for a, v in slots.items() if v is None)  # bias=False
             return {
                 "path": path,
                 "class": type(m).__qualname__,
                 "kind": kind,
                 "children": children,
                 "params": params,
-                "attrs": self.attrs(m, set(params) | set(m._modules)),
+                "attrs": attrs,
             }
 
         return node(self.root, "")
@@ -136,13 +147,15 @@ class _Saver:
     def attrs(self, m: torch.nn.Module, taken: set[str]) -> dict[str, Any]:
         """A module's Python attributes: class-level values and properties first, then its own."""
         found: dict[str, Any] = {}
+        dynamic = self.methods.get(id(m), set())
         for cls in reversed(type(m).__mro__):
             if cls is object or cls.__module__.startswith("torch"):
                 continue
             for name, v in vars(cls).items():
-                if name.startswith("__") or isinstance(
-                    v, types.FunctionType | staticmethod | classmethod
-                ):
+                if name.startswith("__") or name in dynamic:
+                    continue
+                if isinstance(v, types.FunctionType | staticmethod | classmethod):
+                    found[name] = _Method(f"{cls.__qualname__}.{name}()")
                     continue
                 if isinstance(v, property):
                     try:
@@ -155,11 +168,17 @@ class _Saver:
         for name, v in found.items():
             if name in taken or name.startswith("_dycl"):
                 continue
+            if isinstance(v, _Method):
+                what = f"{v.name}, a method that is not converted (only methods that branch on "
+                what += "tensors run from an artifact)"
+                out[name] = {"$": "unsaved", "what": what}
+                continue
             try:
                 out[name] = self.encode(v)
             except values.Unencodable as e:
                 what = f"{type(m).__qualname__}.{name} ({e})"
                 out[name] = {"$": "unsaved", "what": what}
+                self.unsaved.append(what)
         return out
 
     # ---- programs ----------------------------------------------------------------------------
@@ -214,6 +233,15 @@ class _Saver:
                 return {"kind": "import", "module": v.__name__}
         elif isinstance(v, logging.Logger):
             return {"kind": "logger", "name": v.name}
+        elif isinstance(v, type) and issubclass(v, BaseException):
+            # an exception class forward raises and catches (an early exit): its source, run
+            # at load; a class that needs more than builtins there is a placeholder instead
+            try:
+                source = textwrap.dedent(inspect.getsource(v))
+            except (OSError, TypeError):
+                source = None
+            if source is not None:
+                return {"kind": "class", "name": v.__name__, "source": source}
         elif callable(v):
             for i, p in enumerate(self.programs):
                 if p.owner is None and self.functions[id(p)] is v:
@@ -344,12 +372,30 @@ class _Saver:
                 return ["l", s[1].__name__, [node(x) for x in s[2]]]
             if tag == "d":
                 return ["d", [[self.encode(k), node(x)] for k, x in s[1]]]
+            if tag == "L":
+                return ["L", s[1], [node(x) for x in s[2]]]
+            if tag == "D":
+                return ["D", s[1], [[self.encode(k), node(x)] for k, x in s[2]]]
+            if tag == "r":
+                return ["r", s[1]]
+            if tag == "i":
+                return ["i", [self.encode(k) for k in s[1]], [node(x) for x in s[2]]]
+            if tag == "j":
+                path = [self.encode(k) for k in s[1]]
+                return ["j", path, [[self.encode(k), node(x)] for k, x in s[2]]]
             raise values.Unencodable("a NamedTuple output (its class is not saved)")
 
         return [node(s) for s in spec]
 
 
 _ABSENT = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Method:
+    """A plain (not converted) method of a module class: the artifact does not carry it."""
+
+    name: str
 
 
 def _free_names(source: str) -> set[str]:
@@ -404,21 +450,36 @@ def save(
                 f"example_inputs holds argument tuples, got a {type(args).__name__}",
                 hint="pass [(x1,), (x2,)]",
             )
-        cm(*args)
-        examples.append(
-            keys.describe(keys.split(io.inputs(args), frozenset())[0], _arg_names(args))
-        )
+        out = cm(*args)
+        inputs = keys.describe(keys.split(io.inputs(args), frozenset())[0], _arg_names(args))
+        examples.append({"inputs": inputs, "output": _structure(out)})
     if session.state_attrs:
         names = ", ".join(f"{type(o).__name__}.{a}" for o, a in session.state_attrs)
         raise ArtifactError(
             f"{cm._root.qualname} keeps state on its modules between calls ({names}); saved "
             "artifacts do not carry module state yet",
         )
+    for prog in session.programs.values():
+        write = _state_write(prog)
+        if write is not None:
+            raise ArtifactError(
+                f"{prog.qualname} changes state that outlives the call ({write[1]}): a saved "
+                "artifact freezes module attributes and globals as they are at save time",
+                SourceLocation(prog.ir.filename, write[0]),
+                hint="keep per-call state in locals, or run the model converted in-process",
+            )
     session.refresh_if_stale()
     os.makedirs(os.path.join(path, "host"), exist_ok=True)
     os.makedirs(os.path.join(path, "regions"), exist_ok=True)
     saver = _Saver(cm, path)
     tree = saver.tree()
+    if saver.unsaved:
+        logger.warning(
+            "save: %d module attribute(s) saved as placeholders (the loaded model raises if its "
+            "host code uses one): %s",
+            len(saver.unsaved),
+            "; ".join(saver.unsaved[:5]),
+        )
     programs = [saver.program(p) for p in saver.programs]
     weights = {n: np.asarray(a) for n, a in session.params.items()}
     bytes_weights = tensors.write(os.path.join(path, artifact.WEIGHTS), weights, {"format": "pt"})
@@ -449,6 +510,72 @@ def save(
         seconds=time.perf_counter() - t0,
         skipped=saver.skipped,
     )
+
+
+_MUTATORS = frozenset(
+    {"append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault", "popitem",
+     "add", "discard", "sort", "reverse", "__setitem__"}
+)  # fmt: skip
+
+
+def _state_write(prog: Program) -> tuple[int, str] | None:
+    """(line, statement) of the first statement of ``prog`` (host or region) that writes state
+    outliving the call: an attribute or container entry reached from ``self`` or a global, or a
+    mutating method called on one (``self.exit_log.append(1)``, ``self.sched["t"] *= 0.5``)."""
+    ir = prog.ir
+    local = _free_names(prog.host_source) ^ _all_names(prog.host_source)
+    roots = {ir.param_names[0]} if prog.owner is not None and ir.param_names else set()
+
+    def outer(e: ast.expr) -> bool:
+        while isinstance(e, ast.Attribute | ast.Subscript):
+            e = e.value
+        return isinstance(e, ast.Name) and (e.id in roots or e.id not in local)
+
+    codes = [s.code for s in walk(ir.body) if isinstance(s, Simple)]
+    for r in ir.regions:
+        codes.extend(r.body)
+        if r.staged is not None:
+            codes.extend(s.code for s in walk(r.staged.block) if isinstance(s, Simple))
+    for code in codes:
+        for node in ast.walk(ast.parse(code.text)):
+            targets: list[ast.expr] = []
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+                targets = [node.target]
+            elif isinstance(node, ast.Delete):
+                targets = node.targets
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in _MUTATORS
+                and isinstance(node.func.value, ast.Attribute | ast.Subscript | ast.Name)
+                and not isinstance(node.func.value, ast.Name)
+            ):
+                targets = [node.func.value]
+            for t in targets:
+                if isinstance(t, ast.Attribute | ast.Subscript) and outer(t):
+                    return code.line, ast.unparse(node).splitlines()[0][:80]
+    return None
+
+
+def _all_names(source: str) -> set[str]:
+    return {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)} | {
+        a.arg for a in ast.walk(ast.parse(source)) if isinstance(a, ast.arg)
+    }
+
+
+def _structure(v: Any) -> str:
+    """A readable form of an output's structure: ``(float32[1,10], int, [float32[1,4]])``."""
+    if isinstance(v, jax.Array | np.ndarray):
+        return f"{np.dtype(v.dtype).name}[{','.join(map(str, v.shape))}]"
+    if isinstance(v, list):
+        return "[" + ", ".join(_structure(x) for x in v) + "]"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_structure(x) for x in v) + ")"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k!r}: {_structure(x)}" for k, x in v.items()) + "}"
+    return type(v).__name__
 
 
 def _arg_names(args: tuple[Any, ...]) -> tuple[str, ...]:

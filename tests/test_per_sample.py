@@ -294,3 +294,42 @@ def test_second_review_regressions(cls: type[nn.Module]) -> None:
         for i, g in enumerate(got):
             with torch.no_grad():
                 assert_same(g, m(x[i : i + 1]))
+
+
+_SHARDED = r"""
+import os, sys
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+import jax, numpy as np, torch, dycl_jax
+from dycl_jax.zoo import MODELS
+from dycl_jax.testing import difference
+assert len(jax.devices()) == 4
+for name in sys.argv[1:]:
+    entry = MODELS[name]
+    model = entry.build("small", seed=0)
+    cm = dycl_jax.convert(model)
+    rows = list(entry.inputs_for_paths("small", n=12, seed=0))
+    batch = tuple(torch.cat([r[i] for r in rows]) for i in range(len(rows[0])))
+    got = cm.per_sample(*batch, stack=False)
+    for r, g in zip(rows, got, strict=True):
+        with torch.no_grad():
+            d = difference(g, model(*r))
+        assert d is None, (name, d)
+    assert cm.stats.per_sample_sharded_calls > 0 and cm.stats.per_sample_groups > 1, name
+    one = cm.per_sample(*batch, stack=False, mesh=False)  # the same on one device
+    for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(one)):
+        assert np.allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5), name
+print("ok")
+"""
+
+
+def test_rows_shard_over_a_device_mesh() -> None:
+    """With four (forced host) devices, each group's rows are sharded over them: every row still
+    equals eager PyTorch on that row alone, and the same as on one device."""
+    import subprocess
+    import sys
+
+    models = ["sdn_resnet56", "skipnet_rnn", "moe_token"]
+    out = subprocess.run(
+        [sys.executable, "-c", _SHARDED, *models], capture_output=True, text=True, timeout=900
+    )
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]

@@ -566,8 +566,11 @@ class Typer:
                 return CallKind.CONVERSION if func.attr in CONVERSION_METHODS else CallKind.TRACE
             if base.kind == Kind.HOST:
                 return CallKind.PURE
-            if func.attr in CONTAINER_MUTATORS and base.kind != Kind.OBJ:
-                return CallKind.EFFECT
+            if func.attr in CONTAINER_MUTATORS and (
+                base.kind != Kind.OBJ
+                or (base.values and all(type(v) in (list, dict, set) for v in base.values))
+            ):
+                return CallKind.EFFECT  # incl. a list held on the module: self.cache["k"]
         cands = self.callee_objects(func)
         if cands is None:
             if isinstance(func, ast.Attribute) and func.attr in CONTAINER_MUTATORS:

@@ -40,13 +40,15 @@ from dycl_jax.errors import (
     location_from_stack_trace,
 )
 from dycl_jax.lower import dtypes
+from dycl_jax.portable import plan
 
 _DECOMPOSITIONS: Any = core_aten_decompositions()
 
 
 @dataclasses.dataclass(frozen=True)
 class OutPlan:
-    """How to rebuild a region's output tuple: ('t', i) graph output i; ('c', v) constant v."""
+    """How to rebuild a region's output tuple: ('t', i) graph output i; ('c', v) constant v;
+    containers, shared containers and live-in containers (``portable.plan``, the grammar)."""
 
     spec: tuple[Any, ...]
 
@@ -55,25 +57,12 @@ class OutPlan:
         identity = all(s[0] == "t" and s[1] == i for i, s in enumerate(self.spec))
         object.__setattr__(self, "identity", identity)
 
-    def build(self, outs: tuple[Any, ...]) -> tuple[Any, ...]:
+    def build(self, outs: tuple[Any, ...], values: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+        """The live-out tuple from the graph's outputs ``outs``; ``values`` are the call's
+        live-in values (an output that is one of their lists or dicts is that object)."""
         if self.identity:  # type: ignore[attr-defined]
             return outs
-        return tuple(_build(s, outs) for s in self.spec)
-
-
-def _build(s: Any, outs: tuple[Any, ...]) -> Any:
-    tag = s[0]
-    if tag == "t":
-        return outs[s[1]]
-    if tag == "c":
-        return s[1]
-    if tag == "l":
-        return s[1](_build(x, outs) for x in s[2])
-    if tag == "d":
-        return {k: _build(x, outs) for k, x in s[1]}
-    if tag == "n":  # a NamedTuple
-        return s[1](*(_build(x, outs) for x in s[2]))
-    raise AssertionError(s)
+        return plan.build(self.spec, outs, values)
 
 
 @dataclasses.dataclass
@@ -84,17 +73,68 @@ class Captured:
     seconds: float
 
 
-def _plan(value: Any, tensors: list[torch.Tensor]) -> Any:
+class _Identities:
+    """Which lists and dicts a region's outputs must keep as objects: those of its inputs
+    (the same object comes back, so a later ``append`` through either name is seen by both) and
+    those met more than once among its outputs (built once)."""
+
+    def __init__(self, inputs: tuple[Any, ...], outputs: tuple[Any, ...]) -> None:
+        self.inputs: dict[int, tuple[Any, ...]] = {}
+        for i, v in enumerate(inputs):
+            self._index_inputs(v, (i,))
+        counts: dict[int, int] = {}
+        self._count(outputs, counts, set())
+        self.shared = {k for k, n in counts.items() if n > 1}
+        self.seen: dict[int, int] = {}
+
+    def _index_inputs(self, v: Any, path: tuple[Any, ...]) -> None:
+        t = type(v)
+        if t is list or t is dict:
+            self.inputs.setdefault(id(v), path)
+        if t is list or t is tuple:
+            for j, x in enumerate(v):
+                self._index_inputs(x, (*path, j))
+        elif t is dict:
+            for k, x in v.items():
+                self._index_inputs(x, (*path, k))
+
+    def _count(self, v: Any, counts: dict[int, int], active: set[int]) -> None:
+        t = type(v)
+        if t is list or t is dict:
+            counts[id(v)] = counts.get(id(v), 0) + 1
+            if counts[id(v)] > 1 or id(v) in active:
+                return
+        if t is list or t is tuple or t is dict:
+            active.add(id(v))
+            for x in v.values() if t is dict else v:
+                self._count(x, counts, active)
+            active.discard(id(v))
+
+
+def _plan(value: Any, tensors: list[torch.Tensor], ids: _Identities) -> Any:
     if isinstance(value, torch.Tensor):
         tensors.append(value)
         return ("t", len(tensors) - 1)
     t = type(value)
+    if t is list or t is dict:
+        where = ids.inputs.get(id(value))
+        if where is not None:
+            if t is list:
+                return ("i", where, tuple(_plan(x, tensors, ids) for x in value))
+            return ("j", where, tuple((k, _plan(x, tensors, ids)) for k, x in value.items()))
+        if id(value) in ids.seen:
+            return ("r", ids.seen[id(value)])
+        if id(value) in ids.shared:
+            k = ids.seen[id(value)] = len(ids.seen)
+            if t is list:
+                return ("L", k, tuple(_plan(x, tensors, ids) for x in value))
+            return ("D", k, tuple((key, _plan(x, tensors, ids)) for key, x in value.items()))
     if t is list or t is tuple:
-        return ("l", t, tuple(_plan(x, tensors) for x in value))
+        return ("l", t, tuple(_plan(x, tensors, ids) for x in value))
     if t is dict:
-        return ("d", tuple((k, _plan(x, tensors)) for k, x in value.items()))
+        return ("d", tuple((k, _plan(x, tensors, ids)) for k, x in value.items()))
     if isinstance(value, tuple) and hasattr(t, "_fields"):
-        return ("n", t, tuple(_plan(x, tensors) for x in value))
+        return ("n", t, tuple(_plan(x, tensors, ids) for x in value))
     holder = _holds_tensor(value)
     if holder is None and hasattr(value, "__next__"):
         holder = "inside an iterator (its items cannot be checked)"
@@ -195,9 +235,10 @@ def trace(
             outs = fn(*args)
         flat: list[torch.Tensor] = []
         plans = []
+        ids = _Identities(tuple(args), tuple(outs))
         for i, o in enumerate(outs):
             try:
-                plans.append(_plan(o, flat))
+                plans.append(_plan(o, flat, ids))
             except OpaqueOutputError as e:
                 e.index = i
                 raise

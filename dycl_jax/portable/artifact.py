@@ -34,7 +34,7 @@ from dycl_jax import compat
 from dycl_jax.compat import ARRAY_IMPL
 from dycl_jax.errors import ArtifactError, InputError
 from dycl_jax.log import logger
-from dycl_jax.portable import hostops, keys, skeleton, tensors, values
+from dycl_jax.portable import hostops, keys, plan, skeleton, tensors, values
 from dycl_jax.portable.hostlib import HostLibrary, HostStats
 from dycl_jax.portable.structure import map_structure, outputs
 
@@ -80,25 +80,11 @@ class Signature:
         self.plan = plan  # None: every output is a graph output, in order
         self.staged = staged
 
-    def run(self, leaves: list[Any]) -> tuple[Any, ...]:
+    def run(self, leaves: list[Any], values: tuple[Any, ...]) -> tuple[Any, ...]:
         outs = self.fn(*self.params, *leaves) if self.fn is not None else ()
         if self.plan is not None:
-            outs = tuple(_build(s, outs) for s in self.plan)
+            outs = plan.build(self.plan, outs, values)
         return outs[:-1] if self.staged else outs  # a staged region's last output: path codes
-
-
-def _build(s: Any, outs: tuple[Any, ...]) -> Any:
-    tag = s[0]
-    if tag == "t":
-        return outs[s[1]]
-    if tag == "c":
-        return s[1]
-    if tag == "l":
-        items = (_build(x, outs) for x in s[2])
-        return list(items) if s[1] == "list" else tuple(items)
-    if tag == "d":
-        return {k: _build(x, outs) for k, x in s[1]}
-    raise ArtifactError(f"unknown output plan entry {tag!r}")
 
 
 class LoadStats(HostStats):
@@ -129,11 +115,14 @@ class Region:
         key, leaves = keys.split(values, self.dynamic)
         sig = self.signatures.get(key)
         if sig is None:
-            if self.fallback is not None:
+            if self.fallback is None:
+                raise self._unsaved(key)
+            try:
                 return self.fallback(*values)
-            raise self._unsaved(key)
+            except ArtifactError as e:  # its host form needs a signature not saved either
+                raise self._unsaved(key) from e
         self.stats.region_calls += 1
-        return sig.run(leaves)
+        return sig.run(leaves, values)
 
     def _unsaved(self, key: Any) -> ArtifactError:
         saved = "\n".join(f"    {keys.describe(k, self.live_in)}" for k in self.signatures)
@@ -329,6 +318,7 @@ def load(path: str | os.PathLike[str], compile_cache: bool | str = False) -> Loa
     modules = _modules(manifest["modules"], weights)
     stats = LoadStats()
     exported: dict[str, Any] = {}
+    classes: dict[tuple[str, str], Any] = {}  # exception classes, shared by every program
     programs = [
         Program(
             p["qualname"],
@@ -338,7 +328,7 @@ def load(path: str | os.PathLike[str], compile_cache: bool | str = False) -> Loa
         for p in manifest["programs"]
     ]
     for spec, prog in zip(manifest["programs"], programs):
-        _bind(path, spec, prog, programs, modules, weights, exported, stats)
+        _bind(path, spec, prog, programs, modules, weights, exported, stats, classes)
     for spec, prog in zip(manifest["programs"], programs):
         if prog.owner is not None:
             prog.owner._dycl_methods[spec["method"]] = _binder(prog)
@@ -364,7 +354,7 @@ def _modules(tree: dict[str, Any], weights: dict[str, Any]) -> dict[str, skeleto
     pending: list[tuple[skeleton.Module, dict[str, Any]]] = []
 
     def make(node: dict[str, Any]) -> skeleton.Module:
-        m = skeleton.KINDS[node["kind"]](node["path"], node["class"])
+        m = skeleton.of_class(node["kind"], node["class"])(node["path"], node["class"])
         by_path[node["path"]] = m
         pending.append((m, node))
         for name, child in node["children"]:
@@ -400,11 +390,12 @@ def _bind(
     weights: dict[str, Any],
     exported: dict[str, Any],
     stats: LoadStats,
+    classes: dict[tuple[str, str], Any],
 ) -> None:
     """Execute one host program with its regions, runtime and globals."""
-    ns: dict[str, Any] = {"__builtins__": builtins, "_dy": Runtime(stats)}
+    ns: dict[str, Any] = {"__builtins__": builtins, "_dy": Runtime(stats), "super": _super}
     for name, g in spec["globals"].items():
-        ns[name] = _global(g, programs, modules)
+        ns[name] = _global(g, programs, modules, classes)
     for r in spec["regions"]:
         sigs: dict[Any, Signature] = {}
         for s in r["signatures"]:
@@ -437,23 +428,42 @@ def _exported(path: str, name: str) -> Any:
     return jax.jit(exp.call)
 
 
+_SEQUENCES = {"list": list, "tuple": tuple}
+
+
 def _plan(spec: Any, modules: dict[str, skeleton.Module]) -> tuple[Any, ...]:
+    """A saved output plan in the form ``portable.plan`` builds (constants decoded)."""
+
     def node(s: Any) -> Any:
         tag = s[0]
-        if tag == "t":
-            return ("t", s[1])
+        if tag == "t" or tag == "r":
+            return (tag, s[1])
         if tag == "c":
             return ("c", values.decode(s[1], modules.__getitem__))
         if tag == "l":
-            return ("l", s[1], tuple(node(x) for x in s[2]))
+            return ("l", _SEQUENCES[s[1]], tuple(node(x) for x in s[2]))
         if tag == "d":
             return ("d", tuple((values.decode(k), node(x)) for k, x in s[1]))
+        if tag == "L":
+            return ("L", s[1], tuple(node(x) for x in s[2]))
+        if tag == "D":
+            return ("D", s[1], tuple((values.decode(k), node(x)) for k, x in s[2]))
+        if tag == "i":
+            return ("i", tuple(values.decode(k) for k in s[1]), tuple(node(x) for x in s[2]))
+        if tag == "j":
+            items = tuple((values.decode(k), node(x)) for k, x in s[2])
+            return ("j", tuple(values.decode(k) for k in s[1]), items)
         raise ArtifactError(f"unknown output plan entry {tag!r}")
 
     return tuple(node(s) for s in spec)
 
 
-def _global(g: dict[str, Any], programs: list[Program], modules: dict[str, skeleton.Module]) -> Any:
+def _global(
+    g: dict[str, Any],
+    programs: list[Program],
+    modules: dict[str, skeleton.Module],
+    classes: dict[tuple[str, str], Any],
+) -> Any:
     kind = g["kind"]
     if kind == "const":
         return values.decode(g["value"], modules.__getitem__)
@@ -471,4 +481,24 @@ def _global(g: dict[str, Any], programs: list[Program], modules: dict[str, skele
         return programs[g["index"]]
     if kind == "logger":
         return logging.getLogger(g["name"])
+    if kind == "class":  # one class object per artifact: raised in one program, caught in another
+        key = (g["name"], g["source"])
+        if key not in classes:
+            ns: dict[str, Any] = {"__builtins__": builtins, "__name__": "dycl_jax_artifact"}
+            try:
+                exec(compile(g["source"], f"<saved class {g['name']}>", "exec"), ns)
+                classes[key] = ns[g["name"]]
+            except Exception as e:
+                classes[key] = skeleton.Unsaved(f"class {g['name']} ({type(e).__name__}: {e})")
+        return classes[key]
     return skeleton.Unsaved(g["what"])
+
+
+def _super(*args: Any) -> Any:
+    """``super`` in loaded host programs: a parent class's forward is not carried."""
+    if args and isinstance(args[0], skeleton.Unsaved):
+        raise ArtifactError(
+            "the host program calls super(): a parent class's methods are not carried by "
+            "saved artifacts"
+        )
+    return builtins.super(*args)

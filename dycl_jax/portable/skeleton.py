@@ -108,3 +108,17 @@ class ModuleDict(Module):
 
 
 KINDS: dict[str, type[Module]] = {"module": Module, "list": ModuleList, "dict": ModuleDict}
+
+
+_CLASSES: dict[tuple[str, str], type[Module]] = {}
+
+
+def of_class(kind: str, qualname: str) -> type[Module]:
+    """The skeleton class standing for the user's class ``qualname``: named like it, so host
+    code reading ``type(self).__name__`` sees the original name."""
+    cls = _CLASSES.get((kind, qualname))
+    if cls is None:
+        name = qualname.rsplit(".", 1)[-1]
+        cls = type(name, (KINDS[kind],), {"__qualname__": qualname, "__slots__": ()})
+        _CLASSES[(kind, qualname)] = cls
+    return cls

@@ -202,6 +202,10 @@ class Normalizer:
         if isinstance(e, ast.ListComp | ast.GeneratorExp):
             return self._comprehension(e)
         reason = self.place.atom_reason(e)
+        if reason is None and isinstance(e, ast.IfExp | ast.BoolOp):
+            # Host work inside `a if c else b` / `a and b` runs only when Python would evaluate
+            # it (`s.pop() if s else x`): a host if, not each operand lifted before the test.
+            reason = SplitKind.BOOL_OP
         if isinstance(e, ast.Subscript) and self.place.has_scalar_index(e):
             return self._scalar_indices(e, self.lift(e.value))
         if isinstance(e, ast.Slice) and reason is SplitKind.TENSOR_INDEX:
@@ -369,7 +373,9 @@ class Normalizer:
                     )
                 call.keywords = [ast.keyword(k.arg, self.as_host(k.value)) for k in e.keywords]  # type: ignore[attr-defined]
                 return call
-            if isinstance(func, ast.Attribute):
+            if isinstance(func, ast.Attribute) and reason is SplitKind.EFFECT:
+                func = ast.Attribute(self._receiver(func.value), func.attr, ast.Load())
+            elif isinstance(func, ast.Attribute):
                 func = ast.Attribute(self.as_host(func.value), func.attr, ast.Load())
             else:
                 func = self.as_host(func)
@@ -432,6 +438,18 @@ class Normalizer:
         if isinstance(e, ast.Subscript):
             return ast.Subscript(self.as_host(e.value), self.as_host(e.slice), ast.Load())
         raise AssertionError(f"no host form for {ast.dump(e)}")
+
+    def _receiver(self, e: ast.expr) -> ast.expr:
+        """The container a method like ``append`` mutates, evaluated on the host: subscripts and
+        attributes of Python containers stay plain Python (``state["trace"]``, ``t[0]``). Lifted
+        into a region, the receiver would come back as a copy and the mutation be lost."""
+        if isinstance(e, ast.Subscript):
+            return ast.copy_location(
+                ast.Subscript(self._receiver(e.value), self.as_host(e.slice), ast.Load()), e
+            )
+        if isinstance(e, ast.Attribute):
+            return ast.copy_location(ast.Attribute(self._receiver(e.value), e.attr, ast.Load()), e)
+        return self.as_host(e)
 
     def _any_all(self, e: ast.Call) -> ast.expr | None:
         """``any(o > t for o in outs)`` / ``all(...)``: a host loop reading each item's truth and

@@ -16,7 +16,9 @@ device value is read twice; from the split point on, the subgroup runs live. Res
 row order.
 
 Group sizes are padded to powers of two (repeating the first row), so a region compiles its
-vmapped form at most once per bucket. Programs that write module attributes (recurrent state
+vmapped form at most once per bucket. With several devices (or a ``jax.sharding.Mesh`` given),
+each group's rows are sharded over them and everything else replicated: ``jax.jit`` with
+shardings, JAX's own distribution (:class:`Layout`). Programs that write module attributes (recurrent state
 kept on the module) are refused: a replay would write them again.
 """
 
@@ -495,7 +497,7 @@ class _Run:
                 kind = np.int64 if type(sv.values[0]) is int else np.float64
                 vals = sv.values + [sv.values[0]] * (size - len(sv.values))
                 markers[id(leaves[starts[pos]])] = np.asarray(vals, kind)
-        outs = self._vmapped(runner, entry, leaves, markers, staged)
+        outs = self._vmapped(runner, entry, leaves, markers, staged, values)
         self.events.append(_Event("region", outs, tag))
         return outs
 
@@ -506,32 +508,105 @@ class _Run:
         leaves: list[Any],
         markers: dict[int, Any],
         staged: bool,
+        values: tuple[Any, ...],
     ) -> tuple[Any, ...]:
         runner.session.stats.region_calls += 1
         if entry.jitted is None:
-            outs = entry.captured.plan.build(())
+            outs = entry.captured.plan.build((), values)
             return outs[:-1] if staged else outs
         n = self.size
         axes = tuple(0 if id(leaf) in markers else None for leaf in leaves)
         args = [markers[id(leaf)] if id(leaf) in markers else leaf for leaf in leaves]
         fn = entry.jitted.__wrapped__  # type: ignore[attr-defined]
         size = bucket(n)
-        vkey = (id(fn), axes, len(entry.params), size)
+        layout = LAYOUT.get()
+        vkey = (id(fn), axes, len(entry.params), size, layout)
         vmapped = self.cache.get(vkey)
         if vmapped is None:
             in_axes = (None,) * len(entry.params) + axes
-            vmapped = jax.jit(jax.vmap(fn, in_axes=in_axes, axis_size=size))
+            batched = jax.vmap(fn, in_axes=in_axes, axis_size=size)
+            if layout is None:
+                vmapped = jax.jit(batched)
+            else:  # rows sharded over the mesh, the rest replicated: XLA distributes the work
+                shardings = tuple(layout.rows if a == 0 else layout.replicated for a in in_axes)
+                vmapped = jax.jit(batched, in_shardings=shardings, out_shardings=layout.rows)
             self.cache[vkey] = (vmapped, fn)  # fn kept alive: its id is in the key
         else:
             vmapped = vmapped[0]
-        raw = vmapped(*entry.params, *args)
-        outs = entry.captured.plan.build(tuple(Rows(o, n) for o in raw))
+        if layout is None:
+            raw = vmapped(*entry.params, *args)
+        else:
+            runner.session.stats.per_sample_sharded_calls += 1
+            params = layout.replicate(entry.params)
+            placed = [jax.device_put(a, layout.rows if x == 0 else layout.replicated)
+                      for a, x in zip(args, axes)]  # fmt: skip
+            raw = vmapped(*params, *placed)
+        outs = entry.captured.plan.build(tuple(Rows(o, n) for o in raw), values)
         return outs[:-1] if staged else outs
 
 
 def bucket(n: int) -> int:
-    """The padded group size for ``n`` rows: the next power of two."""
-    return 1 << (n - 1).bit_length()
+    """The padded group size for ``n`` rows: the next power of two; with rows sharded over a
+    mesh of ``d`` devices, ``d`` times the next power of two of ``n / d``, so every device holds
+    the same number of rows."""
+    layout = LAYOUT.get()
+    if layout is None:
+        return 1 << (n - 1).bit_length()
+    d = layout.devices
+    return d * (1 << (-(-n // d) - 1).bit_length())
+
+
+class Layout:
+    """Where a per_sample group's rows live: sharded over ``mesh`` (all its axes, flattened),
+    everything else replicated. One per mesh (:meth:`choose`): vmapped executables are cached
+    by layout."""
+
+    def __init__(self, mesh: jax.sharding.Mesh) -> None:
+        P = jax.sharding.PartitionSpec
+        self.mesh = mesh
+        self.rows = jax.sharding.NamedSharding(mesh, P(tuple(mesh.axis_names)))
+        self.replicated = jax.sharding.NamedSharding(mesh, P())
+        self.devices = int(mesh.devices.size)
+        self._copies: dict[int, tuple[Any, Any]] = {}
+
+    def replicate(self, arrays: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Parameters copied to every device once (kept while the original lives)."""
+        out = []
+        for a in arrays:
+            hit = self._copies.get(id(a))
+            if hit is None or hit[0] is not a:
+                hit = self._copies[id(a)] = (a, jax.device_put(a, self.replicated))
+            out.append(hit[1])
+        return tuple(out)
+
+    @staticmethod
+    def choose(mesh: Any) -> Layout | None:
+        """``per_sample``'s ``mesh`` argument as a layout: None (default) shards over every
+        device of the default backend when there are several; False never shards."""
+        if mesh is False:
+            return None
+        if mesh is None or mesh is True:
+            devices = jax.devices()
+            if len(devices) < 2:
+                return None
+            mesh = jax.sharding.Mesh(np.asarray(devices), ("rows",))
+        if not isinstance(mesh, jax.sharding.Mesh):
+            raise InputError(f"per_sample: mesh must be a jax.sharding.Mesh, got {mesh!r}")
+        if mesh.devices.size < 2:
+            return None
+        layout = _LAYOUTS.get(mesh)
+        if layout is None:
+            layout = _LAYOUTS[mesh] = Layout(mesh)
+        return layout
+
+
+_LAYOUTS: dict[Any, Layout] = {}
+
+
+# The layout of the running per_sample call (None: one device).
+LAYOUT: contextvars.ContextVar[Layout | None] = contextvars.ContextVar(
+    "dycl_per_sample_layout", default=None
+)
 
 
 def _padded(positions: np.ndarray) -> np.ndarray:
@@ -637,10 +712,25 @@ def run(
     kwargs: dict[str, Any],
     cache: dict[Any, Any],
     max_groups: int = 1024,
+    layout: Layout | None = None,
 ) -> list[tuple[list[int], Any]]:
     """``call`` (the host program on inputs) run per group of rows: (the group's rows, its
     result with Rows leaves) for each group (see :func:`unstack`); ``cache`` keeps the vmapped
-    region executables between calls."""
+    region executables between calls; ``layout`` shards each group's rows over a mesh."""
+    token = LAYOUT.set(layout)
+    try:
+        return _run(call, args, kwargs, cache, max_groups)
+    finally:
+        LAYOUT.reset(token)
+
+
+def _run(
+    call: Callable[[tuple[Any, ...], dict[str, Any]], Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    cache: dict[Any, Any],
+    max_groups: int,
+) -> list[tuple[list[int], Any]]:
     n = _rows(args, kwargs)
     if n == 0:
         return []

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -33,7 +33,7 @@ from dycl_jax.errors import (
 )
 from dycl_jax.ir.program import Region
 from dycl_jax.log import logger
-from dycl_jax.lower import to_jax
+from dycl_jax.lower import check_supported, to_jax
 from dycl_jax.runtime import per_sample, staging
 from dycl_jax.runtime.context import OBSERVER, PARAMS, RECORD
 from dycl_jax.runtime.library import UNDEFINED
@@ -52,6 +52,7 @@ class Stats:
     compile_seconds: float = 0.0
     capture_seconds: float = 0.0
     per_sample_groups: int = 0  # groups of rows ConvertedModel.per_sample ran to the end
+    per_sample_sharded_calls: int = 0  # vmapped region calls with rows sharded over a mesh
 
 
 @dataclasses.dataclass
@@ -66,15 +67,15 @@ class _Entry:
     def valid(self) -> bool:
         return self.guards.holds()
 
-    def run(self, leaves: list[Any]) -> tuple[Any, ...]:
+    def run(self, leaves: list[Any], values: tuple[Any, ...]) -> tuple[Any, ...]:
         if self.jitted is None:
-            return self.captured.plan.build(())
+            return self.captured.plan.build((), values)
         override = PARAMS.get()
         if override is None:
             outs = self.jitted(*self.params, *leaves)
         else:
             outs = self.jitted(*(override[n] for n in self.captured.param_names), *leaves)
-        return self.captured.plan.build(outs)
+        return self.captured.plan.build(outs, values)
 
 
 class RegionRunner:
@@ -119,17 +120,19 @@ class RegionRunner:
         entry = self.cache.get(key)
         if entry is None or (entry.guards and not entry.valid()):
             entry, key, leaves = self._compile(key, values)
-        return self._run(entry, leaves, RECORD.get())
+        return self._run(entry, leaves, RECORD.get(), values)
 
-    def _run(self, entry: _Entry, leaves: list[Any], rec: list[Any] | None) -> tuple[Any, ...]:
+    def _run(
+        self, entry: _Entry, leaves: list[Any], rec: list[Any] | None, values: tuple[Any, ...]
+    ) -> tuple[Any, ...]:
         """Run a compiled entry: counted, recorded, observed."""
         self.session.stats.region_calls += 1
         if rec is not None:
             rec.append(("region", self.program, self.name))
         observer = OBSERVER.get()
         if observer is not None:
-            return observer(self.program, self.name, lambda: entry.run(leaves))
-        return entry.run(leaves)
+            return observer(self.program, self.name, lambda: entry.run(leaves, values))
+        return entry.run(leaves, values)
 
     def _compile(
         self, key: tuple[Any, ...], values: tuple[Any, ...]
@@ -252,6 +255,9 @@ class RegionRunner:
             with guards.record(s.root) as read:
                 captured = trace(fn, s.root, s.param_names, s.torch_params, values, self.dynamic)
             if self.dynamic:
+                # A host scalar used where an op needs a Python number (torch.arange(k),
+                # x.narrow(1, 0, k)) is read back inside the graph: specialise on it instead.
+                check_supported(captured.gm)
                 # A Python number in PyTorch promotes like a "wrapped number" (a float32 0-d
                 # tensor times a Python float stays float32); the 0-d float64 array standing for
                 # it does not. Trace once with the Python values too: if the array version
@@ -307,11 +313,10 @@ class RegionRunner:
         return fn
 
 
-def _node_dtypes(captured: Captured, scalar_math: bool = True) -> set[Any]:
-    """The dtypes of every value the captured graph computes. ``scalar_math=False`` leaves out
-    arithmetic on the 0-d float64 / int64 inputs alone (``0.5 * k`` for a host scalar ``k``): it
-    is Python's double / int arithmetic, whatever dtype a static trace gives it."""
-    out: set[Any] = set()
+def _computed(captured: Captured) -> Iterator[tuple[Any, bool]]:
+    """(value, scalar-only) for each op of the captured graph: scalar-only when it computes on
+    the 0-d float64 / int64 inputs alone (a host scalar ``k``: ``0.5 * k``), or selects
+    between such values."""
     scalar: set[Any] = set()
     for node in captured.gm.graph.nodes:
         val = node.meta.get("val")
@@ -322,13 +327,24 @@ def _node_dtypes(captured: Captured, scalar_math: bool = True) -> set[Any]:
             ins = node.all_input_nodes
             if node.target is torch.ops.aten.where.self:
                 ins = [a for a in node.args[1:] if isinstance(a, torch.fx.Node)]  # a select of them
-            if not scalar_math and ins and all(i in scalar for i in ins):
+            only = bool(ins) and all(i in scalar for i in ins)
+            if only:
                 scalar.add(node)
-                continue
-            for v in val if isinstance(val, list | tuple) else (val,):
-                dtype = getattr(v, "dtype", None)
-                if dtype is not None:
-                    out.add(dtype)
+            yield val, only
+
+
+def _node_dtypes(captured: Captured, scalar_math: bool = True) -> set[Any]:
+    """The dtypes of every value the captured graph computes. ``scalar_math=False`` leaves out
+    scalar-only arithmetic: it is Python's double / int arithmetic, whatever dtype a static
+    trace gives it."""
+    out: set[Any] = set()
+    for val, only in _computed(captured):
+        if only and not scalar_math:
+            continue
+        for v in val if isinstance(val, list | tuple) else (val,):
+            dtype = getattr(v, "dtype", None)
+            if dtype is not None:
+                out.add(dtype)
     return out
 
 
@@ -336,22 +352,13 @@ _PYTHON_PRECISION = (torch.float64, torch.int64, torch.bool, torch.complex128)
 
 
 def _narrow_scalar_math(captured: Captured) -> bool:
-    """Whether arithmetic on the 0-d host-scalar inputs alone computes in a dtype narrower than
+    """Whether arithmetic on the host-scalar inputs alone computes in a dtype narrower than
     Python's (``n / 3`` of an int64 input is float32 in PyTorch, a double in Python): the value
     must then be specialised, computed by Python at capture time."""
-    scalar: set[Any] = set()
-    for node in captured.gm.graph.nodes:
-        val = node.meta.get("val")
-        if node.op == "placeholder":
-            if getattr(val, "shape", None) == () and val.dtype in (torch.float64, torch.int64):
-                scalar.add(node)
-        elif node.op == "call_function":
-            ins = node.all_input_nodes
-            if ins and all(i in scalar for i in ins):
-                if getattr(val, "dtype", torch.float64) not in _PYTHON_PRECISION:
-                    return True
-                scalar.add(node)
-    return False
+    return any(
+        only and getattr(val, "dtype", torch.float64) not in _PYTHON_PRECISION
+        for val, only in _computed(captured)
+    )
 
 
 def structure_key(gm: Any) -> tuple[Any, ...] | None:
@@ -430,7 +437,7 @@ class StagedRunner(RegionRunner):
                 return self._unstage(key, e, args)
             self.staged += 1
         rec = RECORD.get()
-        outs = self._run(entry, leaves, rec)
+        outs = self._run(entry, leaves, rec, values)
         if rec is not None:
             for code in outs[-1]:  # the path inside: one code per select, in program order
                 v = int(code)
@@ -491,7 +498,7 @@ def _mutable(spec: Any) -> bool:
         return False
     if tag == "c":
         return isinstance(spec[1], list | dict | set)
-    if tag == "d" or (tag == "l" and spec[1] is list):
+    if tag in ("d", "L", "D", "r", "i", "j") or (tag == "l" and spec[1] is list):
         return True
     return any(_mutable(x) for x in spec[2])
 

@@ -364,26 +364,107 @@ def test_command_line(tmp_path):
     np.save(tmp_path / "x.npy", x)
     blocked = "import sys, runpy; sys.modules['torch'] = None; sys.argv[0] = 'dycl_jax'; "
     run = [sys.executable, "-c", blocked + "runpy.run_module('dycl_jax', run_name='__main__')"]
-    out = subprocess.run(
-        [*run, "run", str(art), str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npz")],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr
+
+    def torch_free(*args: str) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run(
+            [*run, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
+        )
+        assert out.returncode == 0, out.stderr
+        return out
+
+    torch_free("run", str(art), str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npz"))
     assert os.listdir(art / "xla_cache")  # compiled regions kept for the next process
-    got = np.load(tmp_path / "y.npz")["out0"]
+    got = np.load(tmp_path / "y.npz")["out"]
     loaded = dycl_jax.load(art)
     assert np.allclose(got, np.asarray(loaded(x)))
-    out = subprocess.run(
-        [*run, "inspect", str(art), "--source"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr
+    out = torch_free("inspect", str(art), "--source")
     assert "Gate.forward._region" in out.stdout and "def forward(self, x)" in out.stdout
+
+
+class ExitLog(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.exit_log: list[int] = []
+        self.sched = {"temp": 1.0}
+
+    def forward(self, x):
+        h = self.lin(x)
+        if h.sum() > 0:
+            self.exit_log.append(1)
+        return h / self.sched["temp"]
+
+
+class Tempered(ExitLog):
+    def forward(self, x):
+        self.sched["temp"] *= 0.5
+        return self.lin(x) / self.sched["temp"]
+
+
+@pytest.mark.parametrize("cls", [ExitLog, Tempered])
+def test_state_written_by_forward_is_refused_at_its_line(tmp_path, cls):
+    cm = dycl_jax.convert(cls().eval())
+    with pytest.raises(ArtifactError, match="outlives the call") as e:
+        cm.save(tmp_path / "a", example_inputs=[(torch.ones(1, 4),)])
+    assert e.value.location is not None and e.value.location.filename == __file__
+
+
+class ExitNow(Exception):
+    def __init__(self, logits, layer):
+        super().__init__("exit")
+        self.logits = logits
+        self.layer = layer
+
+
+class ExitingLayer(nn.Module):
+    def __init__(self, i):
+        super().__init__()
+        self.lin = nn.Linear(4, 4, bias=False)
+        self.i = i
+        self.skip = None
+
+    def forward(self, x):
+        x = torch.tanh(self.lin(x))
+        if x.mean() > 0.1 and self.lin.bias is None and self.skip is None:
+            raise ExitNow(x * 2, self.i)
+        return x
+
+
+class DeeStyle(nn.Module):
+    """DeeBERT's shape: a layer raises a user exception carrying tensors, forward catches it;
+    host code reads the class name and None parameter / submodule slots."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList(ExitingLayer(i) for i in range(3))
+
+    def helper(self):
+        return 1
+
+    def forward(self, x, use_helper: bool = False):
+        try:
+            for layer in self.layers:
+                x = layer(x)
+        except ExitNow as e:
+            return e.logits, e.layer, type(self).__name__
+        if use_helper:
+            return x, self.helper(), type(self).__name__
+        return x, -1, type(self).__name__
+
+
+def test_exceptions_class_names_and_none_slots(tmp_path):
+    torch.manual_seed(0)
+    model = DeeStyle().eval()
+    cm = dycl_jax.convert(model)
+    xs = [torch.randn(1, 4, generator=torch.Generator().manual_seed(s)) * 2 for s in range(10)]
+    cm.save(tmp_path / "a", example_inputs=[(x,) for x in xs])
+    loaded = dycl_jax.load(tmp_path / "a")
+    exits = {}
+    for x in xs:
+        with torch.no_grad():
+            want = model(x)
+        assert difference(loaded(x.numpy()), want) is None
+        exits[want[1]] = x
+    assert len(exits) >= 2 and -1 in exits  # an early exit and a full pass, at least
+    with pytest.raises(ArtifactError, match=r"DeeStyle.helper\(\), a method that is not converted"):
+        loaded(exits[-1].numpy(), use_helper=True)

@@ -753,3 +753,73 @@ def test_dict_entries_set_under_a_condition() -> None:
     torch.manual_seed(0)
     m = DictEntryUnderCondition().eval()
     run_all_paths(m, dycl_jax.convert(m), _inputs(1, 4))
+
+
+class ListsInsideContainers(nn.Module):
+    """Lists reached through a subscript (``state["trace"].append``, ``t[0].append``), an alias
+    into a nested list made in a region (``inner = acc[0]``), and one list held twice: every
+    mutation is seen through every name, as in Python."""
+
+    def forward(self, x):
+        state = {"trace": [], "n": 0}
+        t = ([], [x])
+        acc = [[x]]
+        inner = acc[0]
+        pair = [inner, inner]
+        h = x
+        for i in range(3):
+            h = torch.tanh(h * 2)
+            if h.sum() > 0:
+                state["trace"].append(h)
+                t[0].append(h * i)
+                inner.append(h + i)
+            else:
+                t[1].extend([h, h])
+                pair[1].insert(0, h)
+        last = state["trace"].pop() if state["trace"] else x
+        return len(state["trace"]), len(t[0]), len(t[1]), len(acc[0]), len(pair[0]), last
+
+
+def test_lists_mutated_through_subscripts_and_aliases() -> None:
+    m = ListsInsideContainers().eval()
+    run_all_paths(m, dycl_jax.convert(m), _inputs(1, 4))
+    run_all_paths(m, dycl_jax.convert(m, config=dycl_jax.Config(stage=False)), _inputs(1, 4))
+
+
+class CacheOnModule(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.f = nn.Linear(4, 4)
+        self.cache: dict[str, list[torch.Tensor]] = {"feats": []}
+
+    def forward(self, x):
+        h = self.f(x)
+        if h.sum() > 0:
+            self.cache["feats"].append(h)
+        return len(self.cache["feats"])
+
+
+@pytest.mark.parametrize("stage", [True, False])
+def test_list_in_a_module_dict_appended_under_a_condition(stage: bool) -> None:
+    torch.manual_seed(0)
+    m, ref = CacheOnModule().eval(), CacheOnModule().eval()
+    ref.load_state_dict(m.state_dict())
+    cm = dycl_jax.convert(m, config=dycl_jax.Config(stage=stage))
+    xs = [torch.ones(1, 4) * s for s in (1, -1, 1, -1, -1, 1)]
+    assert [cm(x) for x in xs] == [ref(x) for x in xs]
+    for got, want in zip(m.cache["feats"], ref.cache["feats"]):
+        assert np.allclose(np.asarray(got), want.detach().numpy())  # values, not trace stand-ins
+
+
+class TensorsSizedByHostInts(nn.Module):
+    def forward(self, x):
+        k = int((x > 0).sum().item())
+        y = torch.arange(k) * 2
+        z = torch.full((1,), k) + x.narrow(1, 0, max(k, 1)).sum()
+        return y, z, x.repeat(1, k + 1)
+
+
+def test_host_ints_as_sizes_and_fill_values() -> None:
+    m = TensorsSizedByHostInts().eval()
+    for stage in (True, False):
+        run_all_paths(m, dycl_jax.convert(m, config=dycl_jax.Config(stage=stage)), _inputs(1, 4))
