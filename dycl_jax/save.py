@@ -444,15 +444,17 @@ def save(
     if session.root is None:
         raise ArtifactError("only a converted nn.Module can be saved")
     examples = []
-    for args in example_inputs:
+    inputs = list(example_inputs)
+    before = _state(cm) if inputs else None
+    for args in inputs:
         if not isinstance(args, tuple):
             raise ArtifactError(
                 f"example_inputs holds argument tuples, got a {type(args).__name__}",
                 hint="pass [(x1,), (x2,)]",
             )
         out = cm(*args)
-        inputs = keys.describe(keys.split(io.inputs(args), frozenset())[0], _arg_names(args))
-        examples.append({"inputs": inputs, "output": _structure(out)})
+        given = keys.describe(keys.split(io.inputs(args), frozenset())[0], _arg_names(args))
+        examples.append({"inputs": given, "output": _structure(out)})
     if session.state_attrs:
         names = ", ".join(f"{type(o).__name__}.{a}" for o, a in session.state_attrs)
         raise ArtifactError(
@@ -466,6 +468,14 @@ def save(
                 f"{prog.qualname} changes state that outlives the call ({write[1]}): a saved "
                 "artifact freezes module attributes and globals as they are at save time",
                 SourceLocation(prog.ir.filename, write[0]),
+                hint="keep per-call state in locals, or run the model converted in-process",
+            )
+    if before is not None:
+        changed = _changed(before, _state(cm))
+        if changed is not None:
+            raise ArtifactError(
+                f"{cm._root.qualname} changed {changed} while running example_inputs: state "
+                "that outlives the call, which a saved artifact freezes as it is at save time",
                 hint="keep per-call state in locals, or run the model converted in-process",
             )
     session.refresh_if_stale()
@@ -524,11 +534,17 @@ def _state_write(prog: Program) -> tuple[int, str] | None:
     mutating method called on one (``self.exit_log.append(1)``, ``self.sched["t"] *= 0.5``)."""
     ir = prog.ir
     local = _free_names(prog.host_source) ^ _all_names(prog.host_source)
-    roots = {ir.param_names[0]} if prog.owner is not None and ir.param_names else set()
+    first = {ir.param_names[0]} if prog.owner is not None and ir.param_names else set()
+    roots = set(first)
 
     def outer(e: ast.expr) -> bool:
-        while isinstance(e, ast.Attribute | ast.Subscript):
-            e = e.value
+        while True:
+            if isinstance(e, ast.Attribute | ast.Subscript):
+                e = e.value
+            elif isinstance(e, ast.Call) and _is_getattr(e):
+                e = e.args[0]
+            else:
+                break
         return isinstance(e, ast.Name) and (e.id in roots or e.id not in local)
 
     codes = [s.code for s in walk(ir.body) if isinstance(s, Simple)]
@@ -536,8 +552,33 @@ def _state_write(prog: Program) -> tuple[int, str] | None:
         codes.extend(r.body)
         if r.staged is not None:
             codes.extend(s.code for s in walk(r.staged.block) if isinstance(s, Simple))
-    for code in codes:
-        for node in ast.walk(ast.parse(code.text)):
+    trees = [(code, ast.parse(code.text)) for code in codes]
+    # Locals bound to state (log = self.exit_log): writes through them are writes to it.
+    grew = True
+    while grew:
+        grew = False
+        for _, tree in trees:
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.Assign):
+                    continue
+                v = node.value
+                if (
+                    isinstance(v, ast.Attribute | ast.Subscript | ast.Name) or _is_getattr(v)
+                ) and outer(v):
+                    for t in node.targets:
+                        if isinstance(t, ast.Name) and t.id not in roots:
+                            roots.add(t.id)
+                            grew = True
+    for code, tree in trees:
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("setattr", "delattr")
+                and node.args
+                and (outer(node.args[0]) or _named(node.args[0], roots))
+            ):
+                return code.line, ast.unparse(node).splitlines()[0][:80]
             targets: list[ast.expr] = []
             if isinstance(node, ast.Assign):
                 targets = node.targets
@@ -549,20 +590,74 @@ def _state_write(prog: Program) -> tuple[int, str] | None:
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr in _MUTATORS
-                and isinstance(node.func.value, ast.Attribute | ast.Subscript | ast.Name)
-                and not isinstance(node.func.value, ast.Name)
             ):
-                targets = [node.func.value]
+                receiver = node.func.value
+                if _named(receiver, roots - first) or (
+                    not isinstance(receiver, ast.Name) and outer(receiver)
+                ):
+                    return code.line, ast.unparse(node).splitlines()[0][:80]
             for t in targets:
                 if isinstance(t, ast.Attribute | ast.Subscript) and outer(t):
                     return code.line, ast.unparse(node).splitlines()[0][:80]
     return None
 
 
+def _is_getattr(e: ast.expr) -> bool:
+    return (
+        isinstance(e, ast.Call)
+        and isinstance(e.func, ast.Name)
+        and e.func.id == "getattr"
+        and len(e.args) >= 2
+    )
+
+
+def _named(e: ast.expr, names: set[str]) -> bool:
+    return isinstance(e, ast.Name) and e.id in names
+
+
 def _all_names(source: str) -> set[str]:
     return {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)} | {
         a.arg for a in ast.walk(ast.parse(source)) if isinstance(a, ast.arg)
     }
+
+
+def _state(cm: ConvertedModel) -> dict[str, Any]:
+    """A fingerprint of what calls could change and an artifact would freeze: every module's
+    Python attributes and the globals host programs read (containers by content, other
+    objects by identity)."""
+    root = cm.session.root
+    assert root is not None
+    out: dict[str, Any] = {}
+    for name, m in root.named_modules():
+        for k, v in m.__dict__.items():
+            if k not in _MODULE_INTERNALS:
+                out[f"{type(m).__qualname__}.{k}" if not name else f"{name}.{k}"] = _print(v)
+    for prog in cm.session.programs.values():
+        for g in _free_names(prog.host_source):
+            v = prog.namespace.get(g, _ABSENT) if isinstance(prog.namespace, dict) else _ABSENT
+            if type(v) in (list, dict, tuple, set, int, float, str, bool):  # data, not code
+                out[f"global {g}"] = _print(v)
+    return out
+
+
+def _print(v: Any, depth: int = 0) -> Any:
+    t = type(v)
+    if depth > 6:
+        return ("deep",)
+    if t is list or t is tuple:
+        return (t.__name__, id(v) if t is list else None, tuple(_print(x, depth + 1) for x in v))
+    if t is dict:
+        return ("dict", id(v), tuple((k, _print(x, depth + 1)) for k, x in v.items()))
+    if t in (int, float, str, bool, type(None), complex):
+        return v
+    return ("obj", id(v))
+
+
+def _changed(before: dict[str, Any], after: dict[str, Any]) -> str | None:
+    for k in sorted(before.keys() | after.keys()):
+        if before.get(k, _ABSENT) != after.get(k, _ABSENT):
+            return k
+    return None
 
 
 def _structure(v: Any) -> str:

@@ -127,32 +127,41 @@ def leaf_starts(values: tuple[Any, ...], dynamic: frozenset[int]) -> list[int]:
 
 
 def rebuild(values: tuple[Any, ...], dynamic: frozenset[int], tensors: list[Any]) -> list[Any]:
-    """``values`` with every leaf replaced, in order, by the next of ``tensors``."""
+    """``values`` with every leaf replaced, in order, by the next of ``tensors``. A list or
+    dict met more than once (``pair = (a, a)``) is rebuilt once: a write through one path is
+    seen through the other, as in Python."""
     it = iter(tensors)
     out = []
+    memo: dict[int, Any] = {}
     for i, v in enumerate(values):
         if i in dynamic and type(v) in (int, float):
             out.append(next(it))
         else:
-            out.append(_rebuild(v, it))
+            out.append(_rebuild(v, it, memo))
     return out
 
 
-def _rebuild(v: Any, it: Any) -> Any:
+def _rebuild(v: Any, it: Any, memo: dict[int, Any]) -> Any:
     if type(v) is _ARRAY_IMPL or isinstance(v, _ARRAY | np.ndarray | np.generic):
         return next(it)
     t = type(v)
-    if t is list or t is tuple:
-        return t(_rebuild(x, it) for x in v)
-    if t is dict:
-        return {k: _rebuild(x, it) for k, x in v.items()}
+    if t is list or t is dict:
+        # every occurrence consumes its own leaves (split keyed each); the first object stands
+        new = (
+            [_rebuild(x, it, memo) for x in v]
+            if t is list
+            else {k: _rebuild(x, it, memo) for k, x in v.items()}
+        )
+        return memo.setdefault(id(v), new)
+    if t is tuple:
+        return t(_rebuild(x, it, memo) for x in v)
     if isinstance(v, tuple) and hasattr(t, "_fields"):
-        return t(*(_rebuild(x, it) for x in v))
+        return t(*(_rebuild(x, it, memo) for x in v))
     if isinstance(v, tuple) and hasattr(t, "n_sequence_fields"):
-        return t(tuple(_rebuild(x, it) for x in v))
+        return t(tuple(_rebuild(x, it, memo) for x in v))
     if _plain_dataclass(v):
         return dataclasses.replace(
-            v, **{f.name: _rebuild(getattr(v, f.name), it) for f in dataclasses.fields(v)}
+            v, **{f.name: _rebuild(getattr(v, f.name), it, memo) for f in dataclasses.fields(v)}
         )
     return v
 

@@ -208,6 +208,8 @@ _DATA_DEPENDENT = (
     "aten.item",
     # a fake tensor's data read: torch.tensor([k]) of a host scalar traced as a 0-d input
     "data is not allocated yet",
+    # a host scalar traced as a 0-d input used as a size (F.pad(x, (0, k)), interpolate)
+    "expected to contain only concrete integers",
 )
 
 

@@ -468,3 +468,43 @@ def test_exceptions_class_names_and_none_slots(tmp_path):
     assert len(exits) >= 2 and -1 in exits  # an early exit and a full pass, at least
     with pytest.raises(ArtifactError, match=r"DeeStyle.helper\(\), a method that is not converted"):
         loaded(exits[-1].numpy(), use_helper=True)
+
+
+TABLE = {"n": 0}
+
+
+class WritesThroughAliases(nn.Module):
+    def __init__(self, how: str):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.exit_log: list[int] = []
+        self.how = how
+
+    def note(self, log):
+        log.append(1)
+
+    def forward(self, x):
+        h = self.lin(x)
+        if h.sum() > 0:
+            if self.how == "alias":
+                log = self.exit_log
+                log.append(1)
+            elif self.how == "setattr":
+                setattr(self, "calls", 1)  # noqa: B010  (the form under test)
+            elif self.how == "global":
+                t = TABLE
+                t["n"] += 1
+            else:
+                self.note(self.exit_log)  # found by running example_inputs
+        return h
+
+
+@pytest.mark.parametrize("how", ["alias", "setattr", "global", "helper"])
+def test_state_written_through_aliases_is_refused(tmp_path, how):
+    torch.manual_seed(0)
+    model = WritesThroughAliases(how).eval()
+    x = torch.ones(1, 4)
+    with torch.no_grad():
+        x = x if model.lin(x).sum() > 0 else -x  # the path that writes
+    with pytest.raises(ArtifactError, match="outlives the call"):
+        dycl_jax.convert(model).save(tmp_path / "a", example_inputs=[(x,)])

@@ -823,3 +823,25 @@ def test_host_ints_as_sizes_and_fill_values() -> None:
     m = TensorsSizedByHostInts().eval()
     for stage in (True, False):
         run_all_paths(m, dycl_jax.convert(m, config=dycl_jax.Config(stage=stage)), _inputs(1, 4))
+
+
+class SameListTwice(nn.Module):
+    """One list reached through two places of a tuple, written through one of them in a region
+    after a split: the other place sees the write."""
+
+    def forward(self, x):
+        k = int((x > 0).sum().item())
+        padded = torch.nn.functional.pad(x, (0, k))
+        a = [x]
+        pair = (a, a)
+        h = x * 2
+        if h.sum() > 0:
+            h = h + 1
+        pair[0][0] = h
+        return pair[1][0], padded
+
+
+def test_one_list_in_two_places_and_host_int_pad() -> None:
+    m = SameListTwice().eval()
+    for stage in (True, False):
+        run_all_paths(m, dycl_jax.convert(m, config=dycl_jax.Config(stage=stage)), _inputs(1, 4))
