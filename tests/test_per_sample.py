@@ -284,7 +284,21 @@ class Respecialise(nn.Module):
         return x[:, :n] * lst[0], n
 
 
-@pytest.mark.parametrize("cls", [Finally, TopkFields, Respecialise])
+class ListStoredThrough(nn.Module):
+    """A region returns one of its live-in lists itself (t holds `a`); rows then split, and each
+    group's replay must refill its own `a`."""
+
+    def forward(self, x):
+        a = [x]
+        t = (a, 1)
+        h = x * 2
+        t[0][0] = h
+        if h.sum() > 0:
+            t[0].append(h)
+        return len(a), a[0]
+
+
+@pytest.mark.parametrize("cls", [Finally, TopkFields, Respecialise, ListStoredThrough])
 def test_second_review_regressions(cls: type[nn.Module]) -> None:
     m = cls().eval()
     cm = dycl_jax.convert(m)

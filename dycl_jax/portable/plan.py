@@ -27,6 +27,20 @@ def build(spec: tuple[Any, ...], outs: tuple[Any, ...], values: tuple[Any, ...])
     return tuple(_one(s, outs, values, memo) for s in spec)
 
 
+def keeps_identity(spec: Any) -> bool:
+    """Whether a plan returns live-in lists / dicts themselves or shares one among outputs."""
+    if type(spec) is not tuple or not spec or type(spec[0]) is not str:
+        return type(spec) is tuple and any(keeps_identity(x) for x in spec)
+    tag = spec[0]
+    if tag in ("i", "j", "L", "D", "r"):
+        return True
+    if tag == "l" or tag == "n":
+        return any(keeps_identity(x) for x in spec[2])
+    if tag == "d":
+        return any(keeps_identity(x) for _, x in spec[1])
+    return False
+
+
 def _one(s: Any, outs: tuple[Any, ...], values: tuple[Any, ...], memo: dict[int, Any]) -> Any:
     tag = s[0]
     if tag == "t":

@@ -41,6 +41,7 @@ import torch
 from dycl_jax.capture import signature
 from dycl_jax.errors import InputError, InternalError
 from dycl_jax.lower import dtypes
+from dycl_jax.portable import plan
 from dycl_jax.runtime import io
 
 if TYPE_CHECKING:
@@ -314,6 +315,9 @@ class _Event:
     kind: str  # "region", "eager" or "read"
     value: Any
     tag: Any = None  # a region event: which runner
+    # A region whose outputs keep live-in lists/dicts themselves (portable.plan "i"/"j"...):
+    # (graph outputs, plan, staged), so a replay rebuilds them around its own objects.
+    rebuild: tuple[Any, Any, bool] | None = None
 
 
 class _Run:
@@ -444,7 +448,15 @@ class _Run:
         tag = (runner.program, runner.name)
         i = start = len(self.events)
         if i < len(self.parent) and self.parent[i].kind == "region" and self.parent[i].tag == tag:
-            return self._replayed("region", tag)[1]  # type: ignore[no-any-return]
+            again = self.parent[i].rebuild
+            if again is None:
+                return self._replayed("region", tag)[1]  # type: ignore[no-any-return]
+            raw, spec, is_staged = again
+            raw = _slice(raw, self.positions)
+            outs = plan.build(spec, raw, values)
+            outs = outs[:-1] if is_staged else outs
+            self.events.append(_Event("region", outs, tag, (raw, spec, is_staged)))
+            return outs
         markers: dict[int, Any] = {}
 
         def stand_in(v: Any) -> Any:
@@ -497,8 +509,8 @@ class _Run:
                 kind = np.int64 if type(sv.values[0]) is int else np.float64
                 vals = sv.values + [sv.values[0]] * (size - len(sv.values))
                 markers[id(leaves[starts[pos]])] = np.asarray(vals, kind)
-        outs = self._vmapped(runner, entry, leaves, markers, staged, values)
-        self.events.append(_Event("region", outs, tag))
+        outs, again = self._vmapped(runner, entry, leaves, markers, staged, values)
+        self.events.append(_Event("region", outs, tag, again))
         return outs
 
     def _vmapped(
@@ -509,11 +521,11 @@ class _Run:
         markers: dict[int, Any],
         staged: bool,
         values: tuple[Any, ...],
-    ) -> tuple[Any, ...]:
+    ) -> tuple[tuple[Any, ...], tuple[Any, Any, bool] | None]:
         runner.session.stats.region_calls += 1
         if entry.jitted is None:
             outs = entry.captured.plan.build((), values)
-            return outs[:-1] if staged else outs
+            return (outs[:-1] if staged else outs), _again(entry, (), staged)
         n = self.size
         axes = tuple(0 if id(leaf) in markers else None for leaf in leaves)
         args = [markers[id(leaf)] if id(leaf) in markers else leaf for leaf in leaves]
@@ -541,8 +553,16 @@ class _Run:
             placed = [jax.device_put(a, layout.rows if x == 0 else layout.replicated)
                       for a, x in zip(args, axes)]  # fmt: skip
             raw = vmapped(*params, *placed)
-        outs = entry.captured.plan.build(tuple(Rows(o, n) for o in raw), values)
-        return outs[:-1] if staged else outs
+        rows = tuple(Rows(o, n) for o in raw)
+        outs = entry.captured.plan.build(rows, values)
+        return (outs[:-1] if staged else outs), _again(entry, rows, staged)
+
+
+def _again(entry: Any, raw: tuple[Any, ...], staged: bool) -> tuple[Any, Any, bool] | None:
+    """What a replay needs to rebuild a region's outputs around its own live-in objects: only
+    when the plan returns live-in lists / dicts themselves (or shares one among outputs)."""
+    spec = entry.captured.plan.spec
+    return (raw, spec, staged) if plan.keeps_identity(spec) else None
 
 
 def bucket(n: int) -> int:
