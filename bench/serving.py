@@ -21,19 +21,11 @@ from pathlib import Path
 import torch
 
 import dycl_jax
+from dycl_jax.testing import batch_of
 from dycl_jax.zoo import MODELS
 
 OUT = Path(__file__).resolve().parent / "out"
 DEFAULT = ("sdn_resnet56", "skipnet_ff", "branchy", "bert_pabee", "act_rnn", "decoder_greedy")
-
-
-def _batch(inputs: list[tuple[object, ...]]) -> tuple[object, ...]:
-    return tuple(
-        torch.cat([a[j] for a in inputs])
-        if isinstance(inputs[0][j], torch.Tensor)
-        else inputs[0][j]
-        for j in range(len(inputs[0]))
-    )
 
 
 def _best(fn, reps: int = 3) -> float:
@@ -65,7 +57,7 @@ def main() -> None:
         cm = dycl_jax.convert(model)
         for n in (int(r) for r in a.rows.split(",")):
             inputs = entry.inputs_for_paths("small", n=n, seed=0)
-            batch = _batch(inputs)
+            batch = batch_of(inputs)
             cm.per_sample(*batch, stack=False)  # warm up (compiles)
             before = cm.stats.per_sample_groups
             cm.per_sample(*batch, stack=False)

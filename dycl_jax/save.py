@@ -283,15 +283,12 @@ class _Saver:
             if entry.jitted is not None:
                 params = [jax.ShapeDtypeStruct(p.shape, p.dtype) for p in entry.params]
                 export = self.export(entry.jitted, (*params, *avals))
-            identity = all(
-                s[0] == "t" and s[1] == i for i, s in enumerate(entry.captured.plan.spec)
-            )
             sigs.append(
                 {
                     "key": pkey,
                     "export": export,
                     "params": list(entry.captured.param_names),
-                    "plan": None if identity else plan,
+                    "plan": None if entry.captured.plan.identity else plan,
                 }
             )
             self.signatures += 1
@@ -400,6 +397,12 @@ class _Method:
 
 def _free_names(source: str) -> set[str]:
     """Names a host source reads and never binds itself: its globals."""
+    loads, bound = _names(source)
+    return loads - bound
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """(names read, names bound: assigned, parameters, imports, handlers) of a host source."""
     tree = ast.parse(source)
     loads: set[str] = set()
     bound: set[str] = set()
@@ -417,7 +420,7 @@ def _free_names(source: str) -> set[str]:
             bound.add(node.name)
         elif isinstance(node, ast.Import | ast.ImportFrom):
             bound.update((a.asname or a.name).split(".")[0] for a in node.names)
-    return loads - bound
+    return loads, bound
 
 
 def _torch_name(v: Any) -> str | None:
@@ -533,7 +536,7 @@ def _state_write(prog: Program) -> tuple[int, str] | None:
     outliving the call: an attribute or container entry reached from ``self`` or a global, or a
     mutating method called on one (``self.exit_log.append(1)``, ``self.sched["t"] *= 0.5``)."""
     ir = prog.ir
-    local = _free_names(prog.host_source) ^ _all_names(prog.host_source)
+    local = _names(prog.host_source)[1]
     first = {ir.param_names[0]} if prog.owner is not None and ir.param_names else set()
     roots = set(first)
 
@@ -615,12 +618,6 @@ def _named(e: ast.expr, names: set[str]) -> bool:
     return isinstance(e, ast.Name) and e.id in names
 
 
-def _all_names(source: str) -> set[str]:
-    return {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)} | {
-        a.arg for a in ast.walk(ast.parse(source)) if isinstance(a, ast.arg)
-    }
-
-
 def _state(cm: ConvertedModel) -> dict[str, Any]:
     """A fingerprint of what calls could change and an artifact would freeze: every module's
     Python attributes and the globals host programs read (containers by content, other
@@ -634,7 +631,7 @@ def _state(cm: ConvertedModel) -> dict[str, Any]:
                 out[f"{type(m).__qualname__}.{k}" if not name else f"{name}.{k}"] = _print(v)
     for prog in cm.session.programs.values():
         for g in _free_names(prog.host_source):
-            v = prog.namespace.get(g, _ABSENT) if isinstance(prog.namespace, dict) else _ABSENT
+            v = prog.namespace.get(g, _ABSENT)
             if type(v) in (list, dict, tuple, set, int, float, str, bool):  # data, not code
                 out[f"global {g}"] = _print(v)
     return out

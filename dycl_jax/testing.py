@@ -111,3 +111,12 @@ def run_all_paths(
         assert_same(got, expected, rtol, atol)
         paths.add(path_of(events))
     return paths
+
+
+def batch_of(rows: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """Argument tuples of single rows made one batch (for ``per_sample``): tensors concatenated
+    on dim 0, other arguments taken from the first row."""
+    return tuple(
+        torch.cat([r[j] for r in rows]) if isinstance(rows[0][j], torch.Tensor) else rows[0][j]
+        for j in range(len(rows[0]))
+    )

@@ -12,17 +12,9 @@ import torch.nn as nn
 
 import dycl_jax
 from dycl_jax.errors import InputError
+from dycl_jax.testing import batch_of
 from dycl_jax.zoo import MODELS
 from tests.helpers import assert_same
-
-
-def _batch(inputs: list[tuple[object, ...]]) -> tuple[object, ...]:
-    return tuple(
-        torch.cat([a[j] for a in inputs])
-        if isinstance(inputs[0][j], torch.Tensor)
-        else inputs[0][j]
-        for j in range(len(inputs[0]))
-    )
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -32,7 +24,7 @@ def test_each_row_equals_eager_on_that_row_alone(name: str) -> None:
     cm = dycl_jax.convert(model)
     inputs = entry.inputs_for_paths("small", n=6, seed=0)
     # inputs_for_paths: rows chosen to take different paths (test_zoo checks they do)
-    rows = cm.per_sample(*_batch(inputs), stack=False)
+    rows = cm.per_sample(*batch_of(inputs), stack=False)
     assert len(rows) == len(inputs)
     for got, args in zip(rows, inputs):
         with torch.no_grad():
@@ -314,15 +306,15 @@ _SHARDED = r"""
 import os, sys
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
 import jax, numpy as np, torch, dycl_jax
+from dycl_jax.testing import batch_of, difference
 from dycl_jax.zoo import MODELS
-from dycl_jax.testing import difference
 assert len(jax.devices()) == 4
 for name in sys.argv[1:]:
     entry = MODELS[name]
     model = entry.build("small", seed=0)
     cm = dycl_jax.convert(model)
     rows = list(entry.inputs_for_paths("small", n=12, seed=0))
-    batch = tuple(torch.cat([r[i] for r in rows]) for i in range(len(rows[0])))
+    batch = batch_of(rows)
     got = cm.per_sample(*batch, stack=False)
     for r, g in zip(rows, got, strict=True):
         with torch.no_grad():

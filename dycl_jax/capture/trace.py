@@ -51,16 +51,17 @@ class OutPlan:
     containers, shared containers and live-in containers (``portable.plan``, the grammar)."""
 
     spec: tuple[Any, ...]
+    # The common case, every live-out a tensor in order: nothing to rebuild (derived from spec).
+    identity: bool = dataclasses.field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        # The common case — every live-out is a tensor, in order — needs no rebuilding.
         identity = all(s[0] == "t" and s[1] == i for i, s in enumerate(self.spec))
         object.__setattr__(self, "identity", identity)
 
     def build(self, outs: tuple[Any, ...], values: tuple[Any, ...] = ()) -> tuple[Any, ...]:
         """The live-out tuple from the graph's outputs ``outs``; ``values`` are the call's
         live-in values (an output that is one of their lists or dicts is that object)."""
-        if self.identity:  # type: ignore[attr-defined]
+        if self.identity:
             return outs
         return plan.build(self.spec, outs, values)
 

@@ -244,13 +244,21 @@ class LoadedModel:
     """A saved converted model, loaded: called like the original model (numpy or jax arrays in,
     jax arrays out)."""
 
-    def __init__(self, path: str, manifest: dict[str, Any], root: Program, programs: list[Program]):
+    def __init__(
+        self,
+        path: str,
+        manifest: dict[str, Any],
+        root: Program,
+        programs: list[Program],
+        stats: LoadStats,
+        load_seconds: float,
+    ) -> None:
         self.path = path
         self.manifest = manifest
         self._root = root
         self.programs = programs
-        self.stats = LoadStats()
-        self.load_seconds = 0.0
+        self.stats = stats
+        self.load_seconds = load_seconds
 
     @property
     def host_source(self) -> str:
@@ -332,10 +340,8 @@ def load(path: str | os.PathLike[str], compile_cache: bool | str = False) -> Loa
     for spec, prog in zip(manifest["programs"], programs):
         if prog.owner is not None:
             prog.owner._dycl_methods[spec["method"]] = _binder(prog)
-    model = LoadedModel(path, manifest, programs[manifest["root"]], programs)
-    model.stats = stats
-    model.load_seconds = time.perf_counter() - t0
-    return model
+    root = programs[manifest["root"]]
+    return LoadedModel(path, manifest, root, programs, stats, time.perf_counter() - t0)
 
 
 def _binder(prog: Program) -> Callable[[skeleton.Module], Bound]:

@@ -18,8 +18,8 @@ row order.
 Group sizes are padded to powers of two (repeating the first row), so a region compiles its
 vmapped form at most once per bucket. With several devices (or a ``jax.sharding.Mesh`` given),
 each group's rows are sharded over them and everything else replicated: ``jax.jit`` with
-shardings, JAX's own distribution (:class:`Layout`). Programs that write module attributes (recurrent state
-kept on the module) are refused: a replay would write them again.
+shardings, JAX's own distribution (:class:`Layout`). Programs that write module attributes
+(recurrent state kept on the module) are refused: a replay would write them again.
 """
 
 from __future__ import annotations
@@ -715,12 +715,13 @@ def _read(v: Rows, convert: Callable[[np.ndarray], Any], lazy: bool = False) -> 
 
 
 @contextlib.contextmanager
-def _active(run: _Run) -> Iterator[None]:
-    token = CURRENT.set(run)
+def _setting(var: contextvars.ContextVar[Any], value: Any) -> Iterator[None]:
+    """``var`` set to ``value`` for the block (the running group, the layout)."""
+    token = var.set(value)
     try:
         yield
     finally:
-        CURRENT.reset(token)
+        var.reset(token)
 
 
 # ---- the driver ------------------------------------------------------------------------------------
@@ -737,47 +738,36 @@ def run(
     """``call`` (the host program on inputs) run per group of rows: (the group's rows, its
     result with Rows leaves) for each group (see :func:`unstack`); ``cache`` keeps the vmapped
     region executables between calls; ``layout`` shards each group's rows over a mesh."""
-    token = LAYOUT.set(layout)
-    try:
-        return _run(call, args, kwargs, cache, max_groups)
-    finally:
-        LAYOUT.reset(token)
-
-
-def _run(
-    call: Callable[[tuple[Any, ...], dict[str, Any]], Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    cache: dict[Any, Any],
-    max_groups: int,
-) -> list[tuple[list[int], Any]]:
-    n = _rows(args, kwargs)
-    if n == 0:
-        return []
-    split_args = _per_row((args, kwargs), n)
-    done: list[tuple[list[int], Any]] = []  # (rows, result with Rows leaves) per group
-    todo = [_Run(list(range(n)), [], None, None, cache)]
-    while todo:
-        group = todo.pop()
-        if len(done) + len(todo) >= max_groups:
-            raise InputError(f"per_sample: more than {max_groups} groups; run fewer rows at once")
-        a, k = _slice(split_args, np.asarray(group.rows))
-        try:
-            with _active(group):
-                out = call(a, k)
-        except Split:
-            assert group.split is not None
-            todo.extend(reversed(_children(group, group.split)))
-            continue
-        if group.split is not None:
-            raise InputError(
-                "per_sample: forward catches every exception (a bare `except:` or `except "
-                "BaseException`) around code where rows of the batch take different paths",
-                hint="catch the exceptions forward expects (e.g. `except ValueError`), or call "
-                "the model row by row",
-            )
-        done.append((group.rows, out))
-    return done
+    with _setting(LAYOUT, layout):
+        n = _rows(args, kwargs)
+        if n == 0:
+            return []
+        split_args = _per_row((args, kwargs), n)
+        done: list[tuple[list[int], Any]] = []  # (rows, result with Rows leaves) per group
+        todo = [_Run(list(range(n)), [], None, None, cache)]
+        while todo:
+            group = todo.pop()
+            if len(done) + len(todo) >= max_groups:
+                raise InputError(
+                    f"per_sample: more than {max_groups} groups; run fewer rows at once"
+                )
+            a, k = _slice(split_args, np.asarray(group.rows))
+            try:
+                with _setting(CURRENT, group):
+                    out = call(a, k)
+            except Split:
+                assert group.split is not None
+                todo.extend(reversed(_children(group, group.split)))
+                continue
+            if group.split is not None:
+                raise InputError(
+                    "per_sample: forward catches every exception (a bare `except:` or `except "
+                    "BaseException`) around code where rows of the batch take different paths",
+                    hint="catch the exceptions forward expects (e.g. `except ValueError`), or call "
+                    "the model row by row",
+                )
+            done.append((group.rows, out))
+        return done
 
 
 def unstack(groups: list[tuple[list[int], Any]]) -> list[Any]:
