@@ -11,20 +11,23 @@ fail fast. Capture and lowering run lazily per region and input signature.
 from __future__ import annotations
 
 import ast
+import collections
 import contextlib
 import dataclasses
 import logging
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import jax
+import numpy as np
 import torch
 
 from dycl_jax import log
 from dycl_jax.analysis import aliasing, callgraph
+from dycl_jax.capture import guards
 from dycl_jax.config import Config
 from dycl_jax.errors import (
     ConversionError,
@@ -39,6 +42,7 @@ from dycl_jax.ir.program import Program as IRProgram
 from dycl_jax.ir.program import SplitReason, fallback_name
 from dycl_jax.log import logger
 from dycl_jax.lower import dtypes
+from dycl_jax.origin import user_class
 from dycl_jax.rewrite import regions as regions_mod
 from dycl_jax.rewrite.normalize import Normalized, normalize
 from dycl_jax.runtime import context, io, library, loader, per_sample, session, staging
@@ -224,8 +228,78 @@ def _check_hooks(model: torch.nn.Module) -> None:
 _MISSING = object()
 
 
-def _restore(state: list[tuple[Any, str, Any]]) -> None:
-    for obj, attr, value in state:
+def _snapshot(v: Any, seen: set[int] | None = None, depth: int = 0) -> Any:
+    """``v`` with the contents of every list, dict, set, deque and plain object in it
+    (subclasses and tuples holding them included), so that :func:`_put_back` can undo in-place
+    changes while keeping each object's identity. Each object is recorded once."""
+    seen = set() if seen is None else seen
+    if id(v) in seen:
+        return ("ref", v, None)  # restored where it was met first; the object itself here
+    if depth > 8 or isinstance(v, torch.Tensor | jax.Array | np.ndarray):
+        return (None, v, None)
+    if isinstance(v, dict):
+        seen.add(id(v))
+        return (dict, v, [(k, _snapshot(x, seen, depth + 1)) for k, x in v.items()])
+    if isinstance(v, list | collections.deque | tuple):
+        seen.add(id(v))
+        kind = type(v) if isinstance(v, tuple) else list
+        return (kind, v, [_snapshot(x, seen, depth + 1) for x in v])
+    if isinstance(v, set):
+        seen.add(id(v))
+        return (set, v, list(v))
+    if guards.plain_object(v) and user_class(type(v)) and not isinstance(v, BaseException):
+        seen.add(id(v))
+        return (object, v, [(k, _snapshot(x, seen, depth + 1)) for k, x in vars(v).items()])
+    return (None, v, None)
+
+
+def _put_back(snap: Any, leaf: Callable[[Any], Any]) -> Any:
+    """The object of ``snap`` holding its snapshot contents again, leaves passed through ``leaf``."""
+    kind, v, items = snap
+    if kind == "ref":
+        return v
+    if kind is dict:
+        v.clear()
+        v.update((k, _put_back(x, leaf)) for k, x in items)
+    elif kind is list:
+        v.clear()
+        v.extend(_put_back(x, leaf) for x in items)
+    elif kind is set:
+        v.clear()
+        v.update(items)
+    elif kind is object:
+        fields = {k: _put_back(x, leaf) for k, x in items}
+        v.__dict__.clear()
+        v.__dict__.update(fields)
+    elif kind is not None:  # a tuple: immutable itself, its containers refilled
+        new = [_put_back(x, leaf) for x in items]
+        if all(a is b for a, b in zip(new, v)):
+            return v
+        return kind(*new) if hasattr(kind, "_fields") else kind(new)
+    else:
+        return leaf(v)
+    return v
+
+
+def _state(pairs: list[tuple[Any, str]]) -> list[tuple[Any, str, Any]]:
+    seen: set[int] = set()
+    return [(o, a, _snapshot(o.__dict__.get(a, _MISSING), seen)) for o, a in pairs]
+
+
+def _python_state(root: torch.nn.Module, written: list[tuple[Any, str]]) -> list[tuple[Any, str]]:
+    """Every Python attribute of ``root``'s modules (not parameters, buffers or submodules, which
+    live in nn.Module's own dicts), and the attributes forward writes (which may not exist yet)."""
+    pairs = [
+        (m, a) for m in root.modules() for a in vars(m) if not a.startswith("_") and a != "training"
+    ]
+    known = {(id(o), a) for o, a in pairs}
+    return pairs + [(o, a) for o, a in written if (id(o), a) not in known]
+
+
+def _restore(state: list[tuple[Any, str, Any]], leaf: Callable[[Any], Any] = lambda v: v) -> None:
+    """Module attributes back as ``state`` saw them (containers and objects refilled in place)."""
+    for obj, attr, snap in state:
+        value = _put_back(snap, leaf)
         if value is _MISSING:
             obj.__dict__.pop(attr, None)
         else:
@@ -296,14 +370,19 @@ class ConvertedModel:
         """Checked mode: compare with eager PyTorch on the first call of each distinct path."""
         # Module attributes forward writes (recurrent gate state) are restored around each run, so
         # both see the state the call started from and the converted run's state is kept.
-        state = [(o, a, o.__dict__.get(a, _MISSING)) for o, a in self.session.state_attrs]
+        # Contents of the lists, dicts and helper objects they hold are restored too (in place:
+        # objects shared between modules stay shared); eager PyTorch gets torch tensors where
+        # the converted run keeps arrays.
+        root = self.session.root
+        pairs = self.session.state_attrs
+        state = _state(_python_state(root, pairs) if root is not None else pairs)
         with context.record() as events:
             got = self._call(args, kwargs)
         path = path_of(events)
         if path in self._checked_paths:
             return got
-        after = [(o, a, o.__dict__.get(a, _MISSING)) for o, a, _ in state]
-        _restore(state)
+        after = _state([(o, a) for o, a, _ in state])
+        _restore(state, io.to_torch)
         try:
             with torch.no_grad():
                 want = self.model(*io.to_torch(args), **io.to_torch(kwargs))
@@ -347,13 +426,7 @@ class ConvertedModel:
         structure raise :class:`~dycl_jax.errors.InputError` (use ``stack=False``).
         ``mesh``: a ``jax.sharding.Mesh`` to shard each group's rows over (all its axes); by
         default every device of the default backend when there are several; False: one device."""
-        if self.session.state_attrs:
-            names = ", ".join(f"{type(o).__name__}.{a}" for o, a in self.session.state_attrs)
-            raise InputError(
-                f"per_sample: {self._root.qualname} keeps state on its modules ({names}), which "
-                "a row's run would change for the next",
-                hint="call the model row by row: [cm(x[i:i+1]) for i in range(len(x))]",
-            )
+        self._refuse_state("per_sample")
         self.session.refresh_if_stale()
         with jax.enable_x64(True):
             groups = per_sample.run(
@@ -363,9 +436,33 @@ class ConvertedModel:
                 self.session.vmapped,
                 layout=per_sample.Layout.choose(mesh),
             )
+            self._refuse_state("per_sample")  # in a function first reached by this call
             self.session.stats.per_sample_groups += len(groups)
             rows = [io.outputs(r) for r in per_sample.unstack(groups)]
             return per_sample.stack(rows) if stack else rows
+
+    def _refuse_state(self, what: str) -> None:
+        """Refuse ``what`` (run once per group of rows, not per row) for a model whose forward
+        writes state that outlives the call: a row's run would change it for the next."""
+        from dycl_jax.save import state_write  # save imports the portable side: lazily
+
+        hint = "call the model row by row: [cm(x[i:i+1]) for i in range(len(x))]"
+        if self.session.state_attrs:
+            names = ", ".join(f"{type(o).__name__}.{a}" for o, a in self.session.state_attrs)
+            raise InputError(
+                f"{what}: {self._root.qualname} keeps state on its modules ({names}), which "
+                "a row's run would change for the next",
+                hint=hint,
+            )
+        for prog in list(self.session.programs.values()):
+            write = state_write(prog)
+            if write is not None:
+                raise UnsupportedConstructError(
+                    f"{what}: {prog.qualname} changes state that outlives the call "
+                    f"({write[1]}), which a row's run would change for the next",
+                    SourceLocation(prog.ir.filename, write[0]),
+                    hint=hint,
+                )
 
     def warmup(self, inputs: Iterable[tuple[Any, ...]], progress: bool | None = None) -> int:
         """Call the model once on each argument tuple of ``inputs`` so every region on the paths

@@ -458,21 +458,25 @@ def save(
         out = cm(*args)
         given = keys.describe(keys.split(io.inputs(args), frozenset())[0], _arg_names(args))
         examples.append({"inputs": given, "output": _structure(out)})
+    writes = [
+        (prog, w) for prog in session.programs.values() if (w := state_write(prog)) is not None
+    ]
     if session.state_attrs:
         names = ", ".join(f"{type(o).__name__}.{a}" for o, a in session.state_attrs)
+        where = SourceLocation(writes[0][0].ir.filename, writes[0][1][0]) if writes else None
         raise ArtifactError(
-            f"{cm._root.qualname} keeps state on its modules between calls ({names}); saved "
-            "artifacts do not carry module state yet",
+            f"{cm._root.qualname} keeps state on its modules between calls ({names}), which "
+            "outlives the call; saved artifacts do not carry module state yet",
+            where,
+            hint="keep per-call state in locals, or run the model converted in-process",
         )
-    for prog in session.programs.values():
-        write = _state_write(prog)
-        if write is not None:
-            raise ArtifactError(
-                f"{prog.qualname} changes state that outlives the call ({write[1]}): a saved "
-                "artifact freezes module attributes and globals as they are at save time",
-                SourceLocation(prog.ir.filename, write[0]),
-                hint="keep per-call state in locals, or run the model converted in-process",
-            )
+    for prog, write in writes:
+        raise ArtifactError(
+            f"{prog.qualname} changes state that outlives the call ({write[1]}): a saved "
+            "artifact freezes module attributes and globals as they are at save time",
+            SourceLocation(prog.ir.filename, write[0]),
+            hint="keep per-call state in locals, or run the model converted in-process",
+        )
     if before is not None:
         changed = _changed(before, _state(cm))
         if changed is not None:
@@ -531,7 +535,7 @@ _MUTATORS = frozenset(
 )  # fmt: skip
 
 
-def _state_write(prog: Program) -> tuple[int, str] | None:
+def state_write(prog: Program) -> tuple[int, str] | None:
     """(line, statement) of the first statement of ``prog`` (host or region) that writes state
     outliving the call: an attribute or container entry reached from ``self`` or a global, or a
     mutating method called on one (``self.exit_log.append(1)``, ``self.sched["t"] *= 0.5``)."""

@@ -45,6 +45,14 @@ def _root_name(e: ast.expr) -> str | None:
     return e.id if isinstance(e, ast.Name) else None
 
 
+def _container_root(e: ast.expr) -> str | None:
+    """The name a container is reached from: ``outs``, ``d`` for ``d["k"]``, ``self`` for
+    ``self.cache["k"]`` (an entry stored there outlives the statement like one in a local)."""
+    while isinstance(e, ast.Subscript | ast.Attribute):
+        e = e.value
+    return _root_name(e)
+
+
 # Calls known (from the live objects they resolve to) to return their argument itself:
 # ``self.drop(x)`` with nn.Dropout in eval, ``nn.Identity``; set by the splitter for one function.
 _RETURNS_INPUT: contextvars.ContextVar[frozenset[ast.Call]] = contextvars.ContextVar(
@@ -204,7 +212,7 @@ def links(stmt: ast.stmt) -> list[Link]:
         call = stmt.value
         f = call.func
         if isinstance(f, ast.Attribute) and f.attr in CONTAINER_MUTATORS:
-            owner = _root_name(f.value)
+            owner = _container_root(f.value)
             for arg in call.args:
                 add(owner, view_root(arg), "container")
                 for held in _held_names(arg):

@@ -8,6 +8,9 @@ function usually means adding it to one of these sets.
 
 from __future__ import annotations
 
+import collections
+from typing import Any
+
 import torch
 
 # Tensor methods/attributes whose result is static (shape metadata).
@@ -237,3 +240,12 @@ VIEW_ATTRS = frozenset({"T", "mT", "H", "mH", "data", "real", "imag"})
 # Builtins that only iterate or restructure their argument: an iterator made by one over a
 # container hands out the container's own items.
 ITERATING_BUILTINS = frozenset({"enumerate", "zip", "reversed", "iter", "list", "tuple"})
+
+
+def held_state(v: Any) -> bool:
+    """A Python container whose contents can change between calls when a module holds it: a
+    list, dict, set or deque (subclasses such as OrderedDict and defaultdict included), or a
+    tuple holding one (``self.past = ([], [])``)."""
+    if isinstance(v, list | dict | set | collections.deque):
+        return True
+    return type(v) is tuple and any(held_state(x) for x in v)

@@ -14,6 +14,7 @@ The normalizer consumes these answers; the facts they rest on live in ``facts``.
 from __future__ import annotations
 
 import ast
+from typing import Any
 
 import torch
 
@@ -209,6 +210,40 @@ class Placement:
         or a local only ever assigned such)."""
         return _is_dict(e) or (isinstance(e, ast.Name) and e.id in self.dict_names)
 
+    def is_held_container(self, e: ast.expr) -> bool:
+        """True when ``e`` reaches a Python list, dict or set through module attributes
+        (``self.buf``, ``self.cache["k"]``, ``self.block.outs``): state that outlives the call,
+        written on the host."""
+        objs = self._held(e)
+        return objs is not None and bool(objs) and all(facts.held_state(o) for o in objs)
+
+    def _held(self, e: ast.expr) -> list[Any] | None:
+        """The concrete objects ``e`` can be, followed through module attributes and container
+        entries from a name the typer resolves (``self``); None when unknown."""
+        if isinstance(e, ast.Attribute):
+            base = self._held(e.value)
+            if base is None or not all(isinstance(b, torch.nn.Module) for b in base):
+                return None
+            try:
+                return [getattr(b, e.attr) for b in base]
+            except Exception:
+                return None
+        if isinstance(e, ast.Subscript):
+            base = self._held(e.value)
+            if base is None or not all(isinstance(b, list | dict | tuple) for b in base):
+                return None
+            if isinstance(e.slice, ast.Constant):
+                try:
+                    return [b[e.slice.value] for b in base]  # type: ignore[index]
+                except Exception:
+                    return None
+            return [x for b in base for x in (b.values() if isinstance(b, dict) else b)]
+        if isinstance(e, ast.Name):
+            k = self.typer.kind(e)
+            if k.kind == Kind.OBJ and k.values:
+                return list(k.values)
+        return None
+
     def is_mask(self, e: ast.expr) -> bool:
         """True when ``e`` is visibly a boolean tensor (a comparison, a logical combination of
         them, ``.bool()``, or a local only ever assigned such). A mask that is missed is refused
@@ -240,6 +275,8 @@ class Placement:
         if isinstance(target, ast.Subscript):
             if self.is_sequence(target.value) and not augmented:
                 return True  # outs[j] = a: an entry of a Python list, rebound on the host
+            if self.is_held_container(target.value) and not augmented:
+                return True  # self.buf[i] = h: a container the module holds (call state)
             if self._is_dict(target.value) and not augmented:
                 return True  # out["exit"] = t: an entry of a Python dict, set on the host
             return self.typer.kind(target.value).kind != Kind.TENSOR and not self.is_local_name(

@@ -33,8 +33,9 @@ from dycl_jax.origin import user_class, user_module
 
 _SCALARS = (bool, int, float, str, complex, type(None))
 _MISSING = object()
-# Types whose identity implies an unchanged state (a module's identity is its state here).
-_IMMUTABLE = frozenset(_SCALARS) | {tuple}
+# How deep guards compare containers and plain objects by value (a helper object's list of
+# per-layer lists is three levels below the module attribute).
+_DEPTH = 4
 
 
 def _snapshot(v: Any, depth: int = 0, keep: list[Any] | None = None) -> Any:
@@ -52,18 +53,18 @@ def _snapshot(v: Any, depth: int = 0, keep: list[Any] | None = None) -> Any:
         if keep is not None:
             keep.append(v)
         return ("t", id(v), compat.tensor_versions([v]))
-    if depth < 2 and (t is tuple or t is list):
+    if depth < _DEPTH and (t is tuple or t is list):
         items = tuple(_snapshot(x, depth + 1, keep) for x in v)
         return _MISSING if _MISSING in items else (t, items)
-    if depth < 2 and t is dict:
+    if depth < _DEPTH and t is dict:
         items = tuple((k, _snapshot(x, depth + 1, keep)) for k, x in v.items())
         return _MISSING if any(x is _MISSING for _, x in items) else (t, items)
-    if 1 <= depth < 3 and _plain_object(v):
+    if 1 <= depth < _DEPTH + 1 and plain_object(v):
         return ("obj", id(v), _fields(v, depth, keep))
     return _MISSING
 
 
-def _plain_object(v: Any) -> bool:
+def plain_object(v: Any) -> bool:
     return hasattr(v, "__dict__") and not isinstance(
         v, type | types.ModuleType | types.FunctionType | types.MethodType | torch.nn.Module
     )
@@ -93,7 +94,7 @@ def _state(v: Any, keep: list[Any] | None = None) -> Any:
         return ("method", id(v.__func__), id(v.__self__))
     if callable(v) and isinstance(v, types.FunctionType | types.BuiltinFunctionType):
         return ("function", id(v))
-    if _plain_object(v):
+    if plain_object(v):
         return ("object", id(v), _fields(v, 0, keep))
     return None
 
@@ -115,7 +116,12 @@ class Guard:
     def __post_init__(self) -> None:
         # The very same object means the same state: an immutable value, a module or function
         # (compared by identity anyway). Not a list, dict or object, whose contents may change.
-        same = type(self.value) in _IMMUTABLE or self.state[0] in ("module", "function")
+        v = self.value
+        same = (
+            type(v) in _SCALARS
+            or (type(v) is tuple and all(type(x) in _SCALARS for x in v))
+            or self.state[0] in ("module", "function")
+        )
         object.__setattr__(self, "_identity", same)
 
     def holds(self) -> bool:
@@ -297,7 +303,7 @@ def object_guards(values: tuple[Any, ...], fn: Any) -> list[Guard]:
     out: list[Guard] = []
     seen: set[int] = set()
     for v in values:
-        if not _plain_object(v) or id(v) in seen or dataclasses.is_dataclass(v):
+        if not plain_object(v) or id(v) in seen or dataclasses.is_dataclass(v):
             continue
         seen.add(id(v))
         for k, x in vars(v).items():
@@ -364,15 +370,18 @@ _lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def record(root: torch.nn.Module | None) -> Iterator[list[Guard]]:
-    """Record the guardable attribute reads of ``root``'s user modules in this thread."""
+def record(
+    root: torch.nn.Module | None, seen: list[tuple[Any, str]] | None = None
+) -> Iterator[list[Guard]]:
+    """Record the guardable attribute reads of ``root``'s user modules in this thread; ``seen``,
+    when given, also gets each Python attribute read as ``(module, name)``."""
     install_structure_watch()
     found: list[Guard] = []
     if root is None:
         yield found
         return
     watched = {id(m) for m in root.modules()}
-    seen: set[tuple[int, str]] = set()
+    first: set[tuple[int, str]] = set()
     me = threading.get_ident()
     base = object.__getattribute__
 
@@ -388,10 +397,12 @@ def record(root: torch.nn.Module | None) -> Iterator[list[Guard]]:
             id(obj) in watched
             and not name.startswith("_")  # torch's own bookkeeping (hooks, flags)
             and threading.get_ident() == me
-            and (id(obj), name) not in seen
+            and (id(obj), name) not in first
         ):
-            seen.add((id(obj), name))
+            first.add((id(obj), name))
             if not _is_registered(obj, name):
+                if seen is not None:
+                    seen.append((obj, name))
                 found.extend(_guard_on(obj, name, value, builtin=_is_torch_builtin(obj)))
         return value
 

@@ -9,6 +9,9 @@ exactly when the trace would be the same.
 
 from __future__ import annotations
 
+import collections
+import collections.abc
+import copy
 import dataclasses
 import types
 from typing import Any
@@ -18,10 +21,12 @@ import numpy as np
 import torch
 
 from dycl_jax.compat import ARRAY_IMPL
+from dycl_jax.lower import dtypes
 
 _ARRAY = jax.Array
 _ARRAY_IMPL = ARRAY_IMPL  # exact type of a concrete jax array (faster than isinstance on jax.Array)
 _SCALARS = (bool, int, float, str, complex, type(None))
+_DICT_VIEWS = (collections.abc.ValuesView, collections.abc.ItemsView, collections.abc.KeysView)
 
 
 def split(
@@ -68,6 +73,14 @@ def _key(v: Any, leaves: list[Any], refs: list[Any] | None = None) -> Any:
     if _plain_dataclass(v):  # a dataclass / HF ModelOutput built on the host from tensors
         fields = dataclasses.fields(v)
         return (t, tuple((f.name, _key(getattr(v, f.name), leaves, refs)) for f in fields))
+    if _collection(v):  # OrderedDict, defaultdict, Counter, deque: by contents, like dict/list
+        items = v.items() if isinstance(v, dict) else enumerate(v)
+        extra = v.maxlen if isinstance(v, collections.deque) else None
+        return (t, extra, tuple((k, _key(x, leaves, refs)) for k, x in items))
+    if (t is set or t is frozenset) and all(type(x) in _SCALARS for x in v):
+        return (t, frozenset(v))  # read by the region (len, `in`) as Python values
+    if isinstance(v, _DICT_VIEWS):  # d.values() made on the host: its items (as a list)
+        return (t, tuple(_key(x, leaves, refs) for x in v))
     if isinstance(v, np.ndarray | np.generic):
         # Host arrays (results of ops run in PyTorch on the host) go to jit as they are: cheaper
         # than making a jax array first (measured 5 us vs 17 us).
@@ -75,6 +88,12 @@ def _key(v: Any, leaves: list[Any], refs: list[Any] | None = None) -> Any:
         return (np.shape(v), np.result_type(v))
     if isinstance(v, torch.dtype | torch.device | torch.Size):
         return (t, v)
+    if _state_tensor(v):
+        # a torch tensor held in module state passed to the region (self.buf = [zeros, ...]):
+        # a value like any array, never a constant baked in while its object is unchanged
+        leaf = dtypes.tensor_to_numpy(v)
+        leaves.append(leaf)
+        return (leaf.shape, leaf.dtype)
     if t is types.FunctionType and v.__closure__:
         # A closure (a lambda or def made in forward) reads its cells when the region runs:
         # Python values there are part of the key, so a counter it closes over is not baked in.
@@ -82,8 +101,8 @@ def _key(v: Any, leaves: list[Any], refs: list[Any] | None = None) -> Any:
         if refs is not None:
             refs.append(v)
         return ("f", id(v), cells, _cell_key_value(v.__defaults__, refs))
-    # Functions, other objects, and torch tensors held as module state (read as constants while
-    # their object is unchanged): keyed by identity.
+    # Functions, other objects and parameters (read as constants while the object is
+    # unchanged): keyed by identity.
     if refs is not None:
         refs.append(v)
     return ("o", id(v))
@@ -144,6 +163,8 @@ def rebuild(values: tuple[Any, ...], dynamic: frozenset[int], tensors: list[Any]
 def _rebuild(v: Any, it: Any, memo: dict[int, Any]) -> Any:
     if type(v) is _ARRAY_IMPL or isinstance(v, _ARRAY | np.ndarray | np.generic):
         return next(it)
+    if _state_tensor(v):
+        return next(it)
     t = type(v)
     if t is list or t is dict:
         # every occurrence consumes its own leaves (split keyed each); the first object stands
@@ -163,7 +184,30 @@ def _rebuild(v: Any, it: Any, memo: dict[int, Any]) -> Any:
         return dataclasses.replace(
             v, **{f.name: _rebuild(getattr(v, f.name), it, memo) for f in dataclasses.fields(v)}
         )
+    if _collection(v):
+        made: Any
+        if isinstance(v, dict):
+            made = copy.copy(v)  # keeps a defaultdict's factory
+            made.clear()
+            made.update((k, _rebuild(x, it, memo)) for k, x in v.items())
+        else:
+            made = collections.deque((_rebuild(x, it, memo) for x in v), maxlen=v.maxlen)
+        return memo.setdefault(id(v), made)
+    if t is set and all(type(x) in _SCALARS for x in v):
+        return memo.setdefault(id(v), set(v))
+    if isinstance(v, _DICT_VIEWS):
+        return [_rebuild(x, it, memo) for x in v]
     return v
+
+
+def _collection(v: Any) -> bool:
+    """A dict subclass or deque from ``collections`` (not a user's class built on dict)."""
+    return isinstance(v, dict | collections.deque) and type(v).__module__ == "collections"
+
+
+def _state_tensor(v: Any) -> bool:
+    """A plain torch tensor among the values (not a parameter: those are the model's)."""
+    return isinstance(v, torch.Tensor) and not isinstance(v, torch.nn.Parameter)
 
 
 def _plain_dataclass(v: Any) -> bool:

@@ -221,7 +221,11 @@ def trace(
     param_values: tuple[torch.Tensor, ...],
     live_in: tuple[Any, ...],
     dynamic: frozenset[int],
+    state_from: int | None = None,
 ) -> Captured:
+    """Capture ``fn`` on ``live_in`` as an ATen graph. ``state_from``: the index of the first
+    leaf that is module state (a tensor held in a list or dict on a module): an in-place write
+    to it inside the region would be lost, so it is refused."""
     import time
 
     start = time.perf_counter()
@@ -248,6 +252,7 @@ def trace(
         plan_box.append(tuple(plans))
         return flat
 
+    names = param_names
     try:
         # mkldnn's fused RNN kernels have no core-ATen decomposition; the generic path has.
         with mkldnn_disabled():
@@ -266,6 +271,23 @@ def trace(
                 hint="make the dependence visible in forward() (e.g. `if cond.item():`), or keep "
                 "output shapes independent of tensor values",
             ) from e
+        if "mutating a non-functional tensor" in msg:
+            raise CaptureError(
+                "in-place write to a tensor that outlives the call (a module attribute, or an "
+                "entry of a list or dict the module holds) inside a compiled region",
+                loc,
+                hint="store a new tensor instead of writing in place (`self.buf[i] = "
+                "self.buf[i] + h`, or clone, write, and assign the clone back)",
+            ) from e
+        if "jaxlib" in msg or "ArrayImpl" in msg:
+            raise CaptureError(
+                "this code reads arrays that earlier host code stored into state dycl_jax did "
+                "not recognise as module state (a container reached through a helper object, a "
+                "local bound to it, or one made after convert)",
+                loc,
+                hint="keep the container directly on the module from __init__ (`self.memory = "
+                "[]`) and change it through that attribute (`self.memory.append(h)`)",
+            ) from e
         shapes = ", ".join(
             f"{tuple(t.shape)}:{str(t.dtype).removeprefix('torch.')}" for t in examples
         )
@@ -275,13 +297,13 @@ def trace(
             hint="check the shapes and dtypes passed to the model; if the model runs in PyTorch "
             "on these inputs, this is a dycl_jax limitation: please report it",
         ) from e
-    _strip_input_writebacks(gm, len(param_values), param_names)
+    _strip_input_writebacks(gm, len(names), names, state_from)
     if dynamic:
-        _check_scalar_outputs(gm, len(param_values), signature.scalar_leaves(live_in, dynamic))
-    used = _prune_params(gm, len(param_values))
+        _check_scalar_outputs(gm, len(names), signature.scalar_leaves(live_in, dynamic))
+    used = _prune_params(gm, len(names))
     return Captured(
         gm,
-        tuple(param_names[i] for i in used),
+        tuple(names[i] for i in used),
         OutPlan(plan_box[-1]),
         time.perf_counter() - start,
     )
@@ -322,14 +344,26 @@ def _check_scalar_outputs(gm: fx.GraphModule, n_params: int, scalar_leaves: set[
             raise DataDependentError("region output computed from host scalars only")
 
 
-def _strip_input_writebacks(gm: fx.GraphModule, n_params: int, names: tuple[str, ...]) -> None:
-    """Functionalization writes mutated inputs back with copy_; outputs already carry the values."""
+def _strip_input_writebacks(
+    gm: fx.GraphModule, n_params: int, names: tuple[str, ...], state_from: int | None = None
+) -> None:
+    """Functionalization writes mutated inputs back with copy_; outputs already carry the values
+    (not for parameters and module state: refused)."""
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     for node in list(gm.graph.nodes):
         if node.op == "call_function" and node.target is torch.ops.aten.copy_.default:
             dst = node.args[0]
             if dst in placeholders:
                 idx = placeholders.index(dst)
+                if state_from is not None and idx >= n_params + state_from:
+                    src = node.args[1] if isinstance(node.args[1], fx.Node) else node
+                    raise CaptureError(
+                        "in-place write to a tensor held in module state (a list or dict on a "
+                        "module, kept between calls)",
+                        location_from_stack_trace(src.meta.get("stack_trace")),
+                        hint="store a new tensor instead (`self.buf[i] = self.buf[i] + h`, "
+                        "`cache[:, pos] = k` on a clone then `self.cache['k'] = new`)",
+                    )
                 if idx < n_params:
                     # The write-back node itself is made after the region returns; the value it
                     # writes was computed at the user's line.

@@ -374,6 +374,8 @@ class Normalizer:
                 call.keywords = [ast.keyword(k.arg, self.as_host(k.value)) for k in e.keywords]  # type: ignore[attr-defined]
                 return call
             if isinstance(func, ast.Attribute) and reason is SplitKind.EFFECT:
+                if func.attr in facts.CONTAINER_MUTATORS:
+                    self._record_held(func.value, mutated=True)
                 func = ast.Attribute(self._receiver(func.value), func.attr, ast.Load())
             elif isinstance(func, ast.Attribute):
                 func = ast.Attribute(self.as_host(func.value), func.attr, ast.Load())
@@ -652,14 +654,40 @@ class Normalizer:
                 if isinstance(sub, ast.Attribute) and isinstance(sub.ctx, ast.Store):
                     base = self.typer.kind(sub.value)
                     for obj in base.values or ():
-                        if (obj, sub.attr) not in self.state_attrs:
-                            self.state_attrs.append((obj, sub.attr))
+                        self._add_state(obj, sub.attr)
+            if isinstance(t, ast.Subscript):
+                self._record_held(t.value)  # self.cache["k"] = h, self.buf[i] = h
+
+    def _record_held(self, e: ast.expr, mutated: bool = False) -> None:
+        """Record the module attribute holding the container ``e`` (a mutator's receiver or a
+        subscript store's base: ``self.cache["k"]``, ``self.block.outs``): its contents change
+        during the call and outlive it, so regions read it as an input (like ``self.h = ...``),
+        never as a constant baked in at capture. ``mutated``: a mutator is called on ``e``, so
+        the attribute right above it holds a container whatever it holds now (``None`` until
+        the user sets it after convert)."""
+        nearest = True
+        while isinstance(e, ast.Subscript | ast.Attribute):
+            if isinstance(e, ast.Attribute):
+                for obj in self.typer.kind(e.value).values or ():
+                    if (
+                        isinstance(obj, torch.nn.Module)
+                        and not _is_registered(obj, e.attr)
+                        and ((mutated and nearest) or facts.held_state(obj.__dict__.get(e.attr)))
+                    ):
+                        self._add_state(obj, e.attr)
+                nearest = False
+            e = e.value
+
+    def _add_state(self, obj: Any, attr: str) -> None:
+        if (obj, attr) not in self.state_attrs:
+            self.state_attrs.append((obj, attr))
 
     def _host_target(self, t: ast.expr) -> ast.expr:
         if isinstance(t, ast.Attribute):
             return ast.Attribute(self.as_host(t.value), t.attr, ast.Store())
         if isinstance(t, ast.Subscript):
-            return ast.Subscript(self.as_host(t.value), self.as_host(t.slice), ast.Store())
+            # the container itself, never a region's copy of it: self.buf[i] = h
+            return ast.Subscript(self._receiver(t.value), self.as_host(t.slice), ast.Store())
         return t
 
     def _s_Assign(self, s: ast.Assign) -> None:
@@ -902,6 +930,11 @@ def _replace_value(s: ast.stmt, value: ast.expr | None) -> ast.stmt:
     if isinstance(s, ast.AugAssign):
         return ast.AugAssign(s.target, s.op, value)
     raise AssertionError(type(s))
+
+
+def _is_registered(module: torch.nn.Module, name: str) -> bool:
+    """``name`` is a submodule, parameter or buffer of ``module`` (not a Python attribute)."""
+    return name in module._modules or name in module._parameters or name in module._buffers
 
 
 def _map_targets(s: ast.stmt, f) -> ast.stmt:  # type: ignore[no-untyped-def]

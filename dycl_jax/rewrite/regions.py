@@ -214,7 +214,11 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
                 tuple(code_of(s) for s in d.stmts),
                 ins[d.name],
                 outs[d.name],
-                frozenset(n for n in ins[d.name] if n in norm.host_names),
+                frozenset(
+                    n
+                    for n in ins[d.name]
+                    if n in norm.host_names and n not in _python_keys(d.stmts, norm.tensor_names)
+                ),
                 parsed.filename,
                 *d.span,
                 d.reason,
@@ -518,3 +522,19 @@ def ir_params(fn: ast.FunctionDef) -> list[str]:
     if a.kwarg:
         names.append(a.kwarg.arg)
     return names
+
+
+def _python_keys(stmts: list[ast.stmt], tensor_names: frozenset[str]) -> set[str]:
+    """Names used as the key of a Python container (``self.hist[k]``, ``table[k]``): a host
+    scalar there is needed as the Python value itself (a 0-d array would hash by identity, and a
+    defaultdict would even add it), so the region specialises on it."""
+    out: set[str] = set()
+    for s in stmts:
+        for n in ast.walk(s):
+            if (
+                isinstance(n, ast.Subscript)
+                and isinstance(n.slice, ast.Name)
+                and not (isinstance(n.value, ast.Name) and n.value.id in tensor_names)
+            ):
+                out.add(n.slice.id)
+    return out

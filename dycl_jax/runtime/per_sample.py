@@ -493,7 +493,7 @@ class _Run:
         entry = runner.cache.get(key)
         if entry is None or (entry.guards and not entry.valid()):
             try:
-                entry, key, leaves = runner._compile(key, rep)
+                entry, key, leaves, rep = runner._compile(key, rep)
             except Exception as e:
                 if not staged:
                     raise

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import jax
 import torch
 
+from dycl_jax.analysis import facts
 from dycl_jax.capture import guards, signature
 from dycl_jax.capture.guards import Guard
 from dycl_jax.capture.trace import Captured, trace
@@ -104,6 +105,15 @@ class RegionRunner:
         self.location = SourceLocation(region.filename, region.first_line)
         self.session = session
         self.program = program
+        # The session's state attributes (see Session.state_attrs) this region's captures read:
+        # inputs of its signature (passed after the live-ins). Learned from what tracing reads,
+        # so a region that never reads state neither keys on it nor recompiles when it changes.
+        # Those it names itself start there: the first capture then reads a copy, never the
+        # object itself (a defaultdict read would add a key to it).
+        text = "\n".join(c.text for c in region.body)
+        self.state: list[tuple[Any, str]] = [
+            (o, a) for o, a in session.state_attrs if f".{a}" in text
+        ]
         self.cache: dict[tuple[Any, ...], _Entry] = {}
         # Every entry with guards, per key (the cache holds the one last used).
         self._variants: dict[tuple[Any, ...], list[_Entry]] = {}
@@ -113,13 +123,12 @@ class RegionRunner:
         rows = per_sample.CURRENT.get()
         if rows is not None:  # inside ConvertedModel.per_sample: vmapped over the group
             return rows.region(self, values)
-        state = self.session.state_attrs
-        if state:  # module attributes forward writes are inputs too (see Session.state_attrs)
-            values = (*values, *(o.__dict__.get(a, UNDEFINED) for o, a in state))
+        if self.state:  # module attributes forward writes are inputs too
+            values = (*values, *(o.__dict__.get(a, UNDEFINED) for o, a in self.state))
         key, leaves = signature.split(values, self.dynamic)
         entry = self.cache.get(key)
         if entry is None or (entry.guards and not entry.valid()):
-            entry, key, leaves = self._compile(key, values)
+            entry, key, leaves, values = self._compile(key, values)
         return self._run(entry, leaves, RECORD.get(), values)
 
     def _run(
@@ -136,14 +145,16 @@ class RegionRunner:
 
     def _compile(
         self, key: tuple[Any, ...], values: tuple[Any, ...]
-    ) -> tuple[_Entry, tuple[Any, ...], list[Any]]:
+    ) -> tuple[_Entry, tuple[Any, ...], list[Any], tuple[Any, ...]]:
+        """The entry for ``values`` (live-ins, then this region's state), with its key and
+        leaves, and the values it was keyed on (grown by any state the capture read)."""
         # One capture at a time per model: tracing re-parametrises the shared torch module.
         with self.session.capture_lock:
             # Another variant of this signature whose guards hold (e.g. a threshold set back).
             for entry in (self.cache.get(key), *self._variants.get(key, ())):
                 if entry is not None and entry.valid():
                     self.cache[key] = entry
-                    return entry, key, signature.split(values, self.dynamic)[1]
+                    return entry, key, signature.split(values, self.dynamic)[1], values
             stale = self.cache.get(key)
             if stale is not None:
                 failed = [g for g in stale.guards if not g.holds()]
@@ -156,16 +167,28 @@ class RegionRunner:
                 if any(g.state[0] == "module" for g in failed):
                     self.session.rebuild()  # a swapped submodule brings its own parameters
             s = self.session
-            fn = self._traced(self._with_state(len(values) - len(s.state_attrs)))
+            n = len(values) - len(self.state)
+            fn = self._traced(self._with_state(n))
+            seen: list[tuple[Any, str]] = []
             try:
-                captured, read = self._capture(fn, values)
+                captured, read = self._capture(fn, values, seen)
             except DataDependentError as e:
+                if self._learn_state(seen):
+                    return self._compile_with_state(values[:n])
                 raise self._in_local_def(e) from None
             except OpaqueOutputError as e:
+                if self._learn_state(seen):
+                    return self._compile_with_state(values[:n])
                 i = e.index
                 name = self.live_out[i] if i is not None and i < len(self.live_out) else None
                 raise OpaqueOutputError(e.type_name, e.where, self.location, name) from None
-            state = {(id(o), a) for o, a in s.state_attrs}  # inputs already, keyed by value
+            except Exception:
+                if self._learn_state(seen):
+                    return self._compile_with_state(values[:n])
+                raise
+            if self._learn_state(seen):
+                return self._compile_with_state(values[:n])
+            state = {(id(o), a) for o, a in self.state}  # inputs already, keyed by value
             entry_guards = (
                 tuple(g for g in read if (id(g.obj), g.name) not in state)
                 + tuple(guards.global_guards(self.fn))
@@ -209,7 +232,36 @@ class RegionRunner:
                     self.span,
                     self.compiles,
                 )
-            return entry, key, leaves
+            return entry, key, leaves, values
+
+    def _learn_state(self, read: list[tuple[Any, str]]) -> bool:
+        """Add the session state attributes in ``read`` that this region does not pass yet;
+        True when it grew (its compiled signatures are then keyed wrongly: forgotten)."""
+        state = self.session.state_attrs
+        # A module attribute holding the very container another module keeps as state (a list
+        # shared by parent and child, written by one, read by the other) is that state too.
+        held = {id(v) for o, a in state if facts.held_state(v := o.__dict__.get(a))}
+        for r, n in read:
+            v = r.__dict__.get(n)
+            if id(v) in held and facts.held_state(v) and (r, n) not in state:
+                state.append((r, n))
+        known = {(id(o), a) for o, a in self.state}
+        new = [
+            (o, a)
+            for o, a in state
+            if (id(o), a) not in known and any(r is o and n == a for r, n in read)
+        ]
+        if not new:
+            return False
+        self.state.extend(new)
+        self.clear()
+        return True
+
+    def _compile_with_state(
+        self, live_in: tuple[Any, ...]
+    ) -> tuple[_Entry, tuple[Any, ...], list[Any], tuple[Any, ...]]:
+        values = (*live_in, *(o.__dict__.get(a, UNDEFINED) for o, a in self.state))
+        return self._compile(signature.split(values, self.dynamic)[0], values)
 
     def _traced(self, fn: Callable[..., tuple[Any, ...]]) -> Callable[..., tuple[Any, ...]]:
         """The function capture traces (a staged region adds its path codes)."""
@@ -248,12 +300,20 @@ class RegionRunner:
         return e
 
     def _capture(
-        self, fn: Callable[..., tuple[Any, ...]], values: tuple[Any, ...]
+        self,
+        fn: Callable[..., tuple[Any, ...]],
+        values: tuple[Any, ...],
+        seen: list[tuple[Any, str]],
     ) -> tuple[Captured, list[Guard]]:
+        """Trace ``fn`` on ``values``: the graph and the module attributes it read. ``seen``
+        collects every attribute read, by failed traces too."""
         s = self.session
+        state = self._state_from(values)
         try:
-            with guards.record(s.root) as read:
-                captured = trace(fn, s.root, s.param_names, s.torch_params, values, self.dynamic)
+            with guards.record(s.root, seen) as read:
+                captured = trace(
+                    fn, s.root, s.param_names, s.torch_params, values, self.dynamic, state
+                )
             if self.dynamic:
                 # A host scalar used where an op needs a Python number (torch.arange(k),
                 # x.narrow(1, 0, k)) is read back inside the graph: specialise on it instead.
@@ -262,7 +322,7 @@ class RegionRunner:
                 # tensor times a Python float stays float32); the 0-d float64 array standing for
                 # it does not. Trace once with the Python values too: if the array version
                 # computes in a dtype the Python-value version never uses, specialise instead.
-                with guards.record(s.root):
+                with guards.record(s.root, seen):
                     static = trace(fn, s.root, s.param_names, s.torch_params, values, frozenset())
                 if _node_dtypes(captured, scalar_math=False) - _node_dtypes(static):
                     raise DataDependentError("host scalar changes type promotion")
@@ -274,9 +334,19 @@ class RegionRunner:
             # A host scalar is needed as a Python value here: specialise on it from now on.
             self.dynamic = frozenset()
             self.clear()
-            with guards.record(s.root) as read:
-                captured = trace(fn, s.root, s.param_names, s.torch_params, values, self.dynamic)
+            state = self._state_from(values)
+            with guards.record(s.root, seen) as read:
+                captured = trace(
+                    fn, s.root, s.param_names, s.torch_params, values, self.dynamic, state
+                )
         return captured, read
+
+    def _state_from(self, values: tuple[Any, ...]) -> int | None:
+        """The index of the first leaf of the state values (after the live-ins), which the
+        region must not write in place; None without state."""
+        if not self.state:
+            return None
+        return signature.leaf_starts(values, self.dynamic)[len(values) - len(self.state)]
 
     def reload_params(self, params: dict[str, Any]) -> None:
         """Point every compiled entry at new parameter arrays (same names, shapes and dtypes)."""
@@ -292,7 +362,7 @@ class RegionRunner:
 
     def _with_state(self, n: int) -> Callable[..., tuple[Any, ...]]:
         """The region function, with module state attributes set to the traced values."""
-        state = self.session.state_attrs
+        state = self.state
         if not state:
             return self.fn
 
@@ -423,16 +493,15 @@ class StagedRunner(RegionRunner):
         if PARAMS.get() is not None:
             return self.fallback(*values)
         args = values
-        state = self.session.state_attrs
-        if state:
-            values = (*values, *(o.__dict__.get(a, UNDEFINED) for o, a in state))
+        if self.state:
+            values = (*values, *(o.__dict__.get(a, UNDEFINED) for o, a in self.state))
         key, leaves = signature.split(values, self.dynamic)
         entry = self.cache.get(key)
         if entry is None or (entry.guards and not entry.valid()):
             if key in self.unstaged:
                 return self.fallback(*args)
             try:
-                entry, key, leaves = self._compile(key, values)
+                entry, key, leaves, values = self._compile(key, values)
             except Exception as e:  # the fallback runs it (and raises) as before
                 return self._unstage(key, e, args)
             self.staged += 1
@@ -474,9 +543,12 @@ class StagedRunner(RegionRunner):
         return traced
 
     def _capture(
-        self, fn: Callable[..., tuple[Any, ...]], values: tuple[Any, ...]
+        self,
+        fn: Callable[..., tuple[Any, ...]],
+        values: tuple[Any, ...],
+        seen: list[tuple[Any, str]],
     ) -> tuple[Captured, list[Guard]]:
-        captured, read = super()._capture(fn, values)
+        captured, read = super()._capture(fn, values, seen)
         if any(_mutable(s) for s in captured.plan.spec):
             raise staging.StagingFailed(
                 "a list or dict comes out of the staged if: rebuilt by the region it would be a "

@@ -210,7 +210,9 @@ def _ill_conditioned(
     program decides a branch on a near-tie (a mean centred on its threshold, equal rows in an
     argmax), where XLA's and PyTorch's float rounding legitimately pick different sides. Such a
     difference is not a dycl_jax defect; the campaign reports these apart."""
+    start = model
     for eps in ILL_CONDITIONED_EPS:
+        model = copy.deepcopy(start)  # each run from the state the call found
         scaled = tuple(
             a * (1 + eps) if isinstance(a, torch.Tensor) and a.is_floating_point() else a
             for a in args
@@ -226,7 +228,7 @@ def _ill_conditioned(
     # The same program in float64: if eager's float32 result is not what the math gives, its
     # branches were decided by rounding (a mean centred on 0 compared with 0.0).
     try:
-        wide = copy.deepcopy(model).double()
+        wide = copy.deepcopy(start).double()
         got, _ = _eager(
             wide,
             tuple(
@@ -269,15 +271,23 @@ def check_module(mod: Any, unsupported: bool = False) -> Outcome:
     steps = getattr(mod, "MUTATION_STEPS", 0)
     try:
         model = mod.make_model()
+        # converted: a twin with the same weights, so state forward keeps on the module (lists,
+        # counters) goes through the same sequence of calls on both sides
+        twin = copy.deepcopy(model)
         inputs = mod.make_inputs()
-        expected = [_eager(model, args) for args in inputs]
+        # the model as each call found it (state included), for the ill-conditioning check
+        before: list[Any] = []
+        expected = []
+        for args in inputs:
+            before.append(copy.deepcopy(model))
+            expected.append(_eager(model, args))
     except Exception as e:  # the generator produced a program PyTorch itself rejects
         return Outcome(
             "invalid", message=f"eager: {type(e).__name__}: {e}", error_type=type(e).__name__
         )
     paths = set()
     try:
-        cm = dycl_jax.convert(model)
+        cm = dycl_jax.convert(twin)
         # (step, input index): the inputs, then the first few again after each mutate(model, step)
         calls = [(0, i) for i in range(len(inputs))]
         calls += [
@@ -286,13 +296,16 @@ def check_module(mod: Any, unsupported: bool = False) -> Outcome:
         for step, i in calls:
             if step and i == 0:
                 mod.mutate(model, step)
+                mod.mutate(twin, step)
             if step:
+                start = copy.deepcopy(model)
                 try:
                     exp, exp_msgs = _eager(model, inputs[i])
                 except Exception as e:
                     return Outcome("invalid", len(paths), f"eager after mutate({step}): {e}")
             else:
                 exp, exp_msgs = expected[i]
+                start = before[i]
             with cm.record() as events, _messages() as msgs:
                 got = cm(*_clone(inputs[i]))
             where = f"input {i}" + (f" after mutate(model, {step})" if step else "")
@@ -302,7 +315,7 @@ def check_module(mod: Any, unsupported: bool = False) -> Outcome:
                 or _message_difference(msgs, exp_msgs, rtol, atol)
             )
             if d is not None:
-                if _ill_conditioned(model, inputs[i], exp, rtol, atol):
+                if _ill_conditioned(start, inputs[i], exp, rtol, atol):
                     return Outcome("ill_conditioned", len(paths), f"{where}: {d}"[:2000])
                 return Outcome("mismatch", len(paths), f"{where}: {d}"[:2000], "AssertionError")
             paths.add(path_of(events))

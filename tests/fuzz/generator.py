@@ -110,6 +110,9 @@ class Knobs:
     w_exc: float = 0.5  # exception with tensors raised in a submodule, caught in forward
     w_host: float = 1.0  # host scalars from .item() used in arithmetic, as a bound, an index
     w_log: float = 0.5  # logging / warnings with .item() f-strings
+    # lists / dicts held by the module, written in forward and read by regions on this call and
+    # the next (a memory of past states, a buffer, counters)
+    w_held: float = 0.6
     # tensors where Python needs a value: a list index, a slice bound, allclose, max(key=...),
     # topk over tied (zero) rows, masked writes with per-row values
     w_tval: float = 0.8
@@ -263,6 +266,7 @@ class Generator:
             ("hostk", k.w_host),
             ("log", k.w_log),
             ("tval", k.w_tval),
+            ("held", k.w_held),
         ]
         if s.role in ("main", "sub") and s.sub_depth < self.knobs.max_sub_depth:
             forms.append(("exc", k.w_exc))
@@ -713,6 +717,26 @@ class Generator:
             a["attr"] = self.linear(s)
         return Node("tval", a, [self.mid(s)])
 
+    def g_held(self, s: _Scope, t: str, o: str) -> Node:
+        """A list or dict on the module written in forward (under a tensor condition, or not)
+        and read by a region, on this call and later ones. Entries are reduced over the batch
+        ([D]) so that calls with different batch sizes can share them."""
+        r = self.rng
+        a: dict[str, Any] = {"t": t, "o": o, "cond": self.guard(s, 0.7)}
+        a["form"] = form = r.choice(["memory", "memory", "buffer", "counts", "keyed"])
+        a["persist"] = r.random() < 0.6  # kept across calls, or cleared first
+        a["attr"] = self.fresh("held")
+        a["j"] = r.randrange(2)
+        ctor = {
+            "memory": "[]",
+            "buffer": f"[torch.zeros({self.d}) for _ in range(2)]",
+            "counts": '{"a": 0, "b": 0}',
+            "keyed": "{}",
+        }
+        s.cls.attrs[a["attr"]] = ctor[form]
+        a["value"] = r.choice([f"{o}.mean(0)", f"torch.tanh({o}).amax(0)", f"{o}[0] * 0.5"])
+        return Node("held", a, [self.mid(s)])
+
     def g_log(self, s: _Scope, t: str, o: str) -> Node:
         r = self.rng
         a: dict[str, Any] = {"t": t, "o": o, "tag": self.fresh("fuzz")}
@@ -726,6 +750,7 @@ class Generator:
 
 _REFUSED = ["mask_index", "nonzero", "bernoulli", "while_else"]
 _NEW_FORMS = (
+    "held",
     "alias",
     "fresh",
     "listmut",
@@ -1280,6 +1305,32 @@ class _Renderer:
             f"{sp}{t} = {t}.clone()",  # after mid: nothing else holds the tensor written
             f"{sp}{t}[{v}] = self.{a['attr']}({t}[{v}])",
         ]
+
+    def r_held(self, n: Node, sp: str, ind: int, role: str) -> list[str]:
+        a = n.args
+        t, v, j, form = a["t"], a["value"], a["j"], a["form"]
+        box = f"self.{a['attr']}"
+        lines: list[str] = []
+        if form == "memory":
+            if not a["persist"]:
+                lines.append(f"{sp}{box}.clear()")
+            write = [f"{box}.append({v})", f"if len({box}) > 3:", f"    {box}.pop(0)"]
+            read = [f"if len({box}) > 0:", f"    {t} = {t} + 0.5 * torch.stack({box}).mean(0)"]
+        elif form == "buffer":
+            write = [f"{box}[{j}] = {v}"]
+            # zeros made in __init__ stay float32 when the model is .half()
+            read = [f"{t} = {t} + (0.5 * {box}[0] - 0.25 * {box}[1]).to({t}.dtype)"]
+        elif form == "counts":
+            write = [f'{box}["a"] += 1']
+            read = [f'{t} = {t} * (1.0 + 0.1 * ({box}["a"] % 3))']
+        else:
+            if not a["persist"]:
+                lines.append(f"{sp}{box}.clear()")
+            write = [f'{box}["h"] = {v}']
+            read = [f'if "h" in {box}:', f'    {t} = {t} - 0.5 * {box}["h"]']
+        lines += self.guarded(a["cond"], write, sp)
+        lines += self.mid(n, ind, role)
+        return lines + [sp + line for line in read]
 
     def r_log(self, n: Node, sp: str, ind: int, role: str) -> list[str]:
         a = n.args
