@@ -233,13 +233,8 @@ def trace(
     examples = [example_tensor(leaf) for leaf in leaves]
     plan_box: list[Any] = []
 
-    # Set while tracing with the (detached) parameter values themselves, not graph inputs.
-    direct: list[bool] = [False]
-
     def traced(params: list[torch.Tensor], tensors: list[torch.Tensor]) -> list[torch.Tensor]:
         args = signature.rebuild(live_in, dynamic, tensors)
-        if direct[0]:
-            params = list(param_values)
         if root is not None and params:
             with reparametrize_module(root, dict(zip(param_names, params)), strict=False):
                 outs = fn(*args)
@@ -257,28 +252,11 @@ def trace(
         plan_box.append(tuple(plans))
         return flat
 
-    gm, names = None, param_names
-    if root is not None and param_values:
-        # Parameters read as they are: only those the region uses enter the graph (lifted to
-        # inputs after), instead of all of the model's (6x faster on a 56-layer ResNet).
-        direct[0] = True
-        try:
-            with mkldnn_disabled():
-                gm = _make_fx(traced, (), examples)
-            lifted = _lift_params(gm, param_names, param_values)
-        except Exception:
-            lifted = None  # traced again below, with every parameter as an input
-        finally:
-            direct[0] = False
-        if lifted is None:
-            gm = None
-        else:
-            names = lifted
+    names = param_names
     try:
         # mkldnn's fused RNN kernels have no core-ATen decomposition; the generic path has.
-        if gm is None:
-            with mkldnn_disabled():
-                gm = _make_fx(traced, param_values, examples)
+        with mkldnn_disabled():
+            gm = _make_fx(traced, param_values, examples)
     except (CaptureError, UnboundLocalError):
         raise  # UnboundLocalError: the original reads a local it has not assigned (UNDEFINED)
     except Exception as e:
@@ -341,60 +319,6 @@ def _make_fx(
         record_stack_traces=True,
         allow_non_fake_inputs=True,
     )(list(params), examples)
-
-
-def _lift_params(
-    gm: fx.GraphModule, param_names: tuple[str, ...], param_values: tuple[torch.Tensor, ...]
-) -> tuple[str, ...] | None:
-    """Turn the parameter values (one tensor object per name) a graph read as constants into its
-    first inputs, named as in ``param_names``; None when that cannot be exact (then every
-    parameter is traced as an input): a constant sharing a parameter's memory without being it
-    (``w.data``), or an in-place write to one."""
-    by_id = {id(t): n for n, t in zip(param_names, param_values)}
-    memory = {
-        t.untyped_storage().data_ptr()
-        for t in param_values
-        if t.device.type != "meta" and t.untyped_storage().data_ptr()
-    }
-    graph = gm.graph
-    first = next(n for n in graph.nodes)
-    inputs: dict[int, fx.Node] = {}
-    lifted: list[str] = []
-    done: set[str] = set()
-    for node in list(graph.nodes):
-        if node.op != "get_attr":
-            continue
-        value = getattr(gm, str(node.target), None)
-        if not isinstance(value, torch.Tensor):
-            continue
-        name = by_id.get(id(value))
-        if name is None:
-            if value.untyped_storage().data_ptr() in memory:
-                return None  # a view or `.data` of a parameter made outside the trace
-            continue  # a real constant (a tensor attribute that is not a parameter)
-        if id(value) not in inputs:
-            with graph.inserting_before(first):
-                inputs[id(value)] = graph.placeholder(f"param_{len(lifted)}")
-            inputs[id(value)].meta = dict(node.meta)
-            lifted.append(name)
-        node.replace_all_uses_with(inputs[id(value)])
-        graph.erase_node(node)
-        done.add(str(node.target))
-    for target in done:
-        delattr(gm, target)  # not kept alive by the graph
-    params = set(inputs.values())
-    for node in graph.nodes:
-        schema = getattr(node.target, "_schema", None)
-        if (
-            node.op == "call_function"
-            and schema is not None
-            and schema.is_mutable
-            and node.target is not torch.ops.aten.copy_.default
-            and any(a in params for a in node.all_input_nodes)
-        ):
-            return None
-    gm.recompile()
-    return tuple(lifted)
 
 
 def _check_scalar_outputs(gm: fx.GraphModule, n_params: int, scalar_leaves: set[int]) -> None:

@@ -1,16 +1,13 @@
-"""Capture reads parameters as they are and lifts only those a region uses to graph inputs;
-where that could not be exact (a parameter's memory reached without the parameter, an in-place
-write, weights tied under two names) it traces every parameter as an input instead. Either way
-the converted model follows weights edited after convert."""
+"""Regions take only the parameters they use as inputs, and the converted model follows weights
+edited after convert: read through .data, tied under two names, or spread over many layers."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn as nn
 
 import dycl_jax
-from dycl_jax.capture.trace import _lift_params
-from dycl_jax.compat import make_fx
 from dycl_jax.testing import assert_same
 
 
@@ -76,26 +73,6 @@ def test_regions_take_only_the_parameters_they_use() -> None:
             assert len(e.captured.param_names) <= 2, e.captured.param_names  # one layer's
 
 
-def test_lifting_declines_what_it_cannot_do_exactly() -> None:
-    lin = nn.Linear(4, 4)
-    names = ("weight", "bias")
-    values = (lin.weight.detach(), lin.bias.detach())
-
-    def graph(f):
-        return make_fx(f, tracing_mode="fake", allow_non_fake_inputs=True)(torch.ones(1, 4))
-
-    lifted = graph(lambda x: x @ values[0].t() + values[1])
-    assert _lift_params(lifted, names, values) == ("weight", "bias")
-    assert [n.op for n in lifted.graph.nodes][:3] == ["placeholder"] * 3
-    view = values[0][0]  # made before tracing: the parameter's memory, another tensor object
-    alias = graph(lambda x: x * view)
-    assert _lift_params(alias, names, values) is None
-    data = graph(lambda x: x @ values[0].data.t())  # .data inside the trace is an op on it
-    assert _lift_params(data, names, values) == ("weight",)
-    written = graph(lambda x: values[1].add_(1.0) + x)
-    assert _lift_params(written, names, values) is None
-
-
 def test_weights_edited_after_convert_are_followed() -> None:
     for cls in (Wide, DataAlias, Tied):
         torch.manual_seed(0)
@@ -129,3 +106,57 @@ def test_gradients_through_apply_match_torch_with_tied_weights() -> None:
     # tied: torch accumulates both uses into one tensor; dycl_jax gives each name its share
     got = np.asarray(grads["a.weight"]) + np.asarray(grads.get("b.weight", 0.0))
     np.testing.assert_allclose(got, m.a.weight.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+class WritesWeight(nn.Module):
+    """Writes its own weight through a view inside forward (weight clipping)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        with torch.no_grad():
+            self.lin.weight.view(-1).mul_(0.5)
+        h = self.lin(x)
+        if h.sum() > 0:
+            h = h * 2
+        return h
+
+
+class ScaleInLambda(nn.Module):
+    """A parameter's value read inside a lambda (where forward is not split)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.scale = nn.Parameter(torch.tensor(2.0))
+
+    def forward(self, x):
+        f = lambda t: t * self.scale.item()  # noqa: E731
+        h = f(self.lin(x))
+        if h.sum() > 0:
+            h = h + 1
+        return h
+
+
+def test_in_place_writes_to_parameters_are_refused_and_leave_the_model_alone() -> None:
+    m = WritesWeight().eval()
+    before = m.lin.weight.detach().clone()
+    with pytest.raises(dycl_jax.DyclError, match="in-place write to module state"):
+        dycl_jax.convert(m)(torch.ones(1, 4))
+    torch.testing.assert_close(m.lin.weight.detach(), before)
+
+
+def test_parameter_values_read_where_forward_is_not_split_never_go_stale() -> None:
+    torch.manual_seed(0)
+    m = ScaleInLambda().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.ones(1, 4)
+    try:
+        assert_same(cm(x), m(x))
+        with torch.no_grad():
+            m.scale.fill_(-3.0)
+        assert_same(cm(x), m(x))
+    except dycl_jax.DyclError:
+        pass  # refused (a value read dycl_jax cannot split there): never a stale result
