@@ -271,7 +271,7 @@ class Generator:
         if s.role in ("main", "sub") and s.sub_depth < self.knobs.max_sub_depth:
             forms.append(("exc", k.w_exc))
         form = r.choices([f for f, _ in forms], [w for _, w in forms])[0]
-        if form in _NEW_FORMS:
+        if form in NEW_FORMS:
             return getattr(self, "g_" + form)(s, t, o)
         a: dict[str, Any] = {"t": t, "o": o}
         if form == "linear":
@@ -749,7 +749,7 @@ class Generator:
 
 
 _REFUSED = ["mask_index", "nonzero", "bernoulli", "while_else"]
-_NEW_FORMS = (
+NEW_FORMS = (
     "held",
     "alias",
     "fresh",
@@ -1049,7 +1049,7 @@ class _Renderer:
             return [f"{sp}if {a['cond']}:", f"{sp}    return {_ret(self.p.out_kind, role)}"]
         if k == "no_grad":
             return [f"{sp}with torch.no_grad():", *self.block(n.blocks[0], ind + 4, role)]
-        if k in _NEW_FORMS or k == "raise_exc":
+        if k in NEW_FORMS or k == "raise_exc":
             return getattr(self, "r_" + k)(n, sp, ind, role)
         if k == "refused":
             form = a["form"]
@@ -1528,7 +1528,7 @@ def constructs(prog: Program) -> set[str]:
     for cls in r.classes_used():
         for body in [cls.body, *cls.helpers.values()]:
             for n in walk(body):
-                if n.kind in _NEW_FORMS:
+                if n.kind in NEW_FORMS:
                     out.add(n.kind)
     if r.mutable:
         out.add("mutable_attr")

@@ -74,33 +74,20 @@ class Buffer(nn.Module):
         return sum(self.buf) + h
 
 
-class Inner(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lin = nn.Linear(4, 4)
-        self.outs: list[torch.Tensor] = []
-
-    def forward(self, h):
-        h = self.lin(h)
-        if h.sum() > 0:
-            self.outs.append(h)
-        return h
-
-
 class Outer(nn.Module):
     """A submodule's list, filled by the submodule and read by its parent."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.inner = Inner()
+        self.inner = Child([])
 
     def forward(self, x):
-        self.inner.outs.clear()
+        self.inner.store.clear()
         h = x
         for _ in range(3):
             h = self.inner(h)
-        if self.inner.outs:
-            return torch.cat(self.inner.outs).sum(0) + h
+        if self.inner.store:
+            return torch.cat(self.inner.store).sum(0) + h
         return h
 
 
