@@ -7,8 +7,10 @@ For each zoo model that takes batch-1 inputs: rows/s of ``cm.per_sample(batch, s
 (rows on the same path grouped and vmapped; per-row results exact), of a Python loop of
 ``cm(row)``, and of eager PyTorch looping rows, at 8, 32 and 128 rows drawn from
 ``inputs_for_paths`` (rows chosen to take different paths: the hard case for grouping). Also the
-number of groups per_sample ran (one host-program run per group). Systems interleaved, best of
-three; the load average is recorded.
+number of groups per_sample ran (one host-program run per group), and, where the model family has
+one (``bench.masked``), eager PyTorch on the whole batch running each block when any row needs
+it and masking the rest (its per-row results are checked against eager row by row first).
+Systems interleaved, best of three; the load average is recorded.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from pathlib import Path
 import torch
 
 import dycl_jax
-from dycl_jax.testing import batch_of
+from bench.masked import BASELINES
+from dycl_jax.runtime import io
+from dycl_jax.testing import batch_of, difference
 from dycl_jax.zoo import MODELS
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -37,6 +41,16 @@ def _best(fn, reps: int = 3) -> float:
     return best
 
 
+def _check(baseline, model, batch: torch.Tensor, inputs) -> str | None:  # type: ignore[no-untyped-def]
+    """None when the masked batch gives, for every row, what eager gives on that row alone."""
+    got = baseline(model, batch)
+    for i, args in enumerate(inputs):
+        d = difference(io.outputs(io.from_torch(got[i])), model(*args))
+        if d is not None:
+            return f"row {i}: {d}"
+    return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(DEFAULT))
@@ -48,8 +62,9 @@ def main() -> None:
         "",
         f"load average at start: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}",
         "",
-        "| model | rows | groups | per_sample | loop of cm(row) | eager loop | per_sample / cm loop |",
-        "|---|---|---|---|---|---|---|",
+        "| model | rows | groups | per_sample | loop of cm(row) | eager loop | eager masked batch "
+        "| per_sample / cm loop | per_sample / masked |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in a.models.split(","):
         entry = MODELS[name]
@@ -68,9 +83,17 @@ def main() -> None:
             t_loop = _best(lambda: [cm(*args) for args in inputs])  # noqa: B023
             with torch.no_grad():
                 t_eager = _best(lambda: [model(*args) for args in inputs])  # noqa: B023
+            masked, ratio = "n/a", "n/a"
+            baseline = BASELINES.get(name)
+            if baseline is not None:
+                with torch.no_grad():
+                    wrong = _check(baseline, model, batch[0], inputs)
+                    t_mask = _best(lambda: baseline(model, batch[0]))  # noqa: B023
+                masked = f"{n / t_mask:.0f}" + (f" (differs: {wrong})" if wrong else "")
+                ratio = f"{t_mask / t_ps:.2f}x"
             lines.append(
                 f"| {name} | {n} | {groups} | {n / t_ps:.0f} | {n / t_loop:.0f} | "
-                f"{n / t_eager:.0f} | {t_loop / t_ps:.2f}x |"
+                f"{n / t_eager:.0f} | {masked} | {t_loop / t_ps:.2f}x | {ratio} |"
             )
             print(lines[-1], flush=True)
     OUT.mkdir(exist_ok=True)

@@ -335,6 +335,8 @@ class ConvertedModel:
         self._build_reachable()
         self.convert_seconds = time.perf_counter() - t0
         self._checked_paths: set[tuple[Any, ...]] = set()  # paths checked mode compared
+        # per program: the first statement writing state that outlives the call (save.state_write)
+        self._state_writes: dict[Any, tuple[int, str] | None] = {}
 
     def _build_reachable(self) -> None:
         """Build programs for every dynamic callee analysis resolved, so errors surface now."""
@@ -455,7 +457,9 @@ class ConvertedModel:
                 hint=hint,
             )
         for prog in list(self.session.programs.values()):
-            write = state_write(prog)
+            if prog not in self._state_writes:  # a static scan: once per program
+                self._state_writes[prog] = state_write(prog)
+            write = self._state_writes[prog]
             if write is not None:
                 raise UnsupportedConstructError(
                     f"{what}: {prog.qualname} changes state that outlives the call "

@@ -101,3 +101,21 @@ def test_bench_smoke(tmp_path: Path) -> None:
     md = report.write(results, tmp_path)
     assert "| " + dycl["model"] + " | 1 |" in md
     assert (tmp_path / "results.json").exists() and (tmp_path / "speedup.png").exists()
+
+
+def test_masked_batch_baselines_give_each_row_its_own_result() -> None:
+    """The serving table's eager baseline (run a block for the batch when any row needs it,
+    mask the rest) must equal eager PyTorch row by row, on rows taking different paths."""
+    from bench.masked import BASELINES
+    from bench.serving import _check
+    from dycl_jax.testing import batch_of
+    from dycl_jax.zoo import MODELS
+
+    for name in ("sdn_resnet56", "sdn_vgg16", "skipnet_ff"):
+        entry = MODELS[name]
+        model = entry.build("small", seed=0)
+        inputs = entry.inputs_for_paths("small", n=8, seed=0)
+        with torch.no_grad():
+            assert _check(BASELINES[name], model, batch_of(inputs)[0], inputs) is None, name
+            paths = {repr(model(*a)[1]) for a in inputs}
+        assert len(paths) >= 2, (name, paths)  # rows really take different paths
