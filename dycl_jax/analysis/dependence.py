@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from dycl_jax.analysis import aliasing, source
+from dycl_jax.analysis import aliasing, facts, source
 from dycl_jax.analysis.facts import (
     COMPARING_BUILTINS,
     CONTAINER_MUTATORS,
@@ -568,7 +568,7 @@ class Typer:
                 return CallKind.PURE
             if func.attr in CONTAINER_MUTATORS and (
                 base.kind != Kind.OBJ
-                or (base.values and all(type(v) in (list, dict, set) for v in base.values))
+                or (base.values and all(facts.held_state(v) for v in base.values))
             ):
                 return CallKind.EFFECT  # incl. a list held on the module: self.cache["k"]
         cands = self.callee_objects(func)

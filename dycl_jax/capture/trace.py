@@ -252,7 +252,6 @@ def trace(
         plan_box.append(tuple(plans))
         return flat
 
-    names = param_names
     try:
         # mkldnn's fused RNN kernels have no core-ATen decomposition; the generic path has.
         with mkldnn_disabled():
@@ -297,13 +296,13 @@ def trace(
             hint="check the shapes and dtypes passed to the model; if the model runs in PyTorch "
             "on these inputs, this is a dycl_jax limitation: please report it",
         ) from e
-    _strip_input_writebacks(gm, len(names), names, state_from)
+    _strip_input_writebacks(gm, len(param_values), param_names, state_from)
     if dynamic:
-        _check_scalar_outputs(gm, len(names), signature.scalar_leaves(live_in, dynamic))
-    used = _prune_params(gm, len(names))
+        _check_scalar_outputs(gm, len(param_values), signature.scalar_leaves(live_in, dynamic))
+    used = _prune_params(gm, len(param_values))
     return Captured(
         gm,
-        tuple(names[i] for i in used),
+        tuple(param_names[i] for i in used),
         OutPlan(plan_box[-1]),
         time.perf_counter() - start,
     )

@@ -214,11 +214,8 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
                 tuple(code_of(s) for s in d.stmts),
                 ins[d.name],
                 outs[d.name],
-                frozenset(
-                    n
-                    for n in ins[d.name]
-                    if n in norm.host_names and n not in _python_keys(d.stmts, norm.tensor_names)
-                ),
+                (frozenset(ins[d.name]) & norm.host_names)
+                - _python_keys(d.stmts, norm.tensor_names),
                 parsed.filename,
                 *d.span,
                 d.reason,

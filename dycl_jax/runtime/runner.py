@@ -172,19 +172,16 @@ class RegionRunner:
             seen: list[tuple[Any, str]] = []
             try:
                 captured, read = self._capture(fn, values, seen)
-            except DataDependentError as e:
+            except Exception as e:
+                # state read for the first time: passed as an input from now on, traced again
                 if self._learn_state(seen):
                     return self._compile_with_state(values[:n])
-                raise self._in_local_def(e) from None
-            except OpaqueOutputError as e:
-                if self._learn_state(seen):
-                    return self._compile_with_state(values[:n])
-                i = e.index
-                name = self.live_out[i] if i is not None and i < len(self.live_out) else None
-                raise OpaqueOutputError(e.type_name, e.where, self.location, name) from None
-            except Exception:
-                if self._learn_state(seen):
-                    return self._compile_with_state(values[:n])
+                if isinstance(e, DataDependentError):
+                    raise self._in_local_def(e) from None
+                if isinstance(e, OpaqueOutputError):
+                    i = e.index
+                    name = self.live_out[i] if i is not None and i < len(self.live_out) else None
+                    raise OpaqueOutputError(e.type_name, e.where, self.location, name) from None
                 raise
             if self._learn_state(seen):
                 return self._compile_with_state(values[:n])
