@@ -137,6 +137,35 @@ def test_float16_and_bfloat16_arithmetic_is_bitwise_exact() -> None:
             assert int(got[1]) == int(want[1])
 
 
+class _HalfCompare(nn.Module):
+    """Comparisons of reduced-precision tensors: PyTorch compares in the operands' common dtype,
+    so a Python scalar (or a 0-d float32 tensor) is rounded to float16 first; a value exactly at
+    the rounded threshold takes the branch eager PyTorch takes (a fuzz-found path flip)."""
+
+    def forward(self, x, t):
+        outs = (x > 0.95, x >= t, x == torch.tensor(0.95), x.float() > 0.95, x.long() > 0.5)
+        outs += (x < torch.tensor([0.95]), x != 0.95, x <= 0.1)
+        if (x[:1] > 0.95).any():
+            return outs, x * 2
+        return outs, -x
+
+
+def test_reduced_precision_comparisons_round_the_scalar_like_pytorch() -> None:
+    cm = dycl_jax.convert(_HalfCompare().eval())
+    for dt in (torch.float16, torch.bfloat16, torch.float32):
+        for first in (0.9501953125, 0.94921875, 0.95, 0.1):
+            x = torch.tensor([first, 0.9492, 0.95, 2.0, 0.1], dtype=dt)
+            t = torch.tensor(0.95)
+            with torch.no_grad():
+                want = _HalfCompare()(x, t)
+            got = cm(x, t)
+            for g, w in zip(got[0], want[0]):
+                np.testing.assert_array_equal(np.asarray(g), w.numpy(), err_msg=f"{dt} {first}")
+            np.testing.assert_array_equal(
+                np.asarray(got[1], dtype=np.float32), want[1].float().numpy()
+            )
+
+
 class _ScalarMath(nn.Module):
     """Python arithmetic on a value read back (``0.5 * k + 1``) feeding tensor ops of several
     dtypes (a 0-d tensor times it is covered by _HostScalar: that one specialises)."""

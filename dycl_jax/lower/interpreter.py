@@ -152,6 +152,30 @@ def _opmath(value: Any) -> Any:
     return value
 
 
+def _in_common_dtype(node: fx.Node, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Tensor and number operands cast to the dtype PyTorch computes the op in
+    (``torch.result_type``): a float16 tensor compared with ``0.95`` compares with 0.95 rounded to
+    float16, as PyTorch does, not with the float32 0.95 (a value exactly at the threshold would
+    take the other branch)."""
+    probes: list[Any] = []
+    for a in node.args:
+        val = a.meta.get("val") if isinstance(a, fx.Node) else a
+        if isinstance(val, torch.Tensor):  # a real tensor of the same dtype and 0-d-ness
+            probes.append(torch.empty((1,) * min(val.dim(), 1), dtype=val.dtype))
+        elif isinstance(val, bool | int | float):
+            probes.append(val)
+        else:
+            return args
+    if len(probes) != 2 or not isinstance(probes[0], torch.Tensor):
+        return args
+    common = torch.result_type(probes[0], probes[1])
+    dt = dtypes.to_jax(common)
+    return tuple(
+        jnp.asarray(a, dt) if isinstance(a, jax.Array | TRACER | bool | int | float) else a
+        for a in args
+    )
+
+
 def _call_node(node: fx.Node, env: dict[fx.Node, Any]) -> Any:
     def load(a: Any) -> Any:
         return fx.node.map_arg(a, lambda n: env[n])
@@ -163,7 +187,9 @@ def _call_node(node: fx.Node, env: dict[fx.Node, Any]) -> Any:
         raise LoweringError(f"unexpected call target {node.target!r} in captured graph")
     lowering, inplace = _resolve(node.target)
     meta = node.meta.get("val")
-    if lowering.cast_to_meta and node.target not in _BITWISE_OPS:
+    if lowering.common_dtype:
+        args = _in_common_dtype(node, args)
+    elif lowering.cast_to_meta and node.target not in _BITWISE_OPS:
         args, kwargs = _opmath(args), _opmath(kwargs)
     if lowering.needs_meta:
         kwargs = {**kwargs, "_meta": meta}

@@ -40,6 +40,9 @@ class Lowering:
     # False for lowerings whose result dtype legitimately differs from the fake tensor's
     # (never the case today; kept so a lowering can opt out of the final cast explicitly).
     cast_to_meta: bool = True
+    # Operands cast to PyTorch's common dtype of the op's inputs (torch.result_type), not widened
+    # to float32: comparisons, whose bool result does not say which dtype they compared in.
+    common_dtype: bool = False
 
 
 LOWERINGS: dict[OpOverload, Lowering] = {}
@@ -49,6 +52,7 @@ def lowers(
     *targets: OpOverload | OpOverloadPacket,
     needs_meta: bool = False,
     cast_to_meta: bool = True,
+    common_dtype: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the lowering of ``targets``.
 
@@ -65,7 +69,7 @@ def lowers(
                     f"duplicate lowering for {target}: {LOWERINGS[target].fn.__qualname__} "
                     f"and {fn.__qualname__}"
                 )
-            LOWERINGS[target] = Lowering(target, fn, needs_meta, cast_to_meta)
+            LOWERINGS[target] = Lowering(target, fn, needs_meta, cast_to_meta, common_dtype)
         return fn
 
     return register

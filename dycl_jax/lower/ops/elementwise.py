@@ -417,32 +417,32 @@ def _aten_signbit(x):
     return jnp.signbit(x) if not _is_int(x) else x < 0
 
 
-@lowers(aten.eq.Tensor, aten.eq.Scalar)
+@lowers(aten.eq.Tensor, aten.eq.Scalar, common_dtype=True)
 def _aten_eq(x, y):
     return x == y
 
 
-@lowers(aten.ne.Tensor, aten.ne.Scalar)
+@lowers(aten.ne.Tensor, aten.ne.Scalar, common_dtype=True)
 def _aten_ne(x, y):
     return x != y
 
 
-@lowers(aten.lt.Tensor, aten.lt.Scalar)
+@lowers(aten.lt.Tensor, aten.lt.Scalar, common_dtype=True)
 def _aten_lt(x, y):
     return x < y
 
 
-@lowers(aten.le.Tensor, aten.le.Scalar)
+@lowers(aten.le.Tensor, aten.le.Scalar, common_dtype=True)
 def _aten_le(x, y):
     return x <= y
 
 
-@lowers(aten.gt.Tensor, aten.gt.Scalar)
+@lowers(aten.gt.Tensor, aten.gt.Scalar, common_dtype=True)
 def _aten_gt(x, y):
     return x > y
 
 
-@lowers(aten.ge.Tensor, aten.ge.Scalar)
+@lowers(aten.ge.Tensor, aten.ge.Scalar, common_dtype=True)
 def _aten_ge(x, y):
     return x >= y
 
