@@ -511,14 +511,17 @@ class ConvertedModel:
     @property
     def params(self) -> dict[str, Any]:
         """The trainable parameters as jax arrays, keyed by state_dict names (what ``jax.grad``
-        of :meth:`apply` differentiates); buffers are in :attr:`buffers`."""
+        of :meth:`apply` differentiates); buffers are in :attr:`buffers`. Current: weights
+        written in place since the last call are read again first."""
         s = self.session
+        s.refresh_if_stale()
         return {n: v for n, v in s.params.items() if n not in s.buffer_names}
 
     @property
     def buffers(self) -> dict[str, Any]:
         """Buffers (batch-norm statistics, counters) as jax arrays, keyed by state_dict names."""
         s = self.session
+        s.refresh_if_stale()
         return {n: v for n, v in s.params.items() if n in s.buffer_names}
 
     def state_dict(self, params: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:

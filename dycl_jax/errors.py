@@ -80,6 +80,11 @@ class CaptureError(ConversionError):
     """A region could not be captured as an ATen graph (e.g. data-dependent output shape)."""
 
 
+class UserCodeError(CaptureError):
+    """The region's own code raised while it was traced (its ``__cause__``); the runner checks
+    whether PyTorch raises the same on the real values, and if so raises PyTorch's exception."""
+
+
 class DataDependentError(CaptureError):
     """A region reads a tensor value while tracing (a condition, a shape, a Python index)."""
 

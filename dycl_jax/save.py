@@ -375,6 +375,8 @@ class _Saver:
                 return ["D", s[1], [[self.encode(k), node(x)] for k, x in s[2]]]
             if tag == "r":
                 return ["r", s[1]]
+            if tag == "a":
+                return ["a", [self.encode(k) for k in s[1]]]
             if tag == "i":
                 return ["i", [self.encode(k) for k in s[1]], [node(x) for x in s[2]]]
             if tag == "j":

@@ -198,3 +198,26 @@ def test_host_scalar_arithmetic_is_exact_and_compiles_once() -> None:
             )
     # the value read back is an input, not a constant: one signature per region and branch
     assert cm.stats.compiles <= 4
+
+
+class _BigIntCompare(nn.Module):
+    def forward(self, x):
+        out = (x == 2**40, x < 2**40, x > -(2**40), x >= 7)
+        if x.sum() > 0:
+            return out, 1
+        return out, 0
+
+
+def test_integer_comparisons_with_python_ints_beyond_the_dtype_wrap_like_pytorch() -> None:
+    """PyTorch casts the Python int to the tensor's dtype (int32: 2**40 wraps to 0)."""
+    m = _BigIntCompare().eval()
+    cm = dycl_jax.convert(m)
+    for x in (
+        torch.tensor([1, -5, 7], dtype=torch.int32),
+        torch.tensor([-1, 5, -7], dtype=torch.int8),
+    ):
+        want = m(x)
+        got = cm(x)
+        for g, w in zip(got[0], want[0]):
+            np.testing.assert_array_equal(np.asarray(g), w.numpy())
+        assert got[1] == want[1]

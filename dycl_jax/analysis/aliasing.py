@@ -157,14 +157,14 @@ def _held_names(e: ast.expr) -> list[str]:
     return out
 
 
-def _flat_targets(targets: list[ast.expr]) -> list[ast.expr]:
+def flat_targets(targets: list[ast.expr]) -> list[ast.expr]:
     """Assignment targets with tuple / list / starred unpacking flattened."""
     out: list[ast.expr] = []
     for t in targets:
         if isinstance(t, ast.Tuple | ast.List):
-            out.extend(_flat_targets(list(t.elts)))
+            out.extend(flat_targets(list(t.elts)))
         elif isinstance(t, ast.Starred):
-            out.extend(_flat_targets([t.value]))
+            out.extend(flat_targets([t.value]))
         else:
             out.append(t)
     return out
@@ -240,7 +240,7 @@ def inplace_writes(stmt: ast.stmt, tensors: frozenset[str]) -> list[tuple[str, i
     out: list[tuple[str, int]] = []
     for n in walk_no_defs(stmt):
         if isinstance(n, ast.Assign | ast.AugAssign):
-            targets = _flat_targets(n.targets if isinstance(n, ast.Assign) else [n.target])
+            targets = flat_targets(n.targets if isinstance(n, ast.Assign) else [n.target])
             for t in targets:
                 if isinstance(t, ast.Subscript | ast.Attribute) and isinstance(n, ast.Assign):
                     name = view_root(t.value)

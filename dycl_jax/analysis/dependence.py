@@ -213,6 +213,20 @@ def _iter_elements(v: Any) -> tuple[Any, ...] | None:
     return None
 
 
+def _python_constant(e: ast.expr) -> bool:
+    """A default value made of Python constants (``0.5``, ``-1``, ``-float("inf")``, ``2 ** 8``),
+    None excluded (an optional tensor argument)."""
+    if isinstance(e, ast.Constant):
+        return e.value is not None
+    if isinstance(e, ast.UnaryOp):
+        return _python_constant(e.operand)
+    if isinstance(e, ast.BinOp):
+        return _python_constant(e.left) and _python_constant(e.right)
+    if isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id in ("float", "int"):
+        return not e.keywords and all(_python_constant(a) for a in e.args)
+    return False
+
+
 class Typer:
     """Flow-insensitive kinds for one function body, given the live ``self`` (or None)."""
 
@@ -281,7 +295,7 @@ class Typer:
         ann = a.annotation
         if isinstance(ann, ast.Name) and ann.id in ("int", "float", "bool", "str"):
             return PY
-        if isinstance(default, ast.Constant) and default.value is not None:
+        if default is not None and _python_constant(default):
             return PY
         return TENSOR
 
@@ -496,8 +510,8 @@ class Typer:
                 return PY
             if modname.startswith("torch") or isinstance(fobj, OpOverloadPacket):
                 return TENSOR
-            if fobj is len:
-                return PY
+            if fobj in (len, isinstance, issubclass, callable, hasattr, id):
+                return PY  # Python answers about the objects, never their values
             if isinstance(fobj, type) and not issubclass(fobj, torch.nn.Module):
                 # Constructors of plain Python types: kind of the arguments.
                 return self._args_kind(node, default=Kind.PY)
@@ -590,6 +604,10 @@ class Typer:
         return CallKind.PURE
 
     def _callee_kind(self, fobj: Any, node: ast.Call) -> CallKind:
+        if hasattr(fobj, "cache_info") and hasattr(fobj, "__wrapped__"):
+            # functools.lru_cache / cache: PyTorch runs it on the host, so its cache keeps real
+            # tensors (traced, it would keep the capture's stand-ins and hand them to eager)
+            return CallKind.EAGER
         target = user_callee(fobj)
         if target is not None:
             return CallKind.DYNAMIC if self._dynamic(*target) else CallKind.TRACE

@@ -83,6 +83,27 @@ PURE_BUILTINS = frozenset(
 )
 # Calls whose point is a side effect: they must run on the host every call.
 SIDE_EFFECT_BUILTINS = frozenset({"print", "input", "open", "exec", "eval", "setattr", "delattr"})
+# Builtins that turn their arguments into text (a tensor formats as ``tensor(...)`` there).
+FORMATTING_BUILTINS = (str, repr, ascii, format)
+
+
+def is_display_callee(obj: Any) -> bool:
+    """Whether calling ``obj`` shows its arguments as text: ``print``, the formatting builtins,
+    ``logging`` functions and logger methods, ``warnings.warn``. A tensor passed there must be
+    shown as PyTorch shows it (``tensor(3.)``), not as the array standing for it."""
+    if obj is print or obj in FORMATTING_BUILTINS:
+        return True
+    import logging
+    import warnings
+
+    if obj in (warnings.warn, warnings.warn_explicit):
+        return True
+    owner = getattr(obj, "__self__", None)
+    if isinstance(owner, logging.Logger | logging.LoggerAdapter):
+        return True
+    return getattr(obj, "__module__", None) == "logging" and callable(obj)
+
+
 CONTAINER_MUTATORS = frozenset(
     {
         "append",

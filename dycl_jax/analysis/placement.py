@@ -43,12 +43,14 @@ class Placement:
     def _find_mask_names(self, values: dict[str, list[ast.expr]]) -> set[str]:
         """Locals only ever assigned a visible boolean mask (``values``: what each local is
         assigned, from :meth:`_assigned_values`)."""
-        # The least fixpoint of "every value assigned is a mask": each pass adds names or stops,
-        # so it ends within len(values) + 1 passes.
-        masks: set[str] = set()
+        # The greatest fixpoint of "every value assigned is a mask": start from every local and
+        # drop those assigned anything else, until none drops (within len(values) + 1 passes).
+        # Names assigned from each other (`done = done | newly`, `newly = ~done`) stay masks
+        # when everything else they are assigned is one.
+        masks: set[str] = set(values)
         while True:
             self.mask_names = masks
-            new = {name for name, vs in values.items() if all(self.is_mask(v) for v in vs)}
+            new = {name for name in masks if all(self.is_mask(v) for v in values[name])}
             if new == masks:
                 return masks
             masks = new
@@ -84,6 +86,12 @@ class Placement:
             ):
                 return SplitKind.TENSOR_LOOP_BOUND  # range(n) with n a tensor: n read back
             ck = self.typer.call_kind(e)
+            if any(k(a).kind == Kind.TENSOR for a in [*e.args, *(w.value for w in e.keywords)]):
+                cands = self.typer.callee_objects(e.func) or ()
+                if cands and all(c in facts.FORMATTING_BUILTINS for c in cands):
+                    return SplitKind.CONVERSION  # str(t) / f"{t}": the text reads the value
+                if cands == (id,):
+                    return SplitKind.HOST_VALUE  # id(t): of the object the host holds
             if ck is CallKind.CONVERSION:
                 return SplitKind.CONVERSION
             if ck is CallKind.DYNAMIC:
@@ -137,9 +145,17 @@ class Placement:
         elif isinstance(e, ast.BoolOp):
             if any(k(v).kind == Kind.TENSOR for v in e.values):
                 return SplitKind.BOOL_OP
-        elif isinstance(e, ast.ListComp | ast.GeneratorExp | ast.SetComp):
+        elif isinstance(e, ast.ListComp | ast.GeneratorExp | ast.SetComp | ast.DictComp):
             if any(k(c).kind == Kind.TENSOR for g in e.generators for c in g.ifs):
                 return SplitKind.TENSOR_IF  # [h for h in hs if h.mean() > 0]: a host loop
+        elif isinstance(e, ast.JoinedStr):
+            kinds = {k(v.value).kind for v in e.values if isinstance(v, ast.FormattedValue)}
+            if Kind.TENSOR in kinds:
+                return SplitKind.CONVERSION  # f"{t}": formatting reads the value
+            if Kind.HOST in kinds:
+                return SplitKind.HOST_VALUE  # f"{k:.3f}" of a value read back: Python formats it
+        elif isinstance(e, ast.Compare) and self.is_identity_test(e):
+            return SplitKind.HOST_VALUE  # out is y: identity of the objects the host holds
         elif isinstance(e, ast.Compare) and len(e.ops) > 1:
             if k(e).kind == Kind.TENSOR:
                 return SplitKind.BOOL_OP  # lo < t < hi is (lo < t) and (t < hi)
@@ -159,10 +175,21 @@ class Placement:
             if (
                 isinstance(e.ctx, ast.Load)
                 and k(e.value).kind == Kind.TENSOR
-                and self.is_mask(e.slice)
+                and self.has_mask_index(e.slice)
             ):
                 return SplitKind.DATA_DEPENDENT_SHAPE  # x[mask]: shape depends on the mask
         return None
+
+    def is_identity_test(self, e: ast.Compare) -> bool:
+        """``a is b`` / ``a is not b`` between tensors (not against a constant such as None,
+        which the signature decides): in a region each input is its own placeholder and the
+        answer would be baked in, so the host compares the objects it holds."""
+        if not all(isinstance(op, ast.Is | ast.IsNot) for op in e.ops):
+            return False
+        operands = [e.left, *e.comparators]
+        if any(isinstance(o, ast.Constant) for o in operands):
+            return False
+        return any(self.typer.kind(o).kind == Kind.TENSOR for o in operands)
 
     def builds_object(self, call: ast.Call) -> bool:
         """True for a user class built from tensors (a dataclass, NamedTuple, an exception, an
@@ -190,9 +217,22 @@ class Placement:
     def is_scalar_index(self, e: ast.expr) -> bool:
         """A visibly 0-d integer tensor used inside a multi-dimensional index (``p[0, k]``):
         PyTorch reads it back as a Python int there."""
+        if isinstance(e, ast.BinOp) and isinstance(
+            e.op, ast.Add | ast.Sub | ast.Mult | ast.FloorDiv | ast.Mod
+        ):
+            # k - 5, k + 1 with k such an index and a Python int: still a 0-d integer tensor
+            for idx, other in ((e.left, e.right), (e.right, e.left)):
+                if self.is_scalar_index(idx) and self._is_python_int(other):
+                    return True
+            return False
         return self._is_flat_argmax(e) or (
             isinstance(e, ast.Name) and e.id in self.scalar_index_names
         )
+
+    def _is_python_int(self, e: ast.expr) -> bool:
+        if isinstance(e, ast.Constant):
+            return type(e.value) is int
+        return self.typer.kind(e).kind == Kind.PY and isinstance(e, ast.Name | ast.Attribute)
 
     def has_scalar_index(self, e: ast.Subscript) -> bool:
         if self.typer.kind(e.value).kind != Kind.TENSOR:
@@ -254,11 +294,21 @@ class Placement:
             return self.is_mask(e.left) or self.is_mask(e.right)
         if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Invert):
             return self.is_mask(e.operand)
+        if isinstance(e, ast.Call) and _bool_dtype(e):
+            return self.typer.kind(e).kind == Kind.TENSOR  # torch.zeros(n, dtype=torch.bool)
         if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute):
             return e.func.attr in facts.MASK_METHODS and self.typer.kind(e).kind == Kind.TENSOR
+        if isinstance(e, ast.Subscript):
+            return isinstance(e.ctx, ast.Load) and self.is_mask(e.value)  # (s > t)[0]
         if isinstance(e, ast.Name):
             return e.id in self.mask_names
         return False
+
+    def has_mask_index(self, index: ast.expr) -> bool:
+        """A boolean mask as the index or one entry of an index tuple (``x[:, keep]``)."""
+        if isinstance(index, ast.Tuple):
+            return any(self.is_mask(i) for i in index.elts)
+        return self.is_mask(index)
 
     def has_host_atom(self, node: ast.AST, local_effects_ok: bool = False) -> bool:
         for sub in aliasing.walk_no_defs(node):
@@ -341,3 +391,15 @@ def _is_user_class(c: object) -> bool:
     if not isinstance(c, type) or issubclass(c, torch.Tensor | torch.nn.Module):
         return False
     return user_class(c)
+
+
+def _bool_dtype(call: ast.Call) -> bool:
+    """``dtype=torch.bool`` among a call's keywords."""
+    return any(
+        k.arg == "dtype"
+        and isinstance(k.value, ast.Attribute)
+        and k.value.attr == "bool"
+        and isinstance(k.value.value, ast.Name)
+        and k.value.value.id == "torch"
+        for k in call.keywords
+    )

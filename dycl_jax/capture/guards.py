@@ -49,6 +49,10 @@ def _snapshot(v: Any, depth: int = 0, keep: list[Any] | None = None) -> Any:
         return (t, v)
     if isinstance(v, np.generic):
         return (t, v.item())
+    if t is np.ndarray and v.dtype != object:
+        # torch.from_numpy(self.prior) shares the array's memory: by contents, so an edit in
+        # place is seen as well as a new array (a copy of the bytes per check)
+        return ("nd", v.dtype.str, v.shape, v.tobytes())
     if depth >= 1 and isinstance(v, torch.Tensor) and not isinstance(v, torch.nn.Parameter):
         if keep is not None:
             keep.append(v)
@@ -261,6 +265,14 @@ class _Modes:
 
 _MODES = _Modes()
 _MODE_NAMES = frozenset(n for n in vars(_Modes) if n.startswith("is_"))
+
+
+def mode_guards(modes: frozenset[str]) -> list[Guard]:
+    """Guards on PyTorch global modes (``is_grad_enabled``) a capture's result depends on."""
+    return [
+        Guard(_MODES, m, ("value", (bool, getattr(_MODES, m))), getattr(_MODES, m))
+        for m in sorted(modes)
+    ]
 
 
 def global_guards(fn: Any) -> list[Guard]:

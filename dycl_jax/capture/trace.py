@@ -13,10 +13,11 @@ other leaf (ints, shapes, modules, dtypes) is a constant of this signature and i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import traceback
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,8 @@ from dycl_jax.errors import (
     DataDependentError,
     OpaqueOutputError,
     SourceLocation,
+    UnsupportedConstructError,
+    UserCodeError,
     location_from_stack_trace,
 )
 from dycl_jax.lower import dtypes
@@ -72,6 +75,9 @@ class Captured:
     param_names: tuple[str, ...]  # the root parameters/buffers the graph reads, in input order
     plan: OutPlan
     seconds: float
+    # PyTorch global modes the capture's result depends on beyond what the code names
+    # (``is_grad_enabled``: whether eager would have taken an inference fast path)
+    modes: frozenset[str] = frozenset()
 
 
 class _Identities:
@@ -81,6 +87,11 @@ class _Identities:
 
     def __init__(self, inputs: tuple[Any, ...], outputs: tuple[Any, ...]) -> None:
         self.inputs: dict[int, tuple[Any, ...]] = {}
+        # Tensors passed as inputs themselves (not inside containers, whose contents the region
+        # may change), and the graph outputs that are one of them (``y = x``, ``x.float()`` of
+        # a float tensor: PyTorch hands back the object itself)
+        self.tensors: dict[int, tuple[Any, ...]] = {}
+        self.passed: dict[int, tuple[Any, ...]] = {}
         for i, v in enumerate(inputs):
             self._index_inputs(v, (i,))
         counts: dict[int, int] = {}
@@ -115,6 +126,9 @@ class _Identities:
 def _plan(value: Any, tensors: list[torch.Tensor], ids: _Identities) -> Any:
     if isinstance(value, torch.Tensor):
         tensors.append(value)
+        where = ids.tensors.get(id(value))
+        if where is not None:
+            ids.passed[len(tensors) - 1] = where
         return ("t", len(tensors) - 1)
     t = type(value)
     if t is list or t is dict:
@@ -232,9 +246,11 @@ def trace(
     _, leaves = signature.split(live_in, dynamic)
     examples = [example_tensor(leaf) for leaf in leaves]
     plan_box: list[Any] = []
+    ids_box: list[_Identities] = []
 
     def traced(params: list[torch.Tensor], tensors: list[torch.Tensor]) -> list[torch.Tensor]:
         args = signature.rebuild(live_in, dynamic, tensors)
+        given = {id(a): (i,) for i, a in enumerate(args) if isinstance(a, torch.Tensor)}
         if root is not None and params:
             with reparametrize_module(root, dict(zip(param_names, params)), strict=False):
                 outs = fn(*args)
@@ -243,6 +259,8 @@ def trace(
         flat: list[torch.Tensor] = []
         plans = []
         ids = _Identities(tuple(args), tuple(outs))
+        ids.tensors = given
+        ids_box[:] = [ids]
         for i, o in enumerate(outs):
             try:
                 plans.append(_plan(o, flat, ids))
@@ -254,10 +272,20 @@ def trace(
 
     try:
         # mkldnn's fused RNN kernels have no core-ATen decomposition; the generic path has.
-        with mkldnn_disabled():
+        with mkldnn_disabled(), _eager_fast_paths_refused(root) as modes:
             gm = _make_fx(traced, param_values, examples)
     except (CaptureError, UnboundLocalError):
         raise  # UnboundLocalError: the original reads a local it has not assigned (UNDEFINED)
+    except _FastPathRefused as e:
+        raise UnsupportedConstructError(
+            "nn.TransformerEncoder with src_key_padding_mask: in eval mode without gradients "
+            "PyTorch runs it on its nested-tensor fast path, which returns zeros at padded "
+            "positions (and slightly different values elsewhere); a compiled region computes "
+            "the standard path",
+            _user_location(e),
+            hint="build the encoder with enable_nested_tensor=False (eager PyTorch then gives "
+            "the same values as the converted model)",
+        ) from None
     except Exception as e:
         msg = f"{type(e).__name__}: {e}"
         loc = _user_location(e)
@@ -290,12 +318,13 @@ def trace(
         shapes = ", ".join(
             f"{tuple(t.shape)}:{str(t.dtype).removeprefix('torch.')}" for t in examples
         )
-        raise CaptureError(
+        raise UserCodeError(
             f"this code fails on inputs [{shapes}]: {msg.splitlines()[0][:500]}",
             loc,
             hint="check the shapes and dtypes passed to the model; if the model runs in PyTorch "
             "on these inputs, this is a dycl_jax limitation: please report it",
         ) from e
+    spec = _inputs_passed_through(gm, plan_box[-1], ids_box[-1].passed)
     _strip_input_writebacks(gm, len(param_values), param_names, state_from)
     if dynamic:
         _check_scalar_outputs(gm, len(param_values), signature.scalar_leaves(live_in, dynamic))
@@ -303,9 +332,64 @@ def trace(
     return Captured(
         gm,
         tuple(param_names[i] for i in used),
-        OutPlan(plan_box[-1]),
+        OutPlan(spec),
         time.perf_counter() - start,
+        frozenset(modes),
     )
+
+
+class _FastPathRefused(Exception):
+    """Raised inside a capture where eager PyTorch would take an inference fast path."""
+
+
+@contextlib.contextmanager
+def _eager_fast_paths_refused(root: torch.nn.Module | None) -> Iterator[set[str]]:
+    """During a capture, refuse modules whose eager forward takes a value-changing fast path
+    that tracing cannot take: ``nn.TransformerEncoder`` turns padded inputs into nested tensors
+    (zeros at padded positions) when not training, without gradients, with a padding mask.
+    Traced, its fast-path check sees fake tensors and takes the standard path. Yields the global
+    modes the decision read (the capture is valid while they hold)."""
+    encoder = torch.nn.TransformerEncoder
+    original = encoder.forward
+    # parameters requiring grad (read before tracing re-parametrises them): with grad enabled,
+    # eager takes the standard path for those
+    needs_grad = {
+        id(m)
+        for m in (root.modules() if root is not None else ())
+        if isinstance(m, encoder) and any(p.requires_grad for p in m.parameters())
+    }
+
+    read: set[str] = set()
+
+    def forward(
+        self: Any,
+        src: Any,
+        mask: Any = None,
+        src_key_padding_mask: Any = None,
+        *args: Any,
+        **kw: Any,
+    ) -> Any:
+        if src_key_padding_mask is not None:
+            read.add("is_grad_enabled")
+        fast = (
+            src_key_padding_mask is not None
+            and mask is None
+            and getattr(self, "use_nested_tensor", False)
+            and not self.layers[0].training
+            and src.dim() == 3
+            and torch.backends.mha.get_fastpath_enabled()
+            and not torch.is_autocast_enabled()
+            and (not torch.is_grad_enabled() or id(self) not in needs_grad)
+        )
+        if fast:
+            raise _FastPathRefused
+        return original(self, src, mask, src_key_padding_mask, *args, **kw)
+
+    encoder.forward = forward  # type: ignore[method-assign]
+    try:
+        yield read
+    finally:
+        encoder.forward = original  # type: ignore[method-assign]
 
 
 def _make_fx(
@@ -341,6 +425,50 @@ def _check_scalar_outputs(gm: fx.GraphModule, n_params: int, scalar_leaves: set[
                 todo.extend(n.all_input_nodes)
         if seen & scalar and not seen & other:
             raise DataDependentError("region output computed from host scalars only")
+
+
+def _inputs_passed_through(
+    gm: fx.GraphModule, spec: tuple[Any, ...], passed: dict[int, tuple[Any, ...]]
+) -> tuple[Any, ...]:
+    """``spec`` with each graph output that is an input returned unchanged (the output node is
+    its placeholder, never written in place) replaced by ``("a", path)``: the live-in value
+    itself, so ``y is x`` holds after ``y = x.float()`` as in eager PyTorch."""
+    if not passed:
+        return spec
+    out_node = next(n for n in gm.graph.nodes if n.op == "output")
+    outs = out_node.args[0]
+    written = {
+        n.args[0]
+        for n in gm.graph.nodes
+        if n.op == "call_function" and n.target is torch.ops.aten.copy_.default
+    }
+    same = {
+        j: path
+        for j, path in passed.items()
+        if j < len(outs)
+        and isinstance(outs[j], fx.Node)
+        and outs[j].op == "placeholder"
+        and outs[j] not in written
+    }
+    if not same:
+        return spec
+
+    def swap(s: Any) -> Any:
+        if type(s) is not tuple or not s or type(s[0]) is not str:
+            return tuple(swap(x) for x in s) if type(s) is tuple else s
+        if s[0] == "t":
+            return ("a", same[s[1]]) if s[1] in same else s
+        if s[0] in ("l", "n"):
+            return (s[0], s[1], tuple(swap(x) for x in s[2]))
+        if s[0] in ("i", "L"):
+            return (s[0], s[1], tuple(swap(x) for x in s[2]))
+        if s[0] in ("j", "D"):
+            return (s[0], s[1], tuple((k, swap(x)) for k, x in s[2]))
+        if s[0] == "d":
+            return ("d", tuple((k, swap(x)) for k, x in s[1]))
+        return s
+
+    return tuple(swap(x) for x in spec)
 
 
 def _strip_input_writebacks(

@@ -95,11 +95,44 @@ def stage(program: Program, host_names: frozenset[str], tensor_names: frozenset[
     facts = _Facts.of(program)
     if facts is None:
         return program
-    pass_ = _Pass(program, facts, host_names, tensor_names)
+    # A name compared by identity (`out is y`) keeps the very object the host assigned: traced,
+    # `out = x if c else y` would come back as a new array.
+    identity = _identity_operands(program)
+    pass_ = _Pass(program, facts, host_names, tensor_names - identity, identity)
     body = pass_.block(program.body)
     if not pass_.made:
         return program
     return dataclasses.replace(program, body=body, regions=(*program.regions, *pass_.made))
+
+
+def _identity_operands(program: Program) -> frozenset[str]:
+    """Names the host program compares with ``is`` / ``is not`` or takes the ``id`` of, and the
+    names copied into them (``_t = x; out = _t``)."""
+    out: set[str] = set()
+    copies: list[tuple[str, str]] = []
+    for node in ast.walk(ast.parse(emit.host_source(program))):
+        if isinstance(node, ast.Compare) and any(
+            isinstance(o, ast.Is | ast.IsNot) for o in node.ops
+        ):
+            out.update(o.id for o in (node.left, *node.comparators) if isinstance(o, ast.Name))
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "id"
+            and len(node.args) == 1
+            and isinstance(node.args[0], ast.Name)
+        ):
+            out.add(node.args[0].id)
+        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Name):
+            copies += [(t.id, node.value.id) for t in node.targets if isinstance(t, ast.Name)]
+    grew = True
+    while grew:
+        grew = False
+        for target, source in copies:
+            if target in out and source not in out:
+                out.add(source)
+                grew = True
+    return frozenset(out)
 
 
 def _ast_walk(body: list[ast.stmt]) -> Iterator[ast.stmt]:
@@ -162,8 +195,10 @@ class _Pass:
         facts: _Facts,
         host_names: frozenset[str],
         tensor_names: frozenset[str],
+        identity: frozenset[str] = frozenset(),
     ) -> None:
         self.program = program
+        self.identity = identity  # names compared by `is`: a select would make new objects
         self.host_names = host_names
         self.tensor_names = tensor_names
         self.facts = facts
@@ -271,6 +306,8 @@ class _Pass:
         if after is None or defined is None:
             return None
         outs = tuple(n for n in dict.fromkeys((*t_writes, *e_writes)) if n in after)
+        if any(n in self.identity for n in outs):
+            return None  # `y is x` after it: the host keeps the object a branch leaves
         # A name one branch leaves as it was is passed through that branch: it must exist.
         through = [n for n in outs if n not in t_writes or n not in e_writes]
         if any(n not in defined for n in through):

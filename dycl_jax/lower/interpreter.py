@@ -169,9 +169,19 @@ def _in_common_dtype(node: fx.Node, args: tuple[Any, ...]) -> tuple[Any, ...]:
     if len(probes) != 2 or not isinstance(probes[0], torch.Tensor):
         return args
     common = torch.result_type(probes[0], probes[1])
+    wrap = None
+    if not common.is_floating_point and not common.is_complex and common is not torch.bool:
+        info = torch.iinfo(common)
+        span = info.max - info.min + 1
+
+        def wrap(v: int) -> int:  # PyTorch casts the Python int to the dtype: it wraps around
+            return (v - info.min) % span + info.min
+
     dt = dtypes.to_jax(common)
     return tuple(
-        jnp.asarray(a, dt) if isinstance(a, jax.Array | TRACER | bool | int | float) else a
+        jnp.asarray(wrap(a) if wrap is not None and type(a) is int else a, dt)
+        if isinstance(a, jax.Array | TRACER | bool | int | float)
+        else a
         for a in args
     )
 

@@ -454,6 +454,8 @@ def _plan(spec: Any, modules: dict[str, skeleton.Module]) -> tuple[Any, ...]:
             return ("L", s[1], tuple(node(x) for x in s[2]))
         if tag == "D":
             return ("D", s[1], tuple((values.decode(k), node(x)) for k, x in s[2]))
+        if tag == "a":
+            return ("a", tuple(values.decode(k) for k in s[1]))
         if tag == "i":
             return ("i", tuple(values.decode(k) for k in s[1]), tuple(node(x) for x in s[2]))
         if tag == "j":

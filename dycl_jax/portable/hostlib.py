@@ -77,6 +77,11 @@ class HostLibrary:
             return bool(v.item())  # one device->host copy; cheaper than bool(v) or np.asarray
         return bool(v)  # a tracer (under jax.grad), a numpy array, a Python value
 
+    def shown(self, v: Any) -> Any:
+        """A tensor about to be shown as text (printed, formatted, logged). Without PyTorch
+        the array itself; the runtime hands over a torch tensor, which formats as eager's."""
+        return v
+
     def scalar(self, fn: Any, v: Any) -> Any:
         """``int(t)`` / ``float(t)`` / ``complex(t)``: any one-element tensor converts, as in
         PyTorch (a jax array converts only when 0-d)."""

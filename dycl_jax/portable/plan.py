@@ -8,6 +8,7 @@ A plan entry is a tagged tuple::
     ("L", k, items), ("D", k, items)   a list / dict met more than once among the outputs:
                                        built once, remembered as k
     ("r", k)                  that list / dict again
+    ("a", path)               a live-in tensor returned unchanged (``y = x``): that object
     ("i", path, items), ("j", path, items)   a list / dict that is one of the call's live-in
                               values (``values[path[0]][path[1]]...``): that object itself,
                               refilled with what the region left in it
@@ -47,6 +48,8 @@ def _one(s: Any, outs: tuple[Any, ...], values: tuple[Any, ...], memo: dict[int,
         return outs[s[1]]
     if tag == "c":
         return s[1]
+    if tag == "a":
+        return _live_in(values, s[1])
     if tag == "l":
         return s[1](_one(x, outs, values, memo) for x in s[2])
     if tag == "d":

@@ -67,6 +67,7 @@ class Normalized:
     locals: frozenset[str]  # local names, synthesized temporaries included
     host_names: frozenset[str]  # locals holding Python scalars read back from tensors
     tensor_names: frozenset[str]  # locals holding tensors (or containers of tensors)
+    python_names: frozenset[str]  # locals holding only Python values (no tensor inside)
     # (object, attribute) pairs forward writes on the host: module state that regions must read
     # as inputs, not as constants baked in at capture time.
     state_attrs: tuple[tuple[Any, str], ...]
@@ -98,6 +99,16 @@ def _load(name: str) -> ast.Name:
     return ast.Name(name, ast.Load())
 
 
+_INPLACE_BITWISE = {
+    ast.BitOr: "bitwise_or_",
+    ast.BitAnd: "bitwise_and_",
+    ast.BitXor: "bitwise_xor_",
+    ast.LShift: "bitwise_left_shift_",
+    ast.RShift: "bitwise_right_shift_",
+}
+
+_Comp = ast.ListComp | ast.GeneratorExp | ast.SetComp | ast.DictComp
+
 _ITERATING_BUILTINS = tuple(getattr(builtins, n) for n in facts.ITERATING_BUILTINS)
 
 
@@ -125,12 +136,16 @@ class Normalizer:
         tensors = frozenset(
             n for n, v in env.items() if v.kind == Kind.TENSOR and n in self.typer.locals
         )
+        python = frozenset(
+            n for n, v in env.items() if v.kind == Kind.PY and n in self.typer.locals
+        )
         return Normalized(
             body,
             tuple(self.reasons),
             frozenset(self.typer.locals),
             host,
             tensors,
+            python,
             tuple(self.state_attrs),
             self.namer,
             self.call_writes,
@@ -199,7 +214,7 @@ class Normalizer:
         """``e`` made traceable: host-only parts replaced by temporaries computed before."""
         if not self.place.has_host_atom(e):
             return e
-        if isinstance(e, ast.ListComp | ast.GeneratorExp):
+        if isinstance(e, ast.ListComp | ast.GeneratorExp | ast.SetComp | ast.DictComp):
             return self._comprehension(e)
         reason = self.place.atom_reason(e)
         if reason is None and isinstance(e, ast.IfExp | ast.BoolOp):
@@ -269,7 +284,7 @@ class Normalizer:
             # An f-string is formatted on the host, each value computed first (a value read back
             # with .item() formats as the Python number it is, like in eager PyTorch).
             parts: list[ast.expr] = [
-                ast.FormattedValue(self.as_host(v.value), v.conversion, v.format_spec)
+                ast.FormattedValue(self._shown(v.value), v.conversion, v.format_spec)
                 if isinstance(v, ast.FormattedValue)
                 else v
                 for v in e.values
@@ -309,18 +324,57 @@ class Normalizer:
         h = self.as_host(e)
         return truth(h) if kind == Kind.TENSOR else h
 
-    def _comprehension(self, e: ast.ListComp | ast.GeneratorExp) -> ast.expr:
-        """A comprehension with host work inside becomes an explicit loop building a list. Its
-        targets get fresh names: a comprehension has its own scope, so ``[f(x) for x in xs]``
-        must not rebind the function's own ``x``."""
+    def _comprehension(
+        self, e: ast.ListComp | ast.GeneratorExp | ast.SetComp | ast.DictComp
+    ) -> ast.expr:
+        """A comprehension with host work inside becomes an explicit loop building a list (a set,
+        a dict). Its targets get fresh names: a comprehension has its own scope, so
+        ``[f(x) for x in xs]`` must not rebind the function's own ``x``."""
         e = self._fresh_targets(e)
         tmp = self._temp(self.typer.kind(e))
-        append = ast.Expr(ast.Call(ast.Attribute(_load(tmp), "append", ast.Load()), [e.elt], []))
-        self._emit(ast.Assign([_store(tmp)], ast.List([], ast.Load())), e, trace=False)
-        self.stmt(_loop(e, append, e))
+        inner: ast.stmt
+        if isinstance(e, ast.DictComp):
+            start: ast.expr = ast.Dict([], [])
+            key = ast.Subscript(_load(tmp), e.key, ast.Store())
+            inner = ast.Assign([key], e.value)
+        else:
+            start = (
+                ast.Call(ast.Name("set", ast.Load()), [], [])
+                if isinstance(e, ast.SetComp)
+                else ast.List([], ast.Load())
+            )
+            add = "add" if isinstance(e, ast.SetComp) else "append"
+            inner = ast.Expr(ast.Call(ast.Attribute(_load(tmp), add, ast.Load()), [e.elt], []))
+        self._emit(ast.Assign([_store(tmp)], start), e, trace=False)
+        self.stmt(_loop(e, inner, e))
         return _load(tmp)
 
+    def _shown(self, e: ast.expr) -> ast.expr:
+        """``e`` on the host, as a value to show as text: a tensor is handed over as a torch
+        tensor (``_dy.shown``), so it prints and formats as PyTorch does (``tensor(3.)``)."""
+        if isinstance(e, ast.Starred):
+            return ast.Starred(self._shown(e.value), ast.Load())
+        h = self.as_host(e)
+        if self.typer.kind(e).kind == Kind.TENSOR:
+            return _runtime_call("shown", h)
+        return h
+
+    def _displays(self, e: ast.Call) -> bool:
+        """Whether the call shows its arguments as text (print, str, logging, "{}".format)."""
+        f = e.func
+        if isinstance(f, ast.Attribute) and f.attr == "format":
+            if isinstance(f.value, ast.Constant) and isinstance(f.value.value, str):
+                return True
+        cands = self.typer.callee_objects(f) or ()
+        return bool(cands) and all(facts.is_display_callee(c) for c in cands)
+
     def host_form(self, e: ast.expr, reason: SplitKind) -> ast.expr:
+        if isinstance(e, ast.JoinedStr):
+            return self.as_host(e)
+        if isinstance(e, ast.Compare) and self.place.is_identity_test(e):
+            return ast.Compare(
+                self.as_host(e.left), list(e.ops), [self.as_host(c) for c in e.comparators]
+            )
         if isinstance(e, ast.Call) and reason is SplitKind.HOST_COMPARE:
             by_key = self._compare_by_key(e)
             if by_key is not None:
@@ -381,13 +435,14 @@ class Normalizer:
                 func = ast.Attribute(self.as_host(func.value), func.attr, ast.Load())
             else:
                 func = self.as_host(func)
+            show = self._shown if self._displays(e) else self._host_arg
             return ast.Call(
                 func,
-                [self._host_arg(a) for a in e.args],
-                [ast.keyword(k.arg, self.as_host(k.value)) for k in e.keywords],
+                [show(a) for a in e.args],
+                [ast.keyword(k.arg, show(k.value)) for k in e.keywords],
             )
         if isinstance(e, ast.BinOp):  # "%.2f" % t, formatted on the host
-            return ast.BinOp(self.as_host(e.left), e.op, self.as_host(e.right))
+            return ast.BinOp(self.as_host(e.left), e.op, self._shown(e.right))
         if isinstance(e, ast.UnaryOp):
             return ast.UnaryOp(ast.Not(), truth(self.as_host(e.operand)))
         if isinstance(e, ast.Compare):  # a chained comparison on tensors
@@ -436,7 +491,10 @@ class Normalizer:
             )
             return _load(tmp)
         if isinstance(e, ast.Subscript) and reason is SplitKind.DATA_DEPENDENT_SHAPE:
-            return _runtime_call("eager_getitem", self.as_host(e.value), self.as_host(e.slice))
+            index = e.slice
+            if isinstance(index, ast.Tuple):  # x[:, mask]: the slices as slice() objects
+                index = ast.Tuple([_slice_object(i) for i in index.elts], ast.Load())
+            return _runtime_call("eager_getitem", self.as_host(e.value), self.as_host(index))
         if isinstance(e, ast.Subscript):
             return ast.Subscript(self.as_host(e.value), self.as_host(e.slice), ast.Load())
         raise AssertionError(f"no host form for {ast.dump(e)}")
@@ -464,6 +522,7 @@ class Normalizer:
             return None
         is_any = cands[0] is any
         comp = self._fresh_targets(arg)
+        assert isinstance(comp, ast.GeneratorExp | ast.ListComp)
         tmp = self._temp(PY)
         self._emit(ast.Assign([_store(tmp)], ast.Constant(not is_any)), e, trace=False)
         test: ast.expr = comp.elt if is_any else ast.UnaryOp(ast.Not(), comp.elt)
@@ -471,7 +530,7 @@ class Normalizer:
         self.stmt(_loop(comp, decide, e))
         return _load(tmp)
 
-    def _fresh_targets(self, e: ast.ListComp | ast.GeneratorExp) -> ast.ListComp | ast.GeneratorExp:
+    def _fresh_targets(self, e: _Comp) -> _Comp:
         """``e`` with its targets renamed to fresh locals (bound in the typer), for running it
         as an explicit loop in the function's own scope."""
         mapping: dict[str, str] = {}
@@ -490,7 +549,11 @@ class Normalizer:
                     gen.is_async,
                 )
             )
-        out = type(e)(rename_free(e.elt, mapping), gens)
+        out: _Comp
+        if isinstance(e, ast.DictComp):
+            out = ast.DictComp(rename_free(e.key, mapping), rename_free(e.value, mapping), gens)
+        else:
+            out = type(e)(rename_free(e.elt, mapping), gens)
         for gen in gens:
             self.typer.bind_local(gen.target, self.typer.iter_element(gen.iter))
         return ast.fix_missing_locations(ast.copy_location(out, e))
@@ -629,8 +692,15 @@ class Normalizer:
         # lg[:, k] = 0 with k = t.argmax(): k is read back first
         new = _map_targets(_replace_value(s, v2), self._scalar_index_target)
         # `x += y` reads its target: on a tensor it is an in-place op, so it runs in a region.
-        reads = self.typer.reads_tensor(new) or (
-            isinstance(s, ast.AugAssign) and self.typer.kind(s.target).kind == Kind.TENSOR
+        # `x[m] = 0.5` writes into a tensor: a region, even though the value is Python; host
+        # work in its index (`x[x < torch.topk(x, k)[0]] = v`) is computed before it.
+        writes_tensor = any(self._tensor_entry(t) for t in aliasing.flat_targets(targets))
+        if writes_tensor:
+            new = _map_targets(new, self._lift_tensor_entry)
+        reads = (
+            self.typer.reads_tensor(new)
+            or writes_tensor
+            or (isinstance(s, ast.AugAssign) and self.typer.kind(s.target).kind == Kind.TENSOR)
         )
         trace = reads and not self.place.has_host_atom(new)
         if trace and isinstance(s, ast.Assign) and _is_rename(s.targets, v2):
@@ -638,6 +708,20 @@ class Normalizer:
         if not trace and self.place.has_host_atom(new):
             new = _map_targets(new, self._host_target)
         self._emit(new, s, trace=trace)
+
+    def _tensor_entry(self, t: ast.expr) -> bool:
+        """``t`` stores into a tensor local (``x[i] = v``), not into a Python container."""
+        return (
+            isinstance(t, ast.Subscript)
+            and self.typer.kind(t.value).kind == Kind.TENSOR
+            and not self.place.is_host_store(t)
+        )
+
+    def _lift_tensor_entry(self, t: ast.expr) -> ast.expr:
+        if not self._tensor_entry(t):
+            return t
+        assert isinstance(t, ast.Subscript)
+        return ast.copy_location(ast.Subscript(t.value, self.lift(t.slice), ast.Store()), t)
 
     def _is_buffer(self, t: ast.expr) -> bool:
         """``t`` is ``obj.name`` where ``name`` is a registered buffer of every candidate ``obj``."""
@@ -694,6 +778,18 @@ class Normalizer:
         self._simple(s, s.targets, s.value)
 
     def _s_AugAssign(self, s: ast.AugAssign) -> None:
+        method = _INPLACE_BITWISE.get(type(s.op))
+        if (
+            method is not None
+            and isinstance(s.target, ast.Name)
+            and self.typer.kind(s.target).kind == Kind.TENSOR
+        ):
+            # `done |= newly` on a tensor is done.bitwise_or_(newly) (the same object, written in
+            # place): aten::__ior__ itself cannot be captured.
+            recv = ast.Name(s.target.id, ast.Load())
+            call = ast.Call(ast.Attribute(recv, method, ast.Load()), [s.value], [])
+            self._s_Expr(ast.fix_missing_locations(ast.copy_location(ast.Expr(call), s)))
+            return
         self._simple(s, [s.target], s.value)
 
     def _s_AnnAssign(self, s: ast.AnnAssign) -> None:
@@ -884,7 +980,7 @@ def _map_keyword(v, f):  # type: ignore[no-untyped-def]
     return v
 
 
-def _loop(comp: ast.ListComp | ast.GeneratorExp, inner: ast.stmt, origin: ast.AST) -> ast.stmt:
+def _loop(comp: _Comp, inner: ast.stmt, origin: ast.AST) -> ast.stmt:
     """The ``for`` / ``if`` statements of ``comp``'s generators around ``inner``, as statements
     at ``origin``'s line (the expressions keep their own)."""
     body = inner
@@ -897,6 +993,14 @@ def _loop(comp: ast.ListComp | ast.GeneratorExp, inner: ast.stmt, origin: ast.AS
         if isinstance(sub, ast.stmt):
             ast.copy_location(sub, origin)
     return body
+
+
+def _slice_object(e: ast.expr) -> ast.expr:
+    """``a:b:c`` inside an index tuple as the expression ``slice(a, b, c)``."""
+    if not isinstance(e, ast.Slice):
+        return e
+    parts = [p if p is not None else ast.Constant(None) for p in (e.lower, e.upper, e.step)]
+    return ast.copy_location(ast.Call(ast.Name("slice", ast.Load()), parts, []), e)
 
 
 def _materialized(a: ast.expr) -> ast.expr:

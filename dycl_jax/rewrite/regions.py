@@ -369,6 +369,8 @@ def _check_aliases(
                 alias = next(iter(pair - {name}))
                 if alias not in needed:
                     continue  # nobody reads the other reference again
+                if alias in norm.python_names:
+                    continue  # a Python number written into a tensor is copied, never shared
                 made = next(
                     (lk for _, lk in all_links if {lk.a, lk.b} == {name, alias}),
                     None,

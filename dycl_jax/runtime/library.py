@@ -11,6 +11,8 @@ import jax
 import numpy as np
 import torch
 
+from dycl_jax.errors import InputError
+from dycl_jax.lower import dtypes
 from dycl_jax.origin import unwrap_foreign
 from dycl_jax.portable.hostlib import UNDEFINED as UNDEFINED
 from dycl_jax.portable.hostlib import HostLibrary
@@ -39,6 +41,11 @@ class Runtime(HostLibrary):
         if type(v) is per_sample.Rows:
             return v.scalar(fn)
         return HostLibrary.scalar(self, fn, v)
+
+    def shown(self, v: Any) -> Any:
+        # tensors (also inside tuples, lists and dicts, and the 0-d items of a tensor iterated
+        # on the host) print and format as PyTorch's: tensor(3.)
+        return io.map_structure(_shown_leaf, v)
 
     def numpy(self, t: Any) -> Any:
         if type(t) is per_sample.Rows:
@@ -79,6 +86,17 @@ class Runtime(HostLibrary):
         fn, owner = resolve_callable(f)
         prog = self.session.program_for(fn, owner)
         return prog.run(args, kwargs)
+
+
+def _shown_leaf(v: Any) -> Any:
+    if isinstance(v, jax.Array | np.ndarray | np.generic):
+        return dtypes.numpy_to_tensor(np.asarray(v))
+    if type(v) is per_sample.Rows:
+        raise InputError(
+            "per_sample: this model turns a tensor into text (prints, formats or logs it), which "
+            "would show the whole group's values in each row; run it row by row with cm(row)"
+        )
+    return v
 
 
 def _method(name: str) -> Any:

@@ -25,17 +25,19 @@ from dycl_jax.capture import guards, signature
 from dycl_jax.capture.guards import Guard
 from dycl_jax.capture.trace import Captured, trace
 from dycl_jax.errors import (
+    CaptureError,
     DataDependentError,
     DyclError,
     OpaqueOutputError,
     SourceLocation,
     UnsupportedConstructError,
+    UserCodeError,
     internal_stage,
 )
 from dycl_jax.ir.program import Region
 from dycl_jax.log import logger
 from dycl_jax.lower import check_supported, to_jax
-from dycl_jax.runtime import per_sample, staging
+from dycl_jax.runtime import io, per_sample, staging
 from dycl_jax.runtime.context import OBSERVER, PARAMS, RECORD
 from dycl_jax.runtime.library import UNDEFINED
 
@@ -58,7 +60,7 @@ class Stats:
 
 @dataclasses.dataclass
 class _Entry:
-    jitted: Callable[..., tuple[Any, ...]] | None
+    jitted: Callable[..., tuple[Any, ...]] | None  # parameters first, then the leaves
     captured: Captured
     params: tuple[Any, ...]
     # Module attributes the capture read as constants; the entry is valid while they hold.
@@ -72,10 +74,10 @@ class _Entry:
         if self.jitted is None:
             return self.captured.plan.build((), values)
         override = PARAMS.get()
-        if override is None:
-            outs = self.jitted(*self.params, *leaves)
-        else:
+        if override is not None:
             outs = self.jitted(*(override[n] for n in self.captured.param_names), *leaves)
+        else:
+            outs = self.jitted(*self.params, *leaves)
         return self.captured.plan.build(outs, values)
 
 
@@ -103,6 +105,7 @@ class RegionRunner:
         )
         self.span = region.span
         self.location = SourceLocation(region.filename, region.first_line)
+        self.first_statement_lines = region.body[0].lines if region.body else ()
         self.session = session
         self.program = program
         # The session's state attributes (see Session.state_attrs) this region's captures read:
@@ -178,6 +181,8 @@ class RegionRunner:
                     return self._compile_with_state(values[:n])
                 if isinstance(e, DataDependentError):
                     raise self._in_local_def(e) from None
+                if isinstance(e, UserCodeError):
+                    raise self._as_pytorch(fn, values, e) from None
                 if isinstance(e, OpaqueOutputError):
                     i = e.index
                     name = self.live_out[i] if i is not None and i < len(self.live_out) else None
@@ -189,6 +194,7 @@ class RegionRunner:
             entry_guards = (
                 tuple(g for g in read if (id(g.obj), g.name) not in state)
                 + tuple(guards.global_guards(self.fn))
+                + tuple(guards.mode_guards(captured.modes))
                 + tuple(guards.class_guards(s.root, self.fn))
                 + tuple(guards.object_guards(values, self.fn))
             )
@@ -230,6 +236,34 @@ class RegionRunner:
                     self.compiles,
                 )
             return entry, key, leaves, values
+
+    def _as_pytorch(
+        self, fn: Callable[..., tuple[Any, ...]], values: tuple[Any, ...], e: UserCodeError
+    ) -> BaseException:
+        """What to raise when the region's code raised while traced: PyTorch's own exception
+        when the region, run eagerly on the real values, raises the same type from its first
+        statement (``try: y = x.view(3, -1) except RuntimeError:`` then takes the user's
+        handler, as in eager); ``e`` otherwise."""
+        cause = e.__cause__
+        try:
+            with torch.no_grad():
+                fn(*io.to_torch(values))
+        except Exception as eager:
+            if cause is None or type(eager) is not type(cause):
+                return e
+            first = set(self.first_statement_lines)
+            line = _raising_line(eager, self.location.filename)
+            if line is None or line in first:
+                return eager
+            return CaptureError(
+                f"{e.message} (PyTorch raises {type(eager).__name__} here too; raised as a "
+                "CaptureError because earlier statements of the same compiled region ran before "
+                "it: an except: or finally: around it would see their results unassigned)",
+                SourceLocation(self.location.filename, line),
+                hint="check the input shapes and dtypes; inside a try: block, make the "
+                "operation that can fail its first statement",
+            )
+        return e
 
     def _learn_state(self, read: list[tuple[Any, str]]) -> bool:
         """Add the session state attributes in ``read`` that this region does not pass yet;
@@ -378,6 +412,17 @@ class RegionRunner:
                         o.__dict__[a] = v
 
         return fn
+
+
+def _raising_line(e: BaseException, filename: str) -> int | None:
+    """The line of ``filename`` deepest in ``e``'s traceback (where the user's code raised)."""
+    line = None
+    tb = e.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def _computed(captured: Captured) -> Iterator[tuple[Any, bool]]:
@@ -563,7 +608,7 @@ class StagedRunner(RegionRunner):
 def _mutable(spec: Any) -> bool:
     """Whether an output plan entry rebuilds (or holds) a list, dict or set."""
     tag = spec[0]
-    if tag == "t":
+    if tag in ("t", "a"):
         return False
     if tag == "c":
         return isinstance(spec[1], list | dict | set)

@@ -461,7 +461,8 @@ class ScalarIndexAndFormat(nn.Module):
         tag = "{}:{:d}".format(label, int(k))  # noqa: UP032
         lg = self.lin(x)
         lg[:, lg.sum(0).argmax()] = 0.0
-        return p[:, k], lg, label, msg, tag
+        near = p[0, k - 1] + p[0, (k + 1) % 3]  # arithmetic on the index with Python ints
+        return p[:, k], lg, label, msg, tag, near
 
 
 def test_zero_d_index_inside_an_index_tuple_and_string_formatting() -> None:
@@ -556,6 +557,55 @@ def test_python_over_tensor_scalars() -> None:
     ins = [(torch.randn(3, 4, generator=g) * s,) for s in (0.05, 0.5, 2.0, -2.0, 6.0)]
     assert len(run_all_paths(m, cm, ins)) >= 2
     assert len(m.stats["calls"]) == 2 * len(ins)  # eager's calls and the converted ones
+
+
+class FilteredComprehensions(nn.Module):
+    """Set and dict comprehensions filtered on tensor conditions: host loops building a set /
+    dict (a list was the only form that ran)."""
+
+    def forward(self, x):
+        d = {i: x[i].sum() for i in range(x.shape[0]) if x[i].max() > 0.5}
+        st = {int(x[i].argmax()) for i in range(x.shape[0]) if x[i].mean() > 0}
+        i = 7  # the comprehensions' own i does not leak
+        return d, sorted(st), i
+
+
+class CountsChildren(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(3, 3)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        if x.sum() > 0:
+            x = self.a(x)
+        n = len([m for m in self.children() if isinstance(m, nn.Linear)])
+        return x, n, isinstance(x, torch.Tensor)
+
+
+def test_isinstance_filters_are_python_not_tensor_work() -> None:
+    m = CountsChildren().eval()
+    cm = dycl_jax.convert(m)
+    for x in (torch.ones(2, 3), -torch.ones(2, 3)):
+        with torch.no_grad():
+            want = m(x)
+        got = cm(x)
+        np.testing.assert_allclose(np.asarray(got[0]), want[0].numpy(), rtol=1e-6)
+        assert got[1:] == want[1:]
+
+
+def test_set_and_dict_comprehensions_with_tensor_filters() -> None:
+    m = FilteredComprehensions().eval()
+    cm = dycl_jax.convert(m)
+    g = torch.Generator().manual_seed(2)
+    for n, shift in ((4, 0.0), (6, 0.0), (3, 2.0), (3, -3.0)):
+        x = torch.randn(n, 3, generator=g) + shift
+        want = m(x)
+        got = cm(x)
+        assert type(got[0]) is dict and list(got[0]) == list(want[0])
+        for k in want[0]:
+            np.testing.assert_allclose(np.asarray(got[0][k]), want[0][k].numpy(), rtol=1e-6)
+        assert got[1:] == want[1:]
 
 
 class BufferAssign(nn.Module):

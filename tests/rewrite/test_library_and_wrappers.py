@@ -3,6 +3,7 @@ would drop are refused at convert, naming the module or function."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 
@@ -141,3 +142,62 @@ def test_no_grad_decorator_is_accepted() -> None:
     cm = dycl_jax.convert(m)
     for s in (1.0, -1.0):
         assert_same(cm(torch.ones(1, 4) * s), m(torch.ones(1, 4) * s))
+
+
+@functools.lru_cache(maxsize=8)
+def _position_table(n, d):
+    return torch.arange(n * d).float().view(n, d) / 10
+
+
+class CachedTable(nn.Module):
+    def forward(self, x):
+        x = x + _position_table(x.shape[0], x.shape[1])
+        if x.max() > 0.5:
+            return x * 2
+        return x
+
+
+def test_lru_cache_helper_runs_in_pytorch_and_keeps_real_tensors() -> None:
+    _position_table.cache_clear()
+    m = CachedTable().eval()
+    cm = dycl_jax.convert(m)
+    for x in (torch.randn(1, 4), -3 * torch.ones(1, 4), torch.randn(2, 3)):
+        assert_same(cm(x), m(x))
+    cached = _position_table(1, 4)
+    assert type(cached) is torch.Tensor  # not a capture's stand-in
+    assert_same(cm(torch.zeros(1, 4)), m(torch.zeros(1, 4)))
+
+
+class PaddedEncoder(nn.Module):
+    def __init__(self, nested: bool) -> None:
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+        self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=nested)
+
+    def forward(self, x, pad):
+        h = self.enc(x, src_key_padding_mask=pad)
+        if h.mean() > 0:
+            return h * 2
+        return h
+
+
+def test_transformer_encoder_fast_path_is_refused_where_eager_takes_it() -> None:
+    """Eager PyTorch's nested-tensor fast path (eval, no grad, a padding mask) returns zeros at
+    padded positions; the converted model computes the standard path: refused at the call, and
+    exact with enable_nested_tensor=False or with gradients enabled (eager's standard path)."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 8)
+    pad = torch.tensor([[False, False, True], [False, True, True]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # enable_nested_tensor with norm_first etc.
+        m = PaddedEncoder(nested=True).eval()
+        plain = PaddedEncoder(nested=False).eval()
+    plain.load_state_dict(m.state_dict())
+    cm = dycl_jax.convert(m)
+    assert_same(cm(x, pad), m(x, pad).detach(), rtol=1e-5, atol=1e-5)  # grad enabled
+    with torch.no_grad(), pytest.raises(UnsupportedConstructError, match="fast path") as e:
+        cm(x, pad)
+    assert e.value.location is not None and e.value.location.filename == __file__
+    cp = dycl_jax.convert(plain)
+    with torch.no_grad():
+        assert_same(cp(x, pad), plain(x, pad), rtol=1e-5, atol=1e-5)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import types
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -156,3 +157,31 @@ def test_grad_mode_and_rebound_global_functions_are_followed() -> None:
     finally:
         _act = saved
     _check(m, cm, xs)
+
+
+class NumpyPrior(nn.Module):
+    """A numpy array on the module read through torch.from_numpy (which shares its memory)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.class_bias = np.array([0.0, 0.5, -0.5], dtype=np.float32)
+
+    def forward(self, x):
+        logits = self.fc(x) + torch.from_numpy(self.class_bias)
+        if logits.max() > 0:
+            return logits
+        return -logits
+
+
+def test_numpy_array_attributes_edited_or_rebound_after_convert() -> None:
+    torch.manual_seed(0)
+    m = NumpyPrior().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.randn(1, 4)
+    with torch.no_grad():
+        assert_same(cm(x), m(x))
+        m.class_bias[0] = 20.0  # in place
+        assert_same(cm(x), m(x))
+        m.class_bias = np.array([0.0, 0.5, 30.0], dtype=np.float32)  # a new array
+        assert_same(cm(x), m(x))

@@ -48,3 +48,20 @@ def _aten_addmm(bias, a, b, beta=1, alpha=1):
 @lowers(aten.addmv.default)
 def _aten_addmv(bias, a, v, beta=1, alpha=1):
     return _scaled_sum(bias, jnp.matmul(a, v, precision=HIGHEST), beta, alpha)
+
+
+@lowers(aten._cdist_forward.default)
+def _aten_cdist(x1, x2, p, compute_mode=None):
+    """``torch.cdist``: p-norm distances between the rows of ``x1`` and ``x2`` (batched), from
+    the differences (PyTorch's CPU kernel may use a matmul form for p=2 on large inputs; the
+    values agree to rounding)."""
+    d = jnp.abs(x1[..., :, None, :] - x2[..., None, :, :])
+    if p == 0:
+        return jnp.sum(d != 0, axis=-1).astype(x1.dtype)
+    if p == float("inf"):
+        return jnp.max(d, axis=-1)
+    if p == 1:
+        return jnp.sum(d, axis=-1)
+    if p == 2:
+        return jnp.sqrt(jnp.sum(d * d, axis=-1))
+    return jnp.sum(d**p, axis=-1) ** (1.0 / p)

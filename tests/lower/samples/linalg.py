@@ -72,3 +72,11 @@ SAMPLES[aten.addmv.default] = lambda: [
     Sample((_f(3), _f(3, 4), _f(4)), **TOL),
     Sample((_f(1), _f(3, 4), _f(4)), {"beta": 2.0, "alpha": -1.0}, **TOL),
 ]
+SAMPLES[aten._cdist_forward.default] = lambda: [
+    Sample((_f(3, 4), _f(5, 4), 2.0, None), **TOL),
+    Sample((_f(2, 30, 4), _f(2, 40, 4), 2.0, None), rtol=1e-4, atol=1e-4),  # PyTorch's mm form
+    Sample((_f(3, 4), _f(5, 4), 1.0, None), **TOL),
+    Sample((_f(3, 4), _f(5, 4), 0.0, None)),
+    Sample((_f(3, 4), _f(5, 4), float("inf"), None)),
+    Sample((_f(3, 4), _f(5, 4), 3.0, None), **TOL),
+]
