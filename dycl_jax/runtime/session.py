@@ -29,6 +29,10 @@ class Session:
     ) -> None:
         self.root = root
         self.params: dict[str, Any] = {}
+        # Compiled regions close over their parameters (runner.FREEZE_MAX_BYTES) until the
+        # weights change after convert; from then on they are arguments, so a model whose
+        # weights keep changing (fine-tuned in PyTorch between calls) never recompiles for it.
+        self.freeze_params = True
         guards.install_structure_watch()
         self._collect()
         self._epoch = guards.structure_epoch()
@@ -71,6 +75,8 @@ class Session:
         # trainable parameters (flax keeps them apart as batch_stats).
         self.buffer_names = frozenset(buffers)
         self.torch_params = tuple(t.detach() for t in named.values())
+        # the module's own tensor objects (detach() makes new ones each time): which changed
+        self._sources = tuple(id(t) for t in named.values())
         self.params = {}
         self._load_params()
         # The sum of the tensors' version counters: any in-place write to a parameter or buffer
@@ -82,15 +88,18 @@ class Session:
         Same names, shapes and dtypes (a ModuleList entry replaced by a like module): compiled
         regions stay, fed the new tensors. Otherwise every region is cleared."""
         before = [(n, t.shape, t.dtype) for n, t in zip(self.param_names, self.torch_params)]
-        ids = [id(t) for t in self.torch_params]
+        ids, version = self._sources, self._weights_version
         with self.capture_lock:
             self._collect()
-            if [id(t) for t in self.torch_params] == ids:
+            if self._sources == ids:
+                # the same tensors: an in-place write since is still to be seen as one
+                self._weights_version = version
                 return False
             after = [(n, t.shape, t.dtype) for n, t in zip(self.param_names, self.torch_params)]
             for prog in self.programs.values():
                 for runner in prog.runners:
                     if after == before:
+                        self.freeze_params = False
                         runner.reload_params(self.params)
                     else:
                         runner.clear()
@@ -126,11 +135,15 @@ class Session:
             return False
         with self.capture_lock:
             self._load_params()
+            self.freeze_params = False
             for prog in self.programs.values():
                 for runner in prog.runners:
                     runner.reload_params(self.params)
             self._weights_version = version
-        logger.info("parameters changed in place since the last call: reloaded")
+        logger.info(
+            "parameters changed in place since the last call: reloaded, and passed to compiled "
+            "regions as arguments from now on"
+        )
         return True
 
     def program_for(self, fn: Any, owner: Any) -> Program:

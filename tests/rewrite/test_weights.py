@@ -28,3 +28,24 @@ def test_weights_changed_in_place_after_convert_are_followed() -> None:
     opt.step()
     m.eval()
     assert_same(cm(x), m(x))
+
+
+def test_regions_close_over_weights_until_they_change() -> None:
+    """Compiled regions take their parameters as constants (no per-call arguments) while the
+    weights stay as convert saw them; captures and calls never count as a change. After an
+    in-place edit they are passed as arguments, and the results follow the new weights."""
+    torch.manual_seed(0)
+    m = dm.SkipGate().eval()
+    cm = dycl_jax.convert(m)
+    g = torch.Generator().manual_seed(1)
+    xs = [torch.randn(2, 6, generator=g) * s for s in (0.1, 4.0, -4.0)]
+    for x in xs * 2:
+        assert_same(cm(x), m(x))
+    entries = [e for p in cm.programs for r in p.runners for e in r.cache.values()]
+    assert cm.session.freeze_params
+    assert entries and all(e.frozen is not None for e in entries if e.jitted is not None)
+    with torch.no_grad():
+        m.a.weight.mul_(-1)
+    for x in xs:
+        assert_same(cm(x), m(x))
+    assert not cm.session.freeze_params
