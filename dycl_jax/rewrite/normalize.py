@@ -877,6 +877,56 @@ class Normalizer:
             return True
         return False
 
+    def _s_Match(self, s: ast.Match) -> None:
+        """``match`` on literal, value, ``|``, ``None``/``True``/``False``, ``_`` and capture
+        patterns, with guards: the ``if``/``elif`` chain Python's semantics give (the subject
+        evaluated once; ``==`` for values, ``is`` for singletons; a capture binds the subject)."""
+        subject = self._temp(self.typer.kind(s.subject), "_match")
+        self.stmt(ast.copy_location(ast.Assign([_store(subject)], s.subject), s))
+        chain: list[ast.stmt] = []
+        for case in reversed(s.cases):
+            test, binds = self._pattern(case.pattern, subject)
+            assign: list[ast.stmt] = [
+                ast.copy_location(ast.Assign([_store(n)], _load(subject)), case.pattern)
+                for n in binds
+            ]
+            always = isinstance(test, ast.Constant) and test.value is True
+            if always and case.guard is not None:
+                # `case x if x > 0:` binds x whether or not the guard then holds (as Python does)
+                node = ast.If(case.guard, list(case.body), chain)
+                chain = [*assign, ast.fix_missing_locations(ast.copy_location(node, case.pattern))]
+                continue
+            if case.guard is not None:
+                test = ast.BoolOp(ast.And(), [test, case.guard])
+            if always:
+                chain = [*assign, *case.body]  # `case _:` / `case x:` matches whatever comes
+            else:
+                node = ast.If(test, [*assign, *case.body], chain)
+                chain = [ast.fix_missing_locations(ast.copy_location(node, case.pattern))]
+        for stmt in chain:
+            self.stmt(stmt)
+
+    def _pattern(self, p: ast.pattern, subject: str) -> tuple[ast.expr, list[str]]:
+        """(test, names bound) of one match pattern against the subject's temporary."""
+        subj = _load(subject)
+        if isinstance(p, ast.MatchValue):
+            return ast.copy_location(ast.Compare(subj, [ast.Eq()], [p.value]), p), []
+        if isinstance(p, ast.MatchSingleton):
+            test = ast.Compare(subj, [ast.Is()], [ast.Constant(p.value)])
+            return ast.copy_location(test, p), []
+        if isinstance(p, ast.MatchAs) and p.pattern is None:
+            return ast.Constant(True), [p.name] if p.name else []
+        if isinstance(p, ast.MatchOr):
+            parts = [self._pattern(q, subject) for q in p.patterns]
+            if not any(b for _, b in parts):
+                return ast.copy_location(ast.BoolOp(ast.Or(), [t for t, _ in parts]), p), []
+        raise UnsupportedConstructError(
+            f"match pattern {type(p).__name__}: dycl_jax supports literal and value patterns, "
+            "`|` of them, None/True/False, `_` and a capture name",
+            self.parsed.location(p),
+            hint="write the structural match as an if/elif chain",
+        )
+
     def _s_If(self, s: ast.If) -> None:
         if self._compound(s):
             return
