@@ -648,7 +648,7 @@ class Normalizer:
             isinstance(s, ast.AugAssign)
             and isinstance(s.target, ast.Subscript)
             and self.typer.kind(s.target.value).kind == Kind.TENSOR
-            and self.place.is_mask(s.target.slice)
+            and self.place.has_mask_index(s.target.slice)
         ):
             # out[mask] += v is out[mask] = out[mask] + v (PyTorch's __getitem__, __iadd__,
             # __setitem__): the masked read then runs on the host like any x[mask]

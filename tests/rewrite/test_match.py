@@ -11,7 +11,9 @@ import torch.nn as nn
 import dycl_jax
 from dycl_jax.errors import UnsupportedConstructError
 
-MODE = 2
+
+class Modes:
+    LAST = 3
 
 
 class Dispatch(nn.Module):
@@ -27,10 +29,12 @@ class Dispatch(nn.Module):
                 y = self.heads[0](x)
             case 1 | 2:
                 y = self.heads[k](x) + k
-            case MODE if x.sum() > 0:  # a value pattern (module-level name) with a guard
+            case Modes.LAST if x.sum() > 0:  # a value pattern with a guard
                 y = -x
-            case other:
+            case other if other > 2:  # a capture with a guard
                 y = x * other
+            case _:
+                y = x
         match self.mode:
             case "scale":
                 y = y * 2

@@ -135,3 +135,28 @@ def test_masks_assigned_from_each_other_and_masks_in_index_tuples() -> None:
         x = torch.randn(1, 6, 2, generator=g)
         for a, b in zip(ct(x), t(x)):
             np.testing.assert_array_equal(np.asarray(a), b.numpy())
+
+
+class MaskInTuple(nn.Module):
+    """Masks inside index tuples, read, written and updated in place."""
+
+    def forward(self, x):
+        keep = x[0].sum(1) > 0
+        y = x * 1.0
+        y[:, keep] += 1
+        z = x * 1.0
+        z[:, keep] = z[:, keep] * 3
+        w = x[..., x[0, 0] > 0]
+        if y.sum() > 0:
+            return y, z, w
+        return -y, z, w
+
+
+def test_masks_inside_index_tuples_read_and_written() -> None:
+    m = MaskInTuple().eval()
+    cm = dycl_jax.convert(m)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(4):
+        x = torch.randn(2, 3, 5, generator=g)
+        for a, b in zip(cm(x), m(x)):
+            np.testing.assert_allclose(np.asarray(a), b.numpy(), rtol=1e-6, atol=1e-6)
