@@ -184,6 +184,64 @@ class DyclJax(_System):
             "device_reads_per_call": acc["reads"] / n,
         }
 
+    def region_overhead_probe(self, inputs: list[tuple], reps: int = 50) -> dict[str, float]:
+        """Per region call: the bare jitted call with the same arguments (the compiled entry's
+        executable on its leaves) against the region call the host program makes (signature,
+        cache lookup, guards, the call, rebuilding the outputs). Region calls are recorded on one
+        pass over ``inputs`` and each is replayed ``reps`` times both ways (regions are pure)."""
+        from dycl_jax.runtime import runner as rt
+
+        seen: list[tuple[Any, tuple[Any, ...], Any, list[Any]]] = []
+        orig_call, orig_run = rt.RegionRunner.__call__, rt.RegionRunner._run
+        current: list[Any] = []
+
+        def call(r: Any, *values: Any) -> Any:
+            current.append((r, values))
+            try:
+                return orig_call(r, *values)
+            finally:
+                current.pop()
+
+        def run(r: Any, entry: Any, leaves: list[Any], rec: Any, values: tuple[Any, ...]) -> Any:
+            if current and current[-1][0] is r and entry.jitted is not None:
+                seen.append((r, current[-1][1], entry, list(leaves)))
+            return orig_run(r, entry, leaves, rec, values)
+
+        rt.RegionRunner.__call__, rt.RegionRunner._run = call, run  # type: ignore[method-assign]
+        try:
+            for args in inputs:
+                self.call(args)
+        finally:
+            rt.RegionRunner.__call__, rt.RegionRunner._run = orig_call, orig_run  # type: ignore[method-assign]
+        if not seen:
+            return {}
+        import jax
+
+        bare = region = 0.0
+        with jax.enable_x64(True):  # as ConvertedModel.__call__ runs regions
+            for r, values, entry, leaves in seen:
+                exe = entry.frozen if entry.frozen is not None else None
+
+                def bare_call(e: Any = entry, x: Any = exe, lv: list[Any] = leaves) -> Any:
+                    return x(*lv) if x is not None else e.jitted(*e.params, *lv)
+
+                for f, acc in ((bare_call, "bare"), (lambda r=r, v=values: r(*v), "region")):
+                    f()
+                    t0 = time.perf_counter()
+                    for _ in range(reps):
+                        f()
+                    dt = (time.perf_counter() - t0) / reps
+                    if acc == "bare":
+                        bare += dt
+                    else:
+                        region += dt
+        n = len(seen)
+        return {
+            "bare_jit_us": bare / n * 1e6,
+            "region_call_us": region / n * 1e6,
+            "region_overhead": region / bare if bare > 0 else 0.0,
+        }
+
 
 SYSTEM_CLASSES: dict[str, type[_System]] = {
     c.name: c for c in (Eager, TorchCompile, TorchScript, DyclJax)
@@ -315,5 +373,6 @@ def _measure_batch(
         row["recompiles_in_timed"] = c2["compiles"] - c1["compiles"]
     if isinstance(sysobj, DyclJax) and cfg.host_probe_rounds > 0:
         row.update(sysobj.host_time_probe(inputs, cfg.host_probe_rounds))
+        row.update(sysobj.region_overhead_probe(inputs))
     row["ok"] = True
     row["error"] = None

@@ -134,10 +134,13 @@ def markdown(results: dict[str, Any]) -> str:
         "region calls per call; compiles = region signatures compiled during warm-up (recompiles in the timed "
         "phase in brackets). Host ms = time outside jitted regions, estimated in a separate instrumented pass: "
         "each region call is wrapped, synchronised with block_until_ready and timed; host = wall − region time "
-        "(an upper-bound-ish estimate, since the extra syncs remove the overlap of async dispatch).",
+        "(an upper-bound-ish estimate, since the extra syncs remove the overlap of async dispatch). "
+        "bare µs / region µs: per region call, the compiled executable called on the same arrays "
+        "against the call the host program makes (signature, cache lookup, guards, the call, the "
+        "outputs rebuilt), each replayed 50 times; the issue's target is a ratio within 1.5x.",
         "",
-        "| model | batch | median ms | counter reads/call | device reads/call | regions/call | compiles | capture s | XLA s | host ms/call | host % |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | batch | median ms | counter reads/call | device reads/call | regions/call | compiles | capture s | XLA s | host ms/call | host % | bare µs / region µs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for size, model, batch in keys:
         r = index.get((size, model, batch, "dycl_jax"))
@@ -150,7 +153,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {model} | {batch} | {_ms(r['median_ms'])} | {r.get('host_reads_per_call', 0):.1f} | "
             f"{r.get('device_reads_per_call', 0):.1f} | "
             f"{r.get('regions_per_call', 0):.1f} | {comp} | {_s(r.get('capture_s'))} | {_s(r.get('compile_s'))} | "
-            f"{_ms(r.get('host_ms_per_call'))} | {'–' if hf is None else f'{100 * hf:.0f}%'} |"
+            f"{_ms(r.get('host_ms_per_call'))} | {'–' if hf is None else f'{100 * hf:.0f}%'} | "
+            f"{_overhead(r)} |"
         )
     fails = [
         r
@@ -303,3 +307,9 @@ def _json_default(x: Any) -> Any:
     if isinstance(x, float) and math.isnan(x):
         return None
     return str(x)
+
+
+def _overhead(r: dict[str, Any]) -> str:
+    if not r.get("bare_jit_us"):
+        return "–"
+    return f"{r['bare_jit_us']:.1f} / {r['region_call_us']:.1f} ({r['region_overhead']:.2f}x)"
