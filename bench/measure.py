@@ -220,27 +220,26 @@ class DyclJax(_System):
         bare = region = 0.0
         with jax.enable_x64(True):  # as ConvertedModel.__call__ runs regions
             for r, values, entry, leaves in seen:
-                exe = entry.frozen if entry.frozen is not None else None
-
-                def bare_call(e: Any = entry, x: Any = exe, lv: list[Any] = leaves) -> Any:
-                    return x(*lv) if x is not None else e.jitted(*e.params, *lv)
-
-                for f, acc in ((bare_call, "bare"), (lambda r=r, v=values: r(*v), "region")):
-                    f()
-                    t0 = time.perf_counter()
-                    for _ in range(reps):
-                        f()
-                    dt = (time.perf_counter() - t0) / reps
-                    if acc == "bare":
-                        bare += dt
-                    else:
-                        region += dt
+                if entry.frozen is not None:  # what a plain call runs (see _Entry.run)
+                    bare += _per_call(entry.frozen, leaves, reps)
+                else:
+                    bare += _per_call(entry.jitted, [*entry.params, *leaves], reps)
+                region += _per_call(r, values, reps)
         n = len(seen)
         return {
             "bare_jit_us": bare / n * 1e6,
             "region_call_us": region / n * 1e6,
             "region_overhead": region / bare if bare > 0 else 0.0,
         }
+
+
+def _per_call(fn: Callable[..., Any], args: Any, reps: int) -> float:
+    """Seconds per ``fn(*args)``, after one warm-up call."""
+    fn(*args)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        fn(*args)
+    return (time.perf_counter() - t0) / reps
 
 
 SYSTEM_CLASSES: dict[str, type[_System]] = {

@@ -472,7 +472,8 @@ def save(
             where,
             hint="keep per-call state in locals, or run the model converted in-process",
         )
-    for prog, write in writes:
+    if writes:
+        prog, write = writes[0]
         raise ArtifactError(
             f"{prog.qualname} changes state that outlives the call ({write[1]}): a saved "
             "artifact freezes module attributes and globals as they are at save time",

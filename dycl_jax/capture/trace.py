@@ -85,12 +85,17 @@ class _Identities:
     (the same object comes back, so a later ``append`` through either name is seen by both) and
     those met more than once among its outputs (built once)."""
 
-    def __init__(self, inputs: tuple[Any, ...], outputs: tuple[Any, ...]) -> None:
+    def __init__(
+        self,
+        inputs: tuple[Any, ...],
+        outputs: tuple[Any, ...],
+        tensors: dict[int, tuple[Any, ...]],
+    ) -> None:
         self.inputs: dict[int, tuple[Any, ...]] = {}
-        # Tensors passed as inputs themselves (not inside containers, whose contents the region
-        # may change), and the graph outputs that are one of them (``y = x``, ``x.float()`` of
-        # a float tensor: PyTorch hands back the object itself)
-        self.tensors: dict[int, tuple[Any, ...]] = {}
+        # Tensors passed as inputs themselves, by id, taken before the region ran (not inside
+        # containers, whose contents the region may change), and the graph outputs that are one
+        # of them (``y = x``, ``x.float()`` of a float tensor: PyTorch hands back the object)
+        self.tensors = tensors
         self.passed: dict[int, tuple[Any, ...]] = {}
         for i, v in enumerate(inputs):
             self._index_inputs(v, (i,))
@@ -245,8 +250,8 @@ def trace(
     start = time.perf_counter()
     _, leaves = signature.split(live_in, dynamic)
     examples = [example_tensor(leaf) for leaf in leaves]
-    plan_box: list[Any] = []
-    ids_box: list[_Identities] = []
+    # per trace: the output plan, and the graph outputs that are inputs returned unchanged
+    plan_box: list[tuple[tuple[Any, ...], dict[int, tuple[Any, ...]]]] = []
 
     def traced(params: list[torch.Tensor], tensors: list[torch.Tensor]) -> list[torch.Tensor]:
         args = signature.rebuild(live_in, dynamic, tensors)
@@ -258,16 +263,14 @@ def trace(
             outs = fn(*args)
         flat: list[torch.Tensor] = []
         plans = []
-        ids = _Identities(tuple(args), tuple(outs))
-        ids.tensors = given
-        ids_box[:] = [ids]
+        ids = _Identities(tuple(args), tuple(outs), given)
         for i, o in enumerate(outs):
             try:
                 plans.append(_plan(o, flat, ids))
             except OpaqueOutputError as e:
                 e.index = i
                 raise
-        plan_box.append(tuple(plans))
+        plan_box.append((tuple(plans), ids.passed))
         return flat
 
     try:
@@ -324,7 +327,7 @@ def trace(
             hint="check the shapes and dtypes passed to the model; if the model runs in PyTorch "
             "on these inputs, this is a dycl_jax limitation: please report it",
         ) from e
-    spec = _inputs_passed_through(gm, plan_box[-1], ids_box[-1].passed)
+    spec = _inputs_passed_through(gm, *plan_box[-1])
     _strip_input_writebacks(gm, len(param_values), param_names, state_from)
     if dynamic:
         _check_scalar_outputs(gm, len(param_values), signature.scalar_leaves(live_in, dynamic))
@@ -458,9 +461,7 @@ def _inputs_passed_through(
             return tuple(swap(x) for x in s) if type(s) is tuple else s
         if s[0] == "t":
             return ("a", same[s[1]]) if s[1] in same else s
-        if s[0] in ("l", "n"):
-            return (s[0], s[1], tuple(swap(x) for x in s[2]))
-        if s[0] in ("i", "L"):
+        if s[0] in ("l", "n", "i", "L"):
             return (s[0], s[1], tuple(swap(x) for x in s[2]))
         if s[0] in ("j", "D"):
             return (s[0], s[1], tuple((k, swap(x)) for k, x in s[2]))

@@ -92,12 +92,14 @@ def stage(program: Program, host_names: frozenset[str], tensor_names: frozenset[
     an object would come back a copy)."""
     if not any(isinstance(s, If) for s in walk(program.body)):
         return program
-    facts = _Facts.of(program)
+    fn = ast.parse(emit.host_source(program)).body[0]
+    assert isinstance(fn, ast.FunctionDef)
+    facts = _Facts.of(program, fn)
     if facts is None:
         return program
     # A name compared by identity (`out is y`) keeps the very object the host assigned: traced,
     # `out = x if c else y` would come back as a new array.
-    identity = _identity_operands(program)
+    identity = _identity_operands(fn)
     pass_ = _Pass(program, facts, host_names, tensor_names - identity, identity)
     body = pass_.block(program.body)
     if not pass_.made:
@@ -105,12 +107,12 @@ def stage(program: Program, host_names: frozenset[str], tensor_names: frozenset[
     return dataclasses.replace(program, body=body, regions=(*program.regions, *pass_.made))
 
 
-def _identity_operands(program: Program) -> frozenset[str]:
-    """Names the host program compares with ``is`` / ``is not`` or takes the ``id`` of, and the
-    names copied into them (``_t = x; out = _t``)."""
+def _identity_operands(fn: ast.FunctionDef) -> frozenset[str]:
+    """Names the host function ``fn`` compares with ``is`` / ``is not`` or takes the ``id`` of,
+    and the names copied into them (``_t = x; out = _t``)."""
     out: set[str] = set()
     copies: list[tuple[str, str]] = []
-    for node in ast.walk(ast.parse(emit.host_source(program))):
+    for node in ast.walk(fn):
         if isinstance(node, ast.Compare) and any(
             isinstance(o, ast.Is | ast.IsNot) for o in node.ops
         ):
@@ -159,9 +161,8 @@ class _Facts:
     defined_before: dict[int, frozenset[str]]
 
     @classmethod
-    def of(cls, program: Program) -> _Facts | None:
-        fn = ast.parse(emit.host_source(program)).body[0]
-        assert isinstance(fn, ast.FunctionDef)
+    def of(cls, program: Program, fn: ast.FunctionDef) -> _Facts | None:
+        """The facts of ``program`` from ``fn``, its host function as parsed source."""
         graph = cfg.build(fn)
         live = liveness.analyze(graph)
         defs = definite.analyze(graph, {*program.param_names, RUNTIME, *program.undefined})

@@ -214,7 +214,7 @@ class Normalizer:
         """``e`` made traceable: host-only parts replaced by temporaries computed before."""
         if not self.place.has_host_atom(e):
             return e
-        if isinstance(e, ast.ListComp | ast.GeneratorExp | ast.SetComp | ast.DictComp):
+        if isinstance(e, _Comp):
             return self._comprehension(e)
         reason = self.place.atom_reason(e)
         if reason is None and isinstance(e, ast.IfExp | ast.BoolOp):
@@ -324,9 +324,7 @@ class Normalizer:
         h = self.as_host(e)
         return truth(h) if kind == Kind.TENSOR else h
 
-    def _comprehension(
-        self, e: ast.ListComp | ast.GeneratorExp | ast.SetComp | ast.DictComp
-    ) -> ast.expr:
+    def _comprehension(self, e: _Comp) -> ast.expr:
         """A comprehension with host work inside becomes an explicit loop building a list (a set,
         a dict). Its targets get fresh names: a comprehension has its own scope, so
         ``[f(x) for x in xs]`` must not rebind the function's own ``x``."""

@@ -153,8 +153,7 @@ class RegionRunner:
         rows = per_sample.CURRENT.get()
         if rows is not None:  # inside ConvertedModel.per_sample: vmapped over the group
             return rows.region(self, values)
-        if self.state:  # module attributes forward writes are inputs too
-            values = (*values, *(o.__dict__.get(a, UNDEFINED) for o, a in self.state))
+        values = self._with_state_values(values)
         key, leaves = signature.split(values, self.dynamic)
         entry = self.cache.get(key)
         if entry is None or (entry.guards and not entry.valid()):
@@ -322,8 +321,14 @@ class RegionRunner:
     def _compile_with_state(
         self, live_in: tuple[Any, ...]
     ) -> tuple[_Entry, tuple[Any, ...], list[Any], tuple[Any, ...]]:
-        values = (*live_in, *(o.__dict__.get(a, UNDEFINED) for o, a in self.state))
+        values = self._with_state_values(live_in)
         return self._compile(signature.split(values, self.dynamic)[0], values)
+
+    def _with_state_values(self, live_in: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The live-ins followed by the current values of this region's state attributes."""
+        if not self.state:
+            return live_in
+        return (*live_in, *(o.__dict__.get(a, UNDEFINED) for o, a in self.state))
 
     def _traced(self, fn: Callable[..., tuple[Any, ...]]) -> Callable[..., tuple[Any, ...]]:
         """The function capture traces (a staged region adds its path codes)."""
@@ -571,8 +576,7 @@ class StagedRunner(RegionRunner):
         if PARAMS.get() is not None:
             return self.fallback(*values)
         args = values
-        if self.state:
-            values = (*values, *(o.__dict__.get(a, UNDEFINED) for o, a in self.state))
+        values = self._with_state_values(values)
         key, leaves = signature.split(values, self.dynamic)
         entry = self.cache.get(key)
         if entry is None or (entry.guards and not entry.valid()):

@@ -96,10 +96,11 @@ class Session:
                 self._weights_version = version
                 return False
             after = [(n, t.shape, t.dtype) for n, t in zip(self.param_names, self.torch_params)]
+            if after == before:
+                self.freeze_params = False  # new tensors in place of the old: new weights
             for prog in self.programs.values():
                 for runner in prog.runners:
                     if after == before:
-                        self.freeze_params = False
                         runner.reload_params(self.params)
                     else:
                         runner.clear()
