@@ -241,10 +241,13 @@ def trace(
     live_in: tuple[Any, ...],
     dynamic: frozenset[int],
     state_from: int | None = None,
+    shadows: dict[str, torch.Tensor] | None = None,
 ) -> Captured:
     """Capture ``fn`` on ``live_in`` as an ATen graph. ``state_from``: the index of the first
     leaf that is module state (a tensor held in a list or dict on a module): an in-place write
-    to it inside the region would be lost, so it is refused."""
+    to it inside the region would be lost, so it is refused. ``shadows``: data-free stand-ins
+    (meta tensors) for the root's other parameters, so that a capture given only some of them
+    can neither read another's values nor write into it (see :func:`reads_tensors`)."""
     import time
 
     start = time.perf_counter()
@@ -256,8 +259,9 @@ def trace(
     def traced(params: list[torch.Tensor], tensors: list[torch.Tensor]) -> list[torch.Tensor]:
         args = signature.rebuild(live_in, dynamic, tensors)
         given = {id(a): (i,) for i, a in enumerate(args) if isinstance(a, torch.Tensor)}
-        if root is not None and params:
-            with reparametrize_module(root, dict(zip(param_names, params)), strict=False):
+        if root is not None and (params or shadows):
+            swapped = {**(shadows or {}), **dict(zip(param_names, params))}
+            with reparametrize_module(root, swapped, strict=False):
                 outs = fn(*args)
         else:
             outs = fn(*args)
@@ -506,6 +510,25 @@ def _strip_input_writebacks(
                 gm.graph.erase_node(node)
     gm.graph.eliminate_dead_code()
     gm.recompile()
+
+
+def reads_tensors(gm: fx.GraphModule, tensors: tuple[torch.Tensor, ...]) -> bool:
+    """Whether ``gm`` holds one of ``tensors`` (by storage) or a meta tensor (a shadow) as a
+    constant, or computes anything on the meta device: a parameter the capture was not given as
+    an input was read while tracing."""
+    storages = {t.untyped_storage().data_ptr() for t in tensors if t.numel()}
+    for node in gm.graph.nodes:
+        val = node.meta.get("val")
+        if isinstance(val, torch.Tensor) and val.device.type == "meta":
+            return True  # computed from a shadow (or moved to its device: `.to(w.device)`)
+        if node.op == "get_attr":
+            value = getattr(gm, node.target, None)  # type: ignore[arg-type]
+            if isinstance(value, torch.Tensor) and (
+                value.device.type == "meta"
+                or (value.numel() and value.untyped_storage().data_ptr() in storages)
+            ):
+                return True
+    return False
 
 
 def _prune_params(gm: fx.GraphModule, n_params: int) -> list[int]:

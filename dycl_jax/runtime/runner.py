@@ -24,7 +24,7 @@ from jax import lax
 from dycl_jax.analysis import facts
 from dycl_jax.capture import guards, signature
 from dycl_jax.capture.guards import Guard
-from dycl_jax.capture.trace import Captured, trace
+from dycl_jax.capture.trace import Captured, reads_tensors, trace
 from dycl_jax.errors import (
     CaptureError,
     DataDependentError,
@@ -93,6 +93,19 @@ class _Entry:
         else:
             outs = self.jitted(*self.params, *leaves)
         return self.captured.plan.build(outs, values)
+
+
+def _modules_in(values: tuple[Any, ...]) -> list[torch.nn.Module]:
+    """The modules among ``values`` and inside the lists, tuples and dicts among them."""
+    out = []
+    for v in values:
+        if isinstance(v, torch.nn.Module):
+            out.append(v)
+        elif type(v) in (list, tuple, dict):
+            out.extend(
+                m for m in (v.values() if type(v) is dict else v) if isinstance(m, torch.nn.Module)
+            )
+    return out
 
 
 def _frozen(captured: Captured, params: tuple[Any, ...]) -> Callable[..., tuple[Any, ...]]:
@@ -378,9 +391,7 @@ class RegionRunner:
         state = self._state_from(values)
         try:
             with guards.record(s.root, seen) as read:
-                captured = trace(
-                    fn, s.root, s.param_names, s.torch_params, values, self.dynamic, state
-                )
+                captured = self._trace_with_params(fn, values, self.dynamic, state)
             if self.dynamic:
                 # A host scalar used where an op needs a Python number (torch.arange(k),
                 # x.narrow(1, 0, k)) is read back inside the graph: specialise on it instead.
@@ -390,7 +401,7 @@ class RegionRunner:
                 # it does not. Trace once with the Python values too: if the array version
                 # computes in a dtype the Python-value version never uses, specialise instead.
                 with guards.record(s.root, seen):
-                    static = trace(fn, s.root, s.param_names, s.torch_params, values, frozenset())
+                    static = self._trace_with_params(fn, values, frozenset(), None)
                 if _node_dtypes(captured, scalar_math=False) - _node_dtypes(static):
                     raise DataDependentError("host scalar changes type promotion")
                 if _narrow_scalar_math(captured):
@@ -403,10 +414,32 @@ class RegionRunner:
             self.clear()
             state = self._state_from(values)
             with guards.record(s.root, seen) as read:
-                captured = trace(
-                    fn, s.root, s.param_names, s.torch_params, values, self.dynamic, state
-                )
+                captured = self._trace_with_params(fn, values, self.dynamic, state)
         return captured, read
+
+    def _trace_with_params(
+        self,
+        fn: Callable[..., tuple[Any, ...]],
+        values: tuple[Any, ...],
+        dynamic: frozenset[int],
+        state: int | None,
+    ) -> Captured:
+        """``trace`` with the parameters of the modules among ``values`` as inputs; again with
+        every parameter of the model if the graph read another one (through a global, a helper
+        object), which it would otherwise hold as a constant."""
+        s = self.session
+        names, tensors = s.params_under(_modules_in(values))
+        if len(names) < len(s.param_names):
+            try:
+                captured = trace(
+                    fn, s.root, names, tensors, values, dynamic, state, s.shadows(names)
+                )
+            except Exception:  # traced again with every parameter, below
+                pass
+            else:
+                if not reads_tensors(captured.gm, s.torch_params):
+                    return captured
+        return trace(fn, s.root, s.param_names, s.torch_params, values, dynamic, state)
 
     def _state_from(self, values: tuple[Any, ...]) -> int | None:
         """The index of the first leaf of the state values (after the live-ins), which the

@@ -54,6 +54,7 @@ class Session:
         registered twice (SkipNet's shared downsample) is re-parametrised once while tied weights
         (``b.weight = a.weight``) are an input under each name that reads them."""
         named: dict[str, torch.Tensor] = {}
+        owners: list[int] = []  # id of the module holding each, in the same order
         buffers: set[str] = set()
         root = self.root
         if root is not None:
@@ -68,6 +69,7 @@ class Session:
                 if (id(owner), attr) not in seen:
                     seen.add((id(owner), attr))
                     named[n] = t
+                    owners.append(id(owner))
                     if is_buffer:
                         buffers.add(n)
         self.param_names = tuple(named)
@@ -75,6 +77,8 @@ class Session:
         # trainable parameters (flax keeps them apart as batch_stats).
         self.buffer_names = frozenset(buffers)
         self.torch_params = tuple(t.detach() for t in named.values())
+        self._owners = tuple(owners)
+        self._meta: dict[str, torch.Tensor] | None = None  # see shadows()
         # the module's own tensor objects (detach() makes new ones each time): which changed
         self._sources = tuple(id(t) for t in named.values())
         self.params = {}
@@ -82,6 +86,36 @@ class Session:
         # The sum of the tensors' version counters: any in-place write to a parameter or buffer
         # (an optimizer step, load_state_dict, `weight.mul_(...)` under no_grad) increases it.
         self._weights_version = compat.tensor_versions(self.torch_params)
+
+    def params_under(
+        self, modules: list[torch.nn.Module]
+    ) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+        """(names, tensors) of the parameters and buffers held by ``modules`` and their
+        submodules: what a capture whose live-ins are those modules re-parametrises. Tracing
+        with every parameter of a large model costs a placeholder and a fake tensor each (an
+        SDN-ResNet56 block's capture took 0.8 s for 363 of them); the runner checks the graph
+        read no other (``trace.reads_tensors``) and traces with all of them if it did."""
+        root = self.root
+        if root is None or any(m is root for m in modules):
+            return self.param_names, self.torch_params
+        inside = {id(sub) for m in modules for sub in m.modules()}
+        keep = [i for i, o in enumerate(self._owners) if o in inside]
+        return (
+            tuple(self.param_names[i] for i in keep),
+            tuple(self.torch_params[i] for i in keep),
+        )
+
+    def shadows(self, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
+        """Meta tensors (shape and dtype, no data) standing for every parameter and buffer not
+        in ``names``, for a capture given only ``names``: reading one fails or shows as a meta
+        constant, and writing one writes no data."""
+        if self._meta is None:
+            self._meta = {
+                n: torch.empty_like(t, device="meta")
+                for n, t in zip(self.param_names, self.torch_params)
+            }
+        given = set(names)
+        return {n: t for n, t in self._meta.items() if n not in given}
 
     def _structure_changed(self) -> bool:
         """Re-read the module tree's tensors after a structural write; True if they changed.

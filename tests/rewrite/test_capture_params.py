@@ -160,3 +160,115 @@ def test_parameter_values_read_where_forward_is_not_split_never_go_stale() -> No
         assert_same(cm(x), m(x))
     except dycl_jax.DyclError:
         pass  # refused (a value read dycl_jax cannot split there): never a stale result
+
+
+# A layer the root registers that a child reads through a module-level global, not through
+# its own attributes: the child's regions are traced with the child's parameters only, so the
+# capture must notice the global layer's weight baked in and trace again with all of them.
+_GLOBAL_LAYER = nn.Linear(4, 4)
+
+
+class _ReadsGlobalLayer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = _GLOBAL_LAYER(self.lin(x))
+        if h.sum() > 0:
+            h = _GLOBAL_LAYER(h) * 2
+        return h
+
+
+class _Helper:
+    """A plain object holding a layer (not a module: its parameters are not the child's)."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        self.layer = layer
+
+    def __call__(self, x):
+        return self.layer(x)
+
+
+class _ReadsThroughHelper(nn.Module):
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.helper = _Helper(layer)
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = self.helper(self.lin(x))
+        if h.sum() > 0:
+            h = -h
+        return h
+
+
+class _Outer(nn.Module):
+    def __init__(self, child: nn.Module, layer: nn.Module) -> None:
+        super().__init__()
+        self.child = child
+        self.layer = layer  # registered here, so it is among the model's parameters
+
+    def forward(self, x):
+        h = self.child(x)
+        if h.mean() > 0:
+            h = h + 1
+        return h
+
+
+class _WritesGlobalLayer(nn.Module):
+    def forward(self, x):
+        with torch.no_grad():
+            _GLOBAL_LAYER.weight.mul_(0.5)
+        h = _GLOBAL_LAYER(x)
+        if h.sum() > 0:
+            h = h * 2
+        return h
+
+
+@pytest.mark.parametrize("how", ["global", "helper"])
+def test_parameters_read_outside_the_regions_modules_are_inputs_too(how: str) -> None:
+    torch.manual_seed(0)
+    layer = _GLOBAL_LAYER if how == "global" else nn.Linear(4, 4)
+    child = _ReadsGlobalLayer() if how == "global" else _ReadsThroughHelper(layer)
+    m = _Outer(child, layer).eval()
+    cm = dycl_jax.convert(m)
+    xs = [torch.randn(1, 4) * s for s in (0.3, 1.0, 3.0, -3.0)]
+    for x in xs:
+        assert_same(cm(x), m(x))
+    for r in _runners(cm):
+        for e in r.cache.values():
+            for n in e.captured.gm.graph.nodes:  # weights are inputs, never constants
+                assert n.op != "get_attr", (r.name, n.target)
+    with torch.no_grad():
+        layer.weight.mul_(-2.0)  # in place: the converted model follows
+    for x in xs:
+        assert_same(cm(x), m(x))
+
+
+def test_writes_to_a_parameter_read_through_a_global_are_refused_and_leave_it_alone() -> None:
+    m = _Outer(_WritesGlobalLayer(), _GLOBAL_LAYER).eval()
+    before = _GLOBAL_LAYER.weight.detach().clone()
+    with pytest.raises(dycl_jax.DyclError, match="in-place write to module state"):
+        dycl_jax.convert(m)(torch.ones(1, 4))
+    torch.testing.assert_close(_GLOBAL_LAYER.weight.detach(), before)
+
+
+class _DeviceOfGlobalLayer(nn.Module):
+    """Reads only the device of a layer outside its own modules (the common
+    ``next(m.parameters()).device`` idiom), then makes a tensor there."""
+
+    def forward(self, x):
+        h = x + torch.ones(4, device=next(_GLOBAL_LAYER.parameters()).device)
+        h = h + torch.zeros(4, device=_GLOBAL_LAYER.weight.device)
+        if h.sum() > 0:
+            h = h * 2
+        return h
+
+
+def test_the_device_of_a_parameter_outside_the_regions_modules() -> None:
+    m = _Outer(_DeviceOfGlobalLayer(), _GLOBAL_LAYER).eval()
+    cm = dycl_jax.convert(m)
+    for s in (-3.0, 3.0):
+        x = torch.full((1, 4), s)
+        assert_same(cm(x), m(x))
