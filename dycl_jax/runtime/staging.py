@@ -93,16 +93,41 @@ class _Cost(TorchDispatchMode):
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if func.is_view or func.namespace == "prim" or func in _FREE:
-            return out  # views, metadata and copies: no work once XLA has fused them
-        counter = flop_registry.get(func._overloadpacket)
-        flops = float(counter(*args, **kwargs, out_val=out)) if counter is not None else 0.0
-        elements = 0
-        for v in (*args, *kwargs.values(), *(out if isinstance(out, list | tuple) else (out,))):
-            if isinstance(v, torch.Tensor):
-                elements += v.numel()
-        self.total += max(flops, 8.0 * elements)
+        self.total += op_work(func, args, kwargs, out)
         return out
+
+
+def op_work(func: Any, args: Any, kwargs: dict[str, Any], out: Any) -> float:
+    """Work units of one ATen op call (see ``MAX_BRANCH_COST``): its FLOPs or an eighth of
+    the tensor elements it reads and writes, whichever is more; views, metadata and copies none."""
+    if func.is_view or func.namespace == "prim" or func in _FREE:
+        return 0.0  # no work once XLA has fused them
+    counter = flop_registry.get(func._overloadpacket)
+    flops = float(counter(*args, **kwargs, out_val=out)) if counter is not None else 0.0
+    elements = 0
+    for v in (*args, *kwargs.values(), *(out if isinstance(out, list | tuple) else (out,))):
+        if isinstance(v, torch.Tensor):
+            elements += v.numel()
+    return max(flops, 8.0 * elements)
+
+
+def graph_work(gm: torch.fx.GraphModule) -> float:
+    """Work units of a captured graph, from the shapes its nodes recorded while traced."""
+    total = 0.0
+    for node in gm.graph.nodes:
+        if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
+            continue
+        args, kwargs = torch.fx.node.map_aggregate(
+            (node.args, node.kwargs),
+            lambda a: a.meta.get("val") if isinstance(a, torch.fx.Node) else a,
+        )
+        try:
+            total += op_work(node.target, args, kwargs, node.meta.get("val"))
+        except Exception:  # a FLOP counter that cannot read these arguments: elements only
+            out = node.meta.get("val")
+            leaves = [*args, *kwargs.values(), *(out if isinstance(out, list | tuple) else (out,))]
+            total += 8.0 * sum(v.numel() for v in leaves if isinstance(v, torch.Tensor))
+    return total
 
 
 def select(

@@ -49,3 +49,38 @@ def test_regions_close_over_weights_until_they_change() -> None:
     for x in xs:
         assert_same(cm(x), m(x))
     assert not cm.session.freeze_params
+
+
+class _ConvBlocks(torch.nn.Module):
+    """Four identical convolution blocks with an early exit after each: regions whose compute
+    dwarfs their dispatch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = torch.nn.ModuleList(
+            torch.nn.Sequential(torch.nn.Conv2d(16, 16, 3, padding=1), torch.nn.ReLU())
+            for _ in range(4)
+        )
+
+    def forward(self, x):
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if x.mean() > 0.6:
+                return x, i
+        return x, -1
+
+
+def test_costly_regions_keep_weights_as_arguments_and_share_one_executable() -> None:
+    """Closing over weights saves dispatch only where it matters; a region whose work is
+    above runner.FREEZE_MAX_WORK keeps them as arguments, so isomorphic blocks over different
+    module instances compile once."""
+    torch.manual_seed(0)
+    m = _ConvBlocks().eval()
+    cm = dycl_jax.convert(m)
+    xs = [torch.randn(1, 16, 32, 32) * s + b for s, b in ((1, 0), (1, 3), (3, 1))]
+    for x in xs:
+        assert_same(cm(x), m(x))
+    entries = [e for p in cm.programs for r in p.runners for e in r.cache.values()]
+    compute = [e for e in entries if e.jitted is not None]
+    assert len(compute) >= 4 and all(e.frozen is None for e in compute)
+    assert len({id(e.jitted) for e in compute}) < len(compute)  # blocks share executables
