@@ -25,7 +25,7 @@ import jax
 import numpy as np
 import torch
 
-from dycl_jax import log
+from dycl_jax import compat, log
 from dycl_jax.analysis import aliasing, callgraph
 from dycl_jax.capture import guards
 from dycl_jax.config import Config
@@ -326,6 +326,11 @@ class ConvertedModel:
         self.config = config
         self._compiler = _Compiler(config)
         log.configure(config.debug)
+        if config.cache_dir is not None and not compat.use_compilation_cache(config.cache_dir):
+            logger.warning(
+                "cache_dir=%r: JAX's compilation cache is set to another directory; left as it is",
+                config.cache_dir,
+            )
         self.session = session.Session(model, self._compiler.build_program)
         self._compiler.session = self.session
         t0 = time.perf_counter()

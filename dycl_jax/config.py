@@ -32,6 +32,11 @@ class Config:
         stage: compute cheap host ``if``s in-graph (``dycl_jax.ir.stage``): a branch whose
             regions are small is traced with its alternative into one region and chosen by a
             select, saving a condition read and region calls (default from ``DYCL_STAGE``, on).
+        cache_dir: a directory for JAX's persistent compilation cache (default from
+            ``DYCL_CACHE_DIR``; None: off): every compiled region is written there, so the next
+            process that converts the same model on the same machine loads its executables
+            instead of compiling them. JAX's cache is process-wide: one the user configured
+            already is left as it is (with a warning).
     """
 
     debug: int = dataclasses.field(default_factory=lambda: int(os.environ.get("DYCL_DEBUG", "0")))
@@ -43,6 +48,9 @@ class Config:
     )
     stage: bool = dataclasses.field(
         default_factory=lambda: os.environ.get("DYCL_STAGE", "1") not in ("", "0")
+    )
+    cache_dir: str | None = dataclasses.field(
+        default_factory=lambda: os.environ.get("DYCL_CACHE_DIR") or None
     )
 
 
