@@ -164,7 +164,11 @@ _SAFE_DECORATORS = (
 
 def _check_wrappers(parsed: Any, owner: Any) -> None:
     """A function that gets its own host program runs without its decorators and, for a module's
-    forward, without the module's forward hooks: refuse the ones that could change results."""
+    forward, without the module's forward hooks: refuse the ones that could change results. A
+    decorator that hands back the function itself (transformers' docstring decorators set
+    ``__doc__``) changes nothing: the method the class holds is the one compiled from source."""
+    if owner is not None and _held_undecorated(parsed.fn, owner):
+        return
     for d in parsed.decorators:
         if not d.startswith(_SAFE_DECORATORS):
             raise UnsupportedConstructError(
@@ -174,6 +178,16 @@ def _check_wrappers(parsed: Any, owner: Any) -> None:
                 hint="apply the decorator's effect inside the function (e.g. `with "
                 "torch.autocast(...):` around the body) or remove it",
             )
+
+
+def _held_undecorated(fn: Any, owner: Any) -> bool:
+    """Whether ``owner``'s class holds ``fn`` itself under its name (no wrapper around it)."""
+    name = fn.__name__
+    for c in type(owner).__mro__:
+        if name in vars(c):
+            raw = vars(c)[name]
+            return getattr(raw, "__func__", raw) is fn
+    return False
 
 
 def _check_argument_writes(parsed: Any, owner: Any) -> None:

@@ -54,7 +54,7 @@ from dycl_jax.analysis.facts import (
 )
 from dycl_jax.analysis.source import ParsedFunction
 from dycl_jax.compat import OpOverloadPacket
-from dycl_jax.errors import InternalError
+from dycl_jax.errors import InternalError, UnsupportedConstructError
 from dycl_jax.origin import foreign, library_origin, unwrap_foreign
 
 
@@ -180,6 +180,8 @@ def user_callee(fobj: Any) -> tuple[Any, Any] | None:
     if isinstance(fobj, types.MethodType | types.FunctionType):
         fn = fobj.__func__ if isinstance(fobj, types.MethodType) else fobj
         owner = fobj.__self__ if isinstance(fobj, types.MethodType) else None
+        if hasattr(fn, "cache_info") and hasattr(fn, "__wrapped__"):
+            return None  # a memoized method (transformers' logger.warning_once): CallKind.EAGER
         fn = unwrap_foreign(fn)  # @torch.no_grad(): the user's function underneath
         if foreign(fn):
             return None  # torch's or library code: not analysed (see origin.library_origin)
@@ -646,10 +648,48 @@ class Typer:
         if modname.startswith(LIBRARY_MODULES) or fobj is math:
             return CallKind.TRACE if modname.startswith("torch") else CallKind.PURE
         if isinstance(fobj, type):
-            return CallKind.PURE if not issubclass(fobj, torch.Tensor) else CallKind.TRACE
+            if issubclass(fobj, torch.Tensor):
+                return CallKind.TRACE
+            if any(
+                self.kind(a).kind == Kind.TENSOR
+                for a in (*node.args, *(k.value for k in node.keywords))
+            ):
+                self._refuse_tensor_constructor(fobj, node)
+            return CallKind.PURE
         if library_origin(fobj) == "stdlib":
             return CallKind.EFFECT  # logging, warnings, time, ...: run on the host every call
         return CallKind.TRACE
+
+    def _refuse_tensor_constructor(self, cls: type, node: ast.Call) -> None:
+        """Refuse building a user class from tensors when its ``__init__`` computes with them.
+        The host builds such objects (``Dispatcher(gates)``) with the arrays it holds, and methods
+        of helper objects are converted, but constructors are not: a torch op or tensor method in
+        ``__init__`` would run on an array PyTorch does not know."""
+        init = next((vars(c)["__init__"] for c in cls.__mro__ if "__init__" in vars(c)), None)
+        if not isinstance(init, types.FunctionType) or foreign(init):
+            return  # object.__init__, a dataclass's or a library's: only stores its arguments
+        try:
+            parsed = source.parse(init)
+        except Exception:  # no source: nothing to say
+            return
+        params = {a.arg for a in parsed.node.args.args[1:]} | {
+            a.arg for a in parsed.node.args.kwonlyargs
+        }
+        for sub in ast.walk(parsed.node):
+            if not isinstance(sub, ast.Call) or not isinstance(sub.func, ast.Attribute):
+                continue
+            root = sub.func.value
+            while isinstance(root, ast.Attribute | ast.Subscript | ast.Call):
+                root = root.func if isinstance(root, ast.Call) else root.value
+            if isinstance(root, ast.Name) and (root.id in params or root.id in ("torch", "F")):
+                raise UnsupportedConstructError(
+                    f"{cls.__name__}(...) builds a helper object from tensors, and its __init__ "
+                    f"computes with them ({parsed.filename}:{sub.lineno}); dycl_jax converts "
+                    "the methods of helper objects, not their constructors",
+                    self.parsed.location(node),
+                    hint="compute those tensors in forward (or in a method of the object) and "
+                    "pass the results to the constructor",
+                )
 
     def _key_reads_tensors(self, node: ast.Call) -> bool:
         """``sorted(range(n), key=lambda i: -scores[i].item())``: a key lambda reading tensors."""

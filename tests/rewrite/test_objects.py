@@ -161,3 +161,64 @@ def test_a_closure_over_a_tensor_inside_one_staged_region_is_exact() -> None:
     cm = dycl_jax.convert(m)
     for s in (1.0, -1.0):
         assert_same(cm(torch.ones(1, 4) * s), m(torch.ones(1, 4) * s))
+
+
+class _Dispatcher:
+    """davidmrau/mixture-of-experts' SparseDispatcher shape: __init__ computes with the gates."""
+
+    def __init__(self, gates):
+        self.idx = torch.nonzero(gates)[:, 0]
+
+    def dispatch(self, x):
+        return x[self.idx]
+
+
+class _HoldsOnly:
+    """A helper whose __init__ only stores what it is given (built on the host)."""
+
+    def __init__(self, scale, bias):
+        self.scale = scale
+        self.bias = bias
+
+    def apply(self, x):
+        return x * self.scale + self.bias
+
+
+class BuildsDispatcher(nn.Module):
+    def forward(self, x):
+        gates = (x > 0).float()
+        d = _Dispatcher(gates)
+        return d.dispatch(x)
+
+
+class BuildsHolder(nn.Module):
+    def forward(self, x):
+        h = _HoldsOnly(x.mean(), 1.0)
+        y = h.apply(x)
+        if y.sum() > 0:
+            y = -y
+        return y
+
+
+def test_helper_whose_constructor_computes_with_tensors_is_refused_at_the_users_line() -> None:
+    import inspect
+
+    src, first = inspect.getsourcelines(BuildsDispatcher.forward)
+    line = first + next(i for i, s in enumerate(src) if "_Dispatcher(gates)" in s)
+    with pytest.raises(dycl_jax.UnsupportedConstructError, match="constructors") as info:
+        dycl_jax.convert(BuildsDispatcher().eval())(torch.tensor([1.0, -2.0, 3.0]))
+    assert info.value.location.filename == __file__
+    assert info.value.location.lineno == line
+
+
+def test_helper_holding_region_outputs_read_by_a_region_is_refused_at_its_line() -> None:
+    """Built on the host from a region's output, the object holds arrays a later region would
+    read as constants of its capture: refused (a DyclError at the reading line), never baked."""
+    import inspect
+
+    src, first = inspect.getsourcelines(_HoldsOnly.apply)
+    line = first + next(i for i, s in enumerate(src) if "self.scale" in s)
+    with pytest.raises(dycl_jax.DyclError) as info:
+        dycl_jax.convert(BuildsHolder().eval())(torch.full((1, 3), 1.0))
+    assert info.value.location.filename == __file__
+    assert info.value.location.lineno == line
