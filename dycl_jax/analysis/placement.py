@@ -154,6 +154,8 @@ class Placement:
                 return SplitKind.CONVERSION  # f"{t}": formatting reads the value
             if Kind.HOST in kinds:
                 return SplitKind.HOST_VALUE  # f"{k:.3f}" of a value read back: Python formats it
+        elif isinstance(e, ast.Compare) and self.is_membership_test(e):
+            return SplitKind.CONVERSION  # v in t: PyTorch reads (t == v).any() back
         elif isinstance(e, ast.Compare) and self.is_identity_test(e):
             return SplitKind.HOST_VALUE  # out is y: identity of the objects the host holds
         elif isinstance(e, ast.Compare) and len(e.ops) > 1:
@@ -179,6 +181,14 @@ class Placement:
             ):
                 return SplitKind.DATA_DEPENDENT_SHAPE  # x[mask]: shape depends on the mask
         return None
+
+    def is_membership_test(self, e: ast.Compare) -> bool:
+        """``v in t`` / ``v not in t`` with ``t`` a tensor (``pad_token_id in input_ids``)."""
+        return (
+            len(e.ops) == 1
+            and isinstance(e.ops[0], ast.In | ast.NotIn)
+            and self.typer.kind(e.comparators[0]).kind == Kind.TENSOR
+        )
 
     def is_identity_test(self, e: ast.Compare) -> bool:
         """``a is b`` / ``a is not b`` between tensors (not against a constant such as None,

@@ -106,6 +106,14 @@ class HostLibrary:
             raise error(message.format(v.size))
         return v.reshape(())
 
+    def contains(self, t: Any, v: Any) -> bool:
+        """``v in t`` for a tensor ``t``: PyTorch's ``Tensor.__contains__``, ``(v == t).any()``,
+        read back (one device read)."""
+        if not isinstance(t, jax.Array | np.ndarray):
+            return v in t  # not a tensor after all
+        self.stats.host_reads += 1
+        return bool(np.any(np.asarray(v) == np.asarray(t)))
+
     def numpy(self, t: Any) -> Any:
         """``t.numpy()``: a host copy as a numpy array, like PyTorch's."""
         self.stats.host_reads += 1

@@ -369,6 +369,11 @@ class Normalizer:
     def host_form(self, e: ast.expr, reason: SplitKind) -> ast.expr:
         if isinstance(e, ast.JoinedStr):
             return self.as_host(e)
+        if isinstance(e, ast.Compare) and self.place.is_membership_test(e):
+            test: ast.expr = _runtime_call(
+                "contains", self.as_host(e.comparators[0]), self.as_host(e.left)
+            )
+            return ast.UnaryOp(ast.Not(), test) if isinstance(e.ops[0], ast.NotIn) else test
         if isinstance(e, ast.Compare) and self.place.is_identity_test(e):
             return ast.Compare(
                 self.as_host(e.left), list(e.ops), [self.as_host(c) for c in e.comparators]

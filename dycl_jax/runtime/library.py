@@ -47,6 +47,14 @@ class Runtime(HostLibrary):
         # on the host) print and format as PyTorch's: tensor(3.)
         return io.map_structure(_shown_leaf, v)
 
+    def contains(self, t: Any, v: Any) -> bool:
+        if not isinstance(t, jax.Array | np.ndarray | per_sample.Rows):
+            return v in t
+        self.session.stats.host_reads += 1
+        if type(t) is per_sample.Rows:
+            return t.contains(v)
+        return io.to_torch(v) in io.to_torch(t)  # PyTorch's own Tensor.__contains__
+
     def numpy(self, t: Any) -> Any:
         if type(t) is per_sample.Rows:
             self.stats.host_reads += 1

@@ -104,6 +104,14 @@ class Rows:
     def tolist(self) -> Any:
         return _read(self, lambda a: a.tolist())
 
+    def contains(self, v: Any) -> bool:
+        """``v in t``, per row: ``(t == v).any()`` read back (rows agree or split)."""
+        if type(v) is Rows:
+            raise InputError(
+                "per_sample: `v in t` with a per-row v; run this model row by row with cm(row)"
+            )
+        return bool(_read(self, lambda a: bool(np.any(np.asarray(v) == a))))
+
     def numpy(self) -> Any:
         return _read(self, np.array)
 

@@ -895,3 +895,33 @@ def test_one_list_in_two_places_and_host_int_pad() -> None:
     m = SameListTwice().eval()
     for stage in (True, False):
         run_all_paths(m, dycl_jax.convert(m, config=dycl_jax.Config(stage=stage)), _inputs(1, 4))
+
+
+class Membership(torch.nn.Module):
+    """``v in t`` on tensors (transformers' ``pad_token_id in input_ids[:, [-1, 0]]``): PyTorch
+    reads ``(t == v).any()`` back as a Python bool."""
+
+    pad = 0
+
+    def forward(self, ids, x):
+        found = self.pad in ids[:, [-1, 0]]
+        if self.pad not in ids:
+            x = x * 2
+        if ids[0, 1] in ids[:, 2:]:  # a tensor element
+            x = x + 1
+        return x, found
+
+
+def test_membership_tests_on_tensors_match_on_every_path() -> None:
+    m = Membership().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.ones(1, 3)
+    seen = set()
+    for row in ([0, 3, 4, 5], [2, 3, 4, 3], [1, 3, 0, 5], [7, 7, 7, 7]):
+        ids = torch.tensor([row])
+        want = m(ids, x)
+        got = cm(ids, x)
+        assert_same(got, want)
+        assert type(got[1]) is bool
+        seen.add((want[1], float(want[0].sum())))
+    assert len(seen) >= 3
