@@ -272,6 +272,12 @@ class _Saver:
             if entry.guards and not entry.valid():
                 continue
             where = f"{prog.qualname}.{runner.name}"
+            if entry.eager is not None:
+                raise ArtifactError(
+                    f"save: {where} ({runner.span}) runs in PyTorch on the host for one of its "
+                    "signatures (its code reads a tensor's value dycl_jax could not split out), "
+                    "and a saved artifact runs without PyTorch"
+                )
             try:
                 pkey, avals = self.key(key, runner.live_in)
                 plan = self.plan(entry.captured.plan.spec)
@@ -382,7 +388,7 @@ class _Saver:
             if tag == "j":
                 path = [self.encode(k) for k in s[1]]
                 return ["j", path, [[self.encode(k), node(x)] for k, x in s[2]]]
-            raise values.Unencodable("a NamedTuple output (its class is not saved)")
+            raise values.Unencodable(f"a {tag!r} output (a NamedTuple or OrderedDict: not saved)")
 
         return [node(s) for s in spec]
 

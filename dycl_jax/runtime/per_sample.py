@@ -510,6 +510,12 @@ class _Run:
                 del self.events[start:]  # this attempt's agreements: made again, as a replay will
                 return self.region(runner, values)
             key, leaves = signature.split(rep, dynamic)  # compile split `values` afresh
+        if entry.eager is not None:
+            raise InputError(
+                f"per_sample: region {runner.name} ({runner.span}) runs in PyTorch on the host "
+                "(its code reads a tensor's value dycl_jax could not split out), row by row "
+                "only; run this model with cm(row)"
+            )
         if per_row:
             starts = signature.leaf_starts(rep, runner.dynamic)
             size = bucket(self.size)

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import types
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import jax
+import numpy as np
 import torch
 from jax import lax
 
@@ -57,6 +59,7 @@ class Stats:
     capture_seconds: float = 0.0
     per_sample_groups: int = 0  # groups of rows ConvertedModel.per_sample ran to the end
     per_sample_sharded_calls: int = 0  # vmapped region calls with rows sharded over a mesh
+    eager_region_calls: int = 0  # regions run in PyTorch on the host (see _Entry.eager)
 
 
 # Regions whose parameters total at most this many bytes close over them as constants of their
@@ -84,11 +87,18 @@ class _Entry:
     # run. None when the session passes parameters as arguments (weights changed since
     # convert, or too large); ``apply`` and ``per_sample`` always use ``jitted``.
     frozen: Callable[..., tuple[Any, ...]] | None = None
+    # Set where the capture failed because the code reads a tensor's value where the program
+    # could not be split (an element of a nonzero() result as an index, numpy over a list of
+    # tensors, a library's validation): PyTorch runs the region's statements on the host for
+    # this signature, as eager does (see RegionRunner._eager_entry). ``captured`` is None then.
+    eager: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None
 
     def valid(self) -> bool:
         return self.guards.holds()
 
     def run(self, leaves: list[Any], values: tuple[Any, ...]) -> tuple[Any, ...]:
+        if self.eager is not None:
+            return self.eager(values)
         if self.jitted is None:
             return self.captured.plan.build((), values)
         override = PARAMS.get()
@@ -216,16 +226,22 @@ class RegionRunner:
                     self.session.rebuild()  # a swapped submodule brings its own parameters
             s = self.session
             n = len(values) - len(self.state)
+            self._check_opaque_inputs(values[:n])
             fn = self._traced(self._with_state(n))
             seen: list[tuple[Any, str]] = []
             try:
                 captured, read = self._capture(fn, values, seen)
+                if not self.dynamic:  # (checked in _capture otherwise)
+                    check_supported(captured.gm)  # a value read hidden in an op's argument
             except Exception as e:
                 # state read for the first time: passed as an input from now on, traced again
                 if self._learn_state(seen):
                     return self._compile_with_state(values[:n])
                 if isinstance(e, DataDependentError):
-                    raise self._in_local_def(e) from None
+                    err = self._in_local_def(e)
+                    if err is not e or isinstance(self, StagedRunner):
+                        raise err from None
+                    return self._eager_entry(key, values, self._with_state(n), e)
                 if isinstance(e, UserCodeError):
                     raise self._as_pytorch(fn, values, e) from None
                 if isinstance(e, OpaqueOutputError):
@@ -289,6 +305,77 @@ class RegionRunner:
                     self.compiles,
                 )
             return entry, key, leaves, values
+
+    def _check_opaque_inputs(self, values: tuple[Any, ...]) -> None:
+        """Refuse live-ins a capture cannot see into: a function made on the host whose
+        closure holds arrays (``def merge(x): return x[idx]`` returned by a dynamic helper),
+        or an iterator (consumed once, while tracing). Traced, the first would hand arrays
+        to torch code and the second would never advance again."""
+        for name, v in zip(self.live_in, values):
+            if isinstance(v, types.FunctionType) and v.__closure__:
+                for cell_name, cell in zip(v.__code__.co_freevars, v.__closure__):
+                    try:
+                        held = cell.cell_contents
+                    except ValueError:
+                        continue
+                    if isinstance(held, jax.Array | np.ndarray):
+                        raise UnsupportedConstructError(
+                            f"{name} is a function made on the host whose closure holds an "
+                            f"array ({cell_name}), called in a compiled region",
+                            self.location,
+                            hint=f"pass {cell_name} to it as an argument, or make it a method",
+                        )
+            elif hasattr(v, "__next__") and not isinstance(v, jax.Array | np.ndarray):
+                raise UnsupportedConstructError(
+                    f"{name} is an iterator made on the host and consumed in a compiled region",
+                    self.location,
+                    hint=f"make a list of it first (`{name} = list(...)`)",
+                )
+
+    def _eager_entry(
+        self,
+        key: tuple[Any, ...],
+        values: tuple[Any, ...],
+        fn: Callable[..., tuple[Any, ...]],
+        e: DataDependentError,
+    ) -> tuple[_Entry, tuple[Any, ...], list[Any], tuple[Any, ...]]:
+        """An entry that runs the region's statements in PyTorch on the host: where its code
+        reads a tensor's value that the analysis did not split out (``x[j[0]]`` with ``j`` a
+        row of ``nonzero()``, ``np.argmax`` over a list of tensors), eager PyTorch's own
+        semantics, read every call (no guards). Slower than a compiled region, and neither
+        differentiable through ``apply`` nor saved in a torch-free artifact."""
+        location = e.location or self.location
+        logger.info(
+            "%s.%s (%s): runs in PyTorch on the host for this signature: %s at %s",
+            self.program,
+            self.name,
+            self.span,
+            e.message,
+            location,
+        )
+        where = f"{self.program}.{self.name} ({self.span})"
+
+        def run(vals: tuple[Any, ...]) -> tuple[Any, ...]:
+            if PARAMS.get() is not None:
+                raise UnsupportedConstructError(
+                    f"apply: region {where} runs in PyTorch on the host (its code reads a "
+                    "tensor's value dycl_jax could not split out), so it cannot take the "
+                    "parameters given to apply",
+                    location,
+                    hint="make the value read visible in forward (e.g. `k = int(t)`), so the "
+                    "region compiles",
+                )
+            self.session.stats.eager_region_calls += 1
+            given = io.to_torch(vals)
+            with torch.no_grad():  # values only, as the compiled regions give
+                outs = fn(*given)
+            # containers handed back unchanged are the caller's own objects, as in eager
+            back = {id(g): v for g, v in zip(given, vals) if type(g) in (list, dict)}
+            return tuple(back[id(o)] if id(o) in back else io.from_torch(o) for o in outs)
+
+        entry = _Entry(None, None, (), guards.GuardSet(()), eager=run)  # type: ignore[arg-type]
+        self.cache[key] = entry
+        return entry, key, signature.split(values, self.dynamic)[1], values
 
     def _as_pytorch(
         self, fn: Callable[..., tuple[Any, ...]], values: tuple[Any, ...], e: UserCodeError
@@ -463,6 +550,8 @@ class RegionRunner:
         entries = {id(e): e for e in self.cache.values()}
         entries.update({id(e): e for es in self._variants.values() for e in es})
         for e in entries.values():
+            if e.captured is None:
+                continue  # runs in PyTorch: it reads the module's own tensors
             e.params = tuple(params[n] for n in e.captured.param_names)
             e.frozen = None  # its constants are the old weights
 

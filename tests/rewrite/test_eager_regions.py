@@ -1,0 +1,110 @@
+"""Regions whose code reads a tensor's value where the analysis could not split it out run in
+PyTorch on the host for that signature: eager's own semantics, never a baked-in value. Found in
+public DyNN code: an index taken from a row of ``nonzero()`` (joeynmt / OpenNMT beam search),
+``np.argmax`` over a list of confidences (Shallow-Deep Networks), ``Categorical(probs=...)``
+validating its argument."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+import dycl_jax
+from dycl_jax.testing import assert_same
+
+
+class FirstPositive(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = self.lin(x)
+        nz = (h > 0).nonzero()
+        j = nz[0]
+        return h[j[0], j[1]] * 2, h
+
+
+class NumpyArgmax(nn.Module):
+    """SDN's early_exit: the most confident exit chosen by numpy over a list of 0-d tensors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(nn.Linear(4, 3) for _ in range(3))
+
+    def forward(self, x):
+        outs = [head(x) for head in self.heads]
+        confidences = [torch.max(torch.softmax(o[0], 0)) for o in outs]
+        best = np.argmax(confidences)
+        return outs[best], int(best)
+
+
+class Entropy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+
+    def forward(self, x):
+        probs = torch.softmax(self.lin(x), -1)
+        ent = torch.distributions.Categorical(probs=probs).entropy()
+        if ent.mean() > 1.0:
+            return probs, ent
+        return probs * 2, ent
+
+
+def _inputs(n: int = 6) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return [torch.randn(1, 4, generator=g) * s for s in np.linspace(0.2, 4.0, n)]
+
+
+@pytest.mark.parametrize("cls", [FirstPositive, NumpyArgmax, Entropy])
+def test_regions_reading_values_run_in_pytorch_and_match(cls) -> None:
+    torch.manual_seed(0)
+    m = cls().eval()
+    cm = dycl_jax.convert(m)
+    for x in _inputs():
+        with torch.no_grad():
+            want = m(x)
+        assert_same(cm(x), want)
+        assert_same(cm(x), want)  # again: nothing of the first call is baked in
+    assert cm.stats.eager_region_calls > 0
+
+
+def test_numpy_argmax_takes_every_exit() -> None:
+    torch.manual_seed(0)
+    m = NumpyArgmax().eval()
+    cm = dycl_jax.convert(m)
+    exits = set()
+    for x in _inputs(12):
+        with torch.no_grad():
+            want = m(x)
+        assert_same(cm(x), want)
+        exits.add(want[1])
+    assert len(exits) >= 2
+
+
+def test_weights_edited_after_convert_are_read_by_pytorch_regions() -> None:
+    torch.manual_seed(0)
+    m = FirstPositive().eval()
+    cm = dycl_jax.convert(m)
+    x = _inputs()[2]
+    with torch.no_grad():
+        assert_same(cm(x), m(x))
+        m.lin.weight.mul_(-1)
+        assert_same(cm(x), m(x))
+
+
+def test_apply_save_and_per_sample_refuse_a_region_run_in_pytorch(tmp_path) -> None:
+    torch.manual_seed(0)
+    m = FirstPositive().eval()
+    cm = dycl_jax.convert(m)
+    x = _inputs()[2]
+    cm(x)
+    with pytest.raises(dycl_jax.UnsupportedConstructError, match="runs in PyTorch"):
+        cm.apply(cm.params, x)
+    with pytest.raises(dycl_jax.DyclError, match="runs in PyTorch"):
+        cm.save(str(tmp_path / "art"))
+    with pytest.raises(dycl_jax.DyclError, match="runs in PyTorch"):
+        cm.per_sample(torch.cat([x, -x]))
