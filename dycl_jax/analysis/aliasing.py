@@ -38,7 +38,7 @@ class Link:
     a: str
     b: str
     line: int
-    kind: str  # "rename", "view", "container", "iteration"
+    kind: str  # "rename", "view", "container", "container-view", "iteration"
 
 
 def _root_name(e: ast.expr) -> str | None:
@@ -157,6 +157,19 @@ def _held_names(e: ast.expr) -> list[str]:
     return out
 
 
+def _held_views(e: ast.expr) -> list[str]:
+    """Names a container literal holds a view of (``[h[0], h[1]]``, ``(h, h.view(-1))``): its
+    entries share storage with the name, and with each other."""
+    elts: list[ast.expr] = []
+    if isinstance(e, ast.List | ast.Tuple | ast.Set):
+        elts = [x.value if isinstance(x, ast.Starred) else x for x in e.elts]
+    elif isinstance(e, ast.Dict):
+        elts = list(e.values)
+    return [
+        name for x in elts if not isinstance(x, ast.Name) and (name := view_root(x)) is not None
+    ]
+
+
 def flat_targets(targets: list[ast.expr]) -> list[ast.expr]:
     """Assignment targets with tuple / list / starred unpacking flattened."""
     out: list[ast.expr] = []
@@ -203,6 +216,8 @@ def links(stmt: ast.stmt) -> list[Link]:
                     add(name, view_root(value.orelse), "view")
                 for held in _held_names(value):
                     add(name, held, "container")
+                for held in _held_views(value):
+                    add(name, held, "container-view")
             if isinstance(t, ast.Subscript | ast.Attribute):  # d[k] = b, o.x = b
                 base = view_root(t.value)
                 add(base, root, "container")
@@ -215,6 +230,8 @@ def links(stmt: ast.stmt) -> list[Link]:
             owner = _container_root(f.value)
             for arg in call.args:
                 add(owner, view_root(arg), "container")
+                if not isinstance(arg, ast.Name):
+                    add(owner, view_root(arg), "container-view")
                 for held in _held_names(arg):
                     add(owner, held, "container")
     elif isinstance(stmt, ast.For):
@@ -316,6 +333,10 @@ def mutated_params(fn: ast.FunctionDef) -> frozenset[str]:
     return frozenset(param_writes(fn))
 
 
+# Container mutators that are also (non in-place) tensor methods.
+_TENSOR_HOMONYMS = frozenset({"add", "sort"})
+
+
 def param_writes(fn: ast.FunctionDef) -> dict[str, int]:
     """:func:`mutated_params` with the line of each parameter's first write."""
     a = fn.args
@@ -328,11 +349,16 @@ def param_writes(fn: ast.FunctionDef) -> dict[str, int]:
     for s in fn.body:
         for name, line in inplace_writes(s, frozenset(candidates)):
             out.setdefault(name, line)
-        for n in walk_no_defs(s):
+        nodes = walk_no_defs(s)
+        statements = {id(n.value) for n in nodes if isinstance(n, ast.Expr)}
+        for n in nodes:
             if (
                 isinstance(n, ast.Call)
                 and isinstance(n.func, ast.Attribute)
                 and n.func.attr in CONTAINER_MUTATORS
+                # `v, i = x.sort()`, `y = x.add(1)` use a result: a tensor's method (a list's
+                # sort and a set's add return None), which writes nothing
+                and (n.func.attr not in _TENSOR_HOMONYMS or id(n) in statements)
             ):
                 root = view_root(n.func.value)
                 if root is not None and root in candidates:

@@ -183,13 +183,32 @@ def user_callee(fobj: Any) -> tuple[Any, Any] | None:
         if hasattr(fn, "cache_info") and hasattr(fn, "__wrapped__"):
             return None  # a memoized method (transformers' logger.warning_once): CallKind.EAGER
         fn = unwrap_foreign(fn)  # @torch.no_grad(): the user's function underneath
-        if foreign(fn):
+        if foreign(fn) and not _model_method(fn, owner):
             return None  # torch's or library code: not analysed (see origin.library_origin)
         return fn, owner
     call = next((vars(c)["__call__"] for c in type(fobj).__mro__ if "__call__" in vars(c)), None)
     if isinstance(call, types.FunctionType) and not isinstance(fobj, type) and not foreign(call):
         return call, fobj  # a plain helper object with a Python __call__
     return None
+
+
+# nn.Module methods that iterate over its submodules (on the host, as Python objects).
+_MODULE_WALKS = frozenset({"children", "named_children", "modules", "named_modules"})
+
+# Standard-library modules of pure functional tools (their classes build lazy iterators).
+_FUNCTIONAL_MODULES = frozenset({"itertools", "functools", "operator"})
+
+
+def _model_method(fn: Any, owner: Any) -> bool:
+    """A method of one of the model's own layers defined in an installed package (a
+    transformers ``PreTrainedModel`` helper such as ``warn_if_padding_and_no_attention_mask``):
+    analysed like the layer's forward, which is, so a tensor condition in it is split."""
+    return (
+        isinstance(owner, torch.nn.Module)
+        and not is_torch_builtin_module(owner)
+        and library_origin(fn) == "site-packages"
+        and not (getattr(fn, "__module__", None) or "").startswith("torch")
+    )
 
 
 def _is_binding(n: ast.AST) -> bool:
@@ -606,6 +625,12 @@ class Typer:
         return CallKind.PURE
 
     def _callee_kind(self, fobj: Any, node: ast.Call) -> CallKind:
+        if (
+            isinstance(fobj, types.MethodType)
+            and isinstance(fobj.__self__, torch.nn.Module)
+            and fobj.__name__ in _MODULE_WALKS
+        ):
+            return CallKind.PURE  # self.seq.named_children(): a Python walk over the modules
         if hasattr(fobj, "cache_info") and hasattr(fobj, "__wrapped__"):
             # functools.lru_cache / cache: PyTorch runs it on the host, so its cache keeps real
             # tensors (traced, it would keep the capture's stand-ins and hand them to eager)
@@ -648,7 +673,9 @@ class Typer:
         if modname.startswith(LIBRARY_MODULES) or fobj is math:
             return CallKind.TRACE if modname.startswith("torch") else CallKind.PURE
         if isinstance(fobj, type):
-            if issubclass(fobj, torch.Tensor):
+            if issubclass(fobj, torch.Tensor) or fobj.__module__ in _FUNCTIONAL_MODULES:
+                # itertools.accumulate(layers, lambda h, f: f(h), initial=x): tensor work
+                # done lazily by a pure iterator, traced with the code that consumes it
                 return CallKind.TRACE
             if any(
                 self.kind(a).kind == Kind.TENSOR

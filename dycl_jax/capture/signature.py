@@ -35,13 +35,33 @@ def split(
     """(key, leaves) for live-in ``values``; positions in ``dynamic`` pass int/float as arrays."""
     key: list[Any] = []
     leaves: list[Any] = []
+    nested = False  # a value that may hold several arrays (a list, dict, tuple, object)
     for i, v in enumerate(values):
         if i in dynamic and type(v) in (int, float):
             key.append(("s", type(v)))
             leaves.append(np.asarray(v, np.int64 if type(v) is int else np.float64))
         else:
+            t = type(v)
+            if not nested and t is not _ARRAY_IMPL and t is not np.ndarray:
+                nested = t not in _SCALARS
             key.append(_key(v, leaves, refs))
+    if nested and len(leaves) > 1:
+        same = shared_leaves(leaves)
+        if same is not None:
+            key.append(("same", same))
     return tuple(key), leaves
+
+
+def shared_leaves(leaves: list[Any]) -> tuple[int, ...] | None:
+    """For leaves that are one object met more than once (``hs = [h, h]``, ``[t] * 3``), the
+    index of each leaf's first occurrence; None when all are distinct. Part of the key: the
+    region is traced with one tensor at every such place, so an in-place write through one
+    entry is seen through the others, as in eager PyTorch (see ``rebuild``)."""
+    ids = [id(x) for x in leaves]
+    if len(set(ids)) == len(ids):
+        return None
+    first: dict[int, int] = {}
+    return tuple(first.setdefault(i, k) for k, i in enumerate(ids))
 
 
 def _key(v: Any, leaves: list[Any], refs: list[Any] | None = None) -> Any:
@@ -146,9 +166,9 @@ def leaf_starts(values: tuple[Any, ...], dynamic: frozenset[int]) -> list[int]:
 
 
 def rebuild(values: tuple[Any, ...], dynamic: frozenset[int], tensors: list[Any]) -> list[Any]:
-    """``values`` with every leaf replaced, in order, by the next of ``tensors``. A list or
-    dict met more than once (``pair = (a, a)``) is rebuilt once: a write through one path is
-    seen through the other, as in Python."""
+    """``values`` with every leaf replaced, in order, by the next of ``tensors``. A list, dict
+    or array met more than once (``pair = (a, a)``, ``[h, h]``) is rebuilt once: a write
+    through one path is seen through the other, as in Python."""
     it = iter(tensors)
     out = []
     memo: dict[int, Any] = {}
@@ -162,7 +182,9 @@ def rebuild(values: tuple[Any, ...], dynamic: frozenset[int], tensors: list[Any]
 
 def _rebuild(v: Any, it: Any, memo: dict[int, Any]) -> Any:
     if type(v) is _ARRAY_IMPL or isinstance(v, _ARRAY | np.ndarray | np.generic):
-        return next(it)
+        # every occurrence has its leaf; one array met again is the first one's tensor (the
+        # key records which are the same: see shared_leaves)
+        return memo.setdefault(id(v), next(it))
     if _state_tensor(v):
         return next(it)
     t = type(v)

@@ -13,6 +13,7 @@ other leaf (ints, shapes, modules, dtypes) is a constant of this signature and i
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import traceback
@@ -103,6 +104,7 @@ class _Identities:
         self._count(outputs, counts, set())
         self.shared = {k for k, n in counts.items() if n > 1}
         self.seen: dict[int, int] = {}
+        self.outputs: dict[int, int] = {}  # tensor id -> its index among the graph outputs
 
     def _index_inputs(self, v: Any, path: tuple[Any, ...]) -> None:
         t = type(v)
@@ -130,6 +132,10 @@ class _Identities:
 
 def _plan(value: Any, tensors: list[torch.Tensor], ids: _Identities) -> Any:
     if isinstance(value, torch.Tensor):
+        again = ids.outputs.get(id(value))
+        if again is not None:  # one tensor at two places ([h, h]): one array at both
+            return ("t", again)
+        ids.outputs[id(value)] = len(tensors)
         tensors.append(value)
         where = ids.tensors.get(id(value))
         if where is not None:
@@ -153,6 +159,8 @@ def _plan(value: Any, tensors: list[torch.Tensor], ids: _Identities) -> Any:
         return ("l", t, tuple(_plan(x, tensors, ids) for x in value))
     if t is dict:
         return ("d", tuple((k, _plan(x, tensors, ids)) for k, x in value.items()))
+    if t is collections.OrderedDict:
+        return ("od", tuple((k, _plan(x, tensors, ids)) for k, x in value.items()))
     if isinstance(value, tuple) and hasattr(t, "_fields"):
         return ("n", t, tuple(_plan(x, tensors, ids) for x in value))
     holder = _holds_tensor(value)

@@ -4,7 +4,8 @@ A plan entry is a tagged tuple::
 
     ("t", i)                  graph output i
     ("c", v)                  a constant of the signature (an int, a shape, a module)
-    ("l", list | tuple, items), ("d", ((key, item), ...)), ("n", NamedTuple class, items)
+    ("l", list | tuple, items), ("d", ((key, item), ...)), ("n", NamedTuple class, items),
+    ("od", ((key, item), ...))    an OrderedDict
     ("L", k, items), ("D", k, items)   a list / dict met more than once among the outputs:
                                        built once, remembered as k
     ("r", k)                  that list / dict again
@@ -19,6 +20,7 @@ share this builder; torch-free.
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 
@@ -56,6 +58,8 @@ def _one(s: Any, outs: tuple[Any, ...], values: tuple[Any, ...], memo: dict[int,
         return {k: _one(x, outs, values, memo) for k, x in s[1]}
     if tag == "n":  # a NamedTuple
         return s[1](*(_one(x, outs, values, memo) for x in s[2]))
+    if tag == "od":  # an OrderedDict
+        return collections.OrderedDict((k, _one(x, outs, values, memo)) for k, x in s[1])
     if tag == "L":  # a list that appears more than once among the outputs: built once
         obj: Any = []
         memo[s[1]] = obj

@@ -360,6 +360,19 @@ def _check_aliases(
                         grew = True
         d.may = d.may | (frozenset(changed) & norm.locals)
         node = graph.node_of[d.site]
+        first_write = min(written.values())
+        for link in (lk for _, lk in all_links if lk not in inside):
+            if link.kind == "container-view" and link.a in changed:
+                # entries that share storage with each other and with link.b reach the region
+                # as separate arrays: a write through one would not reach the others
+                raise UnsupportedConstructError(
+                    f"in-place write through an entry of {link.a!r}, which holds a view of "
+                    f"{link.b!r} (made at line {link.line}); dycl_jax runs the write in a "
+                    f"compiled region, where {link.b!r} and the other entries would not see it",
+                    dataclasses.replace(parsed.location(None), lineno=first_write, col=None),
+                    hint="write into the tensor itself, or build the entries as copies "
+                    "(`.clone()`)",
+                )
         needed = live.live_in(node) | live.live_out(node)
         for name, line in written.items():
             where = dataclasses.replace(parsed.location(None), lineno=line, col=None)
@@ -528,12 +541,40 @@ def _python_keys(stmts: list[ast.stmt], tensor_names: frozenset[str]) -> set[str
     scalar there is needed as the Python value itself (a 0-d array would hash by identity, and a
     defaultdict would even add it), so the region specialises on it."""
     out: set[str] = set()
+
+    def python_object(e: ast.expr) -> bool:
+        return not (isinstance(e, ast.Name) and e.id in tensor_names)
+
+    def names(*es: ast.expr | None) -> set[str]:
+        return {x.id for e in es if e is not None for x in ast.walk(e) if isinstance(x, ast.Name)}
+
     for s in stmts:
         for n in ast.walk(s):
-            if (
-                isinstance(n, ast.Subscript)
-                and isinstance(n.slice, ast.Name)
-                and not (isinstance(n.value, ast.Name) and n.value.id in tensor_names)
+            if isinstance(n, ast.Subscript) and python_object(n.value):
+                if isinstance(n.slice, ast.Name):
+                    out.add(n.slice.id)
+            elif (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and n.func.attr in _HASHING_METHODS
+                and python_object(n.func.value)
+                and n.args
             ):
-                out.add(n.slice.id)
+                out |= names(n.args[0])  # d.get(k), s.add(k), d.pop(k), d.setdefault(k, v)
+            elif isinstance(n, ast.Compare) and any(
+                isinstance(op, ast.In | ast.NotIn) for op in n.ops
+            ):
+                if all(python_object(c) for c in n.comparators):
+                    out |= names(n.left)  # k in self.boost_classes (a set hashes k)
+            elif isinstance(n, ast.Dict):
+                out |= names(*n.keys)  # {k: v}
+            elif isinstance(n, ast.Set):
+                out |= names(*n.elts)  # {k}
     return out
+
+
+# Methods of Python containers that hash (or compare) their first argument.
+_HASHING_METHODS = frozenset(
+    {"get", "pop", "setdefault", "add", "discard", "remove", "index", "count", "__contains__",
+     "__getitem__", "fromkeys"}
+)  # fmt: skip

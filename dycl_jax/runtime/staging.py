@@ -164,25 +164,41 @@ def select(
     if top:
         line = getattr(then_fn, "__code__", None)
         trace.costs.append((line.co_firstlineno if line else 0, max(costs)))
-    return tuple(_merge(c, a, b, i) for i, (a, b) in enumerate(zip(*outs, strict=True)))
+    memo: dict[tuple[int, int], Any] = {}
+    return tuple(_merge(c, a, b, i, memo) for i, (a, b) in enumerate(zip(*outs, strict=True)))
 
 
 def _fresh(v: Any) -> Any:
-    """``v`` with every tensor it holds (through lists, tuples, dicts, dataclasses) copied."""
-    return io.map_structure(lambda x: x.clone() if isinstance(x, torch.Tensor) else x, v)
+    """``v`` with every tensor it holds (through lists, tuples, dicts, dataclasses) copied; one
+    tensor met at several places (``hs = [h, h]``) is one copy, so a write through one place
+    is seen at the others, as when the branch runs alone."""
+    copies: dict[int, torch.Tensor] = {}
+
+    def copy(x: Any) -> Any:
+        if not isinstance(x, torch.Tensor):
+            return x
+        if id(x) not in copies:
+            copies[id(x)] = x.clone()
+        return copies[id(x)]
+
+    return io.map_structure(copy, v)
 
 
 _SCALARS = (bool, int, float, complex, str, bytes, type(None))
 
 
-def _merge(c: torch.Tensor, a: Any, b: Any, index: int) -> Any:
+def _merge(c: torch.Tensor, a: Any, b: Any, index: int, memo: dict[tuple[int, int], Any]) -> Any:
     if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        pair = (id(a), id(b))
+        if pair in memo:  # the same tensors at another place: the same result there
+            return memo[pair]
         if a.shape != b.shape or a.dtype != b.dtype or a.device != b.device:
             raise StagingFailed(
                 f"output {index}: {tuple(a.shape)} {a.dtype} in one branch, "
                 f"{tuple(b.shape)} {b.dtype} in the other"
             )
-        return torch.where(c, a, b)
+        memo[pair] = torch.where(c, a, b)
+        return memo[pair]
     ta, tb = type(a), type(b)
     if ta is not tb:
         raise StagingFailed(
@@ -191,12 +207,12 @@ def _merge(c: torch.Tensor, a: Any, b: Any, index: int) -> Any:
     if ta is list or ta is tuple or (isinstance(a, tuple) and hasattr(ta, "_fields")):
         if len(a) != len(b):
             raise StagingFailed(f"output {index}: lengths {len(a)} and {len(b)}")
-        merged = [_merge(c, x, y, index) for x, y in zip(a, b)]
+        merged = [_merge(c, x, y, index, memo) for x, y in zip(a, b)]
         return ta(*merged) if hasattr(ta, "_fields") else ta(merged)
     if ta is dict:
         if list(a) != list(b):
             raise StagingFailed(f"output {index}: dict keys differ")
-        return {k: _merge(c, a[k], b[k], index) for k in a}
+        return {k: _merge(c, a[k], b[k], index, memo) for k in a}
     if a is b:
         return a
     if ta in _SCALARS and a == b and repr(a) == repr(b):  # repr: 0.0 and -0.0 differ

@@ -17,6 +17,7 @@ from transformers import BertConfig, MixtralConfig  # noqa: E402
 from transformers.modeling_outputs import BaseModelOutput  # noqa: E402
 from transformers.models.bert.modeling_bert import BertLayer, BertPooler  # noqa: E402
 from transformers.models.mixtral.modeling_mixtral import MixtralSparseMoeBlock  # noqa: E402
+from transformers.utils import add_start_docstrings_to_model_forward  # noqa: E402
 
 
 class HighwayException(Exception):
@@ -152,3 +153,50 @@ def test_model_output_result() -> None:
         assert type(got) is BaseModelOutput
         assert_same(got.last_hidden_state, want.last_hidden_state)
         assert_same(tuple(got.hidden_states), tuple(want.hidden_states))
+
+
+def test_unmodified_bert_model_without_attention_mask() -> None:
+    """BertModel as users call it: transformers checks ``pad_token_id in input_ids[:, [-1, 0]]``
+    (a method of PreTrainedModel, analysed like the model's forward), and its forward carries
+    docstring decorators and reaches ``logger.warning_once``."""
+    from transformers import BertModel
+
+    torch.manual_seed(0)
+    cfg = BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=32, pad_token_id=0,
+    )  # fmt: skip
+    m = BertModel(cfg).eval()
+    cm = dycl_jax.convert(m)
+    for ids in ([[5, 6, 7, 8]], [[0, 6, 7, 8]], [[5, 6, 7, 0]]):  # no pad, pad first, pad last
+        x = torch.tensor(ids)
+        with torch.no_grad():
+            want = m(x)
+        got = cm(x)
+        assert type(got) is type(want)
+        assert_same(got.last_hidden_state, want.last_hidden_state)
+        assert_same(got.pooler_output, want.pooler_output)
+
+
+class _DocDecorated(nn.Module):
+    """A dynamic forward under transformers' docstring decorator (it returns the function)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    @add_start_docstrings_to_model_forward("Runs the layer twice when the first pass is positive.")
+    def forward(self, x):
+        h = self.lin(x)
+        if h.sum() > 0:
+            h = self.lin(h)
+        return h
+
+
+def test_docstring_decorator_on_a_dynamic_forward() -> None:
+    torch.manual_seed(0)
+    m = _DocDecorated().eval()
+    cm = dycl_jax.convert(m)
+    for s in (3.0, -3.0):
+        x = torch.full((1, 4), s)
+        assert_same(cm(x), m(x))

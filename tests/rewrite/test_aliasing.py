@@ -347,3 +347,73 @@ def test_writes_to_loop_items_stay_exact() -> None:
                 assert_same(cm(x), m(x))
     except UnsupportedConstructError as e:  # or refused at the write, never wrong
         assert "h.mul_(2)" in e.location.source_line()  # type: ignore[union-attr]
+
+
+class _Fc(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+
+class _SameTensorTwice(_Fc):
+    """One tensor at two places of a container, written through one of them in a region:
+    the other place sees the write (eager: the same object)."""
+
+    def forward(self, x, how: str):
+        h = self.fc(x)
+        c = h * 1  # the conditions read a copy: h itself is not read after the writes
+        if how == "list":
+            hs = [h, h]
+        elif how == "repeat":
+            hs = [torch.zeros(3)] * 2
+        elif how == "dict":
+            d = {"a": h, "b": h}
+            if c.mean() > 0:
+                d["a"].add_(1.0)
+            return d["b"], d
+        else:
+            hs = []
+            hs.append(h)
+            hs.append(h)
+        for i in range(2):
+            if c[0, i] > 0:
+                hs[i] += 1
+        if c.sum() > 0:
+            hs[0] *= 2
+        return hs[1], hs
+
+
+@pytest.mark.parametrize("how", ["list", "repeat", "dict", "append"])
+def test_one_tensor_at_two_places_of_a_container_written_in_place(how: str) -> None:
+    torch.manual_seed(0)
+    m = _SameTensorTwice().eval()
+    for stage in (True, False):
+        cm = dycl_jax.convert(m, config=dycl_jax.Config(stage=stage))
+        for s in (1.0, -1.0, 3.0, -3.0, 0.5):
+            x = torch.full((1, 3), s) + torch.arange(3.0) * s
+            with torch.no_grad():
+                want = m(x, how)
+            assert_same(cm(x, how), want)
+
+
+class _ViewsInContainer(_Fc):
+    def forward(self, x, how: str):
+        h = self.fc(x)
+        if how == "iter":
+            feats = [h[0], h[0, :2]]
+            if h.sum() > 0:
+                for t in feats:
+                    t.mul_(2)
+        else:
+            pair = (h, h.view(-1))
+            if h.mean() > 0:
+                pair[1][0] = 100.0
+            return pair[0]
+        return h
+
+
+@pytest.mark.parametrize("how", ["iter", "tuple"])
+def test_write_through_a_container_holding_views_is_refused(how: str) -> None:
+    with pytest.raises(UnsupportedConstructError, match="holds a view of 'h'") as e:
+        dycl_jax.convert(_ViewsInContainer().eval())(torch.ones(1, 3), how)
+    assert e.value.location is not None and e.value.location.filename == __file__

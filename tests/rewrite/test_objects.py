@@ -222,3 +222,111 @@ def test_helper_holding_region_outputs_read_by_a_region_is_refused_at_its_line()
         dycl_jax.convert(BuildsHolder().eval())(torch.full((1, 3), 1.0))
     assert info.value.location.filename == __file__
     assert info.value.location.lineno == line
+
+
+def _make_merge(metric, r):
+    """ToMe's bipartite_soft_matching shape: a helper returning a closure over an index."""
+    idx = metric.sum(-1).argsort(descending=True)[:r]
+    if idx.numel() == 0:
+        return lambda t: t
+
+    def merge(t):
+        return t[idx]
+
+    return merge
+
+
+class MergesTokens(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        x = self.fc(x)
+        merge = _make_merge(x, 2)
+        return merge(x)
+
+
+def test_a_host_made_closure_over_an_array_called_in_a_region_is_refused() -> None:
+    import inspect
+
+    src, first = inspect.getsourcelines(MergesTokens.forward)
+    line = first + next(i for i, s in enumerate(src) if "return merge(x)" in s)
+    with pytest.raises(dycl_jax.UnsupportedConstructError, match="closure holds an array") as e:
+        dycl_jax.convert(MergesTokens().eval())(torch.randn(5, 4))
+    assert e.value.location.filename == __file__ and e.value.location.lineno == line
+
+
+class Accumulates(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(4, 4) for _ in range(3))
+
+    def forward(self, x):
+        import itertools
+
+        feats = list(itertools.accumulate(self.layers, lambda h, f: f(h), initial=x))
+        if feats[-1].sum() > 0:
+            return feats[-1], len(feats)
+        return -feats[-1], len(feats)
+
+
+def test_itertools_accumulate_over_layers_is_traced() -> None:
+    torch.manual_seed(0)
+    m = Accumulates().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -1.0, 3.0, -3.0):
+        x = torch.full((1, 4), s) + torch.arange(4.0)
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
+
+
+class SortsArgument(nn.Module):
+    """x.sort() and x.add(y) with their results used: tensor methods, not list/set writes."""
+
+    def forward(self, x, y):
+        v, i = x.sort()
+        z = x.add(y)
+        if v[0, 0] > 0:
+            return z, i
+        return -z, i
+
+
+def test_tensor_sort_and_add_on_an_argument_are_not_writes_into_it() -> None:
+    m = SortsArgument().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -1.0):
+        x, y = torch.tensor([[3.0, 1.0, 2.0]]) * s, torch.ones(1, 3)
+        assert_same(cm(x, y), m(x, y))
+
+
+class WalksChildren(nn.Module):
+    """Layers skipped by name while walking named_children(); an OrderedDict result."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seq = nn.Sequential()
+        self.seq.add_module("proj", nn.Linear(4, 4))
+        self.seq.add_module("skip_me", nn.Linear(4, 4))
+
+    def forward(self, x):
+        import collections
+
+        for name, mod in self.seq.named_children():
+            if name.startswith("skip") and x.norm() < 3:
+                continue
+            x = mod(x)
+        return collections.OrderedDict(out=x, norm=x.norm())
+
+
+def test_walking_named_children_and_an_ordered_dict_result() -> None:
+    import collections
+
+    torch.manual_seed(0)
+    m = WalksChildren().eval()
+    cm = dycl_jax.convert(m)
+    for s in (0.1, 10.0):
+        x = torch.full((1, 4), s)
+        got = cm(x)
+        assert type(got) is collections.OrderedDict
+        assert_same(got, m(x))
