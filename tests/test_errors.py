@@ -11,6 +11,7 @@ import torch.nn as nn
 
 import dycl_jax
 from dycl_jax import errors
+from dycl_jax.testing import assert_same
 
 
 def _line_of(cls: type, needle: str) -> int:
@@ -38,8 +39,8 @@ class GlobalWrite(nn.Module):
 
 
 class DataDependentShape(nn.Module):
-    # A mask the analysis cannot see (from a helper): x[mask] stays in the region and is refused.
-    # A visible one (`y[y > 0]`) runs in PyTorch on the host (tests/rewrite: MaskSelect).
+    # A mask the analysis cannot see (from a helper): the region holding x[mask] runs in PyTorch
+    # on the host (tests/rewrite/test_eager_regions.py); a visible one (`y[y > 0]`) is a host op.
     def _positive(self, y):
         return y > 0
 
@@ -89,11 +90,13 @@ def test_while_else_on_tensor_refused() -> None:
     _check(exc, WhileElse, "while x.sum()", r"while \.\.\. else")
 
 
-def test_data_dependent_shape_refused_at_first_call() -> None:
-    cm = dycl_jax.convert(DataDependentShape().eval())
-    with pytest.raises(errors.CaptureError) as exc:
-        cm(torch.randn(4))
-    _check(exc, DataDependentShape, "y[self._positive(y)]", r"data-dependent shape")
+def test_data_dependent_shape_runs_that_region_in_pytorch() -> None:
+    m = DataDependentShape().eval()
+    cm = dycl_jax.convert(m)
+    for seed in range(3):
+        x = torch.randn(4, generator=torch.Generator().manual_seed(seed))
+        assert_same(cm(x), m(x))
+    assert cm.stats.eager_region_calls == 3
 
 
 def test_randomness_refused() -> None:

@@ -235,8 +235,10 @@ def to_jax(gm: fx.GraphModule) -> Callable[..., tuple[Any, ...]]:
                 except DyclError:
                     raise
                 except NotImplementedError as e:
-                    # A lowering's documented refusal (e.g. a data-dependent output shape).
-                    raise CaptureError(
+                    # A lowering's documented refusal (e.g. a data-dependent output shape: the
+                    # runner then runs the region in PyTorch on the host instead).
+                    kind = DataDependentError if "data-dependent" in str(e) else CaptureError
+                    raise kind(
                         f"{node.target}: {e}",
                         location_from_stack_trace(node.meta.get("stack_trace")),
                         hint="output shapes must not depend on tensor values inside a region",

@@ -267,21 +267,12 @@ class RegionRunner:
             params = tuple(s.params[n] for n in captured.param_names)
             refs: list[Any] = []  # objects keyed by identity: kept alive with the entry
             key, leaves = signature.split(values, self.dynamic, refs)
-            with internal_stage("lower", self.location):
-                jitted = self._executable(captured) if has_outputs else None
-                entry = _Entry(jitted, captured, params, guards.GuardSet(entry_guards), refs)
-                if jitted is not None:
-                    t0 = time.perf_counter()
-                    if (
-                        s.freeze_params
-                        and _nbytes(params) <= FREEZE_MAX_BYTES
-                        and staging.graph_work(captured.gm) <= FREEZE_MAX_WORK
-                    ):
-                        entry.frozen = _frozen(captured, params)
-                        entry.frozen(*leaves)  # compile now: the first call's cost is counted
-                    else:
-                        jitted(*params, *leaves)
-                    s.stats.compile_seconds += time.perf_counter() - t0
+            try:
+                entry = self._lowered(captured, params, entry_guards, refs, leaves, has_outputs)
+            except DataDependentError as e:  # a lowering found a data-dependent shape
+                if isinstance(self, StagedRunner):
+                    raise
+                return self._eager_entry(key, values, self._with_state(n), e)
             s.stats.compiles += 1
             logger.info(
                 "compiled %s.%s (%s): signature %d, capture %.0f ms",
@@ -305,6 +296,34 @@ class RegionRunner:
                     self.compiles,
                 )
             return entry, key, leaves, values
+
+    def _lowered(
+        self,
+        captured: Captured,
+        params: tuple[Any, ...],
+        entry_guards: tuple[Guard, ...],
+        refs: list[Any],
+        leaves: list[Any],
+        has_outputs: bool,
+    ) -> _Entry:
+        """The compiled entry of ``captured``, its executable built and run once (compiled)."""
+        s = self.session
+        with internal_stage("lower", self.location):
+            jitted = self._executable(captured) if has_outputs else None
+            entry = _Entry(jitted, captured, params, guards.GuardSet(entry_guards), refs)
+            if jitted is not None:
+                t0 = time.perf_counter()
+                if (
+                    s.freeze_params
+                    and _nbytes(params) <= FREEZE_MAX_BYTES
+                    and staging.graph_work(captured.gm) <= FREEZE_MAX_WORK
+                ):
+                    entry.frozen = _frozen(captured, params)
+                    entry.frozen(*leaves)  # compile now: the first call's cost is counted
+                else:
+                    jitted(*params, *leaves)
+                s.stats.compile_seconds += time.perf_counter() - t0
+        return entry
 
     def _check_opaque_inputs(self, values: tuple[Any, ...]) -> None:
         """Refuse live-ins a capture cannot see into: a function made on the host whose

@@ -54,12 +54,32 @@ class Entropy(nn.Module):
         return probs * 2, ent
 
 
+class MaskFromHelper(nn.Module):
+    """A boolean mask made by a helper and applied inside a region: the shape of h[m] depends
+    on values, which the lowering finds (the capture itself traces it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def keep(self, h):
+        return h > 0
+
+    def forward(self, x):
+        h = self.fc(x)
+        m = self.keep(h)
+        y = h[m].sum() * 2
+        if y > 1:
+            return y
+        return -y
+
+
 def _inputs(n: int = 6) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     return [torch.randn(1, 4, generator=g) * s for s in np.linspace(0.2, 4.0, n)]
 
 
-@pytest.mark.parametrize("cls", [FirstPositive, NumpyArgmax, Entropy])
+@pytest.mark.parametrize("cls", [FirstPositive, NumpyArgmax, Entropy, MaskFromHelper])
 def test_regions_reading_values_run_in_pytorch_and_match(cls) -> None:
     torch.manual_seed(0)
     m = cls().eval()
