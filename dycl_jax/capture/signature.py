@@ -35,7 +35,7 @@ def split(
     """(key, leaves) for live-in ``values``; positions in ``dynamic`` pass int/float as arrays."""
     key: list[Any] = []
     leaves: list[Any] = []
-    nested = False  # a value that may hold several arrays (a list, dict, tuple, object)
+    nested = False  # a value that may hold several arrays (see _any_nested)
     for i, v in enumerate(values):
         if i in dynamic and type(v) in (int, float):
             key.append(("s", type(v)))
@@ -172,53 +172,73 @@ def rebuild(values: tuple[Any, ...], dynamic: frozenset[int], tensors: list[Any]
     it = iter(tensors)
     out = []
     memo: dict[int, Any] = {}
+    # Arrays met again are shared only where split keyed them so (a value that may hold several
+    # arrays is among the values): two names bound to one array stay two inputs, as before.
+    arrays: dict[int, Any] | None = {} if _any_nested(values, dynamic) else None
     for i, v in enumerate(values):
         if i in dynamic and type(v) in (int, float):
             out.append(next(it))
         else:
-            out.append(_rebuild(v, it, memo))
+            out.append(_rebuild(v, it, memo, arrays))
     return out
 
 
-def _rebuild(v: Any, it: Any, memo: dict[int, Any]) -> Any:
+def _any_nested(values: tuple[Any, ...], dynamic: frozenset[int]) -> bool:
+    """Whether a value that may hold several arrays (a list, dict, tuple, object) is among
+    ``values``: the condition under which ``split`` records shared leaves."""
+    for i, v in enumerate(values):
+        t = type(v)
+        if i in dynamic and t in (int, float):
+            continue
+        if t is not _ARRAY_IMPL and t is not np.ndarray and t not in _SCALARS:
+            return True
+    return False
+
+
+def _rebuild(v: Any, it: Any, memo: dict[int, Any], arrays: dict[int, Any] | None) -> Any:
     if type(v) is _ARRAY_IMPL or isinstance(v, _ARRAY | np.ndarray | np.generic):
-        # every occurrence has its leaf; one array met again is the first one's tensor (the
-        # key records which are the same: see shared_leaves)
-        return memo.setdefault(id(v), next(it))
+        # every occurrence has its leaf; one array met again is the first one's tensor where
+        # the key records which are the same (see shared_leaves)
+        t = next(it)
+        return t if arrays is None else arrays.setdefault(id(v), t)
     if _state_tensor(v):
         return next(it)
     t = type(v)
     if t is list or t is dict:
         # every occurrence consumes its own leaves (split keyed each); the first object stands
         new = (
-            [_rebuild(x, it, memo) for x in v]
+            [_rebuild(x, it, memo, arrays) for x in v]
             if t is list
-            else {k: _rebuild(x, it, memo) for k, x in v.items()}
+            else {k: _rebuild(x, it, memo, arrays) for k, x in v.items()}
         )
         return memo.setdefault(id(v), new)
     if t is tuple:
-        return t(_rebuild(x, it, memo) for x in v)
+        return t(_rebuild(x, it, memo, arrays) for x in v)
     if isinstance(v, tuple) and hasattr(t, "_fields"):
-        return t(*(_rebuild(x, it, memo) for x in v))
+        return t(*(_rebuild(x, it, memo, arrays) for x in v))
     if isinstance(v, tuple) and hasattr(t, "n_sequence_fields"):
-        return t(tuple(_rebuild(x, it, memo) for x in v))
+        return t(tuple(_rebuild(x, it, memo, arrays) for x in v))
     if _plain_dataclass(v):
         return dataclasses.replace(
-            v, **{f.name: _rebuild(getattr(v, f.name), it, memo) for f in dataclasses.fields(v)}
+            v,
+            **{
+                f.name: _rebuild(getattr(v, f.name), it, memo, arrays)
+                for f in dataclasses.fields(v)
+            },
         )
     if _collection(v):
         made: Any
         if isinstance(v, dict):
             made = copy.copy(v)  # keeps a defaultdict's factory
             made.clear()
-            made.update((k, _rebuild(x, it, memo)) for k, x in v.items())
+            made.update((k, _rebuild(x, it, memo, arrays)) for k, x in v.items())
         else:
-            made = collections.deque((_rebuild(x, it, memo) for x in v), maxlen=v.maxlen)
+            made = collections.deque((_rebuild(x, it, memo, arrays) for x in v), maxlen=v.maxlen)
         return memo.setdefault(id(v), made)
     if t is set and all(type(x) in _SCALARS for x in v):
         return memo.setdefault(id(v), set(v))
     if isinstance(v, _DICT_VIEWS):
-        return [_rebuild(x, it, memo) for x in v]
+        return [_rebuild(x, it, memo, arrays) for x in v]
     return v
 
 

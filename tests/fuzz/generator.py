@@ -712,9 +712,13 @@ class Generator:
         """A tensor used where Python needs a value (see Knobs.w_tval)."""
         r = self.rng
         a: dict[str, Any] = {"t": t, "o": o, "v": self.fresh("v"), "w": self.fresh("w")}
-        a["form"] = r.choice(["list_index", "slice_bound", "allclose", "max_key", "topk", "mask"])
+        forms = ["list_index", "slice_bound", "allclose", "max_key", "topk", "mask", "shared"]
+        forms += ["keyed"] + (["closure"] if s.role == "main" else [])
+        a["form"] = r.choice(forms)
         if a["form"] == "mask":
             a["attr"] = self.linear(s)
+        if a["form"] == "closure":
+            a["fn"] = self.fresh("_keep")
         return Node("tval", a, [self.mid(s)])
 
     def g_held(self, s: _Scope, t: str, o: str) -> Node:
@@ -1298,6 +1302,34 @@ class _Renderer:
                 f"{sp}{w}, {v} = torch.topk({v}, 2, dim=-1)",
                 f"{sp}{t} = {t} + {w}[: {t}.shape[0]].sum(-1, keepdim=True) * 0.1 "
                 f"+ {v}[{t}.shape[0] :].to({t}.dtype).sum(-1, keepdim=True) * 0.01",
+            ]
+        if form == "shared":
+            # one tensor at two places of a list, written in place through one after a boundary
+            # (nothing else holds it): the other place sees the write
+            return [
+                f"{sp}{w} = {t} * 1.0",
+                f"{sp}{v} = [{w}, {w}]",
+                *mid,
+                f"{sp}{v}[0] *= 1.5",
+                f"{sp}{t} = {t} + 0.5 * {v}[1]",
+            ]
+        if form == "keyed":
+            # a class read back with .item() used as a dict key (Python hashes it)
+            return [
+                f"{sp}{v} = {o}[0].argmax().item()",
+                *mid,
+                f"{sp}{t} = {t} * {{0: 1.5, 1: 0.5, 2: -0.5}}.get({v}, 2.0)",
+            ]
+        if form == "closure":
+            # a function defined in forward appending to forward's list (inlined at the call)
+            fn = a["fn"]
+            return [
+                f"{sp}def {fn}(e):",
+                f"{sp}    acc.append(torch.tanh(e))",
+                f"{sp}    if e.sum() > 0:",
+                f"{sp}        acc.append(e * 0.5)",
+                *mid,
+                f"{sp}{fn}({t})",
             ]
         return [
             f"{sp}{v} = {o}.sum(-1) > 0",
