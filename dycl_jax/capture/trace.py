@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import contextvars
 import dataclasses
 import traceback
 import types
@@ -518,6 +519,44 @@ def _strip_input_writebacks(
                 gm.graph.erase_node(node)
     gm.graph.eliminate_dead_code()
     gm.recompile()
+
+
+class ShadowRead(Exception):
+    """A capture touched a parameter it was not given (see :class:`Shadow`)."""
+
+
+_TOUCHED: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar(
+    "dycl_shadow_touched", default=None
+)
+
+
+class Shadow(torch.Tensor):
+    """A data-free stand-in (a meta tensor) for a parameter a capture was not given: any use of
+    it, an op or a metadata read (``.device``, ``.shape``, ``.is_meta``), is recorded and
+    raises, so the runner traces again with every parameter. A capture never sees a value or
+    a property that the real parameter would not have."""
+
+    @classmethod
+    def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        box = _TOUCHED.get()
+        if box is not None:
+            box.append(True)
+        raise ShadowRead(getattr(func, "__name__", str(func)))
+
+
+def shadow_of(t: torch.Tensor) -> Shadow:
+    return torch.Tensor._make_subclass(Shadow, torch.empty_like(t, device="meta"), False)  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def watching_shadows() -> Iterator[list[bool]]:
+    """Collect (as a non-empty list) whether a shadow was touched inside the block."""
+    box: list[bool] = []
+    token = _TOUCHED.set(box)
+    try:
+        yield box
+    finally:
+        _TOUCHED.reset(token)
 
 
 def reads_tensors(gm: fx.GraphModule, tensors: tuple[torch.Tensor, ...]) -> bool:

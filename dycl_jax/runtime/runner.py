@@ -26,7 +26,7 @@ from jax import lax
 from dycl_jax.analysis import facts
 from dycl_jax.capture import guards, signature
 from dycl_jax.capture.guards import Guard
-from dycl_jax.capture.trace import Captured, reads_tensors, trace
+from dycl_jax.capture.trace import Captured, reads_tensors, trace, watching_shadows
 from dycl_jax.errors import (
     CaptureError,
     DataDependentError,
@@ -546,15 +546,19 @@ class RegionRunner:
         s = self.session
         names, tensors = s.params_under(_modules_in(values))
         if len(names) < len(s.param_names):
-            try:
-                captured = trace(
-                    fn, s.root, names, tensors, values, dynamic, state, s.shadows(names)
-                )
-            except Exception:  # traced again with every parameter, below
-                pass
-            else:
-                if not reads_tensors(captured.gm, s.torch_params):
-                    return captured
+            with watching_shadows() as touched:
+                try:
+                    captured: Captured | None = trace(
+                        fn, s.root, names, tensors, values, dynamic, state, s.shadows(names)
+                    )
+                except Exception:  # traced again with every parameter, below
+                    captured = None
+            if (
+                captured is not None
+                and not touched
+                and not reads_tensors(captured.gm, s.torch_params)
+            ):
+                return captured
         return trace(fn, s.root, s.param_names, s.torch_params, values, dynamic, state)
 
     def _state_from(self, values: tuple[Any, ...]) -> int | None:

@@ -12,6 +12,7 @@ import torch
 
 from dycl_jax import compat
 from dycl_jax.capture import guards
+from dycl_jax.capture.trace import shadow_of
 from dycl_jax.ir.program import Program as IRProgram
 from dycl_jax.ir.program import Region
 from dycl_jax.log import logger
@@ -106,14 +107,11 @@ class Session:
         )
 
     def shadows(self, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
-        """Meta tensors (shape and dtype, no data) standing for every parameter and buffer not
-        in ``names``, for a capture given only ``names``: reading one fails or shows as a meta
-        constant, and writing one writes no data."""
+        """Data-free stand-ins (``capture.trace.Shadow``) for every parameter and buffer not in
+        ``names``, for a capture given only ``names``: touching one in any way (an op, its
+        device or shape) is recorded, and the capture is traced again with all of them."""
         if self._meta is None:
-            self._meta = {
-                n: torch.empty_like(t, device="meta")
-                for n, t in zip(self.param_names, self.torch_params)
-            }
+            self._meta = {n: shadow_of(t) for n, t in zip(self.param_names, self.torch_params)}
         given = set(names)
         return {n: t for n, t in self._meta.items() if n not in given}
 

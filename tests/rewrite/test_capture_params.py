@@ -272,3 +272,33 @@ def test_the_device_of_a_parameter_outside_the_regions_modules() -> None:
     for s in (-3.0, 3.0):
         x = torch.full((1, 4), s)
         assert_same(cm(x), m(x))
+
+
+class _MetadataOfHeldLayer(nn.Module):
+    """Reads only metadata of a layer held by a plain helper object (not one of its modules):
+    its device, whether it is a meta tensor, its shape. The capture must see the real ones."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.helper = _Helper(layer)
+
+    def forward(self, x):
+        w = self.helper.layer.weight
+        y = self.lin(x)
+        if w.device.type == "cpu" and not w.is_meta and str(w.device) == "cpu":
+            y = y + w.shape[0]
+        if y.sum() > 0:
+            y = -y
+        return y
+
+
+def test_metadata_of_a_parameter_outside_the_regions_modules_is_the_real_one() -> None:
+    torch.manual_seed(0)
+    layer = nn.Linear(4, 4)
+    m = _Outer(_MetadataOfHeldLayer(layer), layer).eval()
+    cm = dycl_jax.convert(m)
+    for s in (-3.0, 3.0):
+        x = torch.full((1, 4), s)
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
