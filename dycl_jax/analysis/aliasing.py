@@ -154,6 +154,9 @@ def _held_names(e: ast.expr) -> list[str]:
             if name is not None:
                 out.append(name)
             out.extend(_held_names(v))
+    elif isinstance(e, ast.BinOp) and isinstance(e.op, ast.Mult | ast.Add):
+        out.extend(_held_names(e.left))  # [h] * 3 holds h three times; [a] + [b] both
+        out.extend(_held_names(e.right))
     return out
 
 
@@ -251,10 +254,14 @@ def iteration_roots(it: ast.expr) -> list[str]:
     return [r for r in roots if r is not None]
 
 
-def inplace_writes(stmt: ast.stmt, tensors: frozenset[str]) -> list[tuple[str, int]]:
+def inplace_writes(
+    stmt: ast.stmt, tensors: frozenset[str], containers: frozenset[str] = frozenset()
+) -> list[tuple[str, int]]:
     """(name, line) of tensor-typed locals ``stmt`` writes in place, nested blocks included:
-    ``x[i] = v``, ``x[i] += v``, ``x += v``, ``x.add_(v)``."""
+    ``x[i] = v``, ``x[i] += v``, ``x += v``, ``x.add_(v)``; and of ``containers`` (lists and
+    dicts holding tensors) written through an entry (``hs[0] *= 2``, ``d["a"].add_(1)``)."""
     out: list[tuple[str, int]] = []
+    tensors = tensors | containers  # (a container's own `+=` is not a tensor write: below)
     for n in walk_no_defs(stmt):
         if isinstance(n, ast.Assign | ast.AugAssign):
             targets = flat_targets(n.targets if isinstance(n, ast.Assign) else [n.target])
@@ -267,7 +274,14 @@ def inplace_writes(stmt: ast.stmt, tensors: frozenset[str]) -> list[tuple[str, i
                     name = view_root(t.value)
                     if name in tensors:
                         out.append((name, n.lineno))
-                elif isinstance(n, ast.AugAssign) and isinstance(t, ast.Name) and t.id in tensors:
+                elif (
+                    isinstance(n, ast.AugAssign)
+                    and isinstance(t, ast.Name)
+                    and t.id in tensors
+                    and t.id not in containers
+                    # `outs += [h]` extends a list (a tensor takes no list display)
+                    and not isinstance(n.value, ast.List | ast.ListComp | ast.Tuple)
+                ):
                     out.append((t.id, n.lineno))
         elif isinstance(n, ast.Call):
             for name in _call_writes(n):

@@ -60,12 +60,25 @@ def inline_closures(fn: ast.FunctionDef, filename: str) -> None:
                 hint=_HINT,
             )
     counter = itertools.count(1)
-    for name in sorted(writing, key=lambda n: defs[n].lineno):
+    order = sorted(writing, key=lambda n: defs[n].lineno)
+    for name in order:
+        _check_inlinable(
+            defs[name], name, SourceLocation(filename, defs[name].lineno, None, fn.name)
+        )
+    # A writer's inlined body may call another writer (inlined earlier): again, to a fixpoint
+    # (recursion is refused, so each round removes a level of nesting).
+    for _ in range(len(order) + 1):
+        made = 0
+        for name in order:
+            inliner = _Inliner(defs[name], filename, fn.name, counter)
+            inliner.block_of(fn)
+            made += inliner.made
+        if not made:
+            break
+    for name in order:
         d = defs[name]
-        where = SourceLocation(filename, d.lineno, function=fn.name)
-        _check_inlinable(d, name, where)
-        _Inliner(d, filename, fn.name, counter).block_of(fn)
-        for node in _outside(fn, d):
+        others = [defs[w] for w in writing if w != name]  # inlined too: their bodies never run
+        for node in _outside(fn, d, *others):
             if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load):
                 raise UnsupportedConstructError(
                     f"{name}, a function defined inside {fn.name}, changes {fn.name}'s variables "
@@ -119,11 +132,21 @@ def _locals(d: ast.FunctionDef) -> set[str]:
 
 
 def _writes_free(d: ast.FunctionDef, local: set[str], writers: set[str]) -> bool:
-    """Whether ``d`` changes a name it does not bind (directly or by calling a writer)."""
+    """Whether ``d`` changes an object it does not make: one a name it does not bind holds,
+    or one passed in as an argument (``def add(lst, h): lst.append(h)``), directly or by
+    calling a writer."""
+    a = d.args
+    params = {x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs)}
+    rebound = {
+        n.id
+        for n in ast.walk(d)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store | ast.Del)
+    }
+    outside = (local - params) | (params & rebound)  # names bound to objects made inside
 
     def free(e: ast.expr) -> bool:
         r = _root(e)
-        return r is not None and r not in local
+        return r is not None and r not in outside
 
     for node in ast.walk(d):
         if isinstance(node, ast.Call):
@@ -192,12 +215,12 @@ def _check_inlinable(d: ast.FunctionDef, name: str, where: SourceLocation) -> No
                 refuse("calls itself", node)
 
 
-def _outside(fn: ast.FunctionDef, d: ast.FunctionDef) -> Iterator[ast.AST]:
-    """Every node of ``fn`` except those inside the local function ``d``."""
+def _outside(fn: ast.FunctionDef, *skip: ast.FunctionDef) -> Iterator[ast.AST]:
+    """Every node of ``fn`` except those inside the local functions ``skip``."""
     todo: list[ast.AST] = [fn]
     while todo:
         node = todo.pop()
-        if node is d:
+        if any(node is d for d in skip):
             continue
         yield node
         todo.extend(ast.iter_child_nodes(node))
@@ -222,6 +245,19 @@ class _Rename(ast.NodeTransformer):
         return node
 
 
+class _Replace(ast.NodeTransformer):
+    """Replaces one node (by identity) with another."""
+
+    def __init__(self, old: ast.AST, new: ast.AST) -> None:
+        self.old = old
+        self.new = new
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        if node is self.old:
+            return self.new
+        return super().generic_visit(node)
+
+
 class _Inliner:
     """Replaces the statement calls of one local function ``d`` in a function's blocks."""
 
@@ -241,6 +277,7 @@ class _Inliner:
         kw_defaults = {k: v for k, v in zip(self.kwonly, d.args.kw_defaults) if v is not None}
         self.defaults: dict[str, ast.expr] = {**positional_defaults, **kw_defaults}
         self.seen_def = False
+        self.made = 0  # calls inlined
 
     def block_of(self, node: ast.AST) -> None:
         for field in ("body", "orelse", "finalbody"):
@@ -267,12 +304,22 @@ class _Inliner:
                 self.block_of(s)
                 out.append(s)
                 continue
+            self.made += 1
             if not self.seen_def:
                 raise UnsupportedConstructError(
                     f"{self.d.name} is called before its def",
                     SourceLocation(self.filename, s.lineno, s.col_offset, self.function),
                 )
-            out.extend(self._expand(call, target, s))
+            if not (isinstance(s, ast.Expr | ast.Assign) and s.value is call):
+                # `return f(x), outs`, `t += f(x)`, `y: T = f(x) * 2`: the result in a
+                # temporary first, then the statement with the temporary in the call's place
+                tmp = f"_dy_{self.d.name}_ret{next(self.counter)}"
+                out.extend(self._expand(call, ast.Name(tmp, ast.Store()), s))
+                hole = ast.copy_location(ast.Name(tmp, ast.Load()), call)
+                rest = _Replace(call, hole).visit(s)
+                out.append(rest)
+            else:
+                out.extend(self._expand(call, target, s))
         return out
 
     def _call(self, s: ast.stmt) -> tuple[ast.Call | None, ast.expr | None]:
@@ -282,13 +329,40 @@ class _Inliner:
             value = s.value
         elif isinstance(s, ast.Assign) and len(s.targets) == 1:
             value, target = s.value, s.targets[0]
+        elif isinstance(s, ast.AugAssign | ast.AnnAssign | ast.Return):
+            value = s.value  # the result goes through a temporary, then the statement runs
         if (
             isinstance(value, ast.Call)
             and isinstance(value.func, ast.Name)
             and value.func.id == self.d.name
         ):
             return value, target
+        if isinstance(s, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.Return | ast.Expr):
+            inner = self._sole_call(s.value)
+            if inner is not None:
+                return inner, None  # hoisted (see block)
         return None, None
+
+    def _sole_call(self, e: ast.expr | None) -> ast.Call | None:
+        """The one call of d inside ``e`` when everything else in ``e`` is names, constants
+        and operators (``return step(x), outs``, ``y = step(x) * 2``): evaluating the call
+        first changes nothing a closure could observe (it cannot rebind forward's names)."""
+        if e is None:
+            return None
+        calls = [n for n in ast.walk(e) if isinstance(n, ast.Call)]
+        if len(calls) != 1 or not isinstance(calls[0].func, ast.Name):
+            return None
+        call = calls[0]
+        if call.func.id != self.d.name:  # type: ignore[attr-defined]
+            return None
+        inside = {id(n) for n in ast.walk(call)}
+        pure = (
+            ast.Name, ast.Constant, ast.Tuple, ast.List, ast.BinOp, ast.UnaryOp, ast.Compare,
+            ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.Starred,
+        )  # fmt: skip
+        if all(id(n) in inside or isinstance(n, pure) for n in ast.walk(e)):
+            return call
+        return None
 
     def _expand(self, call: ast.Call, target: ast.expr | None, s: ast.stmt) -> list[ast.stmt]:
         k = next(self.counter)

@@ -413,3 +413,46 @@ def _bool_dtype(call: ast.Call) -> bool:
         and k.value.value.id == "torch"
         for k in call.keywords
     )
+
+
+def python_keys(stmts: list[ast.stmt], tensor_names: frozenset[str]) -> set[str]:
+    """Names used as the key of a Python container (``self.hist[k]``, ``table[k]``): a host
+    scalar there is needed as the Python value itself (a 0-d array would hash by identity, and a
+    defaultdict would even add it), so the region specialises on it."""
+    out: set[str] = set()
+
+    def python_object(e: ast.expr) -> bool:
+        return not (isinstance(e, ast.Name) and e.id in tensor_names)
+
+    def names(*es: ast.expr | None) -> set[str]:
+        return {x.id for e in es if e is not None for x in ast.walk(e) if isinstance(x, ast.Name)}
+
+    for s in stmts:
+        for n in ast.walk(s):
+            if isinstance(n, ast.Subscript) and python_object(n.value):
+                out |= names(n.slice)  # table[k], cache[(k, 0)]
+            elif (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and n.func.attr in _HASHING_METHODS
+                and python_object(n.func.value)
+                and n.args
+            ):
+                out |= names(n.args[0])  # d.get(k), s.add(k), d.pop(k), d.setdefault(k, v)
+            elif isinstance(n, ast.Compare) and any(
+                isinstance(op, ast.In | ast.NotIn) for op in n.ops
+            ):
+                if all(python_object(c) for c in n.comparators):
+                    out |= names(n.left)  # k in self.boost_classes (a set hashes k)
+            elif isinstance(n, ast.Dict):
+                out |= names(*n.keys)  # {k: v}
+            elif isinstance(n, ast.Set):
+                out |= names(*n.elts)  # {k}
+    return out
+
+
+# Methods of Python containers that hash (or compare) their first argument.
+_HASHING_METHODS = frozenset(
+    {"get", "pop", "setdefault", "add", "discard", "remove", "index", "count", "__contains__",
+     "__getitem__", "fromkeys"}
+)  # fmt: skip

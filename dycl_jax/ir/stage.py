@@ -37,7 +37,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from dycl_jax.analysis import cfg, definite, liveness
+from dycl_jax.analysis import cfg, definite, liveness, placement
 from dycl_jax.ir import emit
 from dycl_jax.ir.code import code_of, to_ast
 from dycl_jax.ir.program import (
@@ -361,7 +361,17 @@ class _Pass:
             body=tuple(c for i in run for c in i.code),
             live_in=live_in,
             live_out=live_out,
-            host_scalars=self.host_names & frozenset(live_in),
+            # a host scalar a part specialises on (a dict key) stays a Python value here
+            host_scalars=(self.host_names & frozenset(live_in))
+            - placement.python_keys(
+                [a for i in run for c in i.code for a in to_ast(c)], self.tensor_names
+            )
+            - frozenset(
+                n
+                for r in subs
+                for n in r.live_in
+                if n in self.host_names and n not in r.host_scalars
+            ),
             filename=self.program.filename,
             first_line=min(r.first_line for r in subs),
             last_line=max(r.last_line for r in subs),

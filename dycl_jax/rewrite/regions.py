@@ -25,7 +25,7 @@ import copy
 import dataclasses
 from typing import Any
 
-from dycl_jax.analysis import activity, aliasing, cfg, definite, liveness
+from dycl_jax.analysis import activity, aliasing, cfg, definite, liveness, placement
 from dycl_jax.analysis.source import ParsedFunction
 from dycl_jax.errors import UnsupportedConstructError
 from dycl_jax.ir import program as ir
@@ -215,7 +215,7 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
                 ins[d.name],
                 outs[d.name],
                 (frozenset(ins[d.name]) & norm.host_names)
-                - _python_keys(d.stmts, norm.tensor_names),
+                - placement.python_keys(d.stmts, norm.tensor_names),
                 parsed.filename,
                 *d.span,
                 d.reason,
@@ -330,7 +330,6 @@ def _check_aliases(
     starts (a may-alias pair from the flow-sensitive analysis: a rename, view, container entry or
     loop variable made on a path to it and not rebound since) is refused at the user's line: the
     region's write would not reach the other reference."""
-    tensors = norm.tensor_names
     sites = {d.site: d for d in drafts}
 
     def steps(node: cfg.Node) -> list[tuple[Any, ...]]:
@@ -343,9 +342,16 @@ def _check_aliases(
 
     pairs = aliasing.may_alias(graph, steps)
     all_links = aliasing.all_links(host) + [x for d in drafts for x in aliasing.all_links(d.stmts)]
+    # a list or dict a tensor was put in is written in place through its entries too
+    # (`store[1][:, 0] = 0`), whatever the typer made of it
+    tensors = norm.tensor_names
+    containers = (
+        frozenset(lk.a for _, lk in all_links if lk.kind in ("container", "container-view"))
+        - tensors
+    )
     for d in drafts:
         written: dict[str, int] = {}
-        _stale_writes(d.stmts, tensors, norm.call_writes, set(), written)
+        _stale_writes(d.stmts, tensors, norm.call_writes, set(), written, containers)
         if not written:
             continue
         inside = [link for _, link in aliasing.all_links(d.stmts)]
@@ -361,8 +367,9 @@ def _check_aliases(
         d.may = d.may | (frozenset(changed) & norm.locals)
         node = graph.node_of[d.site]
         first_write = min(written.values())
-        for link in (lk for _, lk in all_links if lk not in inside):
-            if link.kind == "container-view" and link.a in changed:
+        outside = [lk for _, lk in all_links if lk not in inside]
+        for link in _views_among_entries(outside):
+            if link.a in changed:
                 # entries that share storage with each other and with link.b reach the region
                 # as separate arrays: a write through one would not reach the others
                 raise UnsupportedConstructError(
@@ -399,12 +406,30 @@ def _check_aliases(
                 )
 
 
+def _views_among_entries(links: list[aliasing.Link]) -> list[aliasing.Link]:
+    """Links (container, tensor) for containers whose entries share storage: one holds a view
+    of a tensor (``[h[0], h[1]]``), or two entries are a tensor and a view of it
+    (``store.append(h[:, :2]); store.append(h)``)."""
+    held: dict[str, set[str]] = {}
+    out = [lk for lk in links if lk.kind == "container-view"]
+    for lk in links:
+        if lk.kind == "container":
+            held.setdefault(lk.a, set()).add(lk.b)
+    views = [lk for lk in links if lk.kind == "view"]
+    for container, names in held.items():
+        for v in views:
+            if v.a in names and v.b in names:
+                out.append(aliasing.Link(container, v.b, v.line, "container-view"))
+    return out
+
+
 def _stale_writes(
     stmts: list[ast.stmt],
     tensors: frozenset[str],
     call_writes: dict[ast.Call, frozenset[str]],
     fresh: set[str],
     written: dict[str, int],
+    containers: frozenset[str] = frozenset(),
 ) -> None:
     """In-place writes in ``stmts`` (in order) to names not rebound to a new object before them
     on every path from the region's start: ``x = x.clone()`` then ``x[i] = v`` writes a copy,
@@ -413,23 +438,25 @@ def _stale_writes(
     for s in stmts:
         if isinstance(s, ast.For | ast.AsyncFor | ast.While):
             header = s.iter if isinstance(s, ast.For | ast.AsyncFor) else s.test
-            _stale_writes([ast.Expr(header)], tensors, call_writes, fresh, written)
+            _stale_writes([ast.Expr(header)], tensors, call_writes, fresh, written, containers)
             # (a loop variable is not fresh: it is an item of what the loop iterates)
-            _stale_writes(s.body, tensors, call_writes, set(fresh), written)
-            _stale_writes(s.orelse, tensors, call_writes, set(fresh), written)
+            _stale_writes(s.body, tensors, call_writes, set(fresh), written, containers)
+            _stale_writes(s.orelse, tensors, call_writes, set(fresh), written, containers)
         elif isinstance(s, ast.If):
-            _stale_writes([ast.Expr(s.test)], tensors, call_writes, fresh, written)
-            _stale_writes(s.body, tensors, call_writes, set(fresh), written)
-            _stale_writes(s.orelse, tensors, call_writes, set(fresh), written)
+            _stale_writes([ast.Expr(s.test)], tensors, call_writes, fresh, written, containers)
+            _stale_writes(s.body, tensors, call_writes, set(fresh), written, containers)
+            _stale_writes(s.orelse, tensors, call_writes, set(fresh), written, containers)
         elif isinstance(s, ast.With | ast.AsyncWith):
             for item in s.items:
-                _stale_writes([ast.Expr(item.context_expr)], tensors, call_writes, fresh, written)
-            _stale_writes(s.body, tensors, call_writes, fresh, written)
+                _stale_writes(
+                    [ast.Expr(item.context_expr)], tensors, call_writes, fresh, written, containers
+                )
+            _stale_writes(s.body, tensors, call_writes, fresh, written, containers)
         elif isinstance(s, ast.Try):
             for block in (s.body, *(h.body for h in s.handlers), s.orelse, s.finalbody):
-                _stale_writes(block, tensors, call_writes, set(fresh), written)
+                _stale_writes(block, tensors, call_writes, set(fresh), written, containers)
         else:
-            for name, line in aliasing.inplace_writes(s, tensors):
+            for name, line in aliasing.inplace_writes(s, tensors, containers):
                 if name not in fresh:
                     written.setdefault(name, line)
             for n in aliasing.walk_no_defs(s):
@@ -534,47 +561,3 @@ def ir_params(fn: ast.FunctionDef) -> list[str]:
     if a.kwarg:
         names.append(a.kwarg.arg)
     return names
-
-
-def _python_keys(stmts: list[ast.stmt], tensor_names: frozenset[str]) -> set[str]:
-    """Names used as the key of a Python container (``self.hist[k]``, ``table[k]``): a host
-    scalar there is needed as the Python value itself (a 0-d array would hash by identity, and a
-    defaultdict would even add it), so the region specialises on it."""
-    out: set[str] = set()
-
-    def python_object(e: ast.expr) -> bool:
-        return not (isinstance(e, ast.Name) and e.id in tensor_names)
-
-    def names(*es: ast.expr | None) -> set[str]:
-        return {x.id for e in es if e is not None for x in ast.walk(e) if isinstance(x, ast.Name)}
-
-    for s in stmts:
-        for n in ast.walk(s):
-            if isinstance(n, ast.Subscript) and python_object(n.value):
-                if isinstance(n.slice, ast.Name):
-                    out.add(n.slice.id)
-            elif (
-                isinstance(n, ast.Call)
-                and isinstance(n.func, ast.Attribute)
-                and n.func.attr in _HASHING_METHODS
-                and python_object(n.func.value)
-                and n.args
-            ):
-                out |= names(n.args[0])  # d.get(k), s.add(k), d.pop(k), d.setdefault(k, v)
-            elif isinstance(n, ast.Compare) and any(
-                isinstance(op, ast.In | ast.NotIn) for op in n.ops
-            ):
-                if all(python_object(c) for c in n.comparators):
-                    out |= names(n.left)  # k in self.boost_classes (a set hashes k)
-            elif isinstance(n, ast.Dict):
-                out |= names(*n.keys)  # {k: v}
-            elif isinstance(n, ast.Set):
-                out |= names(*n.elts)  # {k}
-    return out
-
-
-# Methods of Python containers that hash (or compare) their first argument.
-_HASHING_METHODS = frozenset(
-    {"get", "pop", "setdefault", "add", "discard", "remove", "index", "count", "__contains__",
-     "__getitem__", "fromkeys"}
-)  # fmt: skip

@@ -111,6 +111,17 @@ class _Entry:
         return self.captured.plan.build(outs, values)
 
 
+def _refilled(original: Any, copy: Any) -> Any:
+    """``original`` (a list or dict) with the contents of ``copy`` (its torch copy, changed
+    by a region run in PyTorch), converted back."""
+    if type(original) is list:
+        original[:] = [io.from_torch(x) for x in copy]
+    else:
+        original.clear()
+        original.update((k, io.from_torch(x)) for k, x in copy.items())
+    return original
+
+
 def _modules_in(values: tuple[Any, ...]) -> list[torch.nn.Module]:
     """The modules among ``values`` and inside the lists, tuples and dicts among them."""
     out = []
@@ -389,8 +400,11 @@ class RegionRunner:
             with torch.no_grad():  # values only, as the compiled regions give
                 outs = fn(*given)
             # containers handed back unchanged are the caller's own objects, as in eager
+            # (refilled with what the region left in them: `outs += [t]` grows the list itself)
             back = {id(g): v for g, v in zip(given, vals) if type(g) in (list, dict)}
-            return tuple(back[id(o)] if id(o) in back else io.from_torch(o) for o in outs)
+            return tuple(
+                _refilled(back[id(o)], o) if id(o) in back else io.from_torch(o) for o in outs
+            )
 
         entry = _Entry(None, None, (), guards.GuardSet(()), eager=run)  # type: ignore[arg-type]
         self.cache[key] = entry

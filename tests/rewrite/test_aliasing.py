@@ -417,3 +417,27 @@ def test_write_through_a_container_holding_views_is_refused(how: str) -> None:
     with pytest.raises(UnsupportedConstructError, match="holds a view of 'h'") as e:
         dycl_jax.convert(_ViewsInContainer().eval())(torch.ones(1, 3), how)
     assert e.value.location is not None and e.value.location.filename == __file__
+
+
+class _EntriesShareStorage(_Fc):
+    def forward(self, x, how: str):
+        h = self.fc(x)
+        if how == "repeat":
+            hs = [h] * 3
+            for i in range(3):
+                if h[0, i] > 0:
+                    hs[i] += 1
+            return h, hs
+        store = []
+        store.append(h[:, :2])
+        store.append(h)
+        if h.max() > 0:
+            store[1][:, 0] = 0.0
+        return store
+
+
+@pytest.mark.parametrize("how", ["repeat", "appended_view"])
+def test_writes_through_entries_sharing_storage_with_a_live_tensor_are_refused(how: str) -> None:
+    with pytest.raises(UnsupportedConstructError, match="in-place write") as e:
+        dycl_jax.convert(_EntriesShareStorage().eval())(torch.ones(1, 3) * 3, how)
+    assert e.value.location is not None and e.value.location.filename == __file__

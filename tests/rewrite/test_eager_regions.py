@@ -128,3 +128,18 @@ def test_apply_save_and_per_sample_refuse_a_region_run_in_pytorch(tmp_path) -> N
         cm.save(str(tmp_path / "art"))
     with pytest.raises(dycl_jax.DyclError, match="runs in PyTorch"):
         cm.per_sample(torch.cat([x, -x]))
+
+
+class GrowsList(nn.Module):
+    def forward(self, x):
+        outs = [x]
+        nz = (x > 0).nonzero()
+        outs += [x[nz[0][0]]]
+        return outs
+
+
+def test_a_region_run_in_pytorch_grows_the_callers_list() -> None:
+    m = GrowsList().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.tensor([[-1.0, 2.0, 3.0]])
+    assert_same(cm(x), m(x))

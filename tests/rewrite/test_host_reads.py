@@ -969,3 +969,34 @@ def test_scalars_read_back_and_hashed_by_python_are_their_values() -> None:
         assert list(got[2]) == list(want[2]) and all(type(k) is int for k in got[2])
         preds.add(next(iter(want[2])))
     assert len(preds) >= 2
+
+
+class KeysInStagedIfs(nn.Module):
+    """A number read back used as a key inside cheap ifs (staged into one select) and as
+    part of a tuple key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.w = {0: 1.0, 1: 2.0, 2: 3.0, 3: 4.0}
+        self.pairs = {(k, 0): float(k + 1) for k in range(4)}
+
+    def forward(self, x):
+        h = self.lin(x)
+        k = h.argmax(-1).item()
+        if h.sum() > -100:
+            h = h * self.w.get(k, 0.0)
+        if k in self.w and h.sum() > -100:
+            h = h * self.w[k]
+        return h * self.pairs[(k, 0)]
+
+
+def test_keys_read_back_inside_staged_ifs_and_tuples() -> None:
+    torch.manual_seed(0)
+    m = KeysInStagedIfs().eval()
+    cm = dycl_jax.convert(m)
+    g = torch.Generator().manual_seed(2)
+    for _ in range(6):
+        x = torch.randn(1, 4, generator=g)
+        with torch.no_grad():
+            assert_same(cm(x), m(x))

@@ -136,7 +136,7 @@ class InExpression(nn.Module):
             seen.append(v)
             return v * 2
 
-        y = keep(x) + 1
+        y = keep(x) + torch.relu(x)
         return y, seen
 
 
@@ -168,7 +168,7 @@ class EarlyReturn(nn.Module):
 @pytest.mark.parametrize(
     ("cls", "line_text", "message"),
     [
-        (InExpression, "y = keep(x) + 1", "used here other than as a statement call"),
+        (InExpression, "y = keep(x) + torch.relu(x)", "used here other than as a statement call"),
         (AsValue, "list(map(keep, [x, x * 2]))", "used here other than as a statement call"),
         (EarlyReturn, "return v", "returns before its last statement"),
     ],
@@ -183,3 +183,47 @@ def test_closures_that_cannot_be_inlined_are_refused_at_their_line(cls, line_tex
     assert info.value.location is not None
     assert info.value.location.lineno == line
     assert info.value.location.filename == __file__
+
+
+class CallForms(nn.Module):
+    """A closure writing an argument it is given, called in the statement forms users write:
+    `return f(x), outs`, `t += f(x)`, `y: T = f(x) * 2`, and from another closure."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+
+    def forward(self, x):
+        outs = []
+        counts = {"n": 0}
+
+        def add(lst, h):
+            lst.append(h)
+            counts["n"] += 1
+            return h.sum()
+
+        def step(h):
+            h = self.lin(h)
+            add(outs, h)
+            return h
+
+        total = torch.zeros(())
+        total += add(outs, x)
+        y: torch.Tensor = step(x) * 2
+        if y.sum() > 0:
+            return step(y), outs, counts, total
+        return y, outs, counts, total
+
+
+def test_closures_called_in_every_statement_form() -> None:
+    torch.manual_seed(0)
+    m = CallForms().eval()
+    cm = dycl_jax.convert(m)
+    lengths = set()
+    for s in (1.0, -1.0, 3.0, -3.0):
+        x = torch.full((1, 3), s) + torch.arange(3.0)
+        with torch.no_grad():
+            want = m(x)
+        assert_same(cm(x), want)
+        lengths.add(len(want[1]))
+    assert lengths == {2, 3}
