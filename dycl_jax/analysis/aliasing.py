@@ -279,8 +279,11 @@ def inplace_writes(
                     and isinstance(t, ast.Name)
                     and t.id in tensors
                     and t.id not in containers
-                    # `outs += [h]` extends a list (a tensor takes no list display)
-                    and not isinstance(n.value, ast.List | ast.ListComp | ast.Tuple)
+                    # `outs += [h]`, `d |= {...}`: a Python container (no tensor takes a display)
+                    and not isinstance(
+                        n.value,
+                        ast.List | ast.ListComp | ast.Tuple | ast.Dict | ast.DictComp | ast.Set,
+                    )
                 ):
                     out.append((t.id, n.lineno))
         elif isinstance(n, ast.Call):

@@ -9,10 +9,11 @@ import jax
 import numpy as np
 import torch
 
+from dycl_jax.compat import ARRAY_IMPL
 from dycl_jax.errors import InputError
 from dycl_jax.lower import dtypes
 from dycl_jax.portable.structure import map_structure as map_structure
-from dycl_jax.portable.structure import outputs as outputs
+from dycl_jax.portable.structure import outputs as _outputs
 
 
 def _input_leaf(value: Any) -> Any:
@@ -55,3 +56,11 @@ def from_torch(value: Any) -> Any:
     return map_structure(
         lambda v: dtypes.tensor_to_numpy(v) if isinstance(v, torch.Tensor) else v, value
     )
+
+
+def outputs(value: Any) -> Any:
+    """The converted model's result as jax arrays, like every tensor: host numpy arrays and
+    any torch tensor host code made itself (a helper run on the host, ``torch.zeros(n, 4)``)."""
+    if type(value) is ARRAY_IMPL:  # a single array result
+        return value
+    return _outputs(from_torch(value))

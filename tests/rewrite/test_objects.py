@@ -330,3 +330,38 @@ def test_walking_named_children_and_an_ordered_dict_result() -> None:
         got = cm(x)
         assert type(got) is collections.OrderedDict
         assert_same(got, m(x))
+
+
+class HostMadeTensorAndDictMerge(nn.Module):
+    """A helper run on the host makes a torch tensor that is returned as it is; a dict of
+    tensors merged with |= (a Python dict, not a tensor's bitwise or)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def init_state(self, n):
+        return torch.zeros(n, 4)
+
+    def forward(self, x):
+        h = self.init_state(1)
+        y = self.lin(x)
+        d = {"a": y}
+        d |= {"b": y * 2}
+        if y.sum() > 0:
+            d |= {"c": y * 3}
+        return h, d
+
+
+def test_host_made_tensors_come_back_as_jax_arrays_and_dicts_merge() -> None:
+    import jax
+
+    torch.manual_seed(0)
+    m = HostMadeTensorAndDictMerge().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -1.0):
+        x = torch.full((1, 4), s)
+        got = cm(x)
+        with torch.no_grad():
+            assert_same(got, m(x))
+        assert isinstance(got[0], jax.Array)
