@@ -182,6 +182,8 @@ def user_callee(fobj: Any) -> tuple[Any, Any] | None:
         owner = fobj.__self__ if isinstance(fobj, types.MethodType) else None
         if hasattr(fn, "cache_info") and hasattr(fn, "__wrapped__"):
             return None  # a memoized method (transformers' logger.warning_once): CallKind.EAGER
+        if getattr(fn, "__name__", "") == "<lambda>":
+            return None  # `self.act = lambda t: t * 2`: one expression, traced where it is called
         fn = unwrap_foreign(fn)  # @torch.no_grad(): the user's function underneath
         if foreign(fn) and not _model_method(fn, owner):
             return None  # torch's or library code: not analysed (see origin.library_origin)

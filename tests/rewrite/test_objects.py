@@ -365,3 +365,30 @@ def test_host_made_tensors_come_back_as_jax_arrays_and_dicts_merge() -> None:
         with torch.no_grad():
             assert_same(got, m(x))
         assert isinstance(got[0], jax.Array)
+
+
+class LambdaAttributes(nn.Module):
+    """Lambdas set in __init__ (an activation; one branching on a tensor value)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.act = lambda t: t * 2
+        self.sign = lambda t: t if t.sum() > 0 else -t
+
+    def forward(self, x):
+        h = self.act(self.fc(x))
+        h = self.sign(h)
+        if h.mean() > 1:
+            return h
+        return -h
+
+
+def test_lambdas_held_as_attributes() -> None:
+    torch.manual_seed(0)
+    m = LambdaAttributes().eval()
+    cm = dycl_jax.convert(m)
+    for s in (3.0, -3.0, 0.1):
+        x = torch.full((1, 4), s) + torch.arange(4.0)
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
