@@ -28,6 +28,7 @@ from dycl_jax.analysis.dataflow import GraphVisitor
 from dycl_jax.analysis.facts import (
     CONTAINER_MUTATORS,
     ITERATING_BUILTINS,
+    TENSOR_HOMONYMS,
     VIEW_ATTRS,
     VIEW_METHODS,
 )
@@ -43,6 +44,13 @@ class Link:
 
 def _root_name(e: ast.expr) -> str | None:
     return e.id if isinstance(e, ast.Name) else None
+
+
+def chain_root(e: ast.expr) -> str | None:
+    """The name an attribute / subscript / call chain starts from (``a`` in ``a.b[c].d()``)."""
+    while isinstance(e, ast.Attribute | ast.Subscript | ast.Call):
+        e = e.func if isinstance(e, ast.Call) else e.value
+    return _root_name(e)
 
 
 def _container_root(e: ast.expr) -> str | None:
@@ -350,10 +358,6 @@ def mutated_params(fn: ast.FunctionDef) -> frozenset[str]:
     return frozenset(param_writes(fn))
 
 
-# Container mutators that are also (non in-place) tensor methods.
-_TENSOR_HOMONYMS = frozenset({"add", "sort"})
-
-
 def param_writes(fn: ast.FunctionDef) -> dict[str, int]:
     """:func:`mutated_params` with the line of each parameter's first write."""
     a = fn.args
@@ -375,7 +379,7 @@ def param_writes(fn: ast.FunctionDef) -> dict[str, int]:
                 and n.func.attr in CONTAINER_MUTATORS
                 # `v, i = x.sort()`, `y = x.add(1)` use a result: a tensor's method (a list's
                 # sort and a set's add return None), which writes nothing
-                and (n.func.attr not in _TENSOR_HOMONYMS or id(n) in statements)
+                and (n.func.attr not in TENSOR_HOMONYMS or id(n) in statements)
             ):
                 root = view_root(n.func.value)
                 if root is not None and root in candidates:

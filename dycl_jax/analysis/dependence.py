@@ -707,10 +707,8 @@ class Typer:
         for sub in ast.walk(parsed.node):
             if not isinstance(sub, ast.Call) or not isinstance(sub.func, ast.Attribute):
                 continue
-            root = sub.func.value
-            while isinstance(root, ast.Attribute | ast.Subscript | ast.Call):
-                root = root.func if isinstance(root, ast.Call) else root.value
-            if isinstance(root, ast.Name) and (root.id in params or root.id in ("torch", "F")):
+            root = aliasing.chain_root(sub.func.value)
+            if root in params or root in ("torch", "F"):
                 raise UnsupportedConstructError(
                     f"{cls.__name__}(...) builds a helper object from tensors, and its __init__ "
                     f"computes with them ({parsed.filename}:{sub.lineno}); dycl_jax converts "

@@ -121,8 +121,10 @@ CONTAINER_MUTATORS = frozenset(
         "reverse",
     }
 )
-# Container mutators torch.Tensor does not have (it has .add and .sort): the receiver is a list/dict.
-LIST_ONLY_METHODS = CONTAINER_MUTATORS - {"add", "sort"} - set(dir(torch.Tensor))
+# Container mutators that are also (not in-place) tensor methods.
+TENSOR_HOMONYMS = frozenset({"add", "sort"})
+# Container mutators torch.Tensor does not have: the receiver is a list/dict.
+LIST_ONLY_METHODS = CONTAINER_MUTATORS - TENSOR_HOMONYMS - set(dir(torch.Tensor))
 # torch functions whose result is static Python (no tensor value read).
 TORCH_STATIC_FUNCS = frozenset(
     {

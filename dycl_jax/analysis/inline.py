@@ -20,16 +20,15 @@ import copy
 import itertools
 from collections.abc import Iterator
 
+from dycl_jax.analysis.aliasing import chain_root
+from dycl_jax.analysis.facts import CONTAINER_MUTATORS
 from dycl_jax.errors import SourceLocation, UnsupportedConstructError
 
-# Methods that change the object they are called on (containers; tensors' in-place ops end in _).
-_MUTATORS = frozenset(
-    {
-        "append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault", "add",
-        "discard", "sort", "reverse", "popitem", "appendleft", "extendleft", "popleft", "rotate",
-        "__setitem__", "__delitem__", "copy_", "fill_", "zero_",
-    }
-)  # fmt: skip
+# Methods that change the object they are called on: containers' (deques' too); tensors'
+# in-place ops end in _ (see _writes_free).
+_MUTATORS = CONTAINER_MUTATORS | {
+    "appendleft", "extendleft", "popleft", "rotate", "__setitem__", "__delitem__",
+}  # fmt: skip
 
 _HINT = (
     "make it a method that returns what it computes (and update forward's variables in "
@@ -110,13 +109,6 @@ def _local_functions(fn: ast.FunctionDef) -> Iterator[ast.FunctionDef]:
     yield from block(fn.body)
 
 
-def _root(node: ast.expr) -> str | None:
-    """The name an attribute / subscript / call chain starts from (``a`` in ``a.b[c].d()``)."""
-    while isinstance(node, ast.Attribute | ast.Subscript | ast.Call):
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return node.id if isinstance(node, ast.Name) else None
-
-
 def _locals(d: ast.FunctionDef) -> set[str]:
     a = d.args
     names = {x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs)}
@@ -142,10 +134,10 @@ def _writes_free(d: ast.FunctionDef, local: set[str], writers: set[str]) -> bool
         for n in ast.walk(d)
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store | ast.Del)
     }
-    outside = (local - params) | (params & rebound)  # names bound to objects made inside
+    outside = local - (params - rebound)  # names bound to objects made inside
 
     def free(e: ast.expr) -> bool:
-        r = _root(e)
+        r = chain_root(e)
         return r is not None and r not in outside
 
     for node in ast.walk(d):
@@ -296,7 +288,7 @@ class _Inliner:
                 self.seen_def = True
                 out.append(s)
                 continue
-            if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 out.append(s)  # another scope: a use of d in it is refused by the caller
                 continue
             call, target = self._call(s)
@@ -413,9 +405,6 @@ class _Inliner:
 
 
 def _at(stmt: ast.stmt, where: ast.stmt) -> ast.stmt:
+    """``stmt`` at ``where``'s line (its new nodes too; moved ones keep their own)."""
     ast.copy_location(stmt, where)
-    ast.fix_missing_locations(stmt)
-    for node in ast.walk(stmt):
-        if not hasattr(node, "lineno") and isinstance(node, ast.expr | ast.stmt):
-            ast.copy_location(node, where)
-    return stmt
+    return ast.fix_missing_locations(stmt)

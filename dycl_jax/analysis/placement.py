@@ -255,7 +255,7 @@ class Placement:
         ``list(...)``, or a local only ever assigned such), not a tensor."""
         return _is_sequence(e) or (isinstance(e, ast.Name) and e.id in self.sequence_names)
 
-    def _is_dict(self, e: ast.expr) -> bool:
+    def is_dict(self, e: ast.expr) -> bool:
         """True when ``e`` is visibly a Python dict (a display, a comprehension, ``dict(...)``,
         or a local only ever assigned such)."""
         return _is_dict(e) or (isinstance(e, ast.Name) and e.id in self.dict_names)
@@ -337,7 +337,7 @@ class Placement:
                 return True  # outs[j] = a: an entry of a Python list, rebound on the host
             if self.is_held_container(target.value) and not augmented:
                 return True  # self.buf[i] = h: a container the module holds (call state)
-            if self._is_dict(target.value) and not augmented:
+            if self.is_dict(target.value) and not augmented:
                 return True  # out["exit"] = t: an entry of a Python dict, set on the host
             return self.typer.kind(target.value).kind != Kind.TENSOR and not self.is_local_name(
                 target.value

@@ -35,17 +35,14 @@ def split(
     """(key, leaves) for live-in ``values``; positions in ``dynamic`` pass int/float as arrays."""
     key: list[Any] = []
     leaves: list[Any] = []
-    nested = False  # a value that may hold several arrays (see _any_nested)
     for i, v in enumerate(values):
         if i in dynamic and type(v) in (int, float):
             key.append(("s", type(v)))
             leaves.append(np.asarray(v, np.int64 if type(v) is int else np.float64))
         else:
-            t = type(v)
-            if not nested and t is not _ARRAY_IMPL and t is not np.ndarray:
-                nested = t not in _SCALARS
             key.append(_key(v, leaves, refs))
-    if nested and len(leaves) > 1:
+    # the same condition as rebuild's: the key records exactly the sharing the trace builds
+    if len(leaves) > 1 and _any_nested(values, dynamic):
         same = shared_leaves(leaves)
         if same is not None:
             key.append(("same", same))

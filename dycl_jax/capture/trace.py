@@ -255,8 +255,8 @@ def trace(
     """Capture ``fn`` on ``live_in`` as an ATen graph. ``state_from``: the index of the first
     leaf that is module state (a tensor held in a list or dict on a module): an in-place write
     to it inside the region would be lost, so it is refused. ``shadows``: data-free stand-ins
-    (meta tensors) for the root's other parameters, so that a capture given only some of them
-    can neither read another's values nor write into it (see :func:`reads_tensors`)."""
+    (:class:`Shadow`) for the root's other parameters, so that a capture given only some of them
+    can neither read another's values or properties nor write into it."""
     import time
 
     start = time.perf_counter()

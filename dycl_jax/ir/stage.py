@@ -361,16 +361,11 @@ class _Pass:
             body=tuple(c for i in run for c in i.code),
             live_in=live_in,
             live_out=live_out,
-            # a host scalar a part specialises on (a dict key) stays a Python value here
+            # a host scalar used as a Python key anywhere in the run (a part specialises on it)
+            # stays a Python value here
             host_scalars=(self.host_names & frozenset(live_in))
             - placement.python_keys(
                 [a for i in run for c in i.code for a in to_ast(c)], self.tensor_names
-            )
-            - frozenset(
-                n
-                for r in subs
-                for n in r.live_in
-                if n in self.host_names and n not in r.host_scalars
             ),
             filename=self.program.filename,
             first_line=min(r.first_line for r in subs),

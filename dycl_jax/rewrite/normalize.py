@@ -788,7 +788,7 @@ class Normalizer:
             and self.typer.kind(s.target).kind == Kind.TENSOR
             # a dict or set holding tensors: `d |= {...}` merges the Python container
             and not isinstance(s.value, ast.Dict | ast.Set | ast.DictComp | ast.SetComp)
-            and not self.place._is_dict(s.target)
+            and not self.place.is_dict(s.target)
             and not self.place.is_sequence(s.target)
         ):
             # `done |= newly` on a tensor is done.bitwise_or_(newly) (the same object, written in

@@ -94,8 +94,8 @@ class Session:
         """(names, tensors) of the parameters and buffers held by ``modules`` and their
         submodules: what a capture whose live-ins are those modules re-parametrises. Tracing
         with every parameter of a large model costs a placeholder and a fake tensor each (an
-        SDN-ResNet56 block's capture took 0.8 s for 363 of them); the runner checks the graph
-        read no other (``trace.reads_tensors``) and traces with all of them if it did."""
+        SDN-ResNet56 block's capture took 0.8 s for 363 of them); the runner traces with all of
+        them if the capture touched another one (see ``shadows``)."""
         root = self.root
         if root is None or any(m is root for m in modules):
             return self.param_names, self.torch_params

@@ -104,11 +104,15 @@ def op_work(func: Any, args: Any, kwargs: dict[str, Any], out: Any) -> float:
         return 0.0  # no work once XLA has fused them
     counter = flop_registry.get(func._overloadpacket)
     flops = float(counter(*args, **kwargs, out_val=out)) if counter is not None else 0.0
-    elements = 0
-    for v in (*args, *kwargs.values(), *(out if isinstance(out, list | tuple) else (out,))):
-        if isinstance(v, torch.Tensor):
-            elements += v.numel()
-    return max(flops, 8.0 * elements)
+    return max(flops, _element_work(args, kwargs, out))
+
+
+def _element_work(args: Any, kwargs: dict[str, Any], out: Any) -> float:
+    """An eighth of the tensor elements an op reads and writes."""
+    outs = out if isinstance(out, list | tuple) else (out,)
+    return 8.0 * sum(
+        v.numel() for v in (*args, *kwargs.values(), *outs) if isinstance(v, torch.Tensor)
+    )
 
 
 def graph_work(gm: torch.fx.GraphModule) -> float:
@@ -121,12 +125,11 @@ def graph_work(gm: torch.fx.GraphModule) -> float:
             (node.args, node.kwargs),
             lambda a: a.meta.get("val") if isinstance(a, torch.fx.Node) else a,
         )
+        out = node.meta.get("val")
         try:
-            total += op_work(node.target, args, kwargs, node.meta.get("val"))
+            total += op_work(node.target, args, kwargs, out)
         except Exception:  # a FLOP counter that cannot read these arguments: elements only
-            out = node.meta.get("val")
-            leaves = [*args, *kwargs.values(), *(out if isinstance(out, list | tuple) else (out,))]
-            total += 8.0 * sum(v.numel() for v in leaves if isinstance(v, torch.Tensor))
+            total += _element_work(args, kwargs, out)
     return total
 
 
