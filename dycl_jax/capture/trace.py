@@ -94,10 +94,11 @@ class _Identities:
         tensors: dict[int, tuple[Any, ...]],
     ) -> None:
         self.inputs: dict[int, tuple[Any, ...]] = {}
-        # Tensors passed as inputs themselves, by id, taken before the region ran (not inside
-        # containers, whose contents the region may change), and the graph outputs that are one
-        # of them (``y = x``, ``x.float()`` of a float tensor: PyTorch hands back the object)
+        # Tensors among the inputs, by id and path, taken before the region ran, and the graph
+        # outputs that are one of them (``y = x``, ``best = cands[k]``, ``x.float()`` of a
+        # float tensor: PyTorch hands back the object)
         self.tensors = tensors
+        self.args = inputs
         self.passed: dict[int, tuple[Any, ...]] = {}
         for i, v in enumerate(inputs):
             self._index_inputs(v, (i,))
@@ -131,6 +132,37 @@ class _Identities:
             active.discard(id(v))
 
 
+def _tensor_paths(args: list[Any]) -> dict[int, tuple[Any, ...]]:
+    """The tensors among a region's live-in values, by id, each with its first path (an index,
+    then list / tuple indices and dict keys), taken before the region runs."""
+    paths: dict[int, tuple[Any, ...]] = {}
+
+    def walk(v: Any, path: tuple[Any, ...]) -> None:
+        t = type(v)
+        if isinstance(v, torch.Tensor):
+            paths.setdefault(id(v), path)
+        elif t is list or t is tuple:
+            for j, x in enumerate(v):
+                walk(x, (*path, j))
+        elif t is dict:
+            for k, x in v.items():
+                walk(x, (*path, k))
+
+    for i, a in enumerate(args):
+        walk(a, (i,))
+    return paths
+
+
+def _at(values: tuple[Any, ...], path: tuple[Any, ...]) -> Any:
+    v: Any = values
+    for k in path:
+        try:
+            v = v[k]
+        except (IndexError, KeyError, TypeError):
+            return None
+    return v
+
+
 def _plan(value: Any, tensors: list[torch.Tensor], ids: _Identities) -> Any:
     if isinstance(value, torch.Tensor):
         again = ids.outputs.get(id(value))
@@ -139,7 +171,9 @@ def _plan(value: Any, tensors: list[torch.Tensor], ids: _Identities) -> Any:
         ids.outputs[id(value)] = len(tensors)
         tensors.append(value)
         where = ids.tensors.get(id(value))
-        if where is not None:
+        # one held in a live-in container counts only if it is still there when the region
+        # ends (the output is then rebuilt from that place, after any refill of the container)
+        if where is not None and (len(where) == 1 or _at(ids.args, where) is value):
             ids.passed[len(tensors) - 1] = where
         return ("t", len(tensors) - 1)
     t = type(value)
@@ -267,7 +301,7 @@ def trace(
 
     def traced(params: list[torch.Tensor], tensors: list[torch.Tensor]) -> list[torch.Tensor]:
         args = signature.rebuild(live_in, dynamic, tensors)
-        given = {id(a): (i,) for i, a in enumerate(args) if isinstance(a, torch.Tensor)}
+        given = _tensor_paths(args)
         if root is not None and (params or shadows):
             swapped = {**(shadows or {}), **dict(zip(param_names, params))}
             with reparametrize_module(root, swapped, strict=False):

@@ -216,6 +216,9 @@ class Normalizer:
             return e
         if isinstance(e, _Comp):
             return self._comprehension(e)
+        first = self._first(e)
+        if first is not None:
+            return first
         reason = self.place.atom_reason(e)
         if reason is None and isinstance(e, ast.IfExp | ast.BoolOp):
             # Host work inside `a if c else b` / `a and b` runs only when Python would evaluate
@@ -531,6 +534,44 @@ class Normalizer:
         test: ast.expr = comp.elt if is_any else ast.UnaryOp(ast.Not(), comp.elt)
         decide = ast.If(test, [ast.Assign([_store(tmp)], ast.Constant(is_any)), ast.Break()], [])
         self.stmt(_loop(comp, decide, e))
+        return _load(tmp)
+
+    def _first(self, e: ast.expr) -> ast.expr | None:
+        """``next(o for o in outs if o.sum() > 0)`` / ``next(gen, default)`` whose generator has
+        host work: a host loop stopping at the first item, as the lazy generator would (items
+        after it are never computed); with no item, the default, or ``StopIteration``."""
+        if not (isinstance(e, ast.Call) and e.args and len(e.args) <= 2 and not e.keywords):
+            return None
+        gen = e.args[0]
+        if not isinstance(gen, ast.GeneratorExp) or not self.place.has_host_atom(gen):
+            return None
+        if (self.typer.callee_objects(e.func) or ()) != (next,):
+            return None
+        default = self.lift(e.args[1]) if len(e.args) == 2 else None
+        comp = self._fresh_targets(gen)
+        assert isinstance(comp, ast.GeneratorExp)
+        tmp = self._temp(self.typer.kind(comp.elt))
+        found = self._temp(PY)
+        self._emit(ast.Assign([_store(found)], ast.Constant(False)), e, trace=False)
+        take = [
+            ast.Assign([_store(tmp)], comp.elt),
+            ast.Assign([_store(found)], ast.Constant(True)),
+            ast.Break(),
+        ]
+        body: list[ast.stmt] = take
+        for i, g in enumerate(reversed(comp.generators)):
+            if i:  # an inner loop broke at the first item: so does this one
+                body = [*body, ast.If(_load(found), [ast.Break()], [])]
+            for cond in reversed(g.ifs):
+                body = [ast.If(cond, body, [])]
+            body = [ast.For(g.target, g.iter, body, [])]
+        self.stmt(_loop(ast.GeneratorExp(comp.elt, []), body, e))
+        none: ast.stmt = (
+            ast.Assign([_store(tmp)], default)
+            if default is not None
+            else ast.Raise(ast.Call(ast.Name("StopIteration", ast.Load()), [], []), None)
+        )
+        self.stmt(ast.copy_location(ast.If(ast.UnaryOp(ast.Not(), _load(found)), [none], []), e))
         return _load(tmp)
 
     def _fresh_targets(self, e: _Comp) -> _Comp:
@@ -1037,19 +1078,20 @@ def _map_keyword(v, f):  # type: ignore[no-untyped-def]
     return v
 
 
-def _loop(comp: _Comp, inner: ast.stmt, origin: ast.AST) -> ast.stmt:
+def _loop(comp: _Comp, inner: ast.stmt | list[ast.stmt], origin: ast.AST) -> ast.stmt:
     """The ``for`` / ``if`` statements of ``comp``'s generators around ``inner``, as statements
     at ``origin``'s line (the expressions keep their own)."""
-    body = inner
+    body = inner if isinstance(inner, list) else [inner]
     for gen in reversed(comp.generators):
         for cond in reversed(gen.ifs):
-            body = ast.If(cond, [body], [])
-        body = ast.For(gen.target, gen.iter, [body], [])
-    ast.fix_missing_locations(ast.copy_location(body, origin))
-    for sub in ast.walk(body):
+            body = [ast.If(cond, body, [])]
+        body = [ast.For(gen.target, gen.iter, body, [])]
+    (loop,) = body
+    ast.fix_missing_locations(ast.copy_location(loop, origin))
+    for sub in ast.walk(loop):
         if isinstance(sub, ast.stmt):
             ast.copy_location(sub, origin)
-    return body
+    return loop
 
 
 def _slice_object(e: ast.expr) -> ast.expr:

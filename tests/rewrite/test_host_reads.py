@@ -127,6 +127,48 @@ def test_max_min_sorted_with_tensor_keys() -> None:
             assert_same(cm(x), m(x))
 
 
+class FirstMatch(nn.Module):
+    """``next(generator with a tensor test[, default])``: the first item, later items never
+    computed (``self.calls``), nested generators stopping at the first, ``StopIteration``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+        self.calls = 0
+        self.bar = 0.0
+
+    def head(self, h, x):
+        self.calls += 1
+        return h(x)
+
+    def forward(self, x):
+        self.calls = 0
+        outs = [h(x) for h in self.heads]
+        first = next((o for o in outs if o.sum() > self.bar), x)
+        groups = [[x, -x], [x * 2, x * 3]]
+        pair = next(t for g in groups for t in g if t.sum() > 0)
+        lazy = next((self.head(h, x) for h in self.heads if h(x).sum() > 0), None)
+        try:
+            big = next(t for t in outs if t.sum() > 100)
+        except StopIteration:
+            big = x * 0
+        return first, first is x, pair, lazy, big, self.calls
+
+
+def test_next_of_a_generator_with_tensor_tests() -> None:
+    torch.manual_seed(0)
+    m = FirstMatch().eval()
+    cm = dycl_jax.convert(m)
+    firsts = set()
+    for x in [torch.full((1, 4), v) for v in (-5.0, 5.0, 0.5, -0.5)] + [torch.randn(1, 4)]:
+        for m.bar in (0.0, 1e6):  # no item passes: the default, x itself
+            with torch.no_grad():
+                want = m(x)
+            assert_same(cm(x), want)
+            firsts.add(want[1])
+    assert firsts == {True, False}
+
+
 class ComprehensionScope(nn.Module):
     """A comprehension with host work is run as an explicit loop: its variable must stay its
     own (``x`` below is the argument again after the comprehension, as in Python 3)."""

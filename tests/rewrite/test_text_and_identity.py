@@ -176,3 +176,38 @@ def test_text_of_tensors_in_containers_and_iterated_items() -> None:
     cm = dycl_jax.convert(m)
     for x in (torch.tensor([1.0, 1.5]), torch.tensor([-1.0, 0.25])):
         assert cm(x)[1] == m(x)[1]
+
+
+class PickedFromContainer(nn.Module):
+    """A tensor taken out of a live-in list or dict by a host int (``best = cands[k]``) is that
+    object; one the region replaced in the container is not."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = self.lin(x)
+        cands = [x, h]
+        named = {"x": x, "h": h}
+        k = int(torch.stack([c.abs().max() for c in cands]).argmax())
+        best = cands[k]
+        other = named["x" if k == 0 else "h"]
+        cands[0] = cands[0] * 1  # a new tensor at the place x was
+        again = cands[0]
+        return best, best is x, other is x, again is x, cands[0] is again
+
+
+def test_identity_of_tensors_picked_out_of_live_in_containers() -> None:
+    torch.manual_seed(0)
+    m = PickedFromContainer().eval()
+    cm = dycl_jax.convert(m)
+    seen = set()
+    for x in (torch.tensor([[5.0, -5.0, 0.0, 1.0]]), torch.tensor([[0.01, 0.0, 0.0, 0.0]])):
+        with torch.no_grad():
+            want = m(x)
+        got = cm(x)
+        assert got[1:] == want[1:]
+        seen.add(want[1])
+        np.testing.assert_allclose(np.asarray(got[0]), want[0].numpy(), rtol=1e-6)
+    assert seen == {True, False}
