@@ -12,6 +12,7 @@ import importlib.util
 import linecache
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 
 
@@ -38,6 +39,13 @@ class SourceLocation:
 
 class DyclError(Exception):
     """Base class of every error dycl_jax raises on purpose."""
+
+    def located(self, location: SourceLocation) -> DyclError:
+        """This error, at ``location`` when it had none."""
+        if self.location is None:
+            self.location = location
+            self.args = (self._render(),)
+        return self
 
     def __init__(
         self,
@@ -159,6 +167,9 @@ _INTERNAL_DIRS = tuple(
     os.path.join(_PACKAGE_DIR, d) + os.sep
     for d in ("analysis", "rewrite", "capture", "lower", "runtime")
 ) + ((os.path.dirname(os.path.abspath(_TORCH_FILE)) + os.sep,) if _TORCH_FILE else ())
+# the synthesized host programs (runtime.loader): a frame there is a region call, not user code
+HOST_PROGRAM_DIR = os.path.join(tempfile.gettempdir(), "dycl_jax_host")
+_INTERNAL_DIRS += (HOST_PROGRAM_DIR + os.sep,)
 
 
 def location_from_stack_trace(stack_trace: str | None) -> SourceLocation | None:

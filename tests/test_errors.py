@@ -143,6 +143,27 @@ def test_missing_lowering_names_overload_and_line() -> None:
     assert "aten._fft" in str(exc.value)
 
 
+def test_missing_lowering_of_a_graph_epilogue_names_the_users_file(monkeypatch) -> None:
+    """An op with no source line of its own (the resize ``out=`` adds when it writes the
+    input back) is located at its region in the user's file, never in the host program."""
+    from dycl_jax.lower import registry
+
+    monkeypatch.delitem(registry.LOWERINGS, torch.ops.aten.resize.default)
+
+    class Out(nn.Module):
+        def forward(self, x):
+            buf = x.new()
+            if x.sum() > 0:
+                torch.index_select(x, 0, x.argsort()[:2], out=buf)
+            return buf
+
+    cm = dycl_jax.convert(Out().eval())
+    with pytest.raises(errors.MissingLoweringError) as exc:
+        cm(torch.ones(4))
+    assert exc.value.location is not None and exc.value.location.filename == __file__
+    assert "aten.resize" in str(exc.value)
+
+
 class BufferWrite(nn.Module):
     def __init__(self) -> None:
         super().__init__()

@@ -198,8 +198,9 @@ def target_names(t: ast.expr) -> list[str]:
     return [n.id for n in ast.walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
 
 
-def links(stmt: ast.stmt) -> list[Link]:
-    """The alias links ``stmt`` itself creates (nested blocks not entered)."""
+def links(stmt: ast.stmt, tensors: frozenset[str] = frozenset()) -> list[Link]:
+    """The alias links ``stmt`` itself creates (nested blocks not entered). ``tensors``: names
+    known to hold one tensor, which ``t[i] = v`` copies into (no link)."""
     line = stmt.lineno
     out: list[Link] = []
 
@@ -231,6 +232,8 @@ def links(stmt: ast.stmt) -> list[Link]:
                     add(name, held, "container-view")
             if isinstance(t, ast.Subscript | ast.Attribute):  # d[k] = b, o.x = b
                 base = view_root(t.value)
+                if isinstance(t, ast.Subscript) and base in tensors:
+                    continue  # a tensor's elements: a copy of b's values
                 add(base, root, "container")
                 for held in _held_names(value):
                     add(base, held, "container")
@@ -334,14 +337,16 @@ def walk_no_defs(node: ast.AST) -> list[ast.AST]:
     return out
 
 
-def all_links(stmts: list[ast.stmt]) -> list[tuple[ast.stmt, Link]]:
+def all_links(
+    stmts: list[ast.stmt], tensors: frozenset[str] = frozenset()
+) -> list[tuple[ast.stmt, Link]]:
     """(statement, link) for every link made in ``stmts`` and their nested blocks."""
     return [
         (n, link)
         for s in stmts
         for n in walk_no_defs(s)
         if isinstance(n, ast.stmt)
-        for link in links(n)
+        for link in links(n, tensors)
     ]
 
 
@@ -394,7 +399,9 @@ Pair = frozenset[str]  # two local names that may reference (storage of) the sam
 # ("link", a, b, rebinds) makes a reach b's object (rebinds: a's old binding is gone).
 
 
-def header_steps(n: ast.stmt | ast.excepthandler) -> list[tuple[Any, ...]]:
+def header_steps(
+    n: ast.stmt | ast.excepthandler, tensors: frozenset[str] = frozenset()
+) -> list[tuple[Any, ...]]:
     """The alias steps of one statement itself (a compound one: its header only)."""
     if not isinstance(n, ast.stmt):  # an except clause binds its name to the exception
         return [("fresh", n.name)] if isinstance(n, ast.ExceptHandler) and n.name else []
@@ -404,18 +411,18 @@ def header_steps(n: ast.stmt | ast.excepthandler) -> list[tuple[Any, ...]]:
         return [("fresh", t) for t in names] + [("link", t, r, False) for t in names for r in roots]
     # A new binding drops the name's old pairs first; then its new links are made.
     out: list[tuple[Any, ...]] = [("fresh", name) for name in fresh_bindings(n)]
-    out += [("link", lk.a, lk.b, lk.kind != "container") for lk in links(n)]
+    out += [("link", lk.a, lk.b, lk.kind != "container") for lk in links(n, tensors)]
     return out
 
 
-def steps_of(stmts: list[ast.stmt]) -> list[tuple[Any, ...]]:
+def steps_of(stmts: list[ast.stmt], tensors: frozenset[str] = frozenset()) -> list[tuple[Any, ...]]:
     """The alias steps of ``stmts`` (nested blocks included), in source order."""
     return [
         step
         for s in stmts
         for n in walk_no_defs(s)
         if isinstance(n, ast.stmt | ast.excepthandler)
-        for step in header_steps(n)
+        for step in header_steps(n, tensors)
     ]
 
 

@@ -123,6 +123,25 @@ CONTAINER_MUTATORS = frozenset(
 )
 # Container mutators that are also (not in-place) tensor methods.
 TENSOR_HOMONYMS = frozenset({"add", "sort"})
+# Tensor methods whose result is one tensor whatever the receiver held (not a list, tuple or
+# Python number): a name bound only to such results is a tensor, and ``t[i] = v`` copies into it.
+TENSOR_RESULT_METHODS = frozenset(
+    m
+    for m in dir(torch.Tensor)
+    if not m.startswith("_")
+    and m not in {*dir(list), *dir(dict), *dir(tuple), *dir(set), *dir(collections.deque)}
+    and m
+    not in {
+        "tolist", "item", "unbind", "split", "split_with_sizes", "tensor_split", "chunk",
+        "hsplit", "vsplit", "dsplit", "topk", "sort", "max", "min", "median", "nanmedian",
+        "mode", "kthvalue", "unique", "unique_consecutive", "nonzero", "cummax", "cummin",
+        "aminmax", "frexp", "slogdet", "qr", "svd", "eig", "lu", "triangular_solve", "lstsq",
+        "symeig", "geqrf", "dim", "size", "numel", "stride", "element_size", "data_ptr",
+        "storage_offset", "get_device", "is_contiguous", "numpy", "storage", "untyped_storage",
+        "type", "backward", "register_hook", "nelement", "ndimension",
+        "equal", "allclose", "is_nonzero", "is_floating_point", "is_complex", "is_signed",
+    }
+)  # fmt: skip
 # Container mutators torch.Tensor does not have: the receiver is a list/dict.
 LIST_ONLY_METHODS = CONTAINER_MUTATORS - TENSOR_HOMONYMS - set(dir(torch.Tensor))
 # torch functions whose result is static Python (no tensor value read).

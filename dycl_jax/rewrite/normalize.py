@@ -77,6 +77,9 @@ class Normalized:
     call_writes: dict[ast.Call, frozenset[str]]
     # Calls in trace statements that return their argument itself (nn.Identity, dropout in eval).
     returns_input: frozenset[ast.Call]
+    # Locals only ever bound to one tensor made by torch (``keep = torch.zeros(n)``): a write
+    # ``keep[i] = v`` copies v's values, it does not make ``keep`` hold ``v``.
+    plain_tensors: frozenset[str] = frozenset()
 
 
 def _builtin_call(fn: str, *args: ast.expr) -> ast.expr:
@@ -109,6 +112,7 @@ _INPLACE_BITWISE = {
 
 _Comp = ast.ListComp | ast.GeneratorExp | ast.SetComp | ast.DictComp
 
+_TORCH_MODULES = ("torch", "torch.functional", "torch.nn.functional")
 _ITERATING_BUILTINS = tuple(getattr(builtins, n) for n in facts.ITERATING_BUILTINS)
 
 
@@ -150,6 +154,55 @@ class Normalizer:
             self.namer,
             self.call_writes,
             frozenset(self.returns_input),
+            self._plain_tensors(),
+        )
+
+    def _plain_tensors(self) -> frozenset[str]:
+        """Locals every binding of which (in the source, comprehensions aside) is ``name = <a
+        torch function or tensor method returning one tensor>``: ``t[i] = v`` copies ``v`` into
+        such a name, it never holds ``v``."""
+        ok: set[str] = set()
+        bad: set[str] = set()
+        fn = self.parsed.node
+        a = fn.args
+        bad |= {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
+        bad |= {x.arg for x in (a.vararg, a.kwarg) if x is not None}
+        seen: set[int] = set()  # target names of the assignments judged here
+        for n in aliasing.walk_no_defs(fn):
+            if (
+                isinstance(n, ast.Assign)
+                and len(n.targets) == 1
+                and isinstance(n.targets[0], ast.Name)
+            ):
+                (ok if self._one_tensor(n.value) else bad).add(n.targets[0].id)
+                seen.add(id(n.targets[0]))
+            elif isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name):
+                seen.add(id(n.target))  # `t += v` keeps a tensor a tensor (and a list a list)
+            elif id(n) in seen:
+                continue
+            elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store | ast.Del):
+                bad.add(n.id)  # any other binding: unpacking, loops, with, walrus, del
+            elif isinstance(n, ast.Global | ast.Nonlocal):
+                bad |= set(n.names)
+            elif isinstance(n, ast.ExceptHandler) and n.name:
+                bad.add(n.name)
+        return frozenset(ok - bad)
+
+    def _one_tensor(self, e: ast.expr) -> bool:
+        if not isinstance(e, ast.Call):
+            return False
+        f = e.func
+        cands = self.typer.callee_objects(f) or ()
+        if cands:
+            # torch's functions give tensors, or tuples (split, topk), which take no writes
+            return all(
+                getattr(c, "__module__", None) in _TORCH_MODULES and c is not torch.Tensor.tolist
+                for c in cands
+            )
+        return (
+            isinstance(f, ast.Attribute)
+            and f.attr in facts.TENSOR_RESULT_METHODS
+            and self.typer.kind(f.value).kind == Kind.TENSOR
         )
 
     # ---- emission ----------------------------------------------------------------------------

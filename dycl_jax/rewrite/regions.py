@@ -331,17 +331,20 @@ def _check_aliases(
     loop variable made on a path to it and not rebound since) is refused at the user's line: the
     region's write would not reach the other reference."""
     sites = {d.site: d for d in drafts}
+    plain = norm.plain_tensors
 
     def steps(node: cfg.Node) -> list[tuple[Any, ...]]:
         s = node.ast_node
         if isinstance(s, ast.Expr) and s in sites:  # a region: all its statements, in order
-            return aliasing.steps_of(sites[s].stmts)
+            return aliasing.steps_of(sites[s].stmts, plain)
         if isinstance(s, ast.stmt | ast.excepthandler):
-            return aliasing.header_steps(s)
+            return aliasing.header_steps(s, plain)
         return []  # entry / exit
 
     pairs = aliasing.may_alias(graph, steps)
-    all_links = aliasing.all_links(host) + [x for d in drafts for x in aliasing.all_links(d.stmts)]
+    all_links = aliasing.all_links(host, plain) + [
+        x for d in drafts for x in aliasing.all_links(d.stmts, plain)
+    ]
     # a list or dict a tensor was put in is written in place through its entries too
     # (`store[1][:, 0] = 0`), whatever the typer made of it
     tensors = norm.tensor_names
@@ -354,7 +357,7 @@ def _check_aliases(
         _stale_writes(d.stmts, tensors, norm.call_writes, set(), written, containers)
         if not written:
             continue
-        inside = [link for _, link in aliasing.all_links(d.stmts)]
+        inside = [link for _, link in aliasing.all_links(d.stmts, plain)]
         changed = set(written)
         grew = True
         while grew:  # names linked inside the region to a written one change with it

@@ -50,6 +50,21 @@ def to_torch(value: Any) -> Any:
     )
 
 
+def to_torch_owned(value: Any) -> Any:
+    """:func:`to_torch` for code that runs in PyTorch and may write its inputs: each tensor owns
+    its storage (``out=`` and ``resize_`` can grow it), one array met twice is one tensor."""
+    memo: dict[int, torch.Tensor] = {}
+
+    def one(v: Any) -> Any:
+        if not isinstance(v, jax.Array | np.ndarray):
+            return v
+        if id(v) not in memo:
+            memo[id(v)] = dtypes.numpy_to_tensor(v).clone()
+        return memo[id(v)]
+
+    return map_structure(one, value)
+
+
 def from_torch(value: Any) -> Any:
     """torch tensors become numpy arrays (host results stay on the host until a region takes
     them; the model's outputs become jax arrays in :func:`outputs`), inside any containers."""

@@ -15,12 +15,12 @@ import hashlib
 import linecache
 import os
 import sys
-import tempfile
 import types
 from collections.abc import Callable
 from typing import Any
 
 from dycl_jax import compat
+from dycl_jax.errors import HOST_PROGRAM_DIR
 from dycl_jax.ir.code import to_ast
 from dycl_jax.ir.program import Program, Region
 
@@ -66,7 +66,7 @@ def host_function(program: Program, source: str, namespace: dict[str, Any]) -> C
 def _host_file(qualname: str, source: str) -> str:
     """Host sources are also written to a file so every traceback printer shows their lines."""
     digest = hashlib.sha1(source.encode()).hexdigest()[:12]
-    path = os.path.join(tempfile.gettempdir(), "dycl_jax_host", f"{qualname}.{digest}.py")
+    path = os.path.join(HOST_PROGRAM_DIR, f"{qualname}.{digest}.py")
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         if not os.path.exists(path):

@@ -259,6 +259,8 @@ class RegionRunner:
                     i = e.index
                     name = self.live_out[i] if i is not None and i < len(self.live_out) else None
                     raise OpaqueOutputError(e.type_name, e.where, self.location, name) from None
+                if isinstance(e, DyclError):
+                    raise e.located(self.location) from e.__cause__
                 raise
             if self._learn_state(seen):
                 return self._compile_with_state(values[:n])
@@ -396,7 +398,7 @@ class RegionRunner:
                     "region compiles",
                 )
             self.session.stats.eager_region_calls += 1
-            given = io.to_torch(vals)
+            given = io.to_torch_owned(vals)
             with torch.no_grad():  # values only, as the compiled regions give
                 outs = fn(*given)
             # containers handed back unchanged are the caller's own objects, as in eager

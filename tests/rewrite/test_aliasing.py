@@ -441,3 +441,70 @@ def test_writes_through_entries_sharing_storage_with_a_live_tensor_are_refused(h
     with pytest.raises(UnsupportedConstructError, match="in-place write") as e:
         dycl_jax.convert(_EntriesShareStorage().eval())(torch.ones(1, 3) * 3, how)
     assert e.value.location is not None and e.value.location.filename == __file__
+
+
+class Nms(nn.Module):
+    """ssd.pytorch's nms: ``keep[count] = i`` with ``i = idx[-1]`` copies i's value into the
+    tensor ``keep`` (no alias), and ``torch.index_select(..., out=xx1)`` resizes ``xx1``."""
+
+    def forward(self, boxes, scores):
+        keep = scores.new(scores.size(0)).zero_().long()
+        x1, x2 = boxes[:, 0], boxes[:, 1]
+        length = x2 - x1
+        v, idx = scores.sort(0)
+        xx1 = boxes.new()
+        xx2 = boxes.new()
+        count = 0
+        while idx.numel() > 0:
+            i = idx[-1]
+            keep[count] = i
+            count += 1
+            if idx.size(0) == 1:
+                break
+            idx = idx[:-1]
+            torch.index_select(x1, 0, idx, out=xx1)
+            torch.index_select(x2, 0, idx, out=xx2)
+            xx1 = torch.clamp(xx1, min=x1[i])
+            xx2 = torch.clamp(xx2, max=x2[i])
+            inter = (xx2 - xx1).clamp(min=0.0)
+            iou = inter / (torch.index_select(length, 0, idx) - inter + length[i])
+            idx = idx[iou.le(0.3)]
+        return keep, count
+
+
+@pytest.mark.filterwarnings("ignore:An output with one or more elements was resized")
+def test_nms_writes_into_a_fresh_tensor_and_out_buffers() -> None:
+    m = Nms().eval()
+    cm = dycl_jax.convert(m)
+    g = torch.Generator().manual_seed(0)
+    counts = set()
+    for n in (6, 9, 6):
+        start = torch.rand(n, generator=g) * 10
+        boxes = torch.stack([start, start + 1 + torch.rand(n, generator=g) * 3], 1)
+        scores = torch.rand(n, generator=g)
+        want = m(boxes, scores)
+        assert_same(cm(boxes, scores), want)
+        counts.add(want[1])
+    assert len(counts) > 1
+
+
+class KeepList(nn.Module):
+    """The same write into a Python list does make the list hold the view ``i``."""
+
+    def forward(self, x):
+        keep = [x[0]]
+        idx = x.argsort()
+        i = idx[-1:]
+        keep[0] = i
+        if x.sum() > 0:
+            i += 1  # eager: keep[0] sees it
+        return keep, i
+
+
+def test_the_same_write_into_a_list_is_still_an_alias() -> None:
+    m = KeepList().eval()
+    x = torch.tensor([0.5, -1.0, 2.0])
+    try:
+        assert_same(dycl_jax.convert(m)(x), m(x))
+    except UnsupportedConstructError as e:
+        assert "may share memory" in str(e)

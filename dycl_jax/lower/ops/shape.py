@@ -9,6 +9,7 @@ name, while ``transpose_.default`` has no same-named functional overload and is 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import jax.numpy as jnp
@@ -175,3 +176,16 @@ def _aten_as_strided(x, size, stride, storage_offset=None):
         for i, (n, s) in enumerate(zip(size, stride))
     )
     return flat[jnp.asarray(idx, dtype=jnp.int64)] if size else flat[storage_offset or 0]
+
+
+@lowers(aten.resize.default)
+def _aten_resize(x, size, memory_format=None):
+    """Functional ``resize_`` (what ``out=`` of another shape becomes): the first elements of
+    the flat storage kept, as PyTorch keeps them; elements past the old storage, which PyTorch
+    leaves uninitialised, are zeros here."""
+    shape = tuple(size)
+    n = math.prod(shape)
+    flat = jnp.ravel(x)[:n]
+    if flat.shape[0] < n:
+        flat = jnp.concatenate([flat, jnp.zeros((n - flat.shape[0],), x.dtype)])
+    return jnp.reshape(flat, shape)

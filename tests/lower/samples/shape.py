@@ -42,6 +42,15 @@ SAMPLES[aten.view.default] = _view_samples
 SAMPLES[aten._unsafe_view.default] = _view_samples
 SAMPLES[aten.reshape.default] = _view_samples
 
+# (growing leaves PyTorch's new elements uninitialised: not compared)
+SAMPLES[aten.resize.default] = lambda: [
+    Sample((_f(5), [3])),
+    Sample((_f(2, 3), [6])),
+    Sample((_i(2, 3), [2, 2])),
+    Sample((_f(4), [0])),
+    Sample((_f(2, 2), [2, 2])),
+]
+
 SAMPLES[aten.permute.default] = lambda: [
     Sample((_f(2, 3, 4), [2, 0, 1])),
     Sample((_i(2, 3, 4, 5), [-1, 0, -2, 1])),
