@@ -187,7 +187,30 @@ class Constant(nn.Module):
         return h.sum(), h
 
 
-@pytest.mark.parametrize("cls", [Elif, Replay, Specialise, Raises, Constant])
+class Membership(nn.Module):
+    """``v in t`` on a tensor (PyTorch's ``Tensor.__contains__``): a per-row decision."""
+
+    def forward(self, x):
+        if 0.3 in x:
+            return x * 2, True
+        if -1.0 not in x:
+            return x - 1, False
+        return x, False
+
+
+def test_membership_of_a_per_row_value_is_refused() -> None:
+    class PerRowValue(nn.Module):
+        def forward(self, x):
+            if x[:, 0].max() in x[:, 1:]:
+                return x * 2
+            return x
+
+    cm = dycl_jax.convert(PerRowValue().eval())
+    with pytest.raises(InputError, match="v in t"):
+        cm.per_sample(torch.tensor([[1.0, 1.0, 2.0], [1.0, 2.0, 3.0]]))
+
+
+@pytest.mark.parametrize("cls", [Elif, Replay, Specialise, Raises, Constant, Membership])
 def test_review_regressions_each_row_equals_eager(cls: type[nn.Module]) -> None:
     torch.manual_seed(0)
     m = cls().eval()

@@ -112,9 +112,28 @@ class HostLibrary:
         if not isinstance(t, jax.Array | np.ndarray):
             return v in t  # not a tensor after all
         self.stats.host_reads += 1
-        return bool(np.any(np.asarray(v) == np.asarray(t)))
+        return contains(np.asarray(t), v)
 
     def numpy(self, t: Any) -> Any:
         """``t.numpy()``: a host copy as a numpy array, like PyTorch's."""
         self.stats.host_reads += 1
         return np.array(t)
+
+
+def contains(a: np.ndarray, v: Any) -> bool:
+    """``v in t`` as PyTorch computes it, ``(t == v).any()`` under its type promotion: a Python
+    number, or a 0-d array of the same kind, is compared in the tensor's dtype (``0.3 in t`` of
+    a float32 t compares float32(0.3)), not in float64 as numpy would."""
+    w = np.asarray(v)
+    with np.errstate(all="ignore"):  # out-of-range numbers wrap, as PyTorch's casts do
+        if w.ndim == 0 and not np.issubdtype(a.dtype, np.bool_):
+            if type(v) is bool or _kind_rank(w) <= _kind_rank(a):
+                w = w.astype(a.dtype)
+            elif w.dtype.kind == "f":
+                # an integer tensor against a float: both in the default float dtype (float32)
+                a, w = a.astype(np.float32), w.astype(np.float32)
+        return bool(np.any(a == w))
+
+
+def _kind_rank(x: np.ndarray) -> int:
+    return {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}.get(x.dtype.kind, 4)

@@ -41,7 +41,7 @@ import torch
 from dycl_jax.capture import signature
 from dycl_jax.errors import InputError, InternalError
 from dycl_jax.lower import dtypes
-from dycl_jax.portable import plan
+from dycl_jax.portable import hostlib, plan
 from dycl_jax.runtime import io
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ class Rows:
             raise InputError(
                 "per_sample: `v in t` with a per-row v; run this model row by row with cm(row)"
             )
-        return bool(_read(self, lambda a: bool(np.any(np.asarray(v) == a))))
+        return bool(_read(self, lambda a: hostlib.contains(np.asarray(a), v)))
 
     def numpy(self) -> Any:
         return _read(self, np.array)
