@@ -97,6 +97,12 @@ class DataDependentError(CaptureError):
     """A region reads a tensor value while tracing (a condition, a shape, a Python index)."""
 
 
+class StateWriteError(DataDependentError):
+    """A region's code sets a module attribute to a new Python number while traced
+    (``self.nfe += 1`` in a submodule a helper calls): a compiled region would never repeat it,
+    so the region runs in PyTorch on the host instead (see ``runtime.runner._Entry.eager``)."""
+
+
 class OpaqueOutputError(CaptureError):
     """A region returns a Python object (not a tensor, list, tuple, dict or NamedTuple) that
     holds tensors: it cannot cross from a region to the host faithfully."""

@@ -19,7 +19,9 @@ submodules.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
+import sys
 import threading
 import types
 from collections.abc import Iterable, Iterator
@@ -202,6 +204,40 @@ def structure_epoch() -> int:
     return _EPOCH[0]
 
 
+# Set while a region is traced: (module, attribute, old value, file, line) for each number a
+# module attribute is set to there (``self.nfe += 1`` in a submodule a traced helper calls). The
+# write would happen only while tracing, never when the compiled region runs.
+_MISSING = object()
+_NUMBER_WRITES: contextvars.ContextVar[list[tuple[Any, str, Any, str, int]] | None] = (
+    contextvars.ContextVar("dycl_number_writes", default=None)
+)
+
+_WATCHED: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "dycl_watched_modules", default=frozenset()
+)
+
+
+@contextlib.contextmanager
+def number_writes(
+    modules: Iterable[torch.nn.Module],
+) -> Iterator[list[tuple[Any, str, Any, str, int]]]:
+    """Record the attributes of ``modules`` set to new Python numbers inside the block; undone
+    at its end (they were made by tracing, not by a run of the model). Modules made inside the
+    block (by the code, or by tracing itself) are not watched."""
+    writes: list[tuple[Any, str, Any, str, int]] = []
+    _WATCHED.set(frozenset(id(m) for m in modules))
+    token = _NUMBER_WRITES.set(writes)
+    try:
+        yield writes
+    finally:
+        _NUMBER_WRITES.reset(token)
+        for obj, name, old, _, _ in reversed(writes):
+            if old is _MISSING:
+                obj.__dict__.pop(name, None)
+            else:
+                obj.__dict__[name] = old
+
+
 def install_structure_watch() -> None:
     """Wrap ``nn.Module.__setattr__`` / ``__delattr__`` once per process to bump the epoch (an
     isinstance check per module attribute write)."""
@@ -216,6 +252,12 @@ def install_structure_watch() -> None:
         # Any public attribute of a torch built-in module is configuration (guards on it are
         # structural).
         d = self.__dict__
+        rec = _NUMBER_WRITES.get()
+        if rec is not None and type(value) in (int, float, bool) and id(self) in _WATCHED.get():
+            old = d.get(name, _MISSING)
+            if old is _MISSING or type(old) is not type(value) or old != value:
+                caller = sys._getframe(1)
+                rec.append((self, name, old, caller.f_code.co_filename, caller.f_lineno))
         if (
             isinstance(value, _STRUCTURAL_TYPES)
             # None replacing a submodule / parameter / buffer (not a recurrent state reset)

@@ -27,7 +27,7 @@ import torch
 from torch import fx
 from torch.func import functionalize
 
-from dycl_jax.capture import signature
+from dycl_jax.capture import guards, signature
 from dycl_jax.compat import (
     core_aten_decompositions,
     make_fx,
@@ -40,6 +40,7 @@ from dycl_jax.errors import (
     DataDependentError,
     OpaqueOutputError,
     SourceLocation,
+    StateWriteError,
     UnsupportedConstructError,
     UserCodeError,
     location_from_stack_trace,
@@ -323,7 +324,8 @@ def trace(
     try:
         # mkldnn's fused RNN kernels have no core-ATen decomposition; the generic path has.
         with mkldnn_disabled(), _eager_fast_paths_refused(root) as modes:
-            gm = _make_fx(traced, param_values, examples)
+            with guards.number_writes(root.modules() if root is not None else ()) as writes:
+                gm = _make_fx(traced, param_values, examples)
     except (CaptureError, UnboundLocalError):
         raise  # UnboundLocalError: the original reads a local it has not assigned (UNDEFINED)
     except _FastPathRefused as e:
@@ -374,6 +376,13 @@ def trace(
             hint="check the shapes and dtypes passed to the model; if the model runs in PyTorch "
             "on these inputs, this is a dycl_jax limitation: please report it",
         ) from e
+    if writes:
+        obj, name, _, filename, line = writes[0]
+        raise StateWriteError(
+            f"sets {type(obj).__name__}.{name} to a new number while traced (a compiled "
+            "region would not repeat it)",
+            SourceLocation(filename, line),
+        )
     spec = _inputs_passed_through(gm, *plan_box[-1])
     _strip_input_writebacks(gm, len(param_values), param_names, state_from)
     if dynamic:

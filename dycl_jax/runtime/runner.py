@@ -33,6 +33,7 @@ from dycl_jax.errors import (
     DyclError,
     OpaqueOutputError,
     SourceLocation,
+    StateWriteError,
     UnsupportedConstructError,
     UserCodeError,
     internal_stage,
@@ -252,7 +253,7 @@ class RegionRunner:
                     err = self._in_local_def(e)
                     if err is not e or isinstance(self, StagedRunner):
                         raise err from None
-                    return self._eager_entry(key, values, self._with_state(n), e)
+                    return self._eager_entry(key, values, self._with_state(n, restore=False), e)
                 if isinstance(e, UserCodeError):
                     raise self._as_pytorch(fn, values, e) from None
                 if isinstance(e, OpaqueOutputError):
@@ -285,7 +286,7 @@ class RegionRunner:
             except DataDependentError as e:  # a lowering found a data-dependent shape
                 if isinstance(self, StagedRunner):
                     raise
-                return self._eager_entry(key, values, self._with_state(n), e)
+                return self._eager_entry(key, values, self._with_state(n, restore=False), e)
             s.stats.compiles += 1
             logger.info(
                 "compiled %s.%s (%s): signature %d, capture %.0f ms",
@@ -497,7 +498,7 @@ class RegionRunner:
         """``e`` restated when it happened inside a function defined in forward: dycl_jax splits
         only the functions it analyses (methods, module forwards, module-level functions)."""
         loc = e.location
-        if loc is None or loc.filename != self.location.filename:
+        if loc is None or loc.filename != self.location.filename or isinstance(e, StateWriteError):
             return e
         for name, first, last in self.local_defs:
             if first <= loc.lineno <= last:
@@ -599,8 +600,9 @@ class RegionRunner:
         self.cache.clear()
         self._variants.clear()
 
-    def _with_state(self, n: int) -> Callable[..., tuple[Any, ...]]:
-        """The region function, with module state attributes set to the traced values."""
+    def _with_state(self, n: int, restore: bool = True) -> Callable[..., tuple[Any, ...]]:
+        """The region function, with module state attributes set to the traced values; put
+        back afterwards unless ``restore`` is False (a run in PyTorch: its writes are real)."""
         state = self.state
         if not state:
             return self.fn
@@ -613,11 +615,12 @@ class RegionRunner:
                         o.__dict__[a] = v
                 return self.fn(*values[:n])
             finally:
-                for (o, a), v in zip(state, saved):
-                    if v is UNDEFINED:
-                        o.__dict__.pop(a, None)
-                    else:
-                        o.__dict__[a] = v
+                if restore:
+                    for (o, a), v in zip(state, saved):
+                        if v is UNDEFINED:
+                            o.__dict__.pop(a, None)
+                        else:
+                            o.__dict__[a] = v
 
         return fn
 

@@ -4,6 +4,7 @@ by except/import or read through closures reach regions correctly."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -213,3 +214,60 @@ def test_module_list_entry_replaced_after_convert_is_followed() -> None:
     assert_same(cm(x), m(x))
     m.ls[2] = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 4))  # new parameter names
     assert_same(cm(x), m(x))
+
+
+class OdeFunc(nn.Module):
+    """torchdiffeq's pattern: the ODE function counts its evaluations in an attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Linear(4, 4)
+        self.nfe = 0
+
+    def forward(self, t, y):
+        self.nfe += 1
+        return self.net(y) * t
+
+
+def _rk_step(func, t, y, dt):
+    k1 = func(t, y)
+    k2 = func(t + dt, y + dt * k1)
+    return y + dt * 0.5 * (k1 + k2)
+
+
+class OdeSolver(nn.Module):
+    def __init__(self, bound: bool) -> None:
+        super().__init__()
+        self.odefunc = OdeFunc()
+        self.bound = bound
+
+    def _f(self, t, y):
+        return self.odefunc(t, y)
+
+    def forward(self, y, steps: int):
+        self.odefunc.nfe = 0
+        t = torch.tensor(0.0)
+        for _ in range(steps):
+            # the function reaches the step helper as an argument: traced inside a region
+            y = _rk_step(self._f if self.bound else self.odefunc, t, y, 0.1)
+            if y.norm() > 20:
+                break
+            t = t + 0.1
+        return y, self.odefunc.nfe
+
+
+@pytest.mark.parametrize("bound", [False, True])
+def test_a_counter_a_traced_submodule_increments_counts_every_call(bound: bool) -> None:
+    torch.manual_seed(0)
+    m = OdeSolver(bound).eval()
+    cm = dycl_jax.convert(m)
+    g = torch.Generator().manual_seed(0)
+    counts = set()
+    for steps, scale in ((3, 1.0), (5, 1.0), (3, 30.0), (5, 1.0)):
+        y = torch.randn(2, 4, generator=g) * scale
+        with torch.no_grad():
+            want = m(y, steps)
+        assert_same(cm(y, steps), want)
+        assert m.odefunc.nfe == want[1]
+        counts.add(want[1])
+    assert len(counts) > 1
