@@ -98,6 +98,9 @@ def view_root(e: ast.expr) -> str | None:
         ):
             e = e.args[0]  # enumerate(xs): its items are xs's (zip: see iteration_roots)
             continue
+        if isinstance(e, ast.NamedExpr):  # `a = (b := h)`: h
+            e = e.value
+            continue
         if isinstance(e, ast.Subscript):
             e = e.value
         elif isinstance(e, ast.Attribute) and e.attr in VIEW_ATTRS:
@@ -111,7 +114,12 @@ def view_root(e: ast.expr) -> str | None:
                     e = e.args[0]
                     continue
                 return None
-            if attr in VIEW_METHODS or _inplace_name(attr):  # in-place methods return self
+            if attr in _ITEM_METHODS:  # `d.get(k)`, `outs.pop()`: an item of the container
+                held = _held_names(func.value)
+                if held:  # of a display (`[h].pop()`): the first name it holds
+                    return held[0]
+                e = func.value
+            elif attr in VIEW_METHODS or _inplace_name(attr):  # in-place methods return self
                 e = func.value
             else:
                 return None
@@ -120,6 +128,26 @@ def view_root(e: ast.expr) -> str | None:
         else:
             return None
 
+
+_OPERATOR_INPLACE = frozenset(
+    {
+        "iadd", "isub", "imul", "imatmul", "itruediv", "ifloordiv", "imod", "ipow",
+        "iand", "ior", "ixor", "ilshift", "irshift",
+    }
+)  # fmt: skip
+_INPLACE_DUNDERS = frozenset(f"__{n}__" for n in _OPERATOR_INPLACE)
+
+
+def _namespace(e: ast.expr) -> bool:
+    """``torch``, ``F``, ``nn.init``, ``torch.nn.functional``: a module's functions, which take
+    the tensor they write as their first argument."""
+    while isinstance(e, ast.Attribute):
+        e = e.value
+    return isinstance(e, ast.Name) and e.id in _TORCH_NAMESPACES
+
+
+# Container methods that hand back one of the container's items.
+_ITEM_METHODS = frozenset({"get", "pop", "popleft", "setdefault", "__getitem__"})
 
 # Names under which user code usually reaches torch's functional namespace.
 _TORCH_NAMESPACES = frozenset({"torch", "F", "functional", "nn"})
@@ -252,6 +280,9 @@ def links(stmt: ast.stmt, tensors: frozenset[str] = frozenset()) -> list[Link]:
         for root in iteration_roots(stmt.iter):
             for name in target_names(stmt.target):
                 add(name, root, "iteration")
+    for n in walk_no_defs(stmt) if not isinstance(stmt, ast.For | ast.While | ast.If) else ():
+        if isinstance(n, ast.NamedExpr) and isinstance(n.target, ast.Name):  # (b := h)
+            add(n.target.id, view_root(n.value), "view")
     return out
 
 
@@ -260,6 +291,8 @@ def iteration_roots(it: ast.expr) -> list[str]:
     else the root of ``it`` (``enumerate(xs)``, ``xs.unbind(0)``, ``xs``)."""
     if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "zip":
         roots = [view_root(a) for a in it.args]
+    elif isinstance(it, ast.List | ast.Tuple | ast.Set):  # `for t in (q, k):` each of them
+        return _held_names(it)
     else:
         roots = [view_root(it)]
     return [r for r in roots if r is not None]
@@ -309,12 +342,20 @@ def _call_writes(call: ast.Call) -> list[str | None]:
     inplace=True)``, ``torch.add(a, b, out=y)``."""
     out: list[str | None] = []
     f = call.func
-    if isinstance(f, ast.Attribute) and _inplace_name(f.attr):
-        if isinstance(f.value, ast.Name) and f.value.id in _TORCH_NAMESPACES:
+    if isinstance(f, ast.Attribute) and (_inplace_name(f.attr) or f.attr in _INPLACE_DUNDERS):
+        if _namespace(f.value):  # torch.relu_(x), nn.init.zeros_(x)
             if call.args:
                 out.append(view_root(call.args[0]))
         else:
             out.append(view_root(f.value))
+    elif (
+        isinstance(f, ast.Attribute)
+        and isinstance(f.value, ast.Name)
+        and f.value.id == "operator"
+        and f.attr in _OPERATOR_INPLACE
+        and call.args
+    ):
+        out.append(view_root(call.args[0]))  # operator.iadd(x, 1)
     for kw in call.keywords:
         if kw.arg == "inplace" and isinstance(kw.value, ast.Constant) and kw.value.value is True:
             if call.args:
@@ -411,7 +452,12 @@ def header_steps(
         return [("fresh", t) for t in names] + [("link", t, r, False) for t in names for r in roots]
     # A new binding drops the name's old pairs first; then its new links are made.
     out: list[tuple[Any, ...]] = [("fresh", name) for name in fresh_bindings(n)]
-    out += [("link", lk.a, lk.b, lk.kind != "container") for lk in links(n, tensors)]
+    linked: set[str] = set()
+    for lk in links(n, tensors):
+        # a name's first link here rebinds it; its further ones (`a = h if c else x`: h or x)
+        # add to that, they must not drop it
+        out.append(("link", lk.a, lk.b, lk.kind != "container" and lk.a not in linked))
+        linked.add(lk.a)
     return out
 
 

@@ -179,7 +179,7 @@ COMPARING_BUILTINS = frozenset({"max", "min", "sorted"})
 
 
 # Libraries whose functions are traced (torch) or pure on Python values (the others).
-LIBRARY_MODULES = ("torch", "math", "numpy", "functools", "operator", "builtins")
+LIBRARY_MODULES = ("torch", "math", "numpy", "functools", "operator", "_operator", "builtins")
 # Pure builtins that only restructure or inspect their arguments (no tensor compute).
 STRUCTURAL_BUILTINS = frozenset(
     {
@@ -261,6 +261,22 @@ VIEW_METHODS = frozenset(
         "swapdims",
         "view_as_real",
         "view_as_complex",
+        "as_tensor",
+        "asarray",
+        "broadcast_to",
+        "broadcast_tensors",
+        "resolve_conj",
+        "resolve_neg",
+        "conj",
+        "adjoint",
+        "atleast_1d",
+        "atleast_2d",
+        "atleast_3d",
+        "hsplit",
+        "vsplit",
+        "dsplit",
+        "split_with_sizes",
+        "alias",
         "contiguous",
         # conversions that return the tensor itself when nothing changes
         "to",

@@ -13,6 +13,7 @@ other leaf (ints, shapes, modules, dtypes) is a constant of this signature and i
 
 from __future__ import annotations
 
+import bisect
 import collections
 import contextlib
 import contextvars
@@ -81,6 +82,9 @@ class Captured:
     # PyTorch global modes the capture's result depends on beyond what the code names
     # (``is_grad_enabled``: whether eager would have taken an inference fast path)
     modes: frozenset[str] = frozenset()
+    # Live-in values (by position) the graph writes in place, each with the write's line: the
+    # runner checks that every one read after the region comes back as a live-out.
+    written: tuple[tuple[int, SourceLocation | None], ...] = ()
 
 
 class _Identities:
@@ -323,7 +327,7 @@ def trace(
 
     try:
         # mkldnn's fused RNN kernels have no core-ATen decomposition; the generic path has.
-        with mkldnn_disabled(), _eager_fast_paths_refused(root) as modes:
+        with mkldnn_disabled(), _parameters_as_values(), _eager_fast_paths_refused(root) as modes:
             with guards.number_writes(root.modules() if root is not None else ()) as writes:
                 gm = _make_fx(traced, param_values, examples)
     except (CaptureError, UnboundLocalError):
@@ -384,7 +388,11 @@ def trace(
             SourceLocation(filename, line),
         )
     spec = _inputs_passed_through(gm, *plan_box[-1])
-    _strip_input_writebacks(gm, len(param_values), param_names, state_from)
+    writes = _strip_input_writebacks(gm, len(param_values), param_names, state_from)
+    starts = signature.leaf_starts(tuple(live_in), dynamic)
+    written = tuple(
+        (bisect.bisect_right(starts, leaf) - 1, where) for leaf, where in sorted(writes.items())
+    )
     if dynamic:
         _check_scalar_outputs(gm, len(param_values), signature.scalar_leaves(live_in, dynamic))
     used = _prune_params(gm, len(param_values))
@@ -394,11 +402,32 @@ def trace(
         OutPlan(spec),
         time.perf_counter() - start,
         frozenset(modes),
+        written,
     )
 
 
 class _FastPathRefused(Exception):
     """Raised inside a capture where eager PyTorch would take an inference fast path."""
+
+
+@contextlib.contextmanager
+def _parameters_as_values() -> Iterator[None]:
+    """During a capture, ``nn.Parameter(t)`` made by the code (A-ViT's halting scores) is ``t``:
+    a Parameter of traced data would become a graph constant holding no values. In eval mode
+    without gradients the two compute the same."""
+    param = torch.nn.Parameter
+    original = param.__new__
+
+    def new(cls: type, data: Any = None, requires_grad: bool = True) -> Any:
+        if cls is param and isinstance(data, torch.Tensor):
+            return data
+        return original(cls, data, requires_grad)
+
+    param.__new__ = new  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        param.__new__ = original  # type: ignore[method-assign]
 
 
 @contextlib.contextmanager
@@ -530,10 +559,12 @@ def _inputs_passed_through(
 
 def _strip_input_writebacks(
     gm: fx.GraphModule, n_params: int, names: tuple[str, ...], state_from: int | None = None
-) -> None:
-    """Functionalization writes mutated inputs back with copy_; outputs already carry the values
-    (not for parameters and module state: refused)."""
+) -> dict[int, SourceLocation | None]:
+    """Functionalization writes mutated inputs back with copy_; outputs carry the values where
+    the analysis saw the write (not for parameters and module state: refused). Returns the
+    written leaves (index among the live-in leaves) with the line each write was computed at."""
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    written: dict[int, SourceLocation | None] = {}
     for node in list(gm.graph.nodes):
         if node.op == "call_function" and node.target is torch.ops.aten.copy_.default:
             dst = node.args[0]
@@ -558,10 +589,15 @@ def _strip_input_writebacks(
                         hint="module-state updates in forward are not supported; keep eval-mode "
                         "state fixed or return the new value",
                     )
+                src = node.args[1] if isinstance(node.args[1], fx.Node) else node
+                written.setdefault(
+                    idx - n_params, location_from_stack_trace(src.meta.get("stack_trace"))
+                )
                 node.replace_all_uses_with(node.args[1])
                 gm.graph.erase_node(node)
     gm.graph.eliminate_dead_code()
     gm.recompile()
+    return written
 
 
 class ShadowRead(Exception):

@@ -208,6 +208,9 @@ class Region:
     effects: bool = False
     # Set on a region made by the staging pass (``ir.stage``): host control flow run in-graph.
     staged: Staged | None = None
+    # Live-ins read after the region that it does not hand back (assumed unchanged by it): a
+    # capture that finds one of them written in place is refused (see RegionRunner).
+    read_after: frozenset[str] = frozenset()
 
     @property
     def span(self) -> str:

@@ -741,6 +741,21 @@ class Normalizer:
         )
 
     def _simple(self, s: ast.stmt, targets: list[ast.expr], value: ast.expr | None) -> None:
+        for t in targets:
+            if (
+                isinstance(t, ast.Attribute)
+                and t.attr == "data"
+                and self.typer.kind(t.value).kind == Kind.TENSOR
+            ):
+                # the object keeps its identity with new storage: every name and container
+                # holding it sees the new values, views made before do not
+                raise UnsupportedConstructError(
+                    "assigning a tensor's .data in forward is not supported (the tensor object "
+                    "would take new storage, which a compiled region cannot express)",
+                    self.parsed.location(s),
+                    hint="rebind the name to the new value (`h = h * 3`) or write in place "
+                    "(`h.mul_(3)`)",
+                )
         if (
             isinstance(s, ast.AugAssign)
             and isinstance(s.target, ast.Subscript)

@@ -161,7 +161,7 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
     """The IR of ``parsed`` after normalization: host control flow, region calls, regions."""
     inline = _local_defs(parsed.node, parsed.nodes)
     sp = _Splitter(norm.namer, inline)
-    body = sp.block(norm.body)
+    body = sp.block(_defs_on_host(norm.body, inline))
     drafts = {d.site: d for d in sp.drafts}
     local = norm.locals
     for d in sp.drafts:
@@ -190,12 +190,14 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
     params = ir_params(parsed.node)
     outs: dict[str, tuple[str, ...]] = {}
     ins: dict[str, tuple[str, ...]] = {}
+    read_after: dict[str, frozenset[str]] = {}
     for d in sp.drafts:
         after = live.live_out(graph.node_of[d.site])
         live_out = sorted(d.may & after)
         extra = sorted(set(live_out) - d.must - set(d.uses))
         outs[d.name] = tuple(live_out)
         ins[d.name] = (*d.uses, *extra)
+        read_after[d.name] = (frozenset(ins[d.name]) & after) - frozenset(live_out)
     # Regions with no live-out compute nothing anyone reads; they go unless they may write state
     # outside the function (an in-place op on a module buffer must still reach capture).
     dead = {d.site for d in sp.drafts if not outs[d.name] and not d.effects}
@@ -220,6 +222,7 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
                 *d.span,
                 d.reason,
                 d.effects,
+                read_after=read_after[d.name],
             )
         )
     builder = _IRBuilder(drafts, dead, ins, outs, sp.reasons)
@@ -528,6 +531,64 @@ def _may_mutate_outside(stmts: list[ast.stmt]) -> bool:
                 if not isinstance(n.value, ast.Name):
                     return True
     return False
+
+
+def _defs_on_host(items: list[Item], defs: dict[str, ast.stmt]) -> list[Item]:
+    """``items`` with the definitions of the local functions that host statements read (a
+    lambda passed to a helper the host calls: ``h = step(func, x)``) made host statements: the
+    host binds them itself; regions that use one still trace their own copy."""
+    reads: set[str] = set()
+
+    def scan(items: list[Item]) -> None:
+        for item in items:
+            if isinstance(item, Host):
+                reads.update(activity.activity_of_block([_header(item.stmt)]).reads)
+                for _, nested in item.blocks:
+                    scan(nested)
+
+    scan(items)
+    wanted = {n for n in defs if n in reads}
+    wanted |= set(_closure_reads(frozenset(wanted), defs)) & defs.keys()
+    if not wanted:
+        return items
+
+    def hoist(items: list[Item]) -> list[Item]:
+        out: list[Item] = []
+        for item in items:
+            if isinstance(item, Trace) and _defined_name(item.stmt) in wanted:
+                out.append(Host(item.stmt))
+            elif isinstance(item, Host) and item.blocks:
+                out.append(
+                    dataclasses.replace(
+                        item, blocks=tuple((f, hoist(nested)) for f, nested in item.blocks)
+                    )
+                )
+            else:
+                out.append(item)
+        return out
+
+    return hoist(items)
+
+
+def _header(s: ast.stmt) -> ast.stmt:
+    """A compound statement's header alone, as a statement reading what the header reads."""
+    if isinstance(s, ast.If | ast.While):
+        return ast.Expr(s.test)
+    if isinstance(s, ast.For):
+        return ast.Expr(s.iter)
+    if isinstance(s, ast.With):
+        return ast.Expr(ast.Tuple([i.context_expr for i in s.items], ast.Load()))
+    if isinstance(s, ast.Try):
+        return ast.Pass()
+    return s
+
+
+def _defined_name(s: ast.stmt) -> str | None:
+    if isinstance(s, ast.FunctionDef):
+        return s.name
+    if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
+        return s.targets[0].id if isinstance(s.value, ast.Lambda) else None
+    return None
 
 
 def _local_defs(fn: ast.FunctionDef, nodes: tuple[ast.AST, ...]) -> dict[str, ast.stmt]:

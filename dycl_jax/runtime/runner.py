@@ -172,6 +172,7 @@ class RegionRunner:
             i for i, n in enumerate(region.live_in) if n in region.host_scalars
         )
         self.span = region.span
+        self.read_after = region.read_after
         self.location = SourceLocation(region.filename, region.first_line)
         self.first_statement_lines = region.body[0].lines if region.body else ()
         self.session = session
@@ -265,6 +266,7 @@ class RegionRunner:
                 raise
             if self._learn_state(seen):
                 return self._compile_with_state(values[:n])
+            self._check_lost_writes(captured)
             state = {(id(o), a) for o, a in self.state}  # inputs already, keyed by value
             entry_guards = (
                 tuple(g for g in read if (id(g.obj), g.name) not in state)
@@ -493,6 +495,23 @@ class RegionRunner:
         if key is not None:
             cache[key] = jitted
         return jitted
+
+    def _check_lost_writes(self, captured: Captured) -> None:
+        """Refuse a capture that writes in place a live-in read after the region that the
+        region does not hand back: a write the analysis did not see (``nn.init.zeros_(h)``,
+        through a view a helper returned), which the host's ``h`` would never show."""
+        for i, where in captured.written:
+            name = self.live_in[i] if i < len(self.live_in) else None
+            if name is not None and name in self.read_after:
+                raise UnsupportedConstructError(
+                    f"in-place write to {name!r} (or to a tensor it holds) in a form dycl_jax "
+                    "does not follow (a function writing its argument, a view made by a "
+                    f"helper or an alias it cannot see); the region would drop it, and {name!r} "
+                    "is read afterwards",
+                    where or self.location,
+                    hint=f"write with a method on {name!r} itself (`{name}.mul_(2)`, "
+                    f"`{name}[i] = v`), or compute the new value and rebind it",
+                )
 
     def _in_local_def(self, e: DataDependentError) -> DyclError:
         """``e`` restated when it happened inside a function defined in forward: dycl_jax splits

@@ -4,6 +4,9 @@ the user's line where a region's write would not reach another reference."""
 
 from __future__ import annotations
 
+import importlib.util
+import operator
+
 import pytest
 import torch
 import torch.nn as nn
@@ -508,3 +511,121 @@ def test_the_same_write_into_a_list_is_still_an_alias() -> None:
         assert_same(dycl_jax.convert(m)(x), m(x))
     except UnsupportedConstructError as e:
         assert "may share memory" in str(e)
+
+
+class LoopOverTuple(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.wq = nn.Linear(2, 2)
+        self.wk = nn.Linear(2, 2)
+
+    def forward(self, x):
+        q, k = self.wq(x), self.wk(x)
+        if q.abs().max() > 1:
+            for t in (q, k):
+                t.div_(2.0)  # writes q and k
+        return q @ k.T
+
+
+class WriteByFunction(nn.Module):
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+
+    def forward(self, x):
+        h = x * 2
+        if x.sum() > 0:
+            if self.how == "init":
+                nn.init.zeros_(h)
+            elif self.how == "operator":
+                operator.iadd(h, 1)
+            else:
+                h.__imul__(3)
+        return h
+
+
+@pytest.mark.parametrize("how", ["init", "operator", "dunder"])
+def test_writes_made_by_loops_over_displays_and_function_forms_are_exact(how: str) -> None:
+    torch.manual_seed(0)
+    for m in (LoopOverTuple().eval(), WriteByFunction(how).eval()):
+        cm = dycl_jax.convert(m)
+        for x in (torch.full((1, 2), 3.0), torch.full((1, 2), -0.1)):
+            with torch.no_grad():
+                assert_same(cm(x), m(x))
+
+
+ALIAS_FORMS = {
+    "ifexp": "a = h if flag else x",
+    "as_tensor": "a = torch.as_tensor(h)",
+    "broadcast": "a, _ = torch.broadcast_tensors(h, torch.zeros(1, 3))",
+    "dict_get": 'a = {"k": h}.get("k")',
+    "list_pop": "a = [h].pop()",
+    "walrus": "b = (a := h)",
+}
+
+
+@pytest.mark.parametrize("form", sorted(ALIAS_FORMS))
+def test_aliases_made_by_calls_and_expressions_are_refused_when_written(
+    form: str, tmp_path
+) -> None:
+    src = f"""
+import torch, torch.nn as nn
+
+class M(nn.Module):
+    def forward(self, x, flag=True):
+        h = x * 2
+        {ALIAS_FORMS[form]}
+        if x.sum() > 0:
+            a.add_(1)
+        return h
+"""
+    path = tmp_path / f"alias_{form}.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location(f"alias_{form}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    m = mod.M().eval()
+    x = torch.ones(1, 3)
+    try:
+        got = dycl_jax.convert(m)(x)
+    except UnsupportedConstructError as e:
+        assert "may share memory" in str(e) and e.location.filename == str(path)
+    else:
+        assert_same(got, m(x))
+
+
+class HelperView(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def head(self, t):
+        return t[:, :2]
+
+    def forward(self, x):
+        h = self.lin(x)
+        if h.sum() > 0:
+            self.head(h).add_(1)  # writes h through a view the helper made
+        return h
+
+
+def test_a_write_the_analysis_cannot_follow_is_refused_at_its_line() -> None:
+    torch.manual_seed(0)
+    m = HelperView().eval()
+    cm = dycl_jax.convert(m)
+    with pytest.raises(UnsupportedConstructError, match="does not follow") as exc:
+        for s in (1.0, -1.0):
+            cm(torch.full((1, 4), s))
+    assert exc.value.location.filename == __file__
+
+
+def test_assigning_data_is_refused() -> None:
+    class Data(nn.Module):
+        def forward(self, x):
+            h = x * 2
+            if x.sum() > 0:
+                h.data = h.data * 3
+            return h
+
+    with pytest.raises(UnsupportedConstructError, match=r"\.data"):
+        dycl_jax.convert(Data().eval())(torch.ones(1, 3))

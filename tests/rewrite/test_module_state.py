@@ -271,3 +271,21 @@ def test_a_counter_a_traced_submodule_increments_counts_every_call(bound: bool) 
         assert m.odefunc.nfe == want[1]
         counts.add(want[1])
     assert len(counts) > 1
+
+
+class HaltingScores(nn.Module):
+    """A-ViT's last layer: a halting score made as ``nn.Parameter(torch.ones(...))`` in forward."""
+
+    def forward(self, x):
+        h = nn.Parameter(torch.ones(x.shape[0], x.shape[1]))
+        if x.sum() > 0:
+            h = nn.Parameter(h * 2, requires_grad=False)
+        return x * h + 1
+
+
+def test_parameters_made_in_forward_are_their_values() -> None:
+    m = HaltingScores().eval()
+    cm = dycl_jax.convert(m)
+    for x in (torch.ones(2, 3), -torch.ones(2, 3)):
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
