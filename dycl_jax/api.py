@@ -346,6 +346,7 @@ class ConvertedModel:
                 config.cache_dir,
             )
         self.session = session.Session(model, self._compiler.build_program)
+        self._hook_epoch = guards.hook_epoch()
         self._compiler.session = self.session
         t0 = time.perf_counter()
         fn, owner = library.resolve_callable(model)
@@ -356,6 +357,14 @@ class ConvertedModel:
         self._checked_paths: set[tuple[Any, ...]] = set()  # paths checked mode compared
         # per program: the first statement writing state that outlives the call (save.state_write)
         self._state_writes: dict[Any, tuple[int, str] | None] = {}
+
+    def _hooks_still_absent(self) -> None:
+        """Refuse forward hooks registered since convert (checked only when one was registered
+        somewhere: an int compare per call)."""
+        epoch = guards.hook_epoch()
+        if epoch != self._hook_epoch:
+            _check_hooks(self.model)
+            self._hook_epoch = epoch
 
     def _build_reachable(self) -> None:
         """Build programs for every dynamic callee analysis resolved, so errors surface now."""
@@ -370,10 +379,12 @@ class ConvertedModel:
         return self._call(args, kwargs)
 
     def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        self._hooks_still_absent()
         self.session.refresh_if_stale()
         with jax.enable_x64(True):  # scoped; see dycl_jax/config.py
             try:
-                return io.outputs(self._root.run(io.inputs(args), io.inputs(kwargs)))
+                memo: dict[int, Any] = {}
+                return io.outputs(self._root.run(io.inputs(args, memo), io.inputs(kwargs, memo)))
             except _TRACER_ERRORS as e:
                 raise InputError(
                     f"{self._root.qualname} was called on abstract JAX values (inside jax.jit, "
@@ -448,6 +459,7 @@ class ConvertedModel:
         ``mesh``: a ``jax.sharding.Mesh`` to shard each group's rows over (all its axes); by
         default every device of the default backend when there are several; False: one device."""
         self._refuse_state("per_sample")
+        self._hooks_still_absent()
         self.session.refresh_if_stale()
         with jax.enable_x64(True):
             groups = per_sample.run(

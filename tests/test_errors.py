@@ -179,3 +179,31 @@ def test_inplace_write_to_module_buffer_refused() -> None:
     with pytest.raises(errors.CaptureError) as exc:
         cm(torch.randn(3))
     _check(exc, BufferWrite, "self.seen.add_(1)", r"in-place write to module state 'seen'")
+
+
+def test_hooks_registered_after_convert_are_refused_at_the_next_call() -> None:
+    class Gate(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Linear(2, 2)
+
+        def forward(self, x):
+            h = self.a(x)
+            if h.sum() > 0:
+                h = h * 2
+            return h
+
+    m = Gate().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.ones(1, 2)
+    cm(x)
+    handle = m.a.register_forward_hook(lambda mod, inp, out: out * 10)
+    with pytest.raises(errors.UnsupportedConstructError, match="forward hook"):
+        cm(x)
+    handle.remove()
+    with torch.no_grad():
+        assert_same(cm(x), m(x))
+    handle = m.register_forward_pre_hook(lambda mod, args: (args[0] * -1,))
+    with pytest.raises(errors.UnsupportedConstructError, match="pre-hook"):
+        cm(x)
+    handle.remove()

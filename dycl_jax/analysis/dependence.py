@@ -337,6 +337,10 @@ class Typer:
                         names.add(alias.asname or alias.name.split(".")[0])
             elif isinstance(node, ast.FunctionDef | ast.ClassDef) and node is not self.parsed.node:
                 names.add(node.name)
+            elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
+                names.add(node.name)  # `case other:` binds other
+            elif isinstance(node, ast.MatchMapping) and node.rest:
+                names.add(node.rest)
         return names
 
     def bind_local(self, target: ast.expr, val: AbsVal) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import sys
 import threading
 import types
@@ -275,6 +276,34 @@ def install_structure_watch() -> None:
     torch.nn.Module.__setattr__ = watched_setattr  # type: ignore[method-assign]
     torch.nn.Module.__delattr__ = watched_delattr  # type: ignore[method-assign]
 
+    from torch.nn.modules import module as torch_module
+
+    for owner, name in (
+        (torch.nn.Module, "register_forward_hook"),
+        (torch.nn.Module, "register_forward_pre_hook"),
+        (torch_module, "register_module_forward_hook"),
+        (torch_module, "register_module_forward_pre_hook"),
+    ):
+        setattr(owner, name, _counting_hooks(getattr(owner, name)))
+
+
+def hook_epoch() -> int:
+    """Bumped whenever a forward hook or pre-hook is registered anywhere (see
+    install_structure_watch): a converted model checks its modules again then."""
+    return _HOOK_EPOCH[0]
+
+
+_HOOK_EPOCH = [0]
+
+
+def _counting_hooks(register: Any) -> Any:
+    @functools.wraps(register)
+    def registered(*args: Any, **kwargs: Any) -> Any:
+        _HOOK_EPOCH[0] += 1
+        return register(*args, **kwargs)
+
+    return registered
+
 
 def _code_names(fn: Any) -> set[str]:
     """Every global and attribute name ``fn``'s code (nested code included) refers to."""
@@ -374,6 +403,7 @@ def class_guards(root: torch.nn.Module | None, fn: Any) -> list[Guard]:
     if root is None:
         return []
     names = _code_names(fn)
+    own = set(names)  # methods the region itself calls: replaced on the class, not followed
     classes: dict[int, type] = {}
     for m in root.modules():
         for c in type(m).__mro__:
@@ -386,17 +416,21 @@ def class_guards(root: torch.nn.Module | None, fn: Any) -> list[Guard]:
                 names |= _code_names(f)
     out: list[Guard] = []
     for c in classes.values():
-        out.extend(_class_guards(c, names))
+        out.extend(_class_guards(c, names, own))
     return out
 
 
-def _class_guards(c: type, names: set[str]) -> list[Guard]:
+def _class_guards(c: type, names: set[str], own: set[str]) -> list[Guard]:
     out = []
     for k, v in vars(c).items():
         if k in names and not k.startswith("__"):
             snap = _snapshot(v)
             if snap is not _MISSING:
                 out.append(Guard(c, k, ("value", snap), v))
+            elif k in own and isinstance(v, types.FunctionType):
+                # a method the region traced (self.post(h)): by identity, so one replaced on
+                # the class after convert is traced again
+                out.append(Guard(c, k, ("function", id(v)), v))
     return out
 
 

@@ -36,7 +36,7 @@ def split(
     key: list[Any] = []
     leaves: list[Any] = []
     for i, v in enumerate(values):
-        if i in dynamic and type(v) in (int, float):
+        if i in dynamic and scalar_input(v):
             key.append(("s", type(v)))
             leaves.append(np.asarray(v, np.int64 if type(v) is int else np.float64))
         else:
@@ -47,6 +47,13 @@ def split(
         if same is not None:
             key.append(("same", same))
     return tuple(key), leaves
+
+
+def scalar_input(v: Any) -> bool:
+    """A host number passed to a region as a 0-d array: a float, or an int int64 holds (a
+    larger one, ``n * n`` of big ints, is a static value of the signature instead)."""
+    t = type(v)
+    return t is float or (t is int and -(2**63) <= v < 2**63)
 
 
 def shared_leaves(leaves: list[Any]) -> tuple[int, ...] | None:
@@ -146,7 +153,7 @@ def _cell_key_value(x: Any, refs: list[Any] | None) -> Any:
 def scalar_leaves(values: tuple[Any, ...], dynamic: frozenset[int]) -> set[int]:
     """Indices, among the leaves of ``split``, of the host scalars passed as 0-d arrays."""
     starts = leaf_starts(values, dynamic)
-    return {starts[i] for i, v in enumerate(values) if i in dynamic and type(v) in (int, float)}
+    return {starts[i] for i, v in enumerate(values) if i in dynamic and scalar_input(v)}
 
 
 def leaf_starts(values: tuple[Any, ...], dynamic: frozenset[int]) -> list[int]:
@@ -155,7 +162,7 @@ def leaf_starts(values: tuple[Any, ...], dynamic: frozenset[int]) -> list[int]:
     leaves: list[Any] = []
     for i, v in enumerate(values):
         out.append(len(leaves))
-        if i in dynamic and type(v) in (int, float):
+        if i in dynamic and scalar_input(v):
             leaves.append(v)
         else:
             _key(v, leaves)
@@ -173,7 +180,7 @@ def rebuild(values: tuple[Any, ...], dynamic: frozenset[int], tensors: list[Any]
     # arrays is among the values): two names bound to one array stay two inputs, as before.
     arrays: dict[int, Any] | None = {} if _any_nested(values, dynamic) else None
     for i, v in enumerate(values):
-        if i in dynamic and type(v) in (int, float):
+        if i in dynamic and scalar_input(v):
             out.append(next(it))
         else:
             out.append(_rebuild(v, it, memo, arrays))
@@ -185,7 +192,7 @@ def _any_nested(values: tuple[Any, ...], dynamic: frozenset[int]) -> bool:
     ``values``: the condition under which ``split`` records shared leaves."""
     for i, v in enumerate(values):
         t = type(v)
-        if i in dynamic and t in (int, float):
+        if i in dynamic and scalar_input(v):
             continue
         if t is not _ARRAY_IMPL and t is not np.ndarray and t not in _SCALARS:
             return True

@@ -110,9 +110,23 @@ class HostLibrary:
         """``v in t`` for a tensor ``t``: PyTorch's ``Tensor.__contains__``, ``(v == t).any()``,
         read back (one device read)."""
         if not isinstance(t, jax.Array | np.ndarray):
+            if type(t) in (list, tuple) and isinstance(v, jax.Array | np.ndarray):
+                # Python's `in`: each item by identity, then `==` read as a truth value, with
+                # PyTorch's error for a tensor of several elements
+                return any(item is v or self._equal(item, v) for item in t)
             return v in t  # not a tensor after all
         self.stats.host_reads += 1
         return contains(np.asarray(t), v)
+
+    def _equal(self, a: Any, b: Any) -> bool:
+        """``bool(a == b)`` with PyTorch's rules (one device read)."""
+        eq = a == b
+        if isinstance(eq, jax.Array | np.ndarray):
+            self.stats.host_reads += 1
+            if eq.size != 1:
+                raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+            return bool(np.asarray(eq).reshape(()))
+        return bool(eq)
 
     def numpy(self, t: Any) -> Any:
         """``t.numpy()``: a host copy as a numpy array, like PyTorch's."""

@@ -27,19 +27,28 @@ def _input_leaf(value: Any) -> Any:
     return value
 
 
-def inputs(value: Any) -> Any:
+def inputs(value: Any, memo: dict[int, Any] | None = None) -> Any:
     """The converted model's arguments: torch tensors become numpy views (same dtype); numpy and
     jax arrays and every other value pass as they are, inside any containers. Regions take numpy
-    and jax arrays alike; the model's outputs are all jax arrays (:func:`outputs`).
+    and jax arrays alike; the model's outputs are all jax arrays (:func:`outputs`). One tensor
+    met more than once (``cm(x, x)``, ``[x, x]``; across calls sharing ``memo``) becomes one
+    array, so ``key is query`` holds as in eager.
     """
+    memo = {} if memo is None else memo
+
+    def leaf(v: Any) -> Any:
+        if isinstance(v, torch.Tensor):
+            a = memo.get(id(v))
+            if a is None:
+                a = memo[id(v)] = _input_leaf(v)
+            return a
+        return _input_leaf(v)
+
     if type(value) is tuple:  # the positional arguments: tensors, the common case, directly
-        return tuple(
-            dtypes.tensor_to_numpy(v) if type(v) is torch.Tensor else map_structure(_input_leaf, v)
-            for v in value
-        )
+        return tuple(leaf(v) if type(v) is torch.Tensor else map_structure(leaf, v) for v in value)
     if type(value) is dict and not value:
         return value
-    return map_structure(_input_leaf, value)
+    return map_structure(leaf, value)
 
 
 def to_torch(value: Any) -> Any:

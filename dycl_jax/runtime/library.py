@@ -49,7 +49,7 @@ class Runtime(HostLibrary):
 
     def contains(self, t: Any, v: Any) -> bool:
         if not isinstance(t, jax.Array | np.ndarray | per_sample.Rows):
-            return v in t
+            return HostLibrary.contains(self, t, v)
         self.session.stats.host_reads += 1
         if type(t) is per_sample.Rows:
             return t.contains(v)

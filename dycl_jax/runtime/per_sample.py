@@ -483,7 +483,7 @@ class _Run:
         rep_list = []
         for i, v in enumerate(values):
             if type(v) is Scalars:
-                if i in runner.dynamic and all(type(x) in (int, float) for x in v.values):
+                if i in runner.dynamic and all(signature.scalar_input(x) for x in v.values):
                     if len({type(x) for x in v.values}) == 1:
                         per_row[i] = v
                         rep_list.append(v.values[0])

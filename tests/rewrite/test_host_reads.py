@@ -1042,3 +1042,25 @@ def test_keys_read_back_inside_staged_ifs_and_tuples() -> None:
         x = torch.randn(1, 4, generator=g)
         with torch.no_grad():
             assert_same(cm(x), m(x))
+
+
+class BigInts(nn.Module):
+    """Python ints beyond int64 (read back, then squared) and a match capture pattern."""
+
+    def forward(self, x):
+        m = int(x.max()) * 3_000_000_000
+        n = m * m
+        k = int(x.argmax())
+        match k:
+            case 0:
+                y = x + 1
+            case other:
+                y = x * other
+        return x * (n % 7), y
+
+
+def test_big_python_ints_and_match_captures_reach_regions() -> None:
+    m = BigInts().eval()
+    cm = dycl_jax.convert(m)
+    for x in (torch.tensor([5.0, 0.0]), torch.tensor([0.0, 2.0]), torch.tensor([1.0, 3.0])):
+        assert_same(cm(x), m(x))

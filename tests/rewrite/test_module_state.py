@@ -289,3 +289,28 @@ def test_parameters_made_in_forward_are_their_values() -> None:
     for x in (torch.ones(2, 3), -torch.ones(2, 3)):
         with torch.no_grad():
             assert_same(cm(x), m(x))
+
+
+class Post(nn.Module):
+    def post(self, h):
+        return h + 1
+
+    def forward(self, x):
+        h = x * 2
+        if h.mean() > 0:
+            h = h * 3
+        return self.post(h)
+
+
+def test_a_method_replaced_on_the_class_after_convert_is_followed() -> None:
+    m = Post().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.ones(1, 2)
+    assert_same(cm(x), m(x))
+    original = Post.post
+    try:
+        Post.post = lambda self, h: h - 100
+        assert_same(cm(x), m(x))
+    finally:
+        Post.post = original
+    assert_same(cm(x), m(x))

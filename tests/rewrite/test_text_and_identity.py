@@ -211,3 +211,44 @@ def test_identity_of_tensors_picked_out_of_live_in_containers() -> None:
         seen.add(want[1])
         np.testing.assert_allclose(np.asarray(got[0]), want[0].numpy(), rtol=1e-6)
     assert seen == {True, False}
+
+
+class SelfAttention(nn.Module):
+    def forward(self, query, key, feats):
+        uniq = []
+        for f in feats:
+            if not any(f is u for u in uniq):
+                uniq.append(f)
+        if key is query and query.sum() > 0:
+            return query * 2, len(uniq)
+        return query + key, len(uniq)
+
+
+def test_one_tensor_passed_twice_is_one_object() -> None:
+    m = SelfAttention().eval()
+    cm = dycl_jax.convert(m)
+    x, y = torch.ones(1, 2), torch.full((1, 2), 2.0)
+    for args in ((x, x, [x, x]), (x, y, [x, y]), (y, y, [y, x, y])):
+        want = m(*args)
+        got = cm(*args)
+        assert got[1] == want[1]
+        np.testing.assert_array_equal(np.asarray(got[0]), want[0].numpy())
+
+
+class MemberOfList(nn.Module):
+    def forward(self, x):
+        outs = [x * 2, x * 3]
+        if x.sum() > 0:
+            outs.append(x)
+        try:
+            found = x in outs
+        except RuntimeError:
+            found = None
+        return found
+
+
+def test_tensor_in_a_list_follows_python_and_pytorch() -> None:
+    m = MemberOfList().eval()
+    cm = dycl_jax.convert(m)
+    for x in (torch.ones(2), -torch.ones(2), torch.ones(1)):
+        assert cm(x) == m(x)
