@@ -12,10 +12,11 @@ index, a shape, a static branch), tracing fails and the runner falls back to spe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -112,14 +113,38 @@ class _Entry:
         return self.captured.plan.build(outs, values)
 
 
-def _refilled(original: Any, copy: Any) -> Any:
+@contextlib.contextmanager
+def _state_as_torch(attrs: Iterable[tuple[Any, str]]) -> Iterator[None]:
+    """Module state the host keeps as arrays (``self.inf = ...`` written by host code), as torch
+    tensors while a region runs in PyTorch; afterwards whatever the attributes hold (changed in
+    place or replaced by the region) is converted back."""
+    swapped = []
+    refilled = []
+    for o, a in attrs:
+        v = o.__dict__.get(a, UNDEFINED)
+        if isinstance(v, jax.Array | np.ndarray):
+            o.__dict__[a] = io.to_torch_owned(v)
+            swapped.append((o, a))
+        elif type(v) in (list, dict):  # the same object, its entries converted in place
+            refilled.append(_refilled(v, io.to_torch_owned(v), to=lambda x: x))
+    try:
+        yield
+    finally:
+        for o, a in swapped:
+            if a in o.__dict__:
+                o.__dict__[a] = io.from_torch(o.__dict__[a])
+        for c in refilled:
+            _refilled(c, list(c) if type(c) is list else dict(c))
+
+
+def _refilled(original: Any, copy: Any, to: Callable[[Any], Any] = io.from_torch) -> Any:
     """``original`` (a list or dict) with the contents of ``copy`` (its torch copy, changed
-    by a region run in PyTorch), converted back."""
+    by a region run in PyTorch), converted back (by ``to``)."""
     if type(original) is list:
-        original[:] = [io.from_torch(x) for x in copy]
+        original[:] = [to(x) for x in copy]
     else:
         original.clear()
-        original.update((k, io.from_torch(x)) for k, x in copy.items())
+        original.update((k, to(x)) for k, x in copy.items())
     return original
 
 
@@ -254,7 +279,7 @@ class RegionRunner:
                     err = self._in_local_def(e)
                     if err is not e or isinstance(self, StagedRunner):
                         raise err from None
-                    return self._eager_entry(key, values, self._with_state(n, restore=False), e)
+                    return self._eager_entry(key, values, self._without_state(n), e)
                 if isinstance(e, UserCodeError):
                     raise self._as_pytorch(fn, values, e) from None
                 if isinstance(e, OpaqueOutputError):
@@ -288,7 +313,7 @@ class RegionRunner:
             except DataDependentError as e:  # a lowering found a data-dependent shape
                 if isinstance(self, StagedRunner):
                     raise
-                return self._eager_entry(key, values, self._with_state(n, restore=False), e)
+                return self._eager_entry(key, values, self._without_state(n), e)
             s.stats.compiles += 1
             logger.info(
                 "compiled %s.%s (%s): signature %d, capture %.0f ms",
@@ -402,8 +427,8 @@ class RegionRunner:
                 )
             self.session.stats.eager_region_calls += 1
             given = io.to_torch_owned(vals)
-            with torch.no_grad():  # values only, as the compiled regions give
-                outs = fn(*given)
+            with torch.no_grad(), _state_as_torch(self.session.state_attrs):
+                outs = fn(*given)  # values only, as the compiled regions give
             # containers handed back unchanged are the caller's own objects, as in eager
             # (refilled with what the region left in them: `outs += [t]` grows the list itself)
             back = {id(g): v for g, v in zip(given, vals) if type(g) in (list, dict)}
@@ -619,9 +644,16 @@ class RegionRunner:
         self.cache.clear()
         self._variants.clear()
 
-    def _with_state(self, n: int, restore: bool = True) -> Callable[..., tuple[Any, ...]]:
-        """The region function, with module state attributes set to the traced values; put
-        back afterwards unless ``restore`` is False (a run in PyTorch: its writes are real)."""
+    def _without_state(self, n: int) -> Callable[..., tuple[Any, ...]]:
+        """The region function on its live-ins alone (the state values passed after them
+        dropped): run in PyTorch, it reads and writes the module's state itself."""
+        if not self.state:
+            return self.fn
+        return lambda *values: self.fn(*values[:n])
+
+    def _with_state(self, n: int) -> Callable[..., tuple[Any, ...]]:
+        """The region function, with module state attributes set to the traced values (put
+        back afterwards)."""
         state = self.state
         if not state:
             return self.fn
@@ -634,12 +666,11 @@ class RegionRunner:
                         o.__dict__[a] = v
                 return self.fn(*values[:n])
             finally:
-                if restore:
-                    for (o, a), v in zip(state, saved):
-                        if v is UNDEFINED:
-                            o.__dict__.pop(a, None)
-                        else:
-                            o.__dict__[a] = v
+                for (o, a), v in zip(state, saved):
+                    if v is UNDEFINED:
+                        o.__dict__.pop(a, None)
+                    else:
+                        o.__dict__[a] = v
 
         return fn
 

@@ -143,3 +143,49 @@ def test_a_region_run_in_pytorch_grows_the_callers_list() -> None:
     cm = dycl_jax.convert(m)
     x = torch.tensor([[-1.0, 2.0, 3.0]])
     assert_same(cm(x), m(x))
+
+
+class PointerAtt(nn.Module):
+    """PointerNet: a helper stores an expanded parameter on the module (host state), then the
+    attention masks with it behind a data-dependent length test (a region run in PyTorch)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._inf = nn.Parameter(torch.FloatTensor([float("-inf")]), requires_grad=False)
+
+    def init_inf(self, size):
+        self.inf = self._inf.unsqueeze(1).expand(*size)
+
+    def forward(self, h, mask):
+        att = h * 2
+        if len(att[mask]) > 0:
+            att[mask] = self.inf[mask]
+        return att.softmax(1)
+
+
+class PointerNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.att = PointerAtt()
+        self.calls = 0
+
+    def forward(self, x):
+        mask = torch.ones_like(x)
+        self.att.init_inf(mask.size())
+        outs = []
+        for _ in range(x.shape[1]):
+            a = self.att(x, torch.eq(mask, 0))
+            idx = (a * mask).max(1)[1]
+            mask = mask * (1 - torch.nn.functional.one_hot(idx, x.shape[1]).float())
+            outs.append(idx)
+        return torch.stack(outs, 1)
+
+
+def test_regions_run_in_pytorch_read_host_state_as_tensors() -> None:
+    m = PointerNet().eval()
+    cm = dycl_jax.convert(m)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        x = torch.randn(2, 4, generator=g)
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
