@@ -159,9 +159,9 @@ class Normalizer:
 
     def _plain_tensors(self) -> frozenset[str]:
         """Locals every binding of which (in the source, comprehensions aside) is ``name = <a
-        torch function or tensor method returning one tensor>``: ``t[i] = v`` copies ``v`` into
-        such a name, it never holds ``v``."""
-        ok: set[str] = set()
+        torch function or tensor method returning one tensor>``, or arithmetic on such a value
+        or name: ``t[i] = v`` copies ``v`` into such a name, it never holds ``v``."""
+        values: dict[str, list[ast.expr]] = {}
         bad: set[str] = set()
         fn = self.parsed.node
         a = fn.args
@@ -174,7 +174,7 @@ class Normalizer:
                 and len(n.targets) == 1
                 and isinstance(n.targets[0], ast.Name)
             ):
-                (ok if self._one_tensor(n.value) else bad).add(n.targets[0].id)
+                values.setdefault(n.targets[0].id, []).append(n.value)
                 seen.add(id(n.targets[0]))
             elif isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name):
                 seen.add(id(n.target))  # `t += v` keeps a tensor a tensor (and a list a list)
@@ -186,9 +186,23 @@ class Normalizer:
                 bad |= set(n.names)
             elif isinstance(n, ast.ExceptHandler) and n.name:
                 bad.add(n.name)
-        return frozenset(ok - bad)
+        plain = set(values) - bad
+        changed = True
+        while changed:  # the largest set whose bindings are all tensors given the set
+            changed = False
+            for name in sorted(plain):
+                if not all(self._one_tensor(v, plain) for v in values[name]):
+                    plain.discard(name)
+                    changed = True
+        return frozenset(plain)
 
-    def _one_tensor(self, e: ast.expr) -> bool:
+    def _one_tensor(self, e: ast.expr, plain: set[str]) -> bool:
+        if isinstance(e, ast.Name):
+            return e.id in plain
+        if isinstance(e, ast.BinOp):  # a tensor and anything: a tensor
+            return self._one_tensor(e.left, plain) or self._one_tensor(e.right, plain)
+        if isinstance(e, ast.UnaryOp):
+            return self._one_tensor(e.operand, plain)
         if not isinstance(e, ast.Call):
             return False
         f = e.func

@@ -583,10 +583,11 @@ class RegionRunner:
                     raise DataDependentError("host scalar changes type promotion")
                 if _narrow_scalar_math(captured):
                     raise DataDependentError("host scalar arithmetic below Python's precision")
-        except DataDependentError:
+        except (DataDependentError, UserCodeError):
             if not self.dynamic:
                 raise
-            # A host scalar is needed as a Python value here: specialise on it from now on.
+            # A host scalar is needed as a Python value here (a 0-d array where an op takes a
+            # number, e.g. arange(0, n, dtype=...)): specialise on it from now on.
             self.dynamic = frozenset()
             self.clear()
             state = self._state_from(values)

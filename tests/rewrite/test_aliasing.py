@@ -629,3 +629,25 @@ def test_assigning_data_is_refused() -> None:
 
     with pytest.raises(UnsupportedConstructError, match=r"\.data"):
         dycl_jax.convert(Data().eval())(torch.ones(1, 3))
+
+
+class FinalizeHypos(nn.Module):
+    """fairseq: ``pos_scores[:, step] = eos_scores`` copies values; a later in-place
+    ``eos_scores /= k`` cannot reach ``pos_scores`` (rebound by arithmetic in between)."""
+
+    def forward(self, scores, step: int):
+        eos_scores = scores.max(1)[0]
+        pos_scores = torch.zeros(scores.shape[0], 4)
+        pos_scores[:, step] = eos_scores
+        if eos_scores.sum() > 0:
+            pos_scores = pos_scores * 2
+        eos_scores /= (step + 1) ** 1.0
+        return pos_scores, eos_scores
+
+
+def test_values_copied_into_a_tensor_do_not_alias_it() -> None:
+    m = FinalizeHypos().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -1.0):
+        x = torch.arange(15.0).reshape(3, 5) * s
+        assert_same(cm(x, 1), m(x, 1))

@@ -1064,3 +1064,27 @@ def test_big_python_ints_and_match_captures_reach_regions() -> None:
     cm = dycl_jax.convert(m)
     for x in (torch.tensor([5.0, 0.0]), torch.tensor([0.0, 2.0]), torch.tensor([1.0, 3.0])):
         assert_same(cm(x), m(x))
+
+
+class FixedGrid(nn.Module):
+    """torchdiffeq's fixed-grid solver: a number read back as the end of ``torch.arange``
+    with a dtype (the region specialises on it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.step_size = 0.3
+
+    def forward(self, y0, t):
+        niters = torch.ceil((t[-1] - t[0]) / self.step_size + 1).item()
+        grid = torch.arange(0, niters, dtype=t.dtype, device=t.device) * self.step_size + t[0]
+        if grid[-1] > t[-1]:
+            grid[-1] = t[-1]
+        return y0 * grid.sum(), grid
+
+
+def test_a_number_read_back_as_an_arange_bound() -> None:
+    m = FixedGrid().eval()
+    cm = dycl_jax.convert(m)
+    y0 = torch.ones(2, 4)
+    for t in (torch.tensor([0.0, 0.45, 1.0]), torch.tensor([0.0, 0.5, 2.0])):
+        assert_same(cm(y0, t), m(y0, t))
