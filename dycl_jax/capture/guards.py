@@ -239,6 +239,78 @@ def number_writes(
                 obj.__dict__[name] = old
 
 
+@contextlib.contextmanager
+def tensor_writes(objects: Iterable[Any]) -> Iterator[list[str]]:
+    """Find tensors made while tracing (fake tensors) that the block left in the attributes of
+    ``objects`` (modules, helper objects: ``self.state["hidden"] = (h,)`` in a submodule traced
+    into a region, which a compiled region would never store); put the values from before back,
+    and yield a description of each (``RNNDecoder.state``)."""
+    saved = [(m, dict(m.__dict__), _shallow_containers(m.__dict__)) for m in objects]
+    known: set[int] = set()
+    for _, before, containers in saved:
+        for v in (*before.values(), *containers.values()):
+            _tensor_ids(v, known)
+    found: list[str] = []
+    try:
+        yield found
+    finally:
+        for m, before, containers in saved:
+            d = m.__dict__
+            for k, v in list(d.items()):
+                if k in ("_parameters", "_modules"):
+                    continue
+                if _new_tensor(v, known):
+                    found.append(f"{type(m).__name__}.{k}")
+                    if id(v) in containers:  # the same list / dict: its old entries back
+                        _refill(v, containers[id(v)])
+                    elif k in before:
+                        d[k] = before[k]
+                    else:
+                        del d[k]
+
+
+def _shallow_containers(d: dict[str, Any]) -> dict[int, Any]:
+    out: dict[int, Any] = {}
+    for v in d.values():
+        if type(v) is list:
+            out[id(v)] = list(v)
+        elif type(v) is dict:
+            out[id(v)] = dict(v)
+    return out
+
+
+def _refill(c: Any, items: Any) -> None:
+    if type(c) is list:
+        c[:] = items
+    else:
+        c.clear()
+        c.update(items)
+
+
+def _tensor_ids(v: Any, out: set[int], depth: int = 0) -> None:
+    if isinstance(v, torch.Tensor):
+        out.add(id(v))
+    elif depth <= 3 and type(v) in (list, tuple):
+        for x in v:
+            _tensor_ids(x, out, depth + 1)
+    elif depth <= 3 and type(v) is dict:
+        for x in v.values():
+            _tensor_ids(x, out, depth + 1)
+
+
+def _new_tensor(v: Any, known: set[int], depth: int = 0) -> bool:
+    """Whether ``v`` is or holds (in lists, tuples, dicts) a tensor not in ``known``."""
+    if isinstance(v, torch.Tensor):
+        return id(v) not in known
+    if depth > 3:
+        return False
+    if type(v) in (list, tuple):
+        return any(_new_tensor(x, known, depth + 1) for x in v)
+    if type(v) is dict:
+        return any(_new_tensor(x, known, depth + 1) for x in v.values())
+    return False
+
+
 def install_structure_watch() -> None:
     """Wrap ``nn.Module.__setattr__`` / ``__delattr__`` once per process to bump the epoch (an
     isinstance check per module attribute write)."""
@@ -420,7 +492,9 @@ def class_guards(root: torch.nn.Module | None, fn: Any) -> list[Guard]:
     return out
 
 
-def _class_guards(c: type, names: set[str], own: set[str]) -> list[Guard]:
+def _class_guards(
+    c: type, names: set[str], own: frozenset[str] | set[str] = frozenset()
+) -> list[Guard]:
     out = []
     for k, v in vars(c).items():
         if k in names and not k.startswith("__"):

@@ -328,7 +328,9 @@ def trace(
     try:
         # mkldnn's fused RNN kernels have no core-ATen decomposition; the generic path has.
         with mkldnn_disabled(), _parameters_as_values(), _eager_fast_paths_refused(root) as modes:
-            with guards.number_writes(root.modules() if root is not None else ()) as writes:
+            modules = list(root.modules()) if root is not None else []
+            objects = [*modules, *_helper_objects(live_in)]
+            with guards.number_writes(modules) as writes, guards.tensor_writes(objects) as stored:
                 gm = _make_fx(traced, param_values, examples)
     except (CaptureError, UnboundLocalError):
         raise  # UnboundLocalError: the original reads a local it has not assigned (UNDEFINED)
@@ -380,6 +382,12 @@ def trace(
             hint="check the shapes and dtypes passed to the model; if the model runs in PyTorch "
             "on these inputs, this is a dycl_jax limitation: please report it",
         ) from e
+    if stored:
+        raise StateWriteError(
+            f"stores tensors into module state ({', '.join(sorted(set(stored)))}) while traced "
+            "(a compiled region would not store them)",
+            None,
+        )
     if writes:
         obj, name, _, filename, line = writes[0]
         raise StateWriteError(
@@ -404,6 +412,31 @@ def trace(
         frozenset(modes),
         written,
     )
+
+
+def _helper_objects(values: Any) -> list[Any]:
+    """Plain Python objects among a region's live-ins (a beam-search helper built in forward),
+    inside lists, tuples and dicts too: their attributes are state a traced method may set."""
+    out: list[Any] = []
+    seen: set[int] = set()
+
+    def walk(v: Any, depth: int) -> None:
+        if id(v) in seen or depth > 3:
+            return
+        seen.add(id(v))
+        t = type(v)
+        if t in (list, tuple):
+            for x in v:
+                walk(x, depth + 1)
+        elif t is dict:
+            for x in v.values():
+                walk(x, depth + 1)
+        elif guards.plain_object(v):
+            out.append(v)
+
+    for v in values:
+        walk(v, 0)
+    return out
 
 
 class _FastPathRefused(Exception):

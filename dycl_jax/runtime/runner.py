@@ -661,11 +661,23 @@ class RegionRunner:
 
         def fn(*values: Any) -> tuple[Any, ...]:
             saved = [o.__dict__.get(a, UNDEFINED) for o, a in state]
+            given = values[n:]
+            entries = [_entries(v) for v in given]
             try:
-                for (o, a), v in zip(state, values[n:]):
+                for (o, a), v in zip(state, given):
                     if v is not UNDEFINED:
                         o.__dict__[a] = v
-                return self.fn(*values[:n])
+                outs = self.fn(*values[:n])
+                for (o, a), v, before in zip(state, given, entries):
+                    if before is not None and _entries(v) != before:
+                        # self.state["hidden"] = (h,): a compiled region would change only the
+                        # copy of the container it was given
+                        raise StateWriteError(
+                            f"changes {type(o).__name__}.{a}, a list or dict the module keeps, "
+                            "while traced (a compiled region would not repeat it)",
+                            self.location,
+                        )
+                return outs
             finally:
                 for (o, a), v in zip(state, saved):
                     if v is UNDEFINED:
@@ -674,6 +686,15 @@ class RegionRunner:
                         o.__dict__[a] = v
 
         return fn
+
+
+def _entries(v: Any) -> tuple[Any, ...] | None:
+    """What a list or dict holds, by identity (None for anything else)."""
+    if type(v) is list:
+        return tuple(id(x) for x in v)
+    if type(v) is dict:
+        return tuple((k, id(x)) for k, x in v.items())
+    return None
 
 
 def _nbytes(arrays: tuple[Any, ...]) -> int:

@@ -314,3 +314,51 @@ def test_a_method_replaced_on_the_class_after_convert_is_followed() -> None:
     finally:
         Post.post = original
     assert_same(cm(x), m(x))
+
+
+class StatefulDecoder(nn.Module):
+    """OpenNMT's RNN decoder keeps its hidden state in a dict on the module."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cell = nn.GRUCell(3, 3)
+        self.state: dict = {}
+
+    def init_state(self, h):
+        self.state["hidden"] = (h,)
+
+    def forward(self, x):
+        h = self.cell(x, self.state["hidden"][0])
+        self.state["hidden"] = (h,)
+        return h
+
+
+def _decode_step(decoder, x):
+    return decoder(x) * 2
+
+
+class Greedy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.decoder = StatefulDecoder()
+
+    def forward(self, x):
+        self.decoder.init_state(torch.zeros(1, 3))
+        outs = []
+        for _ in range(4):
+            y = _decode_step(self.decoder, x)  # the decoder is traced inside a region
+            outs.append(y)
+            if y.sum() > 3:
+                break
+        return torch.cat(outs), self.decoder.state["hidden"][0]
+
+
+def test_tensors_a_traced_submodule_stores_in_its_state_are_kept_every_call() -> None:
+    torch.manual_seed(0)
+    m = Greedy().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -1.0, 3.0):
+        x = torch.full((1, 3), s)
+        with torch.no_grad():
+            want = m(x)
+        assert_same(cm(x), want)
