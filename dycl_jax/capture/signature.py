@@ -120,11 +120,13 @@ def _key(v: Any, leaves: list[Any], refs: list[Any] | None = None) -> Any:
         return (leaf.shape, leaf.dtype)
     if t is types.FunctionType and v.__closure__:
         # A closure (a lambda or def made in forward) reads its cells when the region runs:
-        # Python values there are part of the key, so a counter it closes over is not baked in.
-        cells = tuple(_cell_key(c, refs) for c in v.__closure__)
+        # Python values there are part of the key, so a counter it closes over is not baked in,
+        # and arrays there are leaves (ToMe's merge, DEQ's `lambda z: self.f(z, x)`). Keyed by
+        # its code: the same lambda made again on the next call reuses the compile.
+        cells = tuple(_cell_key(c, leaves, refs) for c in v.__closure__)
         if refs is not None:
             refs.append(v)
-        return ("f", id(v), cells, _cell_key_value(v.__defaults__, refs))
+        return ("f", id(v.__code__), cells, _cell_key_value(v.__defaults__, refs))
     # Functions, other objects and parameters (read as constants while the object is
     # unchanged): keyed by identity.
     if refs is not None:
@@ -132,11 +134,42 @@ def _key(v: Any, leaves: list[Any], refs: list[Any] | None = None) -> Any:
     return ("o", id(v))
 
 
-def _cell_key(cell: Any, refs: list[Any] | None) -> Any:
+def _cell_key(cell: Any, leaves: list[Any], refs: list[Any] | None) -> Any:
     try:
-        return _cell_key_value(cell.cell_contents, refs)
+        x = cell.cell_contents
     except ValueError:  # an empty cell
         return ("empty",)
+    if _cell_array(x):
+        leaves.append(x)
+        return ("a", x.shape, x.dtype)
+    return _cell_key_value(x, refs)
+
+
+def _cell_array(x: Any) -> bool:
+    return type(x) is _ARRAY_IMPL or isinstance(x, _ARRAY | np.ndarray)
+
+
+def _rebuilt_closure(f: types.FunctionType, it: Any) -> types.FunctionType:
+    """``f`` with the arrays its cells hold replaced, in order, by the next of ``it``."""
+    cells = []
+    changed = False
+    for cell in f.__closure__ or ():
+        try:
+            x = cell.cell_contents
+        except ValueError:
+            cells.append(cell)
+            continue
+        if _cell_array(x):
+            cells.append(types.CellType(next(it)))
+            changed = True
+        else:
+            cells.append(cell)
+    if not changed:
+        return f
+    g = types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__, tuple(cells))
+    g.__kwdefaults__ = f.__kwdefaults__
+    g.__qualname__ = f.__qualname__
+    return g
 
 
 def _cell_key_value(x: Any, refs: list[Any] | None) -> Any:
@@ -243,6 +276,8 @@ def _rebuild(v: Any, it: Any, memo: dict[int, Any], arrays: dict[int, Any] | Non
         return memo.setdefault(id(v), set(v))
     if isinstance(v, _DICT_VIEWS):
         return [_rebuild(x, it, memo, arrays) for x in v]
+    if t is types.FunctionType and v.__closure__:
+        return _rebuilt_closure(v, it)
     return v
 
 

@@ -360,6 +360,10 @@ class Normalizer:
                 for v in e.values
             ]
             return ast.copy_location(ast.JoinedStr(parts), e)
+        if isinstance(e, ast.Lambda):
+            # made on the host (`fixed_point(lambda z: self.f(z, x), z0)`): its body runs where
+            # it is called; made in a region, the function would be an output holding tensors
+            return e
         e2 = self.lift(e)
         if isinstance(e2, ast.Name) or not self.typer.reads_tensor(e2):
             return e2

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-import types
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -367,25 +366,11 @@ class RegionRunner:
         return entry
 
     def _check_opaque_inputs(self, values: tuple[Any, ...]) -> None:
-        """Refuse live-ins a capture cannot see into: a function made on the host whose
-        closure holds arrays (``def merge(x): return x[idx]`` returned by a dynamic helper),
-        or an iterator (consumed once, while tracing). Traced, the first would hand arrays
-        to torch code and the second would never advance again."""
+        """Refuse live-ins a capture cannot see into: an iterator (consumed once, while
+        tracing, it would never advance again). (A function made on the host whose closure
+        holds arrays is fine: its arrays are leaves of the signature.)"""
         for name, v in zip(self.live_in, values):
-            if isinstance(v, types.FunctionType) and v.__closure__:
-                for cell_name, cell in zip(v.__code__.co_freevars, v.__closure__):
-                    try:
-                        held = cell.cell_contents
-                    except ValueError:
-                        continue
-                    if isinstance(held, jax.Array | np.ndarray):
-                        raise UnsupportedConstructError(
-                            f"{name} is a function made on the host whose closure holds an "
-                            f"array ({cell_name}), called in a compiled region",
-                            self.location,
-                            hint=f"pass {cell_name} to it as an argument, or make it a method",
-                        )
-            elif hasattr(v, "__next__") and not isinstance(v, jax.Array | np.ndarray):
+            if hasattr(v, "__next__") and not isinstance(v, jax.Array | np.ndarray):
                 raise UnsupportedConstructError(
                     f"{name} is an iterator made on the host and consumed in a compiled region",
                     self.location,
