@@ -556,11 +556,29 @@ class Generator:
         r = self.rng
         a = {"t": t, "o": o, "aliased": True, "a": self.fresh("a"), "b": self.fresh("b")}
         a["expr"] = self.fresh_expr(s, o)
-        a["form"] = form = r.choice(["rename", "view", "container", "container", "loop"])
+        a["form"] = form = r.choice(["rename", "view", "container", "container", "loop", "call"])
         src = self.tensor(s)
         if form == "rename":  # b = a; a[...] = ... (or the write through b)
             who = r.choice([a["a"], a["b"]])
             a["write"] = self.full_write(who, src)
+        elif form == "call":  # b = torch.as_tensor(a), {"h": a}.get("h"), a if c else o, ...
+            a["call"] = r.choice(
+                [
+                    "torch.as_tensor({A})",
+                    '{{"h": {A}}}.get("h")',
+                    "[{A}].pop()",
+                    "{A} if True else {O}",
+                    "({A}, {O})[0]",
+                    "{A}.detach()",
+                ]
+            )
+            who = r.choice([a["a"], a["b"]])
+            a["write"] = r.choice(
+                [
+                    self.full_write(who, src),
+                    f"for {a['b']}_q in ({who}, {a['b']}_z):\n    {self.scalar_write(a['b'] + '_q')}",
+                ]
+            )
         elif form == "view":  # v = a[:, :k]; v.mul_(...) (or the base written, seen through v)
             kk = r.randint(1, self.d - 1)
             a["view"] = r.choice(
@@ -1074,6 +1092,7 @@ class _Renderer:
     # ---- the constructs spread across boundaries (see Generator.g_*) -----------------------------
 
     def guarded(self, cond: str | None, lines: list[str], sp: str) -> list[str]:
+        lines = [part for line in lines for part in line.split("\n")]  # (a write may be a loop)
         if cond is None:
             return [sp + line for line in lines]
         return [f"{sp}if {cond}:", *(f"{sp}    {line}" for line in lines)]
@@ -1102,6 +1121,10 @@ class _Renderer:
         if form == "rename":
             lines.append(f"{sp}{B} = {A}")
             tail = f"{t} = {t} + 0.5 * {B} - 0.25 * {A}"
+        elif form == "call":
+            lines.append(f"{sp}{B} = " + a["call"].format(A=A, O=o))
+            lines.append(f"{sp}{B}_z = {o} * 1.0")
+            tail = f"{t} = {t} + 0.5 * {B} - 0.25 * {A} + {B}_z"
         elif form == "view":
             lines.append(f"{sp}{B} = {A}{a['view']}")
             tail = f"{t} = {t} + {A} + 0.1 * {B}.sum()"
