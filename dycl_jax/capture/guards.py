@@ -347,6 +347,13 @@ def install_structure_watch() -> None:
 
     torch.nn.Module.__setattr__ = watched_setattr  # type: ignore[method-assign]
     torch.nn.Module.__delattr__ = watched_delattr  # type: ignore[method-assign]
+    apply_ = torch.nn.Module._apply
+
+    def watched_apply(self: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
+        _EPOCH[0] += 1  # .double(), .half(), .to(...): every tensor's data replaced
+        return apply_(self, *args, **kwargs)
+
+    torch.nn.Module._apply = watched_apply  # type: ignore[method-assign]
 
     from torch.nn.modules import module as torch_module
 

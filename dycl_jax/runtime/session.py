@@ -123,11 +123,11 @@ class Session:
         ids, version = self._sources, self._weights_version
         with self.capture_lock:
             self._collect()
-            if self._sources == ids:
+            after = [(n, t.shape, t.dtype) for n, t in zip(self.param_names, self.torch_params)]
+            if self._sources == ids and after == before:
                 # the same tensors: an in-place write since is still to be seen as one
                 self._weights_version = version
                 return False
-            after = [(n, t.shape, t.dtype) for n, t in zip(self.param_names, self.torch_params)]
             if after == before:
                 self.freeze_params = False  # new tensors in place of the old: new weights
             for prog in self.programs.values():

@@ -362,3 +362,32 @@ def test_tensors_a_traced_submodule_stores_in_its_state_are_kept_every_call() ->
         with torch.no_grad():
             want = m(x)
         assert_same(cm(x), want)
+
+
+class Gate2(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+
+    def forward(self, x):
+        h = self.lin(x)
+        if h.sum() > 0:
+            h = h * 2
+        return h
+
+
+def test_a_dtype_change_after_convert_is_followed() -> None:
+    torch.manual_seed(0)
+    m = Gate2().eval()
+    cm = dycl_jax.convert(m)
+    for x in (torch.tensor([[1.0, 2.0]]), torch.tensor([[-1.0, -2.0]])):
+        assert_same(cm(x), m(x))
+    m.double()
+    for x in (torch.tensor([[1.0, 2.0]]), torch.tensor([[-1.0, -2.0]])):
+        x = x.double()
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
+    m.float()
+    x = torch.tensor([[1.0, 2.0]])
+    with torch.no_grad():
+        assert_same(cm(x), m(x))
