@@ -81,9 +81,15 @@ def returning_input(calls: frozenset[ast.Call]) -> Iterator[None]:
 def view_root(e: ast.expr) -> str | None:
     """``b`` when ``e`` is ``b`` itself or a view of it (``b[...]``, ``b.T``, ``b.view(...)``,
     chains of those), or an iterator / call that hands ``b`` (or its items) back."""
+    inner = False  # below the top: a display there is the container an item comes from
     while True:
         if isinstance(e, ast.Name):
             return e.id
+        if inner and isinstance(e, ast.List | ast.Tuple | ast.Set | ast.Dict | ast.Call):
+            held = held_names(e)  # `tuple([h])[0]`, `next(iter([h]))`, `deque([h]).popleft()`
+            if held:
+                return held[0]
+        inner = True
         if isinstance(e, ast.Call) and e.args and e in _RETURNS_INPUT.get():
             e = e.args[0]
             continue
@@ -93,7 +99,7 @@ def view_root(e: ast.expr) -> str | None:
         if (
             isinstance(e, ast.Call)
             and isinstance(e.func, ast.Name)
-            and e.func.id in ITERATING_BUILTINS
+            and (e.func.id in ITERATING_BUILTINS or e.func.id in ("next", "sorted"))
             and e.args
         ):
             e = e.args[0]  # enumerate(xs): its items are xs's (zip: see iteration_roots)
@@ -115,7 +121,7 @@ def view_root(e: ast.expr) -> str | None:
                     continue
                 return None
             if attr in _ITEM_METHODS:  # `d.get(k)`, `outs.pop()`: an item of the container
-                held = _held_names(func.value)
+                held = held_names(func.value)
                 if held:  # of a display (`[h].pop()`): the first name it holds
                     return held[0]
                 e = func.value
@@ -146,8 +152,23 @@ def _namespace(e: ast.expr) -> bool:
     return isinstance(e, ast.Name) and e.id in _TORCH_NAMESPACES
 
 
+def _item_default(e: ast.expr) -> ast.expr | None:
+    """The default of ``d.get(k, h)`` / ``d.setdefault(k, h)`` / ``d.pop(k, h)``, which may be
+    what the call hands back."""
+    if (
+        isinstance(e, ast.Call)
+        and isinstance(e.func, ast.Attribute)
+        and e.func.attr in ("get", "setdefault", "pop")
+        and len(e.args) == 2
+    ):
+        return e.args[1]
+    return None
+
+
 # Container methods that hand back one of the container's items.
-_ITEM_METHODS = frozenset({"get", "pop", "popleft", "setdefault", "__getitem__"})
+_ITEM_METHODS = frozenset(
+    {"get", "pop", "popleft", "setdefault", "__getitem__", "copy", "values", "items", "keys"}
+)
 
 # Names under which user code usually reaches torch's functional namespace.
 _TORCH_NAMESPACES = frozenset({"torch", "F", "functional", "nn"})
@@ -164,35 +185,35 @@ def _inplace_name(name: str) -> bool:
     return name.endswith("_") and not name.startswith("_")
 
 
-def _held_names(e: ast.expr) -> list[str]:
+def held_names(e: ast.expr) -> list[str]:
     """Names whose objects a container literal holds (``[a, b]``, ``(a, *b)``, ``{k: a}``)."""
     out: list[str] = []
     if (
         isinstance(e, ast.Call)
         and isinstance(e.func, ast.Name)
-        and e.func.id in ("list", "tuple", "dict", "set")
+        and e.func.id in ("list", "tuple", "dict", "set", "deque", "iter")
     ):
         for arg in [*e.args, *(k.value for k in e.keywords)]:
             name = view_root(arg)
             if name is not None:
                 out.append(name)
-            out.extend(_held_names(arg))
+            out.extend(held_names(arg))
     elif isinstance(e, ast.List | ast.Tuple | ast.Set):
         for elt in e.elts:
             inner = elt.value if isinstance(elt, ast.Starred) else elt
             name = view_root(inner)
             if name is not None:
                 out.append(name)
-            out.extend(_held_names(inner))
+            out.extend(held_names(inner))
     elif isinstance(e, ast.Dict):
         for v in e.values:
             name = view_root(v)
             if name is not None:
                 out.append(name)
-            out.extend(_held_names(v))
+            out.extend(held_names(v))
     elif isinstance(e, ast.BinOp) and isinstance(e.op, ast.Mult | ast.Add):
-        out.extend(_held_names(e.left))  # [h] * 3 holds h three times; [a] + [b] both
-        out.extend(_held_names(e.right))
+        out.extend(held_names(e.left))  # [h] * 3 holds h three times; [a] + [b] both
+        out.extend(held_names(e.right))
     return out
 
 
@@ -252,9 +273,15 @@ def links(stmt: ast.stmt, tensors: frozenset[str] = frozenset()) -> list[Link]:
             root = view_root(value)
             for name in target_names(t) if not isinstance(t, ast.Subscript | ast.Attribute) else []:
                 add(name, root, "rename" if isinstance(value, ast.Name) else "view")
+                default = _item_default(value)  # d.get(k, h), d.setdefault(k, h): maybe h
+                if default is not None:
+                    add(name, view_root(default), "view")
+                    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
+                        if value.func.attr == "setdefault":
+                            add(view_root(value.func.value), view_root(default), "container")
                 if isinstance(value, ast.IfExp):
                     add(name, view_root(value.orelse), "view")
-                for held in _held_names(value):
+                for held in held_names(value):
                     add(name, held, "container")
                 for held in _held_views(value):
                     add(name, held, "container-view")
@@ -263,18 +290,21 @@ def links(stmt: ast.stmt, tensors: frozenset[str] = frozenset()) -> list[Link]:
                 if isinstance(t, ast.Subscript) and base in tensors:
                     continue  # a tensor's elements: a copy of b's values
                 add(base, root, "container")
-                for held in _held_names(value):
+                for held in held_names(value):
                     add(base, held, "container")
+    elif isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):
+        for held in held_names(stmt.value):  # `lst += [h]`: lst holds h
+            add(stmt.target.id, held, "container")
     elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
         call = stmt.value
         f = call.func
         if isinstance(f, ast.Attribute) and f.attr in CONTAINER_MUTATORS:
             owner = _container_root(f.value)
-            for arg in call.args:
+            for arg in [*call.args, *(k.value for k in call.keywords)]:  # d.update(k=h)
                 add(owner, view_root(arg), "container")
                 if not isinstance(arg, ast.Name):
                     add(owner, view_root(arg), "container-view")
-                for held in _held_names(arg):
+                for held in held_names(arg):
                     add(owner, held, "container")
     elif isinstance(stmt, ast.For):
         for root in iteration_roots(stmt.iter):
@@ -292,7 +322,7 @@ def iteration_roots(it: ast.expr) -> list[str]:
     if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "zip":
         roots = [view_root(a) for a in it.args]
     elif isinstance(it, ast.List | ast.Tuple | ast.Set):  # `for t in (q, k):` each of them
-        return _held_names(it)
+        return held_names(it)
     else:
         roots = [view_root(it)]
     return [r for r in roots if r is not None]
@@ -412,10 +442,19 @@ def param_writes(fn: ast.FunctionDef) -> dict[str, int]:
         n.id for n in walk_no_defs(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
     }
     candidates = params - rebound
+    # `for t in ts: t.mul_(2)`: a write to an item of the parameter ts
+    items = {
+        name: root
+        for n in walk_no_defs(fn)
+        if isinstance(n, ast.For)
+        for root in iteration_roots(n.iter)
+        if root in candidates
+        for name in target_names(n.target)
+    }
     out: dict[str, int] = {}
     for s in fn.body:
-        for name, line in inplace_writes(s, frozenset(candidates)):
-            out.setdefault(name, line)
+        for name, line in inplace_writes(s, frozenset(candidates | set(items))):
+            out.setdefault(items.get(name, name), line)
         nodes = walk_no_defs(s)
         statements = {id(n.value) for n in nodes if isinstance(n, ast.Expr)}
         for n in nodes:

@@ -213,6 +213,19 @@ def _model_method(fn: Any, owner: Any) -> bool:
     )
 
 
+def _written_through(arg: ast.expr) -> set[str]:
+    """The local names whose objects a callee writing its parameter in place may change when
+    passed ``arg``: a name, the container an entry or view comes from, the names a display
+    holds."""
+    from dycl_jax.analysis import aliasing
+
+    root = aliasing.view_root(arg)
+    names = {root} if root is not None else set()
+    if isinstance(arg, ast.List | ast.Tuple | ast.Dict | ast.Set):
+        names.update(aliasing.held_names(arg))
+    return names
+
+
 def _is_binding(n: ast.AST) -> bool:
     return isinstance(
         n,
@@ -387,12 +400,14 @@ class Typer:
         elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
-            and node.func.attr in ("append", "extend", "insert")
+            and node.func.attr
+            in ("append", "extend", "insert", "update", "setdefault", "appendleft", "add")
             and isinstance(node.func.value, ast.Name)
             and node.func.value.id in self.locals
         ):
-            # a list a tensor is appended to holds tensors
-            arg = max((self.kind(a).kind for a in node.args), default=Kind.PY)
+            # a list (dict, set, deque) a tensor is put in holds tensors
+            values = [*node.args, *(k.value for k in node.keywords)]
+            arg = max((self.kind(a).kind for a in values), default=Kind.PY)
             if arg == Kind.TENSOR:
                 self.bind(node.func.value, TENSOR)
 
@@ -754,11 +769,11 @@ class Typer:
                 continue
             shift = 1 if owner is not None else 0
             for i, arg in enumerate(call.args):
-                if isinstance(arg, ast.Name) and (i + shift, None) in params:
-                    out.add(arg.id)
+                if (i + shift, None) in params:
+                    out.update(_written_through(arg))  # h, outs[0], [h, k]
             for kw in call.keywords:
-                if isinstance(kw.value, ast.Name) and any(n == kw.arg for _, n in params):
-                    out.add(kw.value.id)
+                if any(n == kw.arg for _, n in params):
+                    out.update(_written_through(kw.value))
         return frozenset(out)
 
     def user_callees(self) -> list[tuple[Any, Any]]:

@@ -186,6 +186,10 @@ class Normalizer:
                 bad |= set(n.names)
             elif isinstance(n, ast.ExceptHandler) and n.name:
                 bad.add(n.name)
+            elif isinstance(n, ast.MatchAs | ast.MatchStar) and n.name:
+                bad.add(n.name)
+            elif isinstance(n, ast.MatchMapping) and n.rest:
+                bad.add(n.rest)
         plain = set(values) - bad
         changed = True
         while changed:  # the largest set whose bindings are all tensors given the set
@@ -199,7 +203,10 @@ class Normalizer:
     def _one_tensor(self, e: ast.expr, plain: set[str]) -> bool:
         if isinstance(e, ast.Name):
             return e.id in plain
-        if isinstance(e, ast.BinOp):  # a tensor and anything: a tensor
+        if isinstance(e, ast.BinOp):  # a tensor and anything but a list: a tensor
+            displays = (ast.List, ast.Tuple, ast.ListComp, ast.Set, ast.Dict)
+            if isinstance(e.left, displays) or isinstance(e.right, displays):
+                return False  # `[z] * n` is a list even when n is a tensor
             return self._one_tensor(e.left, plain) or self._one_tensor(e.right, plain)
         if isinstance(e, ast.UnaryOp):
             return self._one_tensor(e.operand, plain)

@@ -555,6 +555,14 @@ def test_writes_made_by_loops_over_displays_and_function_forms_are_exact(how: st
 
 
 ALIAS_FORMS = {
+    "iadd_list": "lst = []\n        lst += [h]\n        a = lst[0]",
+    "get_default": "d = {}\n        a = d.get('k', h)",
+    "setdefault": "d = {}\n        a = d.setdefault('k', h)",
+    "update": "d = {}\n        d.update(k=h)\n        a = d['k']",
+    "list_copy": "lst = [h]\n        a = lst.copy()[0]",
+    "tuple_of_list": "a = tuple([h])[0]",
+    "next_iter": "a = next(iter([h]))",
+    "values": "d = {'k': h}\n        a = list(d.values())[0]",
     "ifexp": "a = h if flag else x",
     "as_tensor": "a = torch.as_tensor(h)",
     "broadcast": "a, _ = torch.broadcast_tensors(h, torch.zeros(1, 3))",
@@ -651,3 +659,52 @@ def test_values_copied_into_a_tensor_do_not_alias_it() -> None:
     for s in (1.0, -1.0):
         x = torch.arange(15.0).reshape(3, 5) * s
         assert_same(cm(x, 1), m(x, 1))
+
+
+class HelperWritesItems(nn.Module):
+    """Helpers writing their argument in place, given a list entry or a list display."""
+
+    def norm_(self, t):
+        t.div_(2)
+
+    def scale_all(self, ts):
+        for t in ts:
+            t.mul_(2)
+
+    def forward(self, x):
+        outs = [x * 1, x * 2]
+        k = x + 1
+        if x.sum() > 0:
+            self.norm_(outs[0])
+            self.scale_all([k])
+        return outs[0], k
+
+
+class RepeatedList(nn.Module):
+    """``[z] * n`` with a tensor n is a list: an entry written from a view of h makes it hold
+    that view (not the copy a tensor's item assignment would make)."""
+
+    def forward(self, h):
+        z = torch.zeros(2)
+        n = (h.sum() > 0).long() + 1
+        slots = [z] * n
+        slots[0] = h[0]
+        if h.sum() > 0:
+            h.mul_(2)
+        return slots[0]
+
+
+def test_helpers_writing_list_entries_and_repeated_lists() -> None:
+    m = HelperWritesItems().eval()
+    cm = dycl_jax.convert(m)
+    for x in (torch.ones(2, 2), -torch.ones(2, 2)):
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
+    r = RepeatedList().eval()
+    x = torch.ones(2, 2)
+    try:
+        got = dycl_jax.convert(r)(x)
+    except UnsupportedConstructError as e:
+        assert "may share memory" in str(e)
+    else:
+        assert_same(got, r(x.clone()))
