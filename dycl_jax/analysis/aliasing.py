@@ -181,6 +181,11 @@ def _inplace_keyword(call: ast.Call) -> bool:
     )
 
 
+def inplace_call_name(name: str) -> bool:
+    """A method or function name that writes its tensor in place (``add_``, ``__iadd__``)."""
+    return _inplace_name(name) or name in _INPLACE_DUNDERS or name in _OPERATOR_INPLACE
+
+
 def _inplace_name(name: str) -> bool:
     return name.endswith("_") and not name.startswith("_")
 
@@ -320,12 +325,20 @@ def iteration_roots(it: ast.expr) -> list[str]:
     """The names whose objects (or items) a loop over ``it`` binds: each of ``zip``'s arguments,
     else the root of ``it`` (``enumerate(xs)``, ``xs.unbind(0)``, ``xs``)."""
     if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "zip":
-        roots = [view_root(a) for a in it.args]
-    elif isinstance(it, ast.List | ast.Tuple | ast.Set):  # `for t in (q, k):` each of them
+        return [r for a in it.args for r in iteration_roots(a)]
+    if (
+        isinstance(it, ast.Call)
+        and isinstance(it.func, ast.Name)
+        and it.func.id in ("enumerate", "reversed", "list", "tuple", "iter", "sorted")
+        and it.args
+    ):
+        return iteration_roots(it.args[0])
+    if isinstance(it, ast.List | ast.Tuple | ast.Set):  # `for t in (q, k):` each of them
         return held_names(it)
-    else:
-        roots = [view_root(it)]
-    return [r for r in roots if r is not None]
+    if isinstance(it, ast.BinOp):  # `for t in (q, k) + (v,):`
+        return iteration_roots(it.left) + iteration_roots(it.right)
+    root = view_root(it)
+    return [root] if root is not None else []
 
 
 def inplace_writes(

@@ -46,6 +46,7 @@ class _Draft:
     may: frozenset[str] = frozenset()  # names it may (re)bind or mutate
     must: frozenset[str] = frozenset()  # names it binds on every path
     effects: bool = False
+    writes: bool = False  # holds an in-place op: kept with no live-out, so its capture checks it
     span: tuple[int, int] = (0, 0)  # first and last user line of the statements
 
 
@@ -175,7 +176,10 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
         # An inlined def is the region's private copy: the host binds the name itself.
         d.may = (acts.may_writes & local) - set(used)
         d.must = (must & local) - set(used)
+        # a region that may write in place is kept even with no live-out: its capture checks
+        # that no write it makes to a tensor read later goes unseen (`[t.add_(1) for t in xs]`)
         d.effects = _may_mutate_outside(d.stmts)
+        d.writes = _writes_in_place(d.stmts)
     fn = ast.FunctionDef(parsed.fn.__name__, parsed.node.args, body, [], None)  # type: ignore[call-arg]
     graph = cfg.build(fn)
 
@@ -200,7 +204,7 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
         read_after[d.name] = (frozenset(ins[d.name]) & after) - frozenset(live_out)
     # Regions with no live-out compute nothing anyone reads; they go unless they may write state
     # outside the function (an in-place op on a module buffer must still reach capture).
-    dead = {d.site for d in sp.drafts if not outs[d.name] and not d.effects}
+    dead = {d.site for d in sp.drafts if not outs[d.name] and not d.effects and not d.writes}
     defs = definite.analyze(graph, set(params), override)
     undefined: set[str] = set()
     for d in sp.drafts:
@@ -387,7 +391,11 @@ def _check_aliases(
                     "(`.clone()`)",
                 )
         needed = live.live_in(node) | live.live_out(node)
-        for name, line in written.items():
+        # the names the region changes, also through loop variables and links made inside it
+        # (`for r in h: r.mul_(2)` changes h, which `a = h` made before also reaches)
+        shared = (tensors | containers) - norm.python_names  # (a Python value is copied)
+        changes = {**dict.fromkeys(changed & shared, first_write), **written}
+        for name, line in changes.items():
             where = dataclasses.replace(parsed.location(None), lineno=line, col=None)
             for pair in sorted(pairs.in_[node], key=sorted):
                 if name not in pair:
@@ -529,6 +537,20 @@ def _may_mutate_outside(stmts: list[ast.stmt]) -> bool:
                     return True
             if isinstance(n, ast.Attribute | ast.Subscript) and isinstance(n.ctx, ast.Store):
                 if not isinstance(n.value, ast.Name):
+                    return True
+    return False
+
+
+def _writes_in_place(stmts: list[ast.stmt]) -> bool:
+    """Whether ``stmts`` hold an in-place op in any form (``t.add_()``, ``out=``,
+    ``inplace=True``), also inside comprehensions and lambdas."""
+    for s in stmts:
+        for n in ast.walk(s):
+            if isinstance(n, ast.Call):
+                f = n.func
+                if isinstance(f, ast.Attribute) and aliasing.inplace_call_name(f.attr):
+                    return True
+                if any(k.arg in ("out", "inplace") for k in n.keywords):
                     return True
     return False
 

@@ -708,3 +708,56 @@ def test_helpers_writing_list_entries_and_repeated_lists() -> None:
         assert "may share memory" in str(e)
     else:
         assert_same(got, r(x.clone()))
+
+
+class LoopForms(nn.Module):
+    def __init__(self, form: str) -> None:
+        super().__init__()
+        self.form = form
+
+    def forward(self, x):
+        q, k, v = x * 1, x + 1, x + 2
+        if x.sum() > 0:
+            if self.form == "concat":
+                for t in (q, k) + (v,):
+                    t.div_(2)
+            elif self.form == "enumerate":
+                for _, t in enumerate((q, k)):
+                    t.div_(2)
+            else:
+                for t, u in zip((q, k), (v, v)):
+                    t.add_(u)
+        return q, k, v
+
+
+@pytest.mark.parametrize("form", ["concat", "enumerate", "zip"])
+def test_writes_through_loops_over_displays_in_every_form(form: str) -> None:
+    m = LoopForms(form).eval()
+    cm = dycl_jax.convert(m)
+    for x in (torch.ones(2, 2), -torch.ones(2, 2)):
+        assert_same(cm(x), m(x))
+
+
+class RowsOfAnAlias(nn.Module):
+    def forward(self, x):
+        h = x * 1
+        a = h
+        if x.sum() > 0:
+            for r in h:
+                r.mul_(2)
+        return h, a
+
+
+class WriteInAComprehension(nn.Module):
+    def forward(self, x):
+        h = x * 1
+        if x.sum() > 0:
+            [t.add_(1) for t in (h,)]
+        return h
+
+
+@pytest.mark.parametrize("cls", [RowsOfAnAlias, WriteInAComprehension])
+def test_writes_through_rows_and_comprehensions_are_refused(cls: type[nn.Module]) -> None:
+    with pytest.raises(UnsupportedConstructError) as exc:
+        dycl_jax.convert(cls().eval())(torch.ones(2, 2))
+    assert exc.value.location.filename == __file__
