@@ -159,8 +159,17 @@ def select(
     for taken, fn, args in ((c, then_fn, then_args), (~c, else_fn, else_args)):
         trace.active.append(taken)
         try:
+            given = _fresh(args)
+            before = {id(t): (t, _writes(t)) for t in _tensors(given)}
             with _Cost() as cost:
-                outs.append(fn(*_fresh(args)))
+                out = fn(*given)
+            returned = {id(t) for t in _tensors(out)}
+            for key, (t, version) in before.items():
+                if _writes(t) != version and key not in returned:
+                    # the branch writes a value it does not hand back (a write the analysis
+                    # did not see): the host runs it, where the region's capture checks it
+                    raise StagingFailed("a branch writes one of its inputs in place")
+            outs.append(out)
         finally:
             trace.active.pop()
         costs.append(cost.total)
@@ -169,6 +178,26 @@ def select(
         trace.costs.append((line.co_firstlineno if line else 0, max(costs)))
     memo: dict[tuple[int, int], Any] = {}
     return tuple(_merge(c, a, b, i, memo) for i, (a, b) in enumerate(zip(*outs, strict=True)))
+
+
+def _writes(t: torch.Tensor) -> int:
+    """A count that moves with every in-place write to ``t`` (under functionalization, its
+    mutation counter; else its version counter)."""
+    if torch._is_functional_tensor(t):
+        return int(torch._functionalize_mutation_counter(t))
+    return int(t._version)
+
+
+def _tensors(v: Any) -> list[torch.Tensor]:
+    found: list[torch.Tensor] = []
+
+    def keep(x: Any) -> Any:
+        if isinstance(x, torch.Tensor):
+            found.append(x)
+        return x
+
+    io.map_structure(keep, v)
+    return found
 
 
 def _fresh(v: Any) -> Any:
