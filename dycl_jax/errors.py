@@ -40,13 +40,6 @@ class SourceLocation:
 class DyclError(Exception):
     """Base class of every error dycl_jax raises on purpose."""
 
-    def located(self, location: SourceLocation) -> DyclError:
-        """This error, at ``location`` when it had none."""
-        if self.location is None:
-            self.location = location
-            self.args = (self._render(),)
-        return self
-
     def __init__(
         self,
         message: str,
@@ -54,9 +47,16 @@ class DyclError(Exception):
         hint: str | None = None,
     ) -> None:
         self.message = message
-        self.location = location
+        self.location: SourceLocation | None = location
         self.hint = hint
         super().__init__(self._render())
+
+    def located(self, location: SourceLocation) -> DyclError:
+        """This error, at ``location`` when it had none."""
+        if self.location is None:
+            self.location = location
+            self.args = (self._render(),)
+        return self
 
     def _render(self) -> str:
         parts = []

@@ -396,10 +396,11 @@ def trace(
             SourceLocation(filename, line),
         )
     spec = _inputs_passed_through(gm, *plan_box[-1])
-    writes = _strip_input_writebacks(gm, len(param_values), param_names, state_from)
+    input_writes = _strip_input_writebacks(gm, len(param_values), param_names, state_from)
     starts = signature.leaf_starts(tuple(live_in), dynamic)
     written = tuple(
-        (bisect.bisect_right(starts, leaf) - 1, where) for leaf, where in sorted(writes.items())
+        (bisect.bisect_right(starts, leaf) - 1, where)
+        for leaf, where in sorted(input_writes.items())
     )
     if dynamic:
         _check_scalar_outputs(gm, len(param_values), signature.scalar_leaves(live_in, dynamic))
