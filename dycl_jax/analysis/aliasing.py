@@ -193,15 +193,14 @@ def _inplace_name(name: str) -> bool:
 def held_names(e: ast.expr) -> list[str]:
     """Names whose objects a container literal holds (``[a, b]``, ``(a, *b)``, ``{k: a}``)."""
     out: list[str] = []
-    if (
-        isinstance(e, ast.Call)
-        and isinstance(e.func, ast.Name)
-        and e.func.id in ("list", "tuple", "dict", "set", "deque", "iter")
-    ):
+    func = e.func if isinstance(e, ast.Call) else None
+    name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+    if name in ("list", "tuple", "dict", "set", "deque", "iter", "OrderedDict", "defaultdict"):
+        assert isinstance(e, ast.Call)
         for arg in [*e.args, *(k.value for k in e.keywords)]:
-            name = view_root(arg)
-            if name is not None:
-                out.append(name)
+            root = view_root(arg)
+            if root is not None:
+                out.append(root)
             out.extend(held_names(arg))
     elif isinstance(e, ast.List | ast.Tuple | ast.Set):
         for elt in e.elts:

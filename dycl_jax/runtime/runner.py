@@ -280,6 +280,8 @@ class RegionRunner:
                         raise err from None
                     return self._eager_entry(key, values, self._without_state(n), e)
                 if isinstance(e, UserCodeError):
+                    if isinstance(self, StagedRunner):
+                        raise  # its fallback runs the statements (probing them would run twice)
                     raise self._as_pytorch(fn, values, e) from None
                 if isinstance(e, OpaqueOutputError):
                     i = e.index

@@ -562,6 +562,7 @@ ALIAS_FORMS = {
     "list_copy": "lst = [h]\n        a = lst.copy()[0]",
     "tuple_of_list": "a = tuple([h])[0]",
     "next_iter": "a = next(iter([h]))",
+    "deque": "dq = collections.deque([h])\n        a = dq.popleft()",
     "values": "d = {'k': h}\n        a = list(d.values())[0]",
     "ifexp": "a = h if flag else x",
     "as_tensor": "a = torch.as_tensor(h)",
@@ -577,7 +578,7 @@ def test_aliases_made_by_calls_and_expressions_are_refused_when_written(
     form: str, tmp_path
 ) -> None:
     src = f"""
-import torch, torch.nn as nn
+import collections, torch, torch.nn as nn
 
 class M(nn.Module):
     def forward(self, x, flag=True):
