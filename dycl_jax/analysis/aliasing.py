@@ -181,11 +181,6 @@ def _inplace_keyword(call: ast.Call) -> bool:
     )
 
 
-def inplace_call_name(name: str) -> bool:
-    """A method or function name that writes its tensor in place (``add_``, ``__iadd__``)."""
-    return _inplace_name(name) or name in _INPLACE_DUNDERS or name in _OPERATOR_INPLACE
-
-
 def _inplace_name(name: str) -> bool:
     return name.endswith("_") and not name.startswith("_")
 
@@ -373,13 +368,13 @@ def inplace_writes(
                 ):
                     out.append((t.id, n.lineno))
         elif isinstance(n, ast.Call):
-            for name in _call_writes(n):
+            for name in call_writes(n):
                 if name in tensors:
                     out.append((name, n.lineno))
     return out
 
 
-def _call_writes(call: ast.Call) -> list[str | None]:
+def call_writes(call: ast.Call) -> list[str | None]:
     """Names a call writes in place: ``x.add_(...)``, ``torch.relu_(x)``, ``F.relu(x,
     inplace=True)``, ``torch.add(a, b, out=y)``."""
     out: list[str | None] = []

@@ -217,8 +217,6 @@ def _written_through(arg: ast.expr) -> set[str]:
     """The local names whose objects a callee writing its parameter in place may change when
     passed ``arg``: a name, the container an entry or view comes from, the names a display
     holds."""
-    from dycl_jax.analysis import aliasing
-
     root = aliasing.view_root(arg)
     names = {root} if root is not None else set()
     if isinstance(arg, ast.List | ast.Tuple | ast.Dict | ast.Set):

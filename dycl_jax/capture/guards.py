@@ -33,6 +33,7 @@ import torch
 
 from dycl_jax import compat
 from dycl_jax.origin import user_class, user_module
+from dycl_jax.portable import plan
 
 _SCALARS = (bool, int, float, str, complex, type(None))
 _MISSING = object()
@@ -208,7 +209,6 @@ def structure_epoch() -> int:
 # Set while a region is traced: (module, attribute, old value, file, line) for each number a
 # module attribute is set to there (``self.nfe += 1`` in a submodule a traced helper calls). The
 # write would happen only while tracing, never when the compiled region runs.
-_MISSING = object()
 _NUMBER_WRITES: contextvars.ContextVar[list[tuple[Any, str, Any, str, int]] | None] = (
     contextvars.ContextVar("dycl_number_writes", default=None)
 )
@@ -262,7 +262,7 @@ def tensor_writes(objects: Iterable[Any]) -> Iterator[list[str]]:
                 if _new_tensor(v, known):
                     found.append(f"{type(m).__name__}.{k}")
                     if id(v) in containers:  # the same list / dict: its old entries back
-                        _refill(v, containers[id(v)])
+                        plan.refill(v, containers[id(v)])
                     elif k in before:
                         d[k] = before[k]
                     else:
@@ -277,14 +277,6 @@ def _shallow_containers(d: dict[str, Any]) -> dict[int, Any]:
         elif type(v) is dict:
             out[id(v)] = dict(v)
     return out
-
-
-def _refill(c: Any, items: Any) -> None:
-    if type(c) is list:
-        c[:] = items
-    else:
-        c.clear()
-        c.update(items)
 
 
 def _tensor_ids(v: Any, out: set[int], depth: int = 0) -> None:

@@ -159,13 +159,11 @@ def _tensor_paths(args: list[Any]) -> dict[int, tuple[Any, ...]]:
 
 
 def _at(values: tuple[Any, ...], path: tuple[Any, ...]) -> Any:
-    v: Any = values
-    for k in path:
-        try:
-            v = v[k]
-        except (IndexError, KeyError, TypeError):
-            return None
-    return v
+    """The live-in value at ``path`` now, or None where the region removed it."""
+    try:
+        return plan.live_in(values, path)
+    except (IndexError, KeyError, TypeError):
+        return None
 
 
 def _plan(value: Any, tensors: list[torch.Tensor], ids: _Identities) -> Any:

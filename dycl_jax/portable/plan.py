@@ -51,7 +51,7 @@ def _one(s: Any, outs: tuple[Any, ...], values: tuple[Any, ...], memo: dict[int,
     if tag == "c":
         return s[1]
     if tag == "a":
-        return _live_in(values, s[1])
+        return live_in(values, s[1])
     if tag == "l":
         return s[1](_one(x, outs, values, memo) for x in s[2])
     if tag == "d":
@@ -74,23 +74,24 @@ def _one(s: Any, outs: tuple[Any, ...], values: tuple[Any, ...], memo: dict[int,
     if tag == "r":  # the same list / dict again
         return memo[s[1]]
     if tag == "i":  # a list / dict of the live-in values, itself, with the region's contents
-        return _refill(_live_in(values, s[1]), [_one(x, outs, values, memo) for x in s[2]])
+        return refill(live_in(values, s[1]), [_one(x, outs, values, memo) for x in s[2]])
     if tag == "j":
         items = [(k, _one(x, outs, values, memo)) for k, x in s[2]]
-        return _refill(_live_in(values, s[1]), items)
+        return refill(live_in(values, s[1]), items)
     raise AssertionError(s)
 
 
-def _live_in(values: tuple[Any, ...], path: tuple[Any, ...]) -> Any:
+def live_in(values: tuple[Any, ...], path: tuple[Any, ...]) -> Any:
     v = values[path[0]]
     for k in path[1:]:
         v = v[k]
     return v
 
 
-def _refill(obj: Any, items: list[Any]) -> Any:
-    """``obj`` (a live-in list or dict) holding ``items``: what the region left in it (it may
-    have appended or set entries), the object itself kept so every alias sees the change."""
+def refill(obj: Any, items: Any) -> Any:
+    """``obj`` (a live-in list or dict) holding ``items`` (a list; for a dict, a dict or its
+    (key, value) pairs): what the region left in it (it may have appended or set entries), the
+    object itself kept so every alias sees the change."""
     if type(obj) is list:
         if len(obj) != len(items) or any(a is not b for a, b in zip(obj, items)):
             obj[:] = items

@@ -542,17 +542,11 @@ def _may_mutate_outside(stmts: list[ast.stmt]) -> bool:
 
 
 def _writes_in_place(stmts: list[ast.stmt]) -> bool:
-    """Whether ``stmts`` hold an in-place op in any form (``t.add_()``, ``out=``,
-    ``inplace=True``), also inside comprehensions and lambdas."""
-    for s in stmts:
-        for n in ast.walk(s):
-            if isinstance(n, ast.Call):
-                f = n.func
-                if isinstance(f, ast.Attribute) and aliasing.inplace_call_name(f.attr):
-                    return True
-                if any(k.arg in ("out", "inplace") for k in n.keywords):
-                    return True
-    return False
+    """Whether ``stmts`` hold an in-place op in any form ``aliasing.call_writes`` knows
+    (``t.add_()``, ``out=``, ``inplace=True``), also inside comprehensions and lambdas."""
+    return any(
+        isinstance(n, ast.Call) and aliasing.call_writes(n) for s in stmts for n in ast.walk(s)
+    )
 
 
 def _defs_on_host(items: list[Item], defs: dict[str, ast.stmt]) -> list[Item]:
@@ -564,7 +558,7 @@ def _defs_on_host(items: list[Item], defs: dict[str, ast.stmt]) -> list[Item]:
     def scan(items: list[Item]) -> None:
         for item in items:
             if isinstance(item, Host):
-                reads.update(activity.activity_of_block([_header(item.stmt)]).reads)
+                reads.update(activity.activity_of(item.stmt).reads)
                 for _, nested in item.blocks:
                     scan(nested)
 
@@ -590,19 +584,6 @@ def _defs_on_host(items: list[Item], defs: dict[str, ast.stmt]) -> list[Item]:
         return out
 
     return hoist(items)
-
-
-def _header(s: ast.stmt) -> ast.stmt:
-    """A compound statement's header alone, as a statement reading what the header reads."""
-    if isinstance(s, ast.If | ast.While):
-        return ast.Expr(s.test)
-    if isinstance(s, ast.For):
-        return ast.Expr(s.iter)
-    if isinstance(s, ast.With):
-        return ast.Expr(ast.Tuple([i.context_expr for i in s.items], ast.Load()))
-    if isinstance(s, ast.Try):
-        return ast.Pass()
-    return s
 
 
 def _defined_name(s: ast.stmt) -> str | None:

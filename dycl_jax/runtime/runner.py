@@ -41,6 +41,7 @@ from dycl_jax.errors import (
 from dycl_jax.ir.program import Region
 from dycl_jax.log import logger
 from dycl_jax.lower import check_supported, to_jax
+from dycl_jax.portable import plan
 from dycl_jax.runtime import io, per_sample, staging
 from dycl_jax.runtime.context import OBSERVER, PARAMS, RECORD
 from dycl_jax.runtime.library import UNDEFINED
@@ -125,7 +126,7 @@ def _state_as_torch(attrs: Iterable[tuple[Any, str]]) -> Iterator[None]:
             o.__dict__[a] = io.to_torch_owned(v)
             swapped.append((o, a))
         elif type(v) in (list, dict):  # the same object, its entries converted in place
-            refilled.append(_refilled(v, io.to_torch_owned(v), to=lambda x: x))
+            refilled.append(plan.refill(v, io.to_torch_owned(v)))
     try:
         yield
     finally:
@@ -133,18 +134,7 @@ def _state_as_torch(attrs: Iterable[tuple[Any, str]]) -> Iterator[None]:
             if a in o.__dict__:
                 o.__dict__[a] = io.from_torch(o.__dict__[a])
         for c in refilled:
-            _refilled(c, list(c) if type(c) is list else dict(c))
-
-
-def _refilled(original: Any, copy: Any, to: Callable[[Any], Any] = io.from_torch) -> Any:
-    """``original`` (a list or dict) with the contents of ``copy`` (its torch copy, changed
-    by a region run in PyTorch), converted back (by ``to``)."""
-    if type(original) is list:
-        original[:] = [to(x) for x in copy]
-    else:
-        original.clear()
-        original.update((k, to(x)) for k, x in copy.items())
-    return original
+            plan.refill(c, io.from_torch(c))
 
 
 def _modules_in(values: tuple[Any, ...]) -> list[torch.nn.Module]:
@@ -420,7 +410,8 @@ class RegionRunner:
             # (refilled with what the region left in them: `outs += [t]` grows the list itself)
             back = {id(g): v for g, v in zip(given, vals) if type(g) in (list, dict)}
             return tuple(
-                _refilled(back[id(o)], o) if id(o) in back else io.from_torch(o) for o in outs
+                plan.refill(back[id(o)], io.from_torch(o)) if id(o) in back else io.from_torch(o)
+                for o in outs
             )
 
         entry = _Entry(None, None, (), guards.GuardSet(()), eager=run)  # type: ignore[arg-type]
