@@ -25,6 +25,7 @@ import functools
 import sys
 import threading
 import types
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -145,7 +146,14 @@ class Guard:
     def structural(self) -> bool:
         """A submodule or method read: it can only change through ``nn.Module.__setattr__``, so
         checking it can wait until :func:`structure_epoch` moves."""
-        return self.builtin or (self.state[0] in ("module", "method") and not self.item)
+        return self.builtin or (
+            not self.item
+            and (
+                self.state[0] in ("module", "method")
+                # a method on a class: see check_watched_methods
+                or (self.state[0] == "function" and (id(self.obj), self.name) in _WATCHED_KEYS)
+            )
+        )
 
     def __str__(self) -> str:
         owner = "global" if self.item else type(self.obj).__name__
@@ -201,6 +209,25 @@ _STRUCTURAL_TYPES = (torch.nn.Module, torch.nn.Parameter, types.FunctionType, ty
 _installed = [False]
 
 
+# Per model: (class, name) -> the function it held when a guard was made on it. Replacing a
+# method on a class goes through no hook, so every call of the converted model compares these
+# (a getattr each) and moves the epoch when one changed; the guards themselves are structural.
+_WATCHED_METHODS: weakref.WeakKeyDictionary[Any, dict[tuple[int, str], tuple[type, str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+_WATCHED_KEYS: set[tuple[int, str]] = set()
+
+
+def check_watched_methods(root: Any) -> None:
+    """Move the structure epoch if a method of ``root``'s classes guarded by identity was
+    replaced on its class."""
+    watched = _WATCHED_METHODS.get(root) if root is not None else None
+    for key, (c, name, f) in (watched or {}).items():
+        if getattr(c, name, None) is not f:
+            watched[key] = (c, name, getattr(c, name, None))  # type: ignore[index]
+            _EPOCH[0] += 1
+
+
 def structure_epoch() -> int:
     """Bumped on every structural write to any module (see install_structure_watch)."""
     return _EPOCH[0]
@@ -213,6 +240,7 @@ _NUMBER_WRITES: contextvars.ContextVar[list[tuple[Any, str, Any, str, int]] | No
     contextvars.ContextVar("dycl_number_writes", default=None)
 )
 
+_NUMBERS = (int, float, bool)
 _WATCHED: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
     "dycl_watched_modules", default=frozenset()
 )
@@ -226,12 +254,23 @@ def number_writes(
     at its end (they were made by tracing, not by a run of the model). Modules made inside the
     block (by the code, or by tracing itself) are not watched."""
     writes: list[tuple[Any, str, Any, str, int]] = []
+    modules = list(modules)
     _WATCHED.set(frozenset(id(m) for m in modules))
+    before = [(m, {k: v for k, v in m.__dict__.items() if type(v) in _NUMBERS}) for m in modules]
     token = _NUMBER_WRITES.set(writes)
     try:
         yield writes
     finally:
         _NUMBER_WRITES.reset(token)
+        seen = {(id(obj), name) for obj, name, *_ in writes}
+        for m, numbers in before:  # set around Module.__setattr__ (`object.__setattr__`)
+            for k, v in list(m.__dict__.items()):
+                old = numbers.get(k, _MISSING)
+                if type(v) in _NUMBERS and (id(m), k) not in seen:
+                    if old is _MISSING or type(old) is not type(v) or old != v:
+                        code = getattr(type(m).forward, "__code__", None)
+                        where = (code.co_filename, code.co_firstlineno) if code else ("", 0)
+                        writes.append((m, k, old, *where))
         for obj, name, old, _, _ in reversed(writes):
             if old is _MISSING:
                 obj.__dict__.pop(name, None)
@@ -487,23 +526,40 @@ def class_guards(root: torch.nn.Module | None, fn: Any) -> list[Guard]:
                 names |= _code_names(f)
     out: list[Guard] = []
     for c in classes.values():
-        out.extend(_class_guards(c, names, own))
+        out.extend(_class_guards(c, names))
+    # methods the region may run, by identity on each module's own class, so one replaced on
+    # (or added to) a class after convert is traced again: those it names, those they name in
+    # turn (`self.mid(h)` calling `self.inner`), and every module class's forward
+    reached = own | {"forward"}
+    grew = True
+    while grew:
+        grew = False
+        for c in classes.values():
+            for k in list(reached):
+                f = getattr(vars(c).get(k), "__func__", vars(c).get(k))
+                if isinstance(f, types.FunctionType):
+                    more = _code_names(f) - reached
+                    if more:
+                        reached |= more
+                        grew = True
+    leaves = {id(type(m)): type(m) for m in root.modules() if user_class(type(m))}
+    for c in leaves.values():
+        for k in sorted(reached):
+            f = getattr(c, k, None)
+            if isinstance(f, types.FunctionType) and not k.startswith("__"):
+                out.append(Guard(c, k, ("function", id(f)), f))
+                _WATCHED_METHODS.setdefault(root, {}).setdefault((id(c), k), (c, k, f))
+                _WATCHED_KEYS.add((id(c), k))
     return out
 
 
-def _class_guards(
-    c: type, names: set[str], own: frozenset[str] | set[str] = frozenset()
-) -> list[Guard]:
+def _class_guards(c: type, names: set[str]) -> list[Guard]:
     out = []
     for k, v in vars(c).items():
         if k in names and not k.startswith("__"):
             snap = _snapshot(v)
             if snap is not _MISSING:
                 out.append(Guard(c, k, ("value", snap), v))
-            elif k in own and isinstance(v, types.FunctionType):
-                # a method the region traced (self.post(h)): by identity, so one replaced on
-                # the class after convert is traced again
-                out.append(Guard(c, k, ("function", id(v)), v))
     return out
 
 

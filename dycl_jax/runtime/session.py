@@ -158,6 +158,7 @@ class Session:
         """Reload parameters and buffers written in place since they were last read (checked on
         every call: one version-counter read per tensor, about 0.07 µs each). Compiled regions
         take parameters as inputs, so nothing recompiles."""
+        guards.check_watched_methods(self.root)  # a method replaced on a class moves the epoch
         epoch = guards.structure_epoch()
         if epoch != self._epoch:  # a module, parameter or buffer was set somewhere since
             self._epoch = epoch

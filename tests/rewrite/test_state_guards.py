@@ -185,3 +185,91 @@ def test_numpy_array_attributes_edited_or_rebound_after_convert() -> None:
         assert_same(cm(x), m(x))
         m.class_bias = np.array([0.0, 0.5, 30.0], dtype=np.float32)  # a new array
         assert_same(cm(x), m(x))
+
+
+def _method_classes():
+    """Fresh classes per test: a method calling another, an inherited method, a submodule."""
+
+    class Base(nn.Module):
+        def post(self, h):
+            return h + 1
+
+    class Sub(nn.Module):
+        def forward(self, h):
+            return h * 2
+
+    class Net(Base):
+        def __init__(self) -> None:
+            super().__init__()
+            self.s = Sub()
+
+        def inner(self, h):
+            return h - 1
+
+        def mid(self, h):
+            return self.inner(h) * 3
+
+        def forward(self, x):
+            h = self.post(self.mid(self.s(x)))
+            if h.sum() > 0:
+                return h
+            return -h
+
+    return Base, Sub, Net
+
+
+def test_methods_replaced_on_classes_after_convert_are_followed() -> None:
+    x = torch.ones(2)
+    for what in ("inner", "post", "forward"):
+        _, Sub, Net = _method_classes()
+        m = Net().eval()
+        cm = dycl_jax.convert(m)
+        assert_same(cm(x), m(x))
+        if what == "forward":
+            Sub.forward = lambda self, h: h * 100  # the submodule's class
+        else:
+            setattr(Net, what, lambda self, h: h * 100)  # called by a method / an override
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
+            assert_same(cm(-x), m(-x))
+
+
+class _SetattrCounter(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.n = 0
+
+    def forward(self, h):
+        object.__setattr__(self, "n", self.n + 1)  # around Module.__setattr__
+        return torch.tanh(self.lin(h))
+
+
+class _Solver(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.f = _SetattrCounter()
+
+    def solve(self, x):
+        for _ in range(3):
+            x = x + 0.1 * self.f(x)
+        return x
+
+    def forward(self, x):
+        h = self.solve(x)
+        if h.sum() > 0:
+            h = self.solve(h)
+        return h
+
+
+def test_a_counter_set_with_object_setattr_while_traced_counts_real_calls() -> None:
+    torch.manual_seed(0)
+    e = _Solver().eval()
+    torch.manual_seed(0)
+    c = _Solver().eval()
+    cm = dycl_jax.convert(c)
+    for x in (torch.ones(2, 4), -torch.ones(2, 4), torch.ones(2, 4)):
+        with torch.no_grad():
+            want = e(x)
+        assert_same(cm(x), want)
+        assert c.f.n == e.f.n
