@@ -12,6 +12,8 @@ import importlib.util
 import linecache
 import os
 import re
+import site
+import sysconfig
 import tempfile
 from collections.abc import Iterator
 
@@ -176,6 +178,10 @@ _INTERNAL_DIRS = tuple(
 # the synthesized host programs (runtime.loader): a frame there is a region call, not user code
 HOST_PROGRAM_DIR = os.path.join(tempfile.gettempdir(), "dycl_jax_host")
 _INTERNAL_DIRS += (HOST_PROGRAM_DIR + os.sep,)
+_STDLIB_DIR = os.path.abspath(sysconfig.get_paths()["stdlib"]) + os.sep
+_SITE_DIRS = tuple(
+    os.path.abspath(p) + os.sep for p in {*site.getsitepackages(), sysconfig.get_paths()["purelib"]}
+)
 
 
 def location_from_stack_trace(stack_trace: str | None) -> SourceLocation | None:
@@ -183,12 +189,17 @@ def location_from_stack_trace(stack_trace: str | None) -> SourceLocation | None:
     if not stack_trace:
         return None
     found: SourceLocation | None = None
+    stdlib: SourceLocation | None = None  # (the line calling into the standard library wins)
     for m in _STACK_LINE.finditer(stack_trace):
         path = os.path.abspath(m["file"])
         if path.startswith(_INTERNAL_DIRS) or os.path.dirname(path) == _PACKAGE_DIR:
             continue
-        found = SourceLocation(m["file"], int(m["line"]), function=m["fn"])
-    return found
+        where = SourceLocation(m["file"], int(m["line"]), function=m["fn"])
+        if path.startswith(_STDLIB_DIR) and not path.startswith(_SITE_DIRS):
+            stdlib = where
+        else:
+            found = where
+    return found or stdlib
 
 
 class InternalError(DyclError):

@@ -207,3 +207,18 @@ def test_hooks_registered_after_convert_are_refused_at_the_next_call() -> None:
     with pytest.raises(errors.UnsupportedConstructError, match="pre-hook"):
         cm(x)
     handle.remove()
+
+
+class ReservedName(nn.Module):
+    def forward(self, x):
+        h = x * 2
+        _dy = h + 1  # the host program's name for the runtime library
+        if h.sum() > 0:
+            h = h + _dy
+        return h
+
+
+def test_a_name_the_host_program_reserves_is_refused_at_its_line() -> None:
+    with pytest.raises(errors.UnsupportedConstructError) as exc:
+        dycl_jax.convert(ReservedName().eval())(torch.ones(1, 3))
+    _check(exc, ReservedName, "_dy = h + 1", r"'_dy' is reserved")
