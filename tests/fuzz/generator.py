@@ -570,12 +570,19 @@ class Generator:
                     "{A} if True else {O}",
                     "({A}, {O})[0]",
                     "{A}.detach()",
+                    "[q for q in ({A},)][0]",
+                    "{{i: q for i, q in enumerate([{A}])}}[0]",
+                    "copy.copy({A})",
+                    "max(({A}, {O}), key=lambda q: 0)",
+                    "(lambda q: q[:])({A})",
                 ]
             )
             who = r.choice([a["a"], a["b"]])
             a["write"] = r.choice(
                 [
                     self.full_write(who, src),
+                    f'getattr({who}, "mul_")(0.5)',
+                    f"operator.iadd({who}, 1.0)",
                     f"for {a['b']}_q in ({who}, {a['b']}_z):\n    {self.scalar_write(a['b'] + '_q')}",
                 ]
             )
@@ -1492,7 +1499,8 @@ class _Renderer:
         prelude = [code.strip("\n") for key, code in _PRELUDE if key in text]
         steps = self.p.steps if (self.mutable or self.p.edit) else 0
         lines = [header.rstrip()] if header else []
-        lines += ["import dataclasses", "import logging", "import warnings"]
+        lines += ["import copy", "import dataclasses", "import logging", "import operator"]
+        lines += ["import warnings"]
         lines += ["from collections import OrderedDict", "from typing import NamedTuple", ""]
         lines += [
             "import torch",
