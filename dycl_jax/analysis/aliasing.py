@@ -20,7 +20,8 @@ import ast
 import contextlib
 import contextvars
 import dataclasses
-from collections.abc import Callable, Iterator
+import types
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from dycl_jax.analysis.cfg import Graph, Node
@@ -61,16 +62,33 @@ def _container_root(e: ast.expr) -> str | None:
     return _root_name(e)
 
 
-# Calls known (from the live objects they resolve to) to return their argument itself:
-# ``self.drop(x)`` with nn.Dropout in eval, ``nn.Identity``; set by the splitter for one function.
-_RETURNS_INPUT: contextvars.ContextVar[frozenset[ast.Call]] = contextvars.ContextVar(
-    "dycl_returns_input", default=frozenset()
+# Calls known (from the live objects they resolve to) to may return one of their arguments or a
+# view of it: ``self.drop(x)`` with nn.Dropout in eval, ``nn.Identity``, a helper ending
+# ``return t[:, :2]``; call -> the argument's position; set by the splitter for one function.
+_RETURNS_INPUT: contextvars.ContextVar[Mapping[ast.Call, int]] = contextvars.ContextVar(
+    "dycl_returns_input", default=types.MappingProxyType({})
 )
 
 
+# The position recorded for a call whose result may be, view or hold any of its arguments (an
+# opaque library function, a dataclass built from tensors): every name its arguments reach.
+ANY_ARGUMENT = -1
+
+
+def _argument_names(call: ast.Call) -> list[str]:
+    out: list[str] = []
+    for arg in [*call.args, *(k.value for k in call.keywords)]:
+        arg = arg.value if isinstance(arg, ast.Starred) else arg
+        root = view_root(arg)
+        out.extend([root] if root is not None else [])
+        out.extend(held_names(arg))
+    return out
+
+
 @contextlib.contextmanager
-def returning_input(calls: frozenset[ast.Call]) -> Iterator[None]:
-    """Treat ``calls`` as returning their first argument while analysing one function."""
+def returning_input(calls: Mapping[ast.Call, int]) -> Iterator[None]:
+    """Treat each call in ``calls`` as returning its argument at the position given (or a view
+    of it) while analysing one function."""
     token = _RETURNS_INPUT.set(calls)
     try:
         yield
@@ -85,13 +103,21 @@ def view_root(e: ast.expr) -> str | None:
     while True:
         if isinstance(e, ast.Name):
             return e.id
-        if inner and isinstance(e, ast.List | ast.Tuple | ast.Set | ast.Dict | ast.Call):
+        if inner and isinstance(
+            e,
+            ast.List | ast.Tuple | ast.Set | ast.Dict | ast.Call | ast.ListComp | ast.DictComp,
+        ):
             held = held_names(e)  # `tuple([h])[0]`, `next(iter([h]))`, `deque([h]).popleft()`
             if held:
                 return held[0]
         inner = True
-        if isinstance(e, ast.Call) and e.args and e in _RETURNS_INPUT.get():
-            e = e.args[0]
+        returned = _RETURNS_INPUT.get().get(e) if isinstance(e, ast.Call) else None
+        if returned is not None:
+            assert isinstance(e, ast.Call)
+            if returned == ANY_ARGUMENT:  # the first name it may hand back (the rest: held)
+                names = _argument_names(e)
+                return names[0] if names else None
+            e = e.args[returned]
             continue
         if isinstance(e, ast.Call) and e.args and _inplace_keyword(e):
             e = e.args[0]  # F.relu(h, inplace=True) hands h back, written
@@ -110,6 +136,13 @@ def view_root(e: ast.expr) -> str | None:
         if isinstance(e, ast.Subscript):
             e = e.value
         elif isinstance(e, ast.Attribute) and e.attr in VIEW_ATTRS:
+            e = e.value
+        elif (
+            isinstance(e, ast.Attribute)
+            and e.attr not in _TENSOR_OWN_ATTRS
+            and chain_root(e.value) not in _TORCH_NAMESPACES
+        ):
+            # `st.hidden` of a local object, `self.running` of the module: an item it holds
             e = e.value
         elif isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute):
             func = e.func
@@ -142,6 +175,8 @@ _OPERATOR_INPLACE = frozenset(
     }
 )  # fmt: skip
 _INPLACE_DUNDERS = frozenset(f"__{n}__" for n in _OPERATOR_INPLACE)
+# `x.__setitem__(i, v)`, `operator.setitem(x, i, v)`: item writes spelled as calls.
+_ITEM_WRITERS = frozenset({"setitem", "delitem", "__setitem__", "__delitem__"})
 
 
 def _namespace(e: ast.expr) -> bool:
@@ -170,6 +205,12 @@ _ITEM_METHODS = frozenset(
     {"get", "pop", "popleft", "setdefault", "__getitem__", "copy", "values", "items", "keys"}
 )
 
+# Attributes of a tensor that are not (views of) its storage.
+_TENSOR_OWN_ATTRS = frozenset(
+    {"grad", "shape", "dtype", "device", "ndim", "layout", "requires_grad", "is_leaf",
+     "names", "grad_fn", "is_cuda", "itemsize", "nbytes"}
+)  # fmt: skip
+
 # Names under which user code usually reaches torch's functional namespace.
 _TORCH_NAMESPACES = frozenset({"torch", "F", "functional", "nn"})
 
@@ -188,6 +229,8 @@ def _inplace_name(name: str) -> bool:
 def held_names(e: ast.expr) -> list[str]:
     """Names whose objects a container literal holds (``[a, b]``, ``(a, *b)``, ``{k: a}``)."""
     out: list[str] = []
+    if isinstance(e, ast.Call) and _RETURNS_INPUT.get().get(e) == ANY_ARGUMENT:
+        return _argument_names(e)
     func = e.func if isinstance(e, ast.Call) else None
     name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
     if name in ("list", "tuple", "dict", "set", "deque", "iter", "OrderedDict", "defaultdict"):
@@ -213,6 +256,17 @@ def held_names(e: ast.expr) -> list[str]:
     elif isinstance(e, ast.BinOp) and isinstance(e.op, ast.Mult | ast.Add):
         out.extend(held_names(e.left))  # [h] * 3 holds h three times; [a] + [b] both
         out.extend(held_names(e.right))
+    elif isinstance(e, ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp):
+        # `{i: t for i, t in enumerate(xs)}`, `[t[0] for t in xs]`: the items (or views of
+        # them) of what it iterates, and any other name an entry is
+        elt = e.value if isinstance(e, ast.DictComp) else e.elt
+        bound = {n for g in e.generators for n in target_names(g.target)}
+        root = view_root(elt)
+        for name in [*([root] if root is not None else []), *held_names(elt)]:
+            if name in bound:
+                out.extend(r for g in e.generators for r in iteration_roots(g.iter))
+            else:
+                out.append(name)
     return out
 
 
@@ -278,8 +332,8 @@ def links(stmt: ast.stmt, tensors: frozenset[str] = frozenset()) -> list[Link]:
                     if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
                         if value.func.attr == "setdefault":
                             add(view_root(value.func.value), view_root(default), "container")
-                if isinstance(value, ast.IfExp):
-                    add(name, view_root(value.orelse), "view")
+                for other in _alternatives(value)[1:]:  # `a if c else (b if d else h)`
+                    add(name, view_root(other), "view")
                 for held in held_names(value):
                     add(name, held, "container")
                 for held in _held_views(value):
@@ -309,10 +363,31 @@ def links(stmt: ast.stmt, tensors: frozenset[str] = frozenset()) -> list[Link]:
         for root in iteration_roots(stmt.iter):
             for name in target_names(stmt.target):
                 add(name, root, "iteration")
-    for n in walk_no_defs(stmt) if not isinstance(stmt, ast.For | ast.While | ast.If) else ():
+    nodes = walk_no_defs(stmt) if not isinstance(stmt, ast.For | ast.While | ast.If) else []
+    # a comprehension's variable is an item of what it iterates (`[(c := t) for t in xs]`)
+    items = {
+        name: iteration_roots(g.iter)
+        for g in nodes
+        if isinstance(g, ast.comprehension)
+        for name in target_names(g.target)
+    }
+    for n in nodes:
         if isinstance(n, ast.NamedExpr) and isinstance(n.target, ast.Name):  # (b := h)
-            add(n.target.id, view_root(n.value), "view")
+            for alt in _alternatives(n.value):
+                root = view_root(alt)
+                for source in items.get(root, [root]) if root is not None else []:
+                    add(n.target.id, source, "view")
     return out
+
+
+def _alternatives(e: ast.expr) -> list[ast.expr]:
+    """The expressions ``e`` may evaluate to: both arms of (nested) conditional expressions,
+    each operand of ``a or b`` / ``a and b``."""
+    if isinstance(e, ast.IfExp):
+        return _alternatives(e.body) + _alternatives(e.orelse)
+    if isinstance(e, ast.BoolOp):
+        return [x for v in e.values for x in _alternatives(v)]
+    return [e]
 
 
 def iteration_roots(it: ast.expr) -> list[str]:
@@ -379,20 +454,33 @@ def call_writes(call: ast.Call) -> list[str | None]:
     inplace=True)``, ``torch.add(a, b, out=y)``."""
     out: list[str | None] = []
     f = call.func
-    if isinstance(f, ast.Attribute) and (_inplace_name(f.attr) or f.attr in _INPLACE_DUNDERS):
-        if _namespace(f.value):  # torch.relu_(x), nn.init.zeros_(x)
+    if (
+        isinstance(f, ast.Call)
+        and isinstance(f.func, ast.Name)
+        and f.func.id == "getattr"
+        and len(f.args) >= 2
+        and isinstance(f.args[1], ast.Constant)
+        and isinstance(f.args[1].value, str)
+    ):  # getattr(h, "add_")(1), getattr(torch, "relu_")(h): the attribute spelled out
+        f = ast.Attribute(f.args[0], f.args[1].value, ast.Load())
+    if isinstance(f, ast.Attribute) and (
+        _inplace_name(f.attr) or f.attr in _INPLACE_DUNDERS or f.attr in _ITEM_WRITERS
+    ):
+        if _namespace(f.value) or (
+            isinstance(f.value, ast.Name) and f.value.id in ("operator", "_operator")
+        ):  # torch.relu_(x), nn.init.zeros_(x), operator.setitem(x, i, v)
             if call.args:
                 out.append(view_root(call.args[0]))
-        else:
-            out.append(view_root(f.value))
+        else:  # (`st.hidden.mul_(2)`: a tensor an object holds, written through it)
+            out.append(view_root(f.value) or _container_root(f.value))
     elif (
         isinstance(f, ast.Attribute)
         and isinstance(f.value, ast.Name)
         and f.value.id == "operator"
-        and f.attr in _OPERATOR_INPLACE
+        and (f.attr in _OPERATOR_INPLACE or f.attr in _ITEM_WRITERS)
         and call.args
     ):
-        out.append(view_root(call.args[0]))  # operator.iadd(x, 1)
+        out.append(view_root(call.args[0]))  # operator.iadd(x, 1), operator.setitem(x, i, v)
     for kw in call.keywords:
         if kw.arg == "inplace" and isinstance(kw.value, ast.Constant) and kw.value.value is True:
             if call.args:
@@ -433,6 +521,39 @@ def fresh_bindings(stmt: ast.stmt) -> set[str]:
     if isinstance(stmt, ast.Assign) and view_root(stmt.value) is None:
         return {n for t in stmt.targets if isinstance(t, ast.Name) for n in [t.id]}
     return set()
+
+
+def returned_params(fn: ast.FunctionDef | ast.Lambda) -> frozenset[str]:
+    """Parameters whose objects (or views of them, or containers holding them) ``fn`` may hand
+    back: ``return t[:, :2]``, ``return x`` on a skip path, ``y = x.view(-1); return y``,
+    ``return t, t.sum()``. Flow-insensitive over the function's own links (no callee followed)."""
+    a = fn.args
+    params = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
+    if a.vararg is not None:
+        params.add(a.vararg.arg)
+    reached: set[str] = set()
+    results = (
+        [fn.body]
+        if isinstance(fn, ast.Lambda)
+        else [
+            n.value
+            for n in walk_no_defs(fn)
+            if isinstance(n, ast.Return | ast.Yield) and n.value is not None
+        ]
+    )
+    for value in results:
+        root = view_root(value)
+        reached.update([root] if root is not None else [])
+        reached.update(held_names(value))
+    edges = [] if isinstance(fn, ast.Lambda) else [link for _, link in all_links(fn.body)]
+    grew = True
+    while grew:  # a local the result may be reaches what it was made from
+        grew = False
+        for link in edges:
+            if link.a in reached and link.b not in reached:
+                reached.add(link.b)
+                grew = True
+    return frozenset(reached & params)
 
 
 def mutated_params(fn: ast.FunctionDef) -> frozenset[str]:

@@ -27,7 +27,9 @@ import builtins
 import dataclasses
 import enum
 import functools
+import importlib
 import math
+import operator
 import types
 from collections.abc import Callable
 from typing import Any
@@ -55,7 +57,7 @@ from dycl_jax.analysis.facts import (
 from dycl_jax.analysis.source import ParsedFunction
 from dycl_jax.compat import OpOverloadPacket
 from dycl_jax.errors import InternalError, UnsupportedConstructError
-from dycl_jax.origin import foreign, library_origin, unwrap_foreign
+from dycl_jax.origin import foreign, library_origin, unwrap_foreign, user_class
 
 
 class Kind(enum.IntEnum):
@@ -235,8 +237,26 @@ def _is_binding(n: ast.AST) -> bool:
         | ast.comprehension
         | ast.With
         | ast.ExceptHandler
+        | ast.Import
+        | ast.ImportFrom
         | ast.Call,
     )
+
+
+def _imported(node: ast.Import | ast.ImportFrom, alias: ast.alias) -> AbsVal:
+    """What an import statement in forward binds, when it names an absolute module that can be
+    imported now (the statement itself imports it on every call)."""
+    try:
+        if isinstance(node, ast.Import):
+            module = importlib.import_module(alias.name)
+            if alias.asname is None:  # `import a.b` binds a
+                module = importlib.import_module(alias.name.split(".")[0])
+            return AbsVal(Kind.OBJ, (module,))
+        if node.level or node.module is None:
+            return OBJ
+        return AbsVal(Kind.OBJ, (getattr(importlib.import_module(node.module), alias.name),))
+    except Exception:  # not importable here: unknown, as before
+        return OBJ
 
 
 def _iter_elements(v: Any) -> tuple[Any, ...] | None:
@@ -395,6 +415,11 @@ class Typer:
                     self.bind(item.optional_vars, self.kind(item.context_expr))
         elif isinstance(node, ast.ExceptHandler) and node.name:
             self.env[node.name] = OBJ
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:  # `import copy` in forward: the module it binds
+                if alias.name != "*":
+                    name = alias.asname or alias.name.split(".")[0]
+                    self.env[name] = _imported(node, alias)
         elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
@@ -742,11 +767,27 @@ class Typer:
                 return self.kind(k.value.body).dependent
         return False
 
-    def returns_input(self, call: ast.Call) -> bool:
-        """True when ``call`` hands back its first argument itself (``nn.Identity``, dropout in
-        eval, an empty ``nn.Sequential``): the result aliases the argument."""
-        cands = self.callee_objects(call.func)
-        return bool(cands) and bool(call.args) and all(_returns_input(c) for c in cands or ())
+    def returned_arg(self, call: ast.Call) -> int | None:
+        """The position in ``call.args`` of an argument the call may hand back itself, a view
+        of it, or a container holding it (``nn.Identity``, dropout in eval, an empty
+        ``nn.Sequential``, a user helper ending ``return t[:, :2]``): the result aliases it."""
+        found: set[int] = set()
+        for c in self.callee_objects(call.func) or ():
+            if _returns_input(c):
+                found.add(0)
+                continue
+            target = user_callee(c)
+            if target is None:
+                continue
+            fn, owner = target
+            shift = 1 if owner is not None else 0
+            found.update(p - shift for p in _returned_param_positions(fn) if p >= shift)
+        found = {i for i in found if i < len(call.args)}
+        if found:
+            return min(found)
+        if any(_opaque_holder(c) for c in self.callee_objects(call.func) or ()):
+            return aliasing.ANY_ARGUMENT
+        return None
 
     def call_mutations(self, call: ast.Call) -> frozenset[str]:
         """Local names whose objects ``call`` writes in place because the user function it calls
@@ -757,6 +798,10 @@ class Typer:
                 # nn.ReLU(inplace=True) and friends write their input
                 if call.args and isinstance(call.args[0], ast.Name):
                     out.add(call.args[0].id)
+                continue
+            if _writes_first_argument(c):  # `from operator import iadd; iadd(h, 1)`
+                if call.args:
+                    out.update(_written_through(call.args[0]))
                 continue
             target = user_callee(c)
             if target is None:
@@ -826,6 +871,29 @@ def _mutated_param_positions_of(code: types.CodeType, fn: Any) -> frozenset[tupl
     return frozenset(out)
 
 
+@functools.lru_cache(maxsize=1024)
+def _returned_param_positions_of(code: types.CodeType, fn: Any) -> frozenset[int]:
+    try:
+        parsed = source.parse(fn)
+    except Exception:  # no source: nothing known
+        return frozenset()
+    names = aliasing.returned_params(parsed.node)
+    a = parsed.node.args
+    positional = [x.arg for x in [*a.posonlyargs, *a.args]]
+    out = {i for i, p in enumerate(positional) if p in names}
+    if a.vararg is not None and a.vararg.arg in names:  # `def f(*ts): return ts[0]`
+        out.update(range(len(positional), len(positional) + 8))
+    return frozenset(out)
+
+
+def _returned_param_positions(fn: Any) -> frozenset[int]:
+    """Positions of the parameters ``fn`` may hand back (see ``aliasing.returned_params``)."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return frozenset()
+    return _returned_param_positions_of(code, fn)
+
+
 def _mutated_param_positions(fn: Any) -> frozenset[tuple[int, Any]]:
     """(position, None) and (-1, name) for each parameter ``fn`` writes in place."""
     code = getattr(fn, "__code__", None)
@@ -843,6 +911,52 @@ _IDENTITY_MODULES = (
     torch.nn.AlphaDropout,
     torch.nn.FeatureAlphaDropout,
 )
+
+
+_OPERATOR_WRITERS = frozenset(
+    getattr(operator, n)
+    for n in dir(operator)
+    if n.strip("_") in ("setitem", "delitem")
+    or (
+        n.strip("_").startswith("i")
+        and {n.strip("_")[1:], n.strip("_")[1:] + "_"} & set(dir(operator))
+        and n.strip("_") not in ("index", "is_", "is_not", "invert", "inv")
+    )
+)
+
+
+def _writes_first_argument(c: Any) -> bool:
+    """A function (reached under another name) that writes its first argument in place:
+    ``operator.iadd`` / ``setitem``, ``torch.relu_`` imported bare."""
+    try:
+        if c in _OPERATOR_WRITERS:
+            return True
+    except TypeError:  # unhashable callee
+        return False
+    name = getattr(c, "__name__", "") or ""
+    return (getattr(c, "__module__", None) or "").startswith("torch") and (
+        name.endswith("_") and not name.startswith("_") and not isinstance(c, type)
+    )
+
+
+# Builtins that hand back one of their arguments (`max(h, x)` is h or x itself).
+_PICKING_BUILTINS = (max, min, getattr, vars)
+
+
+def _opaque_holder(c: Any) -> bool:
+    """A callee whose result may be, view or hold any of its arguments, and which dycl_jax does
+    not analyse: a standard-library or installed package's Python function (``copy.copy``,
+    ``functools.reduce``, ``einops.rearrange``), a picking builtin, or a class whose instances
+    keep what they are built from (a dataclass, ``NamedTuple``, ``SimpleNamespace``)."""
+    if isinstance(c, type):
+        return c is types.SimpleNamespace or user_class(c)
+    if any(c is b for b in _PICKING_BUILTINS):
+        return True
+    if (getattr(c, "__module__", None) or "").startswith("torch"):
+        return False
+    return isinstance(c, types.FunctionType | types.MethodType | types.BuiltinFunctionType) and (
+        library_origin(c) is not None
+    )
 
 
 def _returns_input(c: Any) -> bool:

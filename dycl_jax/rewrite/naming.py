@@ -20,6 +20,11 @@ class Namer:
             elif isinstance(n, ast.arg):
                 self._taken.add(n.arg)
         self._counters: dict[str, itertools.count[int]] = {}
+        self._made: set[str] = set()
+
+    def made(self, name: str) -> bool:
+        """Whether ``name`` is a temporary this namer handed out (not the user's)."""
+        return name in self._made
 
     def fresh(self, prefix: str) -> str:
         counter = self._counters.setdefault(prefix, itertools.count())
@@ -27,6 +32,7 @@ class Namer:
             name = f"{prefix}_{next(counter)}"
             if name not in self._taken:
                 self._taken.add(name)
+                self._made.add(name)
                 return name
 
 

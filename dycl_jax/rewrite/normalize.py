@@ -24,6 +24,7 @@ import ast
 import builtins
 import contextlib
 import dataclasses
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -75,8 +76,9 @@ class Normalized:
     # Calls in trace statements to user functions that write some of their arguments in place:
     # call -> the local names passed there (their objects change).
     call_writes: dict[ast.Call, frozenset[str]]
-    # Calls in trace statements that return their argument itself (nn.Identity, dropout in eval).
-    returns_input: frozenset[ast.Call]
+    # Calls in trace statements that may return one of their arguments itself or a view of it
+    # (nn.Identity, dropout in eval, a helper ending `return t[:, :2]`): call -> its position.
+    returns_input: dict[ast.Call, int]
     # Locals only ever bound to one tensor made by torch (``keep = torch.zeros(n)``): a write
     # ``keep[i] = v`` copies v's values, it does not make ``keep`` hold ``v``.
     plain_tensors: frozenset[str] = frozenset()
@@ -118,7 +120,25 @@ _ITERATING_BUILTINS = tuple(getattr(builtins, n) for n in facts.ITERATING_BUILTI
 
 def normalize(parsed: ParsedFunction, typer: Typer) -> Normalized:
     """The stage's entry point: ``parsed``'s body as trace and host statements."""
+    _check_reserved_names(parsed)
     return Normalizer(parsed, typer, Namer(parsed.node, parsed.nodes)).run()
+
+
+_RESERVED = re.compile(rf"{RUNTIME}|{RUNTIME}_select|{RUNTIME}_(then|else)_\d+")
+
+
+def _check_reserved_names(parsed: ParsedFunction) -> None:
+    """Refuse a function using the names its host program gives the runtime library and staged
+    selects (``_dy``, ``_dy_select``, ``_dy_then_3``): the program would read the user's value."""
+    for n in parsed.nodes:
+        name = n.id if isinstance(n, ast.Name) else n.arg if isinstance(n, ast.arg) else None
+        if name is not None and _RESERVED.fullmatch(name):
+            raise UnsupportedConstructError(
+                f"the name {name!r} is reserved for dycl_jax's host programs ({RUNTIME!r}, "
+                f"{RUNTIME}_select, {RUNTIME}_then_<n>, {RUNTIME}_else_<n>)",
+                parsed.location(n),
+                hint="rename the variable",
+            )
 
 
 class Normalizer:
@@ -128,7 +148,7 @@ class Normalizer:
         self.namer = namer
         self.reasons: list[SplitReason] = []
         self.call_writes: dict[ast.Call, frozenset[str]] = {}
-        self.returns_input: set[ast.Call] = set()
+        self.returns_input: dict[ast.Call, int] = {}
         self._out: list[list[Item]] = []
         self.state_attrs: list[tuple[Any, str]] = []
         self.place = Placement(parsed, typer)
@@ -153,7 +173,7 @@ class Normalizer:
             tuple(self.state_attrs),
             self.namer,
             self.call_writes,
-            frozenset(self.returns_input),
+            dict(self.returns_input),
             self._plain_tensors(),
         )
 
@@ -226,6 +246,31 @@ class Normalizer:
             and self.typer.kind(f.value).kind == Kind.TENSOR
         )
 
+    def _local_returned_arg(self, call: ast.Call) -> int | None:
+        """``returned_arg`` for a function defined in forward (``def g(t): return t``, a
+        lambda bound to a name or called where it is written)."""
+        f = call.func
+        fns: list[ast.FunctionDef | ast.Lambda] = []
+        if isinstance(f, ast.Lambda):
+            fns = [f]
+        elif isinstance(f, ast.Name):
+            for n in self.parsed.nodes:
+                if isinstance(n, ast.FunctionDef) and n.name == f.id and n is not self.parsed.node:
+                    fns.append(n)
+                elif (
+                    isinstance(n, ast.Assign)
+                    and isinstance(n.value, ast.Lambda)
+                    and any(isinstance(t, ast.Name) and t.id == f.id for t in n.targets)
+                ):
+                    fns.append(n.value)
+        found: set[int] = set()
+        for fn in fns:
+            names = aliasing.returned_params(fn)
+            a = fn.args
+            positional = [x.arg for x in [*a.posonlyargs, *a.args]]
+            found.update(i for i, p in enumerate(positional) if p in names and i < len(call.args))
+        return min(found) if found else None
+
     # ---- emission ----------------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -266,8 +311,14 @@ class Normalizer:
                     names = self.typer.call_mutations(n)
                     if names:
                         self.call_writes[n] = names
-                    if self.typer.returns_input(n):
-                        self.returns_input.add(n)
+        for n in aliasing.walk_no_defs(stmt):  # on the host too: a dynamic helper's result
+            if isinstance(n, ast.Call):
+                arg = self.typer.returned_arg(n)
+                if arg is None:
+                    arg = self._local_returned_arg(n)
+                if arg is not None:
+                    self.returns_input[n] = arg
+        if trace:
             self._out[-1].append(Trace(stmt))
         else:
             self._out[-1].append(Host(stmt, reason, tuple(blocks.items())))
@@ -487,6 +538,11 @@ class Normalizer:
                 written = self.typer.call_mutations(e)
                 if written:  # the callee writes these arguments in place (checked in split)
                     self.call_writes[call] = written  # type: ignore[index]
+                returned = self.typer.returned_arg(e)
+                if returned is not None:  # `_dy.call(f, *args)`: the argument one further on
+                    self.returns_input[call] = (  # type: ignore[index]
+                        returned if returned == aliasing.ANY_ARGUMENT else returned + 1
+                    )
                 return call
             if (
                 reason is SplitKind.CONVERSION

@@ -355,10 +355,15 @@ def _check_aliases(
     # a list or dict a tensor was put in is written in place through its entries too
     # (`store[1][:, 0] = 0`), whatever the typer made of it
     tensors = norm.tensor_names
-    containers = (
-        frozenset(lk.a for _, lk in all_links if lk.kind in ("container", "container-view"))
-        - tensors
-    )
+    holders = {lk.a for _, lk in all_links if lk.kind in ("container", "container-view")}
+    grew = True
+    while grew:  # `st = _t_0` after `_t_0 = State(h)`: st holds h too; `a = self.cache`
+        grew = False  # is an item of self, which may be a tensor it holds
+        for _, lk in all_links:
+            if lk.kind in ("rename", "view") and lk.b in holders and lk.a not in holders:
+                holders.add(lk.a)
+                grew = True
+    containers = frozenset(holders) - tensors
     for d in drafts:
         written: dict[str, int] = {}
         _stale_writes(d.stmts, tensors, norm.call_writes, set(), written, containers)
@@ -410,12 +415,19 @@ def _check_aliases(
                     None,
                 )
                 how = f" ({made.kind} at line {made.line})" if made is not None else ""
+                temp = norm.namer.made(name)  # a call's result, written where it is made
+                shown = "the value this line writes" if temp else repr(name)
+                copy_hint = (
+                    f"`{name} = {name}.clone()`"
+                    if name in tensors and name not in holders and not temp
+                    else "`.clone()` the tensor written"
+                )
                 raise UnsupportedConstructError(
-                    f"in-place write to {name!r}, which may share memory with {alias!r}{how}; "
+                    f"in-place write to {shown}, which may share memory with {alias!r}{how}; "
                     f"dycl_jax runs the write in a compiled region, where {alias!r} would not "
                     "see it",
                     where,
-                    hint=f"copy before writing (`{name} = {name}.clone()`), or compute "
+                    hint=f"copy before writing ({copy_hint}), or compute "
                     "the new value functionally (torch.where, masked_fill, index_put)",
                 )
 

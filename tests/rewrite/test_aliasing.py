@@ -5,6 +5,7 @@ the user's line where a region's write would not reach another reference."""
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import operator
 
 import pytest
@@ -554,6 +555,23 @@ def test_writes_made_by_loops_over_displays_and_function_forms_are_exact(how: st
                 assert_same(cm(x), m(x))
 
 
+_FORMS_HEADER = """
+import collections, copy, dataclasses, functools, operator, types, typing
+import torch, torch.nn as nn
+from operator import iadd
+
+@dataclasses.dataclass
+class State:
+    hidden: torch.Tensor
+
+class Out(typing.NamedTuple):
+    hidden: torch.Tensor
+
+class M(nn.Module):
+    def head(self, t):
+        return t[:, :2]
+"""
+
 ALIAS_FORMS = {
     "iadd_list": "lst = []\n        lst += [h]\n        a = lst[0]",
     "get_default": "d = {}\n        a = d.get('k', h)",
@@ -570,6 +588,21 @@ ALIAS_FORMS = {
     "dict_get": 'a = {"k": h}.get("k")',
     "list_pop": "a = [h].pop()",
     "walrus": "b = (a := h)",
+    "walrus_in_comprehension": "b = [(a := t) for t in [h]]",
+    "dict_comprehension": "d = {i: t for i, t in enumerate([h])}\n        a = d[0]",
+    "list_comprehension_view": "a = [t[0] for t in [h]][0]",
+    "nested_ifexp": "a = x if not flag else (x if x.numel() == 1 else h)",
+    "or": "a = None or h",
+    "dataclass": "a = State(h).hidden",
+    "namedtuple": "a = Out(h).hidden",
+    "namespace": "a = types.SimpleNamespace(hidden=h).hidden",
+    "copy_copy": "a = copy.copy(h)",
+    "copy_imported_in_forward": "import copy as cp\n        a = cp.copy(h)",
+    "reduce": "a = functools.reduce(lambda p, q: p, [h, x])",
+    "max_builtin": "a = max(h, h - 10, key=lambda t: float(t.sum()))",
+    "helper_view": "a = self.head(h)",
+    "local_def": "def g(t):\n            return t\n        a = g(h)",
+    "lambda": "g = lambda t: t[:, :2]\n        a = g(h)",
 }
 
 
@@ -577,10 +610,7 @@ ALIAS_FORMS = {
 def test_aliases_made_by_calls_and_expressions_are_refused_when_written(
     form: str, tmp_path
 ) -> None:
-    src = f"""
-import collections, torch, torch.nn as nn
-
-class M(nn.Module):
+    src = f"""{_FORMS_HEADER}
     def forward(self, x, flag=True):
         h = x * 2
         {ALIAS_FORMS[form]}
@@ -603,6 +633,45 @@ class M(nn.Module):
         assert_same(got, m(x))
 
 
+WRITE_FORMS = {
+    "getattr_torch": 'getattr(torch, "relu_")(h)',
+    "getattr_method": 'getattr(h, "add_")(1)',
+    "imported_iadd": "iadd(h, 1)",
+    "operator_setitem": "operator.setitem(h, 0, 5.0)",
+    "dunder_setitem": "h.__setitem__(0, 3.0)",
+    "object_field": "st.hidden.mul_(2)",
+    "namedtuple_field": "o.hidden.sub_(1)",
+}
+
+
+@pytest.mark.parametrize("form", sorted(WRITE_FORMS))
+def test_writes_spelled_as_calls_are_refused_or_exact(form: str, tmp_path) -> None:
+    src = f"""{_FORMS_HEADER}
+    def forward(self, x):
+        h = x * 1
+        a = h
+        st = State(h)
+        o = Out(h)
+        if x.sum() > 0:
+            {WRITE_FORMS[form]}
+        return a, h
+"""
+    path = tmp_path / f"write_{form}.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location(f"write_{form}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    m = mod.M().eval()
+    x = torch.tensor([[1.0, -2.0], [3.0, 1.0]])
+    try:
+        got = dycl_jax.convert(m)(x)
+    except UnsupportedConstructError as e:
+        assert "may share memory" in str(e) and e.location.filename == str(path)
+        assert e.location.lineno == src.splitlines().index(f"            {WRITE_FORMS[form]}") + 1
+    else:
+        assert_same(got, m(x))
+
+
 class HelperView(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -618,9 +687,36 @@ class HelperView(nn.Module):
         return h
 
 
-def test_a_write_the_analysis_cannot_follow_is_refused_at_its_line() -> None:
+def test_a_write_through_a_view_a_helper_returns_reaches_the_base() -> None:
     torch.manual_seed(0)
     m = HelperView().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -1.0, 3.0):
+        x = torch.full((1, 4), s)
+        assert_same(cm(x), m(x))
+
+
+class HelperViewTwoLevels(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def inner(self, t):
+        return t[:, :2]
+
+    def head(self, t):
+        return self.inner(t)  # (the analysis does not follow a helper's own callees)
+
+    def forward(self, x):
+        h = self.lin(x)
+        if h.sum() > 0:
+            self.head(h).add_(1)
+        return h
+
+
+def test_a_write_the_analysis_cannot_follow_is_refused_at_its_line() -> None:
+    torch.manual_seed(0)
+    m = HelperViewTwoLevels().eval()
     cm = dycl_jax.convert(m)
     with pytest.raises(UnsupportedConstructError, match="does not follow") as exc:
         for s in (1.0, -1.0):
@@ -762,3 +858,68 @@ def test_writes_through_rows_and_comprehensions_are_refused(cls: type[nn.Module]
     with pytest.raises(UnsupportedConstructError) as exc:
         dycl_jax.convert(cls().eval())(torch.ones(2, 2))
     assert exc.value.location.filename == __file__
+
+
+class DynamicHelperView(nn.Module):
+    """A helper with its own host program (a tensor condition) returning a view of its
+    argument, written in place by the caller in a later region."""
+
+    def head(self, t):
+        if t.sum() > 100:
+            return t[:, 2:]
+        return t[:, :2]
+
+    def forward(self, x):
+        h = x * 1
+        v = self.head(h)
+        if x.sum() > 0:
+            v.mul_(0)
+        return h
+
+
+def test_a_view_returned_by_a_dynamic_helper_is_an_alias() -> None:
+    m = DynamicHelperView().eval()
+    with pytest.raises(UnsupportedConstructError, match="may share memory with 'h'") as exc:
+        dycl_jax.convert(m)(torch.ones(2, 4))
+    assert exc.value.location.filename == __file__
+    lines, first = inspect.getsourcelines(DynamicHelperView)
+    assert exc.value.location.lineno == first + next(
+        i for i, line in enumerate(lines) if "v.mul_(0)" in line
+    )
+
+
+class BufferAlias(nn.Module):
+    """A local name bound to a module buffer (an EMA, a cache) written in place in a branch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("running", torch.zeros(3))
+
+    def forward(self, x):
+        buf = self.running
+        if x.sum() > 0:
+            buf.add_(1)
+        return x + self.running
+
+
+class StoredThenAliased(nn.Module):
+    def forward(self, x):
+        h = x * 2
+        self.cache = h
+        a = self.cache
+        if x.sum() > 0:
+            a.add_(1)
+        return h
+
+
+@pytest.mark.parametrize("cls", [BufferAlias, StoredThenAliased])
+def test_writes_through_names_bound_to_module_attributes_are_refused(cls: type) -> None:
+    e, m = cls().eval(), cls().eval()
+    for x in (torch.ones(1, 3), -torch.ones(1, 3)):
+        try:
+            got = dycl_jax.convert(m)(x)
+        except UnsupportedConstructError as err:
+            assert "may share memory" in str(err) and err.location.filename == __file__
+            return
+        assert_same(got, e(x))
+        assert_same(m.state_dict(), e.state_dict())
