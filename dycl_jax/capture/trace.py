@@ -25,11 +25,13 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.fx.traceback
 from torch import fx
 from torch.func import functionalize
 
 from dycl_jax.capture import guards, signature
 from dycl_jax.compat import (
+    OpOverload,
     core_aten_decompositions,
     make_fx,
     mkldnn_disabled,
@@ -328,8 +330,14 @@ def trace(
         with mkldnn_disabled(), _parameters_as_values(), _eager_fast_paths_refused(root) as modes:
             modules = list(root.modules()) if root is not None else []
             objects = [*modules, *_helper_objects(live_in)]
-            with guards.number_writes(modules) as writes, guards.tensor_writes(objects) as stored:
+            with (
+                guards.number_writes(modules) as writes,
+                guards.tensor_writes(objects) as stored,
+                guards.registrations() as registered,
+            ):
                 gm = _make_fx(traced, param_values, examples)
+            if _writes_inside(gm):
+                gm = _refunctionalized(gm, param_values, examples)
     except (CaptureError, UnboundLocalError):
         raise  # UnboundLocalError: the original reads a local it has not assigned (UNDEFINED)
     except _FastPathRefused as e:
@@ -380,6 +388,12 @@ def trace(
             hint="check the shapes and dtypes passed to the model; if the model runs in PyTorch "
             "on these inputs, this is a dycl_jax limitation: please report it",
         ) from e
+    if registered:
+        raise StateWriteError(
+            f"registers module state while traced ({', '.join(sorted(set(registered)))}); a "
+            "compiled region would not register it",
+            None,
+        )
     if stored:
         raise StateWriteError(
             f"stores tensors into module state ({', '.join(sorted(set(stored)))}) while traced "
@@ -510,6 +524,34 @@ def _eager_fast_paths_refused(root: torch.nn.Module | None) -> Iterator[set[str]
         yield read
     finally:
         encoder.forward = original  # type: ignore[method-assign]
+
+
+def _writes_inside(gm: fx.GraphModule) -> bool:
+    """Whether the graph still writes in place into a tensor it made (not an input): what
+    PyTorch's composite kernels do below the functionalization the capture runs
+    (``pad_sequence`` fills ``full(...)`` through ``select(...).copy_``, circular padding a
+    ``new_empty``)."""
+    for node in gm.graph.nodes:
+        if node.op != "call_function" or not isinstance(node.target, OpOverload):
+            continue
+        if node.target._schema.is_mutable and node.args:
+            first = node.args[0]
+            if not (isinstance(first, fx.Node) and first.op == "placeholder"):
+                return True
+    return False
+
+
+def _refunctionalized(
+    gm: fx.GraphModule, params: tuple[torch.Tensor, ...], examples: list[torch.Tensor]
+) -> fx.GraphModule:
+    """``gm`` traced again through functionalization, now at the level of its ATen ops, so the
+    writes ``_writes_inside`` found become scatters; each node keeps its user stack trace."""
+
+    def again(p: list[torch.Tensor], xs: list[torch.Tensor]) -> Any:
+        with fx.traceback.preserve_node_meta():
+            return fx.Interpreter(gm).run(p, xs)
+
+    return _make_fx(again, params, examples)
 
 
 def _make_fx(
