@@ -351,12 +351,27 @@ class ConvertedModel:
         t0 = time.perf_counter()
         fn, owner = library.resolve_callable(model)
         self._root = self.session.program_for(fn, owner)
+        self._root_callable = (fn, owner)
+        self._root_epoch = guards.structure_epoch()
+        guards.watch_method(model, type(model), "forward")  # replaced on the class: followed
         _check_argument_writes(self._compiler.graph.add(fn, owner).parsed, owner)
         self._build_reachable()
         self.convert_seconds = time.perf_counter() - t0
         self._checked_paths: set[tuple[Any, ...]] = set()  # paths checked mode compared
         # per program: the first statement writing state that outlives the call (save.state_write)
         self._state_writes: dict[Any, tuple[int, str] | None] = {}
+
+    def _follow_model(self) -> None:
+        """What every call checks first: no hooks registered since, and the forward the model
+        has now (``model.forward = model.forward_fast`` after convert: its own program)."""
+        self._hooks_still_absent()
+        epoch = guards.structure_epoch()  # (moved by setting a method on the model or class)
+        if epoch != self._root_epoch:
+            self._root_epoch = epoch
+            now = library.resolve_callable(self.model)
+            if now != self._root_callable:
+                self._root = self.session.program_for(*now)
+                self._root_callable = now
 
     def _hooks_still_absent(self) -> None:
         """Refuse forward hooks registered since convert (checked only when one was registered
@@ -379,8 +394,8 @@ class ConvertedModel:
         return self._call(args, kwargs)
 
     def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        self._hooks_still_absent()
         self.session.refresh_if_stale()
+        self._follow_model()
         with jax.enable_x64(True):  # scoped; see dycl_jax/config.py
             try:
                 memo: dict[int, Any] = {}
@@ -459,8 +474,8 @@ class ConvertedModel:
         ``mesh``: a ``jax.sharding.Mesh`` to shard each group's rows over (all its axes); by
         default every device of the default backend when there are several; False: one device."""
         self._refuse_state("per_sample")
-        self._hooks_still_absent()
         self.session.refresh_if_stale()
+        self._follow_model()
         with jax.enable_x64(True):
             groups = per_sample.run(
                 lambda a, k: self._root.run(a, k),

@@ -218,6 +218,13 @@ _WATCHED_METHODS: weakref.WeakKeyDictionary[Any, dict[tuple[int, str], tuple[typ
 _WATCHED_KEYS: set[tuple[int, str]] = set()
 
 
+def watch_method(root: Any, c: type, name: str) -> None:
+    """Compare ``c.name`` on every call of ``root``'s converted model (see
+    check_watched_methods)."""
+    _WATCHED_METHODS.setdefault(root, {}).setdefault((id(c), name), (c, name, getattr(c, name)))
+    _WATCHED_KEYS.add((id(c), name))
+
+
 def check_watched_methods(root: Any) -> None:
     """Move the structure epoch if a method of ``root``'s classes guarded by identity was
     replaced on its class."""
@@ -386,6 +393,10 @@ def install_structure_watch() -> None:
 
     torch.nn.Module._apply = watched_apply  # type: ignore[method-assign]
 
+    for name in ("register_buffer", "register_parameter", "register_module", "add_module"):
+        # (around __setattr__: HF's rotary embeddings grow their cos/sin caches in forward)
+        setattr(torch.nn.Module, name, _moving_epoch(getattr(torch.nn.Module, name)))
+
     from torch.nn.modules import module as torch_module
 
     for owner, name in (
@@ -404,6 +415,38 @@ def hook_epoch() -> int:
 
 
 _HOOK_EPOCH = [0]
+
+
+def _moving_epoch(register: Any) -> Any:
+    @functools.wraps(register)
+    def registered(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        _EPOCH[0] += 1
+        rec = _REGISTERED.get()
+        if rec is not None:
+            rec.append(f"{type(self).__name__}.{register.__name__}({name!r})")
+        return register(self, name, *args, **kwargs)
+
+    return registered
+
+
+# Set while a region is traced: the buffers, parameters and submodules registered there (HF's
+# rotary embeddings re-register a longer cos/sin cache in forward). Tracing would register a
+# traced value, and the capture's re-parametrisation puts the old tensor back when it ends.
+_REGISTERED: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "dycl_registered", default=None
+)
+
+
+@contextlib.contextmanager
+def registrations() -> Iterator[list[str]]:
+    """Record what ``register_buffer`` / ``register_parameter`` / ``register_module`` calls
+    the block makes (see _REGISTERED)."""
+    found: list[str] = []
+    token = _REGISTERED.set(found)
+    try:
+        yield found
+    finally:
+        _REGISTERED.reset(token)
 
 
 def _counting_hooks(register: Any) -> Any:
@@ -499,10 +542,28 @@ def object_guards(values: tuple[Any, ...], fn: Any) -> list[Guard]:
         if not plain_object(v) or id(v) in seen or dataclasses.is_dataclass(v):
             continue
         seen.add(id(v))
+        reached = _method_closure([type(v)], names)  # (`self.threshold(l)` reads self.base)
         for k, x in vars(v).items():
-            if k in names:
+            if k in reached:
                 out.extend(_guard_on(v, k, x))
     return out
+
+
+def _method_closure(classes: Iterable[type], names: set[str]) -> set[str]:
+    """``names`` with every name the methods of ``classes`` they reach name in turn."""
+    classes = list(classes)
+    reached = set(names)
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        for c in classes:
+            f = getattr(c, name, None)
+            f = getattr(f, "__func__", f)
+            if isinstance(f, types.FunctionType):
+                for n in _code_names(f) - reached:
+                    reached.add(n)
+                    todo.append(n)
+    return reached
 
 
 def class_guards(root: torch.nn.Module | None, fn: Any) -> list[Guard]:
@@ -530,26 +591,14 @@ def class_guards(root: torch.nn.Module | None, fn: Any) -> list[Guard]:
     # methods the region may run, by identity on each module's own class, so one replaced on
     # (or added to) a class after convert is traced again: those it names, those they name in
     # turn (`self.mid(h)` calling `self.inner`), and every module class's forward
-    reached = own | {"forward"}
-    grew = True
-    while grew:
-        grew = False
-        for c in classes.values():
-            for k in list(reached):
-                f = getattr(vars(c).get(k), "__func__", vars(c).get(k))
-                if isinstance(f, types.FunctionType):
-                    more = _code_names(f) - reached
-                    if more:
-                        reached |= more
-                        grew = True
+    reached = _method_closure(classes.values(), own | {"forward"})
     leaves = {id(type(m)): type(m) for m in root.modules() if user_class(type(m))}
     for c in leaves.values():
         for k in sorted(reached):
             f = getattr(c, k, None)
             if isinstance(f, types.FunctionType) and not k.startswith("__"):
                 out.append(Guard(c, k, ("function", id(f)), f))
-                _WATCHED_METHODS.setdefault(root, {}).setdefault((id(c), k), (c, k, f))
-                _WATCHED_KEYS.add((id(c), k))
+                watch_method(root, c, k)
     return out
 
 

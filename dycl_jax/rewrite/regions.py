@@ -349,6 +349,7 @@ def _check_aliases(
         return []  # entry / exit
 
     pairs = aliasing.may_alias(graph, steps)
+    _check_host_array_writes(parsed, set(sites), norm, graph, live, pairs)
     all_links = aliasing.all_links(host, plain) + [
         x for d in drafts for x in aliasing.all_links(d.stmts, plain)
     ]
@@ -408,12 +409,14 @@ def _check_aliases(
                 alias = next(iter(pair - {name}))
                 if alias not in needed:
                     continue  # nobody reads the other reference again
-                if alias in norm.python_names:
-                    continue  # a Python number written into a tensor is copied, never shared
                 made = next(
                     (lk for _, lk in all_links if {lk.a, lk.b} == {name, alias}),
                     None,
                 )
+                if alias in norm.python_names and (made is None or made.kind != "view"):
+                    # a Python number written into a tensor is copied, never shared (a numpy
+                    # array a tensor was made from with from_numpy / as_tensor is shared)
+                    continue
                 how = f" ({made.kind} at line {made.line})" if made is not None else ""
                 temp = norm.namer.made(name)  # a call's result, written where it is made
                 shown = "the value this line writes" if temp else repr(name)
@@ -430,6 +433,40 @@ def _check_aliases(
                     hint=f"copy before writing ({copy_hint}), or compute "
                     "the new value functionally (torch.where, masked_fill, index_put)",
                 )
+
+
+def _check_host_array_writes(
+    parsed: ParsedFunction,
+    sites: set[ast.stmt],
+    norm: Normalized,
+    graph: cfg.Graph,
+    live: liveness.Liveness,
+    pairs: aliasing.MayAlias,
+) -> None:
+    """An in-place write on the host to a numpy array that shares a tensor's memory in PyTorch
+    (``s = scores.numpy(); s[s < 0] = 0`` changes ``scores`` too): the host's array is a copy of
+    the region's result, so the write would not reach the tensor. Refused when the tensor is
+    read afterwards."""
+    simple = ast.Assign | ast.AugAssign | ast.AnnAssign | ast.Expr
+    for node in graph.nodes:
+        s = node.ast_node
+        if not isinstance(s, simple) or s in sites:
+            continue
+        for name, line in aliasing.inplace_writes(s, norm.host_names):
+            for pair in pairs.in_[node]:
+                if name not in pair:
+                    continue
+                alias = next(iter(pair - {name}))
+                if alias in norm.tensor_names and alias in live.live_out(node):
+                    raise UnsupportedConstructError(
+                        f"in-place write to {name!r}, a numpy array that shares memory with the "
+                        f"tensor {alias!r} in PyTorch (`.numpy()` / `torch.from_numpy`); the "
+                        f"host holds a copy of {alias!r}'s values, which the write would not "
+                        "change",
+                        dataclasses.replace(parsed.location(None), lineno=line, col=None),
+                        hint=f"copy first (`{name} = {name}.copy()`) and compute {alias!r}'s "
+                        "new value from it explicitly (torch.as_tensor)",
+                    )
 
 
 def _views_among_entries(links: list[aliasing.Link]) -> list[aliasing.Link]:
@@ -541,12 +578,22 @@ def _region_effect(stmts: list[ast.stmt]) -> tuple[list[str], frozenset[str]]:
     return order, must
 
 
+# Calls that set state on an object whatever it is named (`self.register_buffer("cos", c)`).
+_STATE_SETTERS = frozenset(
+    {"register_buffer", "register_parameter", "register_module", "add_module", "__setattr__"}
+)
+
+
 def _may_mutate_outside(stmts: list[ast.stmt]) -> bool:
     for s in stmts:
         for n in ast.walk(s):
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute):
                 if n.func.attr.endswith("_") and not isinstance(n.func.value, ast.Name):
                     return True
+                if n.func.attr in _STATE_SETTERS:
+                    return True
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "setattr":
+                return True
             if isinstance(n, ast.Attribute | ast.Subscript) and isinstance(n.ctx, ast.Store):
                 if not isinstance(n.value, ast.Name):
                     return True

@@ -122,8 +122,8 @@ def _state_as_torch(attrs: Iterable[tuple[Any, str]]) -> Iterator[None]:
     refilled = []
     for o, a in attrs:
         v = o.__dict__.get(a, UNDEFINED)
-        if isinstance(v, jax.Array | np.ndarray):
-            o.__dict__[a] = io.to_torch_owned(v)
+        if isinstance(v, jax.Array | np.ndarray) or (type(v) is tuple and _holds_arrays(v)):
+            o.__dict__[a] = io.to_torch_owned(v)  # (an LSTM's (h, c) too)
             swapped.append((o, a))
         elif type(v) in (list, dict):  # the same object, its entries converted in place
             refilled.append(plan.refill(v, io.to_torch_owned(v)))
@@ -135,6 +135,13 @@ def _state_as_torch(attrs: Iterable[tuple[Any, str]]) -> Iterator[None]:
                 o.__dict__[a] = io.from_torch(o.__dict__[a])
         for c in refilled:
             plan.refill(c, io.from_torch(c))
+
+
+def _holds_arrays(v: Any) -> bool:
+    return any(
+        isinstance(x, jax.Array | np.ndarray) or (type(x) in (tuple, list) and _holds_arrays(x))
+        for x in v
+    )
 
 
 def _modules_in(values: tuple[Any, ...]) -> list[torch.nn.Module]:
@@ -406,6 +413,8 @@ class RegionRunner:
             given = io.to_torch_owned(vals)
             with torch.no_grad(), _state_as_torch(self.session.state_attrs):
                 outs = fn(*given)  # values only, as the compiled regions give
+            # a buffer it registered (a longer rotary cache) is what the next region reads
+            self.session.refresh_if_stale()
             # containers handed back unchanged are the caller's own objects, as in eager
             # (refilled with what the region left in them: `outs += [t]` grows the list itself)
             back = {id(g): v for g, v in zip(given, vals) if type(g) in (list, dict)}

@@ -273,3 +273,155 @@ def test_a_counter_set_with_object_setattr_while_traced_counts_real_calls() -> N
             want = e(x)
         assert_same(cm(x), want)
         assert c.f.n == e.f.n
+
+
+class _Policy:
+    """A plain helper object whose threshold a nested method reads."""
+
+    def __init__(self, base: float) -> None:
+        self.base = base
+        self.temp = torch.ones(())
+
+    def threshold(self, layer):
+        return self.base * (0.8**layer)
+
+    def conf(self, logits):
+        return (logits / self.temp).softmax(-1).max()
+
+    def should_exit(self, logits, layer):
+        return bool(self.conf(logits) > self.threshold(layer))
+
+
+class _PolicyNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.policy = _Policy(0.9)
+
+    def forward(self, x):
+        logits = self.fc(x)
+        if self.policy.should_exit(logits, 0):
+            return logits, "exit"
+        return -logits, "cont"
+
+
+def test_helper_object_fields_read_by_nested_methods_are_followed() -> None:
+    torch.manual_seed(0)
+    m = _PolicyNet().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.randn(1, 4)
+    with torch.no_grad():
+        assert_same(cm(x), m(x))
+        m.policy.base = 0.1  # a number read by threshold(), called by should_exit()
+        assert_same(cm(x), m(x))
+        m.policy.base = 0.99
+        m.policy.temp.fill_(0.05)  # a tensor read by conf(), edited in place
+        assert_same(cm(x), m(x))
+
+
+class _Dual(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.b = nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = self.a(x)
+        if h.sum() > 0:
+            return self.b(h), "b"
+        return h, "a"
+
+    def forward_fast(self, x):
+        return self.a(x) * 2, "fast"
+
+
+def test_forward_rebound_on_the_model_or_its_class_after_convert_is_followed() -> None:
+    torch.manual_seed(0)
+    m = _Dual().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        assert_same(cm(x), m(x))
+        m.forward = m.forward_fast
+        assert_same(cm(x), m(x))
+        del m.forward
+        assert_same(cm(x), m(x))
+
+    class Sub(_Dual):
+        pass
+
+    s = Sub().eval()
+    cs = dycl_jax.convert(s)
+    with torch.no_grad():
+        assert_same(cs(x), s(x))
+        Sub.forward = _Dual.forward_fast
+        assert_same(cs(x), s(x))
+
+
+class _Gate(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(4, 3)
+        self.hidden = None
+
+    def forward(self, x):
+        out, self.hidden = self.rnn(x.view(1, x.size(0), -1), self.hidden)
+        return out.squeeze(0).sum(-1)
+
+
+class _RecurrentGateNet(nn.Module):
+    """SkipNet's recurrent gate: an LSTM (h, c) state set on a submodule by the parent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.control = _Gate()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        self.control.hidden = (torch.zeros(1, x.size(0), 3), torch.zeros(1, x.size(0), 3))
+        for _ in range(3):
+            g = self.control(x)
+            if g.max() > 0:
+                x = self.fc(x)
+        return x
+
+
+def test_a_tuple_state_on_a_submodule_reaches_a_region_pytorch_runs() -> None:
+    torch.manual_seed(0)
+    m = _RecurrentGateNet().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -1.0, 3.0):
+        x = torch.randn(2, 4) * s
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
+
+
+class _GrowingTable(nn.Module):
+    """A cache re-registered longer in forward (HF's rotary embeddings, LLaMA's causal mask)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("table", torch.arange(4.0), persistent=False)
+        self.cached = 4
+
+    def _grow(self, n):
+        self.cached = n
+        self.register_buffer("table", torch.arange(float(n)) * 10, persistent=False)
+
+    def forward(self, x):
+        if x.shape[1] > self.cached:
+            self._grow(2 * x.shape[1])  # a helper whose only effect is the registration
+        h = x + self.table[: x.shape[1]]
+        if h.sum() > 0:
+            h = h * 2
+        return h
+
+
+def test_buffers_registered_again_in_forward_are_followed_in_the_same_call() -> None:
+    e, m = _GrowingTable().eval(), _GrowingTable().eval()
+    cm = dycl_jax.convert(m)
+    for n in (3, 6, 3, 7, 13, 2):
+        x = torch.ones(1, n)
+        with torch.no_grad():
+            assert_same(cm(x), e(x))
+        assert torch.equal(m.table, e.table)
