@@ -147,8 +147,11 @@ def view_root(e: ast.expr) -> str | None:
         elif isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute):
             func = e.func
             attr = func.attr
-            # torch.flatten(h) / F.relu_(h): the function form of a view or in-place op
-            if isinstance(func.value, ast.Name) and func.value.id in _TORCH_NAMESPACES:
+            # torch.flatten(h) / F.relu_(h): the function form of a view or in-place op;
+            # `_dy.numpy(h)`, the host program's `h.numpy()`, which PyTorch's shares memory
+            if isinstance(func.value, ast.Name) and (
+                func.value.id in _TORCH_NAMESPACES or (func.value.id, attr) == ("_dy", "numpy")
+            ):
                 if (attr in VIEW_METHODS or _inplace_name(attr)) and e.args:
                     e = e.args[0]
                     continue

@@ -47,6 +47,7 @@ from dycl_jax.analysis.facts import (
     LIST_ONLY_METHODS,
     PURE_BUILTINS,
     PYTHON_RESULT_OPS,
+    RANDOM_OPS,
     SHAPE_ATTRS,
     SHAPE_METHODS,
     SIDE_EFFECT_BUILTINS,
@@ -112,9 +113,9 @@ class CallKind(enum.Enum):
 
 def _host_op(name: str, node: ast.Call, method: bool) -> bool:
     """A torch op run by PyTorch on the host: its output shape depends on values, its result is
-    a Python value read from tensors, or its indices on exact ties follow PyTorch's own algorithm
-    (see facts)."""
-    if name in DATA_DEPENDENT_OPS or name in PYTHON_RESULT_OPS:
+    a Python value read from tensors, it samples from torch's generator, or its indices on exact
+    ties follow PyTorch's own algorithm (see facts)."""
+    if name in DATA_DEPENDENT_OPS or name in PYTHON_RESULT_OPS or name in RANDOM_OPS:
         return True
     if name not in TIE_SENSITIVE_OPS:
         return False
@@ -401,6 +402,18 @@ class Typer:
             val = self.kind(node.value)
             for t in node.targets:
                 self.bind(t, val)
+                if (
+                    isinstance(t, ast.Subscript)
+                    and isinstance(t.value, ast.Name)
+                    and t.value.id in self.locals
+                    and val.kind == Kind.TENSOR
+                    # (`votes[c] = votes.get(c, 0) + 1` does not make itself a tensor)
+                    and not any(
+                        isinstance(n, ast.Name) and n.id == t.value.id for n in ast.walk(node.value)
+                    )
+                ):
+                    # `outputs[i] = h`: a list or dict a tensor is stored in holds tensors
+                    self.bind(t.value, TENSOR)
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             self.bind(node.target, self.kind(node.value))
         elif isinstance(node, ast.AugAssign):
@@ -468,6 +481,25 @@ class Typer:
                 return AbsVal(max(p.kind for p in parts) if parts else Kind.PY, parts=parts)
             if name == "reversed" and it.args:
                 return self.iter_element(it.args[0])
+        if (
+            isinstance(it, ast.Call)
+            and isinstance(it.func, ast.Attribute)
+            and it.func.attr in ("keys", "values", "items")
+            and not it.args
+        ):
+            base = self.kind(it.func.value)
+            if (
+                base.kind == Kind.OBJ
+                and base.values
+                and all(isinstance(v, torch.nn.ModuleDict | dict) for v in base.values)
+            ):
+                # `for k in self.heads.keys()`: the dict's own keys / values (Python objects)
+                keys = tuple(k for d in base.values for k in d.keys())
+                vals = tuple(v for d in base.values for v in d.values())
+                key, value = (self._element_of(AbsVal(Kind.OBJ, (x,))) for x in (keys, vals))
+                if it.func.attr == "items":
+                    return AbsVal(Kind.OBJ, parts=(key, value))
+                return key if it.func.attr == "keys" else value
         val = self.kind(it)
         if val.kind == Kind.OBJ:
             return self._element_of(val)

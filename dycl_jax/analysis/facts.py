@@ -171,6 +171,15 @@ DATA_DEPENDENT_OPS = frozenset(
 # index 2 of 4, 3 of 6, 10 of 16. They run in PyTorch on the host, between regions, like the
 # data-dependent ones. ``sort``/``argsort`` with ``stable=True`` are deterministic and stay traced.
 TIE_SENSITIVE_OPS = frozenset({"topk", "sort", "argsort", "msort", "kthvalue", "mode", "median"})
+# Ops that sample from torch's random number generator: PyTorch runs them on the host, between
+# regions, so they draw the same numbers from the same generator state as eager PyTorch (fairseq
+# and HF LayerDrop compute `torch.rand([])` on every layer, also in eval mode).
+RANDOM_OPS = frozenset(
+    {
+        "rand", "randn", "randint", "rand_like", "randn_like", "randint_like", "randperm",
+        "bernoulli", "multinomial", "normal", "poisson",
+    }
+)  # fmt: skip
 # Ops that return a Python value computed from tensor values (``torch.allclose`` is a bool): they
 # read tensors back, so they run in PyTorch on the host too.
 PYTHON_RESULT_OPS = frozenset({"allclose", "equal", "is_nonzero"})
@@ -263,6 +272,8 @@ VIEW_METHODS = frozenset(
         "view_as_complex",
         "as_tensor",
         "asarray",
+        "numpy",  # shares the tensor's memory (as from_numpy shares the array's)
+        "from_numpy",
         "broadcast_to",
         "broadcast_tensors",
         "resolve_conj",

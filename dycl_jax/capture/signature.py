@@ -26,6 +26,9 @@ from dycl_jax.lower import dtypes
 _ARRAY = jax.Array
 _ARRAY_IMPL = ARRAY_IMPL  # exact type of a concrete jax array (faster than isinstance on jax.Array)
 _SCALARS = (bool, int, float, str, complex, type(None))
+# numpy integers and booleans (``np.lcm(4, 6)``, a shape product): static values like Python
+# ints, which the code uses as numbers (``n % k``, sizes); numpy floats stay array leaves.
+_NUMPY_STATIC = (np.integer, np.bool_)
 _DICT_VIEWS = (collections.abc.ValuesView, collections.abc.ItemsView, collections.abc.KeysView)
 
 
@@ -78,7 +81,7 @@ def _key(v: Any, leaves: list[Any], refs: list[Any] | None = None) -> Any:
     if t is np.ndarray:  # a torch input as a numpy view, or a host-run op's result
         leaves.append(v)
         return (v.shape, v.dtype)
-    if t in _SCALARS:
+    if t in _SCALARS or isinstance(v, _NUMPY_STATIC):
         return (t, v)
     if isinstance(v, torch.nn.Module):  # common and never a pytree: by identity, early
         if refs is not None:
@@ -233,6 +236,8 @@ def _any_nested(values: tuple[Any, ...], dynamic: frozenset[int]) -> bool:
 
 
 def _rebuild(v: Any, it: Any, memo: dict[int, Any], arrays: dict[int, Any] | None) -> Any:
+    if isinstance(v, _NUMPY_STATIC):
+        return v
     if type(v) is _ARRAY_IMPL or isinstance(v, _ARRAY | np.ndarray | np.generic):
         # every occurrence has its leaf; one array met again is the first one's tensor where
         # the key records which are the same (see shared_leaves)

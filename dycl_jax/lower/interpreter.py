@@ -110,9 +110,10 @@ def check_supported(gm: fx.GraphModule) -> None:
                 hint = None
                 if any(r in e.overload for r in _RANDOM_OPS):
                     hint = (
-                        "random sampling in forward has no faithful translation (its numbers would "
-                        "differ from PyTorch's); dycl_jax refuses it: make the model deterministic "
-                        "in eval mode"
+                        "random sampling inside a compiled region has no faithful translation (its "
+                        "numbers would differ from PyTorch's); sampling written in forward or a "
+                        "method (torch.rand, bernoulli, multinomial) runs in PyTorch on the host "
+                        "instead: move it out of the lambda or library code that makes it"
                     )
                 raise MissingLoweringError(
                     e.overload, location_from_stack_trace(node.meta.get("stack_trace")), hint

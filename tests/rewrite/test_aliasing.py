@@ -8,6 +8,7 @@ import importlib.util
 import inspect
 import operator
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -923,3 +924,61 @@ def test_writes_through_names_bound_to_module_attributes_are_refused(cls: type) 
             return
         assert_same(got, e(x))
         assert_same(m.state_dict(), e.state_dict())
+
+
+class NumpyViewWrittenOnHost(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        scores = self.fc(x)
+        s = scores.detach().numpy()  # shares scores' memory in PyTorch
+        s[s < 0] = 0.0
+        if scores.sum() > 100:
+            scores = scores * 2
+        return scores
+
+
+class NumpyViewOfTensorWritten(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        probs = self.fc(x).softmax(-1)
+        seen = probs.numpy()
+        if probs.max() > 0.2:
+            probs.clamp_(max=0.2)
+        return probs, float(seen.sum())
+
+
+class FromNumpyWritten(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x):
+        keep = np.ones(x.shape[0], dtype=np.float32)
+        w = torch.from_numpy(keep)
+        h = self.fc(x)
+        for i in range(x.shape[0]):
+            if h[i].sum() < 0:
+                w[i] = 0.0
+        return h * w.unsqueeze(1), float(keep.sum())
+
+
+@pytest.mark.parametrize(
+    "cls", [NumpyViewWrittenOnHost, NumpyViewOfTensorWritten, FromNumpyWritten]
+)
+def test_memory_shared_with_numpy_is_followed_or_refused(cls: type) -> None:
+    torch.manual_seed(0)
+    m = cls().eval()
+    x = torch.randn(3, 4 if cls is not FromNumpyWritten else 3)
+    try:
+        got = dycl_jax.convert(m)(x)
+    except UnsupportedConstructError as e:
+        assert "memory" in str(e) and e.location.filename == __file__
+    else:
+        with torch.no_grad():
+            assert_same(got, m(x))

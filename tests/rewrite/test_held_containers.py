@@ -412,3 +412,30 @@ def test_in_place_write_to_a_tensor_attribute_is_refused_with_the_reason() -> No
         for s in (1.0, -1.0, 2.0):
             cm(torch.full((1, 4), s))
     assert e.value.location is not None and e.value.location.filename == __file__
+
+
+class _IntKeyedHeads(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.heads = nn.ModuleDict({"0": nn.Linear(4, 3), "1": nn.Linear(4, 3)})
+
+    def forward(self, x):
+        outputs = {}
+        for k in self.heads.keys():
+            i = int(k)  # a key's number: a Python value, not a tensor read
+            outputs[i] = self.heads[k](x)
+            if outputs[i].softmax(-1).max().item() > 0.5:
+                break
+        for name, head in self.heads.items():
+            outputs[name] = head(x) * 2
+        return outputs
+
+
+def test_dicts_filled_by_subscript_under_module_dict_keys_hold_tensors() -> None:
+    torch.manual_seed(0)
+    m = _IntKeyedHeads().eval()
+    cm = dycl_jax.convert(m)
+    for s in (0.1, 30.0):
+        x = torch.randn(1, 4) * s
+        with torch.no_grad():
+            assert_same(cm(x), m(x))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 import dycl_jax
 from dycl_jax.testing import assert_same
@@ -1088,3 +1089,32 @@ def test_a_number_read_back_as_an_arange_bound() -> None:
     y0 = torch.ones(2, 4)
     for t in (torch.tensor([0.0, 0.45, 1.0]), torch.tensor([0.0, 0.5, 2.0])):
         assert_same(cm(y0, t), m(y0, t))
+
+
+def _chunk_len():
+    return np.lcm(4, 6)  # a numpy int, as transformers' Reformer computes its chunk length
+
+
+class NumpyIntSizes(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        n = _chunk_len()
+        h = self.lin(x)
+        if h.sum() > 0:
+            h = h * 2
+        if x.shape[1] % n != 0:  # a shape against a numpy int: Python arithmetic
+            h = F.pad(h, (0, 0, 0, int(n - x.shape[1] % n)))
+        return h, h.shape[1] // n
+
+
+def test_numpy_integers_are_static_numbers_in_regions() -> None:
+    torch.manual_seed(0)
+    m = NumpyIntSizes().eval()
+    cm = dycl_jax.convert(m)
+    for shape in ((1, 12, 4), (1, 7, 4), (2, 5, 4)):
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
