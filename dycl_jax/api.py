@@ -353,6 +353,7 @@ class ConvertedModel:
         self._root = self.session.program_for(fn, owner)
         self._root_callable = (fn, owner)
         self._root_epoch = guards.structure_epoch()
+        self._default_dtype = torch.get_default_dtype()
         guards.watch_method(model, type(model), "forward")  # replaced on the class: followed
         _check_argument_writes(self._compiler.graph.add(fn, owner).parsed, owner)
         self._build_reachable()
@@ -362,9 +363,14 @@ class ConvertedModel:
         self._state_writes: dict[Any, tuple[int, str] | None] = {}
 
     def _follow_model(self) -> None:
-        """What every call checks first: no hooks registered since, and the forward the model
-        has now (``model.forward = model.forward_fast`` after convert: its own program)."""
+        """What every call checks first: no hooks registered since, the default dtype captures
+        were made under, and the forward the model has now (``model.forward =
+        model.forward_fast`` after convert: its own program)."""
         self._hooks_still_absent()
+        dtype = torch.get_default_dtype()
+        if dtype is not self._default_dtype:  # torch.zeros(n) in every region follows it
+            self._default_dtype = dtype
+            self.session.rebuild()
         epoch = guards.structure_epoch()  # (moved by setting a method on the model or class)
         if epoch != self._root_epoch:
             self._root_epoch = epoch

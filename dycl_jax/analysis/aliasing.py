@@ -414,17 +414,38 @@ def iteration_roots(it: ast.expr) -> list[str]:
 
 
 def inplace_writes(
-    stmt: ast.stmt, tensors: frozenset[str], containers: frozenset[str] = frozenset()
+    stmt: ast.stmt,
+    tensors: frozenset[str],
+    containers: frozenset[str] = frozenset(),
+    entries: bool = True,
+    lists: frozenset[str] = frozenset(),
+    attributes: bool = True,
 ) -> list[tuple[str, int]]:
     """(name, line) of tensor-typed locals ``stmt`` writes in place, nested blocks included:
     ``x[i] = v``, ``x[i] += v``, ``x += v``, ``x.add_(v)``; and of ``containers`` (lists and
-    dicts holding tensors) written through an entry (``hs[0] *= 2``, ``d["a"].add_(1)``)."""
+    dicts holding tensors) written through an entry (``hs[0] *= 2``, ``d["a"].add_(1)``).
+    ``entries=False`` leaves out ``d["key"] = v`` and ``lst[i] = v`` for ``lists`` (names only
+    bound to new lists and dicts), which replace an entry (a string key never indexes a
+    tensor) and write no tensor's memory."""
     out: list[tuple[str, int]] = []
     tensors = tensors | containers  # (a container's own `+=` is not a tensor write: below)
     for n in walk_no_defs(stmt):
         if isinstance(n, ast.Assign | ast.AugAssign):
             targets = flat_targets(n.targets if isinstance(n, ast.Assign) else [n.target])
             for t in targets:
+                if not attributes and isinstance(t, ast.Attribute):
+                    continue  # `tree.state = v`: an attribute set on the object itself
+                if (
+                    not entries
+                    and isinstance(n, ast.Assign)
+                    and isinstance(t, ast.Subscript)
+                    and (
+                        _names_an_entry(t)
+                        # (`lst[0][:, 0] = 5` writes the tensor lst[0] is: not an entry)
+                        or (isinstance(t.value, ast.Name) and t.value.id in lists)
+                    )
+                ):
+                    continue
                 if isinstance(t, ast.Subscript | ast.Attribute) and isinstance(n, ast.Assign):
                     name = view_root(t.value)
                     if name in tensors:
@@ -450,6 +471,15 @@ def inplace_writes(
                 if name in tensors:
                     out.append((name, n.lineno))
     return out
+
+
+def _names_an_entry(t: ast.expr) -> bool:
+    """``d["key"] = v``: a string key, which indexes a dict (or an object), never a tensor."""
+    return (
+        isinstance(t, ast.Subscript)
+        and isinstance(t.slice, ast.Constant)
+        and isinstance(t.slice.value, str)
+    )
 
 
 def call_writes(call: ast.Call) -> list[str | None]:
@@ -559,14 +589,16 @@ def returned_params(fn: ast.FunctionDef | ast.Lambda) -> frozenset[str]:
     return frozenset(reached & params)
 
 
-def mutated_params(fn: ast.FunctionDef) -> frozenset[str]:
+def mutated_params(fn: ast.FunctionDef, attributes: bool = True) -> frozenset[str]:
     """Parameters of ``fn`` whose objects it writes in place (never rebinding them first):
     ``d[k] = v``, ``buf[i] = x``, ``h.mul_(2)``, ``outs.append(v)``, ``x += 1``."""
-    return frozenset(param_writes(fn))
+    return frozenset(param_writes(fn, attributes))
 
 
-def param_writes(fn: ast.FunctionDef) -> dict[str, int]:
-    """:func:`mutated_params` with the line of each parameter's first write."""
+def param_writes(fn: ast.FunctionDef, attributes: bool = True) -> dict[str, int]:
+    """:func:`mutated_params` with the line of each parameter's first write (``attributes=
+    False``: not counting attributes set on a parameter, which any caller holding the same
+    object sees)."""
     a = fn.args
     params = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
     rebound = {
@@ -584,7 +616,9 @@ def param_writes(fn: ast.FunctionDef) -> dict[str, int]:
     }
     out: dict[str, int] = {}
     for s in fn.body:
-        for name, line in inplace_writes(s, frozenset(candidates | set(items))):
+        for name, line in inplace_writes(
+            s, frozenset(candidates | set(items)), attributes=attributes
+        ):
             out.setdefault(items.get(name, name), line)
         nodes = walk_no_defs(s)
         statements = {id(n.value) for n in nodes if isinstance(n, ast.Expr)}

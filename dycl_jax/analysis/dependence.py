@@ -821,9 +821,10 @@ class Typer:
             return aliasing.ANY_ARGUMENT
         return None
 
-    def call_mutations(self, call: ast.Call) -> frozenset[str]:
+    def call_mutations(self, call: ast.Call, attributes: bool = True) -> frozenset[str]:
         """Local names whose objects ``call`` writes in place because the user function it calls
-        writes the corresponding parameter in place (``self.put(d, k, v)`` with ``d[k] = v``)."""
+        writes the corresponding parameter in place (``self.put(d, k, v)`` with ``d[k] = v``);
+        ``attributes=False``: not counting attributes it sets on them (``tree.state = v``)."""
         out: set[str] = set()
         for c in self.callee_objects(call.func) or ():
             if isinstance(c, torch.nn.Module) and getattr(c, "inplace", False) is True:
@@ -839,7 +840,7 @@ class Typer:
             if target is None:
                 continue
             fn, owner = target
-            params = _mutated_param_positions(fn)
+            params = _mutated_param_positions(fn, attributes)
             if not params:
                 continue
             shift = 1 if owner is not None else 0
@@ -886,12 +887,14 @@ class Typer:
 
 
 @functools.lru_cache(maxsize=1024)
-def _mutated_param_positions_of(code: types.CodeType, fn: Any) -> frozenset[tuple[int, Any]]:
+def _mutated_param_positions_of(
+    code: types.CodeType, fn: Any, attributes: bool = True
+) -> frozenset[tuple[int, Any]]:
     try:
         parsed = source.parse(fn)
     except Exception:  # no source: nothing known (the call is refused or traced elsewhere)
         return frozenset()
-    names = aliasing.mutated_params(parsed.node)
+    names = aliasing.mutated_params(parsed.node, attributes)
     a = parsed.node.args
     positional = [x.arg for x in [*a.posonlyargs, *a.args]]
     out: set[tuple[int, Any]] = set()
@@ -926,12 +929,12 @@ def _returned_param_positions(fn: Any) -> frozenset[int]:
     return _returned_param_positions_of(code, fn)
 
 
-def _mutated_param_positions(fn: Any) -> frozenset[tuple[int, Any]]:
+def _mutated_param_positions(fn: Any, attributes: bool = True) -> frozenset[tuple[int, Any]]:
     """(position, None) and (-1, name) for each parameter ``fn`` writes in place."""
     code = getattr(fn, "__code__", None)
     if code is None:
         return frozenset()
-    return _mutated_param_positions_of(code, fn)
+    return _mutated_param_positions_of(code, fn, attributes)
 
 
 _IDENTITY_MODULES = (

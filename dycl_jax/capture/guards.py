@@ -58,6 +58,12 @@ def _snapshot(v: Any, depth: int = 0, keep: list[Any] | None = None) -> Any:
         # torch.from_numpy(self.prior) shares the array's memory: by contents, so an edit in
         # place is seen as well as a new array (a copy of the bytes per check)
         return ("nd", v.dtype.str, v.shape, v.tobytes())
+    if depth >= 1 and isinstance(v, torch.nn.Module):
+        # a module kept in a plain dict or list (`self.extra = {"proj": nn.Linear(...)}`):
+        # by identity, so an entry replaced after convert is traced again
+        if keep is not None:
+            keep.append(v)
+        return ("m", id(v))
     if depth >= 1 and isinstance(v, torch.Tensor) and not isinstance(v, torch.nn.Parameter):
         if keep is not None:
             keep.append(v)
@@ -389,6 +395,9 @@ def install_structure_watch() -> None:
 
     def watched_apply(self: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
         _EPOCH[0] += 1  # .double(), .half(), .to(...): every tensor's data replaced
+        rec = _REGISTERED.get()
+        if rec is not None:  # a submodule cast in forward (SwitchTransformers' router)
+            rec.append(f"{type(self).__name__}.to(...)")
         return apply_(self, *args, **kwargs)
 
     torch.nn.Module._apply = watched_apply  # type: ignore[method-assign]
@@ -430,7 +439,7 @@ def _moving_epoch(register: Any) -> Any:
 
 
 # Set while a region is traced: the buffers, parameters and submodules registered there (HF's
-# rotary embeddings re-register a longer cos/sin cache in forward). Tracing would register a
+# rotary embeddings re-register a longer cos/sin cache in forward), and modules cast there. Tracing would register a
 # traced value, and the capture's re-parametrisation puts the old tensor back when it ends.
 _REGISTERED: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
     "dycl_registered", default=None

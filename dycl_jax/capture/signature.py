@@ -97,7 +97,7 @@ def _key(v: Any, leaves: list[Any], refs: list[Any] | None = None) -> Any:
     if isinstance(v, tuple) and (hasattr(t, "_fields") or hasattr(t, "n_sequence_fields")):
         # a NamedTuple, or a struct sequence (torch.return_types.topk from a host-run op)
         return (t, tuple(_key(x, leaves, refs) for x in v))
-    if _plain_dataclass(v):  # a dataclass / HF ModelOutput built on the host from tensors
+    if plain_dataclass(v):  # a dataclass / HF ModelOutput built on the host from tensors
         fields = dataclasses.fields(v)
         return (t, tuple((f.name, _key(getattr(v, f.name), leaves, refs)) for f in fields))
     if _collection(v):  # OrderedDict, defaultdict, Counter, deque: by contents, like dict/list
@@ -260,7 +260,7 @@ def _rebuild(v: Any, it: Any, memo: dict[int, Any], arrays: dict[int, Any] | Non
         return t(*(_rebuild(x, it, memo, arrays) for x in v))
     if isinstance(v, tuple) and hasattr(t, "n_sequence_fields"):
         return t(tuple(_rebuild(x, it, memo, arrays) for x in v))
-    if _plain_dataclass(v):
+    if plain_dataclass(v):
         return dataclasses.replace(
             v,
             **{
@@ -296,7 +296,7 @@ def _state_tensor(v: Any) -> bool:
     return isinstance(v, torch.Tensor) and not isinstance(v, torch.nn.Parameter)
 
 
-def _plain_dataclass(v: Any) -> bool:
+def plain_dataclass(v: Any) -> bool:
     """A dataclass instance whose fields are all set by ``__init__`` (rebuildable by replace)."""
     return (
         dataclasses.is_dataclass(v)

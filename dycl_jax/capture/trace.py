@@ -203,6 +203,22 @@ def _plan(value: Any, tensors: list[torch.Tensor], ids: _Identities) -> Any:
         return ("od", tuple((k, _plan(x, tensors, ids)) for k, x in value.items()))
     if isinstance(value, tuple) and hasattr(t, "_fields"):
         return ("n", t, tuple(_plan(x, tensors, ids) for x in value))
+    if signature.plain_dataclass(value):  # an HF ModelOutput a library call returned
+        fields = dataclasses.fields(value)
+        return (
+            "dc",
+            t,
+            tuple((f.name, _plan(getattr(value, f.name), tensors, ids)) for f in fields),
+        )
+    if isinstance(value, torch.SymBool | torch.SymInt | torch.SymFloat):
+        # a number read from a tensor inside the region (`h.max().item() > 0.9` in a helper
+        # the analysis could not see into): PyTorch runs the region on the host instead
+        raise DataDependentError(
+            "this code returns a Python number read from a tensor's value where dycl_jax "
+            "could not split the program",
+            None,
+            hint="make the read visible in forward (`ok = bool(helper(...))`)",
+        )
     holder = _holds_tensor(value)
     if holder is None and hasattr(value, "__next__"):
         holder = "inside an iterator (its items cannot be checked)"
@@ -278,6 +294,11 @@ _DATA_DEPENDENT = (
     "data is not allocated yet",
     # a host scalar traced as a 0-d input used as a size (F.pad(x, (0, k)), interpolate)
     "expected to contain only concrete integers",
+    # a tensor element used as a size inside torch's own code (an RNN on a PackedSequence:
+    # zeros(layers, batch_sizes[0], hidden)), which eager turns into an int with __index__
+    "but got Tensor",
+    # .tolist() / .numpy() of a traced tensor inside library code (NoRepeatNGramLogitsProcessor)
+    "unallocated storage",
 )
 
 
@@ -622,7 +643,7 @@ def _inputs_passed_through(
             return ("a", same[s[1]]) if s[1] in same else s
         if s[0] in ("l", "n", "i", "L"):
             return (s[0], s[1], tuple(swap(x) for x in s[2]))
-        if s[0] in ("j", "D"):
+        if s[0] in ("j", "D", "dc"):
             return (s[0], s[1], tuple((k, swap(x)) for k, x in s[2]))
         if s[0] == "d":
             return ("d", tuple((k, swap(x)) for k, x in s[1]))

@@ -6,6 +6,7 @@ A plan entry is a tagged tuple::
     ("c", v)                  a constant of the signature (an int, a shape, a module)
     ("l", list | tuple, items), ("d", ((key, item), ...)), ("n", NamedTuple class, items),
     ("od", ((key, item), ...))    an OrderedDict
+    ("dc", class, ((field, item), ...))   a dataclass (an HF ModelOutput), built by keyword
     ("L", k, items), ("D", k, items)   a list / dict met more than once among the outputs:
                                        built once, remembered as k
     ("r", k)                  that list / dict again
@@ -41,6 +42,8 @@ def keeps_identity(spec: Any) -> bool:
         return any(keeps_identity(x) for x in spec[2])
     if tag == "d":
         return any(keeps_identity(x) for _, x in spec[1])
+    if tag == "dc":
+        return any(keeps_identity(x) for _, x in spec[2])
     return False
 
 
@@ -58,6 +61,8 @@ def _one(s: Any, outs: tuple[Any, ...], values: tuple[Any, ...], memo: dict[int,
         return {k: _one(x, outs, values, memo) for k, x in s[1]}
     if tag == "n":  # a NamedTuple
         return s[1](*(_one(x, outs, values, memo) for x in s[2]))
+    if tag == "dc":  # a dataclass, every field given to __init__
+        return s[1](**{k: _one(x, outs, values, memo) for k, x in s[2]})
     if tag == "od":  # an OrderedDict
         return collections.OrderedDict((k, _one(x, outs, values, memo)) for k, x in s[1])
     if tag == "L":  # a list that appears more than once among the outputs: built once

@@ -365,13 +365,20 @@ def _check_aliases(
                 holders.add(lk.a)
                 grew = True
     containers = frozenset(holders) - tensors
+    lists = _plain_containers(parsed.node)
     for d in drafts:
         written: dict[str, int] = {}
         _stale_writes(d.stmts, tensors, norm.call_writes, set(), written, containers)
         if not written:
             continue
         inside = [link for _, link in aliasing.all_links(d.stmts, plain)]
-        changed = set(written)
+        # names only written by replacing an entry of a dict or list (`kwargs["flag"] = False`,
+        # `results[i] = logits[j]` into `[None] * n`): no tensor they hold changes; the
+        # container itself does (for any other reference to it)
+        not_entries: dict[str, int] = {}
+        _stale_writes(d.stmts, tensors, norm.call_writes, set(), not_entries, containers, lists)
+        entry_only = set(written) - set(not_entries)
+        changed = set(written) - entry_only
         grew = True
         while grew:  # names linked inside the region to a written one change with it
             grew = False
@@ -380,6 +387,7 @@ def _check_aliases(
                     if a in changed and b not in changed:
                         changed.add(b)
                         grew = True
+        changed |= entry_only
         d.may = d.may | (frozenset(changed) & norm.locals)
         node = graph.node_of[d.site]
         first_write = min(written.values())
@@ -409,6 +417,8 @@ def _check_aliases(
                 alias = next(iter(pair - {name}))
                 if alias not in needed:
                     continue  # nobody reads the other reference again
+                if name in entry_only and alias in tensors and alias not in holders:
+                    continue  # a tensor the dict held is not changed by a new entry
                 made = next(
                     (lk for _, lk in all_links if {lk.a, lk.b} == {name, alias}),
                     None,
@@ -433,6 +443,44 @@ def _check_aliases(
                     hint=f"copy before writing ({copy_hint}), or compute "
                     "the new value functionally (torch.where, masked_fill, index_put)",
                 )
+
+
+def _plain_containers(fn: ast.FunctionDef) -> frozenset[str]:
+    """Locals only ever bound to a new list or dict (a display, a comprehension, ``[None] * n``,
+    ``list(...)``, ``dict(...)``): ``name[i] = v`` replaces an entry, it writes no tensor."""
+
+    def new_container(e: ast.expr) -> bool:
+        if isinstance(e, ast.List | ast.Dict | ast.ListComp | ast.DictComp):
+            return True
+        if isinstance(e, ast.BinOp) and isinstance(e.op, ast.Mult | ast.Add):
+            return new_container(e.left) or (isinstance(e.op, ast.Mult) and new_container(e.right))
+        return (
+            isinstance(e, ast.Call)
+            and isinstance(e.func, ast.Name)
+            and e.func.id in ("list", "dict")
+        )
+
+    bound: dict[str, bool] = {}
+    for n in aliasing.walk_no_defs(fn):
+        targets: list[ast.expr] = []
+        value: ast.expr | None = None
+        if isinstance(n, ast.Assign):
+            targets, value = n.targets, n.value
+        elif isinstance(n, ast.AnnAssign | ast.AugAssign | ast.NamedExpr):
+            targets, value = [n.target], n.value
+        elif isinstance(n, ast.For | ast.comprehension):
+            targets = [n.target]
+        elif isinstance(n, ast.withitem) and n.optional_vars is not None:
+            targets = [n.optional_vars]
+        for t in targets:
+            for name in aliasing.target_names(t):
+                ok = isinstance(t, ast.Name) and value is not None and new_container(value)
+                if isinstance(n, ast.AugAssign):  # `lst += [h]` keeps it a list
+                    ok = bound.get(name, False)
+                bound[name] = bound.get(name, True) and ok
+    args = fn.args
+    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+    return frozenset(n for n, ok in bound.items() if ok and n not in params)
 
 
 def _check_host_array_writes(
@@ -493,6 +541,7 @@ def _stale_writes(
     fresh: set[str],
     written: dict[str, int],
     containers: frozenset[str] = frozenset(),
+    lists: frozenset[str] | None = None,
 ) -> None:
     """In-place writes in ``stmts`` (in order) to names not rebound to a new object before them
     on every path from the region's start: ``x = x.clone()`` then ``x[i] = v`` writes a copy,
@@ -501,25 +550,38 @@ def _stale_writes(
     for s in stmts:
         if isinstance(s, ast.For | ast.AsyncFor | ast.While):
             header = s.iter if isinstance(s, ast.For | ast.AsyncFor) else s.test
-            _stale_writes([ast.Expr(header)], tensors, call_writes, fresh, written, containers)
+            _stale_writes(
+                [ast.Expr(header)], tensors, call_writes, fresh, written, containers, lists
+            )
             # (a loop variable is not fresh: it is an item of what the loop iterates)
-            _stale_writes(s.body, tensors, call_writes, set(fresh), written, containers)
-            _stale_writes(s.orelse, tensors, call_writes, set(fresh), written, containers)
+            _stale_writes(s.body, tensors, call_writes, set(fresh), written, containers, lists)
+            _stale_writes(s.orelse, tensors, call_writes, set(fresh), written, containers, lists)
         elif isinstance(s, ast.If):
-            _stale_writes([ast.Expr(s.test)], tensors, call_writes, fresh, written, containers)
-            _stale_writes(s.body, tensors, call_writes, set(fresh), written, containers)
-            _stale_writes(s.orelse, tensors, call_writes, set(fresh), written, containers)
+            _stale_writes(
+                [ast.Expr(s.test)], tensors, call_writes, fresh, written, containers, lists
+            )
+            _stale_writes(s.body, tensors, call_writes, set(fresh), written, containers, lists)
+            _stale_writes(s.orelse, tensors, call_writes, set(fresh), written, containers, lists)
         elif isinstance(s, ast.With | ast.AsyncWith):
             for item in s.items:
                 _stale_writes(
-                    [ast.Expr(item.context_expr)], tensors, call_writes, fresh, written, containers
+                    [ast.Expr(item.context_expr)],
+                    tensors,
+                    call_writes,
+                    fresh,
+                    written,
+                    containers,
+                    lists,
                 )
-            _stale_writes(s.body, tensors, call_writes, fresh, written, containers)
+            _stale_writes(s.body, tensors, call_writes, fresh, written, containers, lists)
         elif isinstance(s, ast.Try):
             for block in (s.body, *(h.body for h in s.handlers), s.orelse, s.finalbody):
-                _stale_writes(block, tensors, call_writes, set(fresh), written, containers)
+                _stale_writes(block, tensors, call_writes, set(fresh), written, containers, lists)
         else:
-            for name, line in aliasing.inplace_writes(s, tensors, containers):
+            entries = lists is None  # (lists given: leave out writes replacing an entry)
+            for name, line in aliasing.inplace_writes(
+                s, tensors, containers, entries=entries, lists=lists or frozenset()
+            ):
                 if name not in fresh:
                     written.setdefault(name, line)
             for n in aliasing.walk_no_defs(s):
@@ -551,6 +613,8 @@ def _check_host_call_writes(
                 if not isinstance(call, ast.Call):
                     continue
                 for name in norm.call_writes.get(call, ()):
+                    if name not in norm.tensor_names:
+                        continue  # a Python object (a tree node): the helper gets that object
                     if name in live.live_out(node) and name not in rebound:
                         raise UnsupportedConstructError(
                             f"the function called here writes its argument {name!r} in place, "

@@ -982,3 +982,100 @@ def test_memory_shared_with_numpy_is_followed_or_refused(cls: type) -> None:
     else:
         with torch.no_grad():
             assert_same(got, m(x))
+
+
+class FlagIntoKwargs(nn.Module):
+    """transformers' generate(): a flag stored into the kwargs dict a helper returned next to
+    the input tensor (a new entry changes no tensor)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def prepare(self, inputs, model_kwargs):
+        model_kwargs = {k: v for k, v in model_kwargs.items() if v is not None}
+        given = model_kwargs.pop("input_ids", None)
+        if given is not None:
+            inputs = given
+        return inputs, "input_ids", model_kwargs
+
+    def forward(self, x, **kwargs):
+        inputs, _, model_kwargs = self.prepare(x, kwargs)
+        model_kwargs["output_attentions"] = False
+        h = self.lin(inputs)
+        if h.sum() > 0:
+            h = h + 1
+        return h, model_kwargs["output_attentions"]
+
+
+class EntryIntoModuleCache(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cache: dict = {}
+
+    def forward(self, x):
+        c = self.cache
+        if x.sum() > 0:
+            c["last"] = x * 2
+        return x + 1, self.cache.get("last")
+
+
+def test_dict_entries_stored_through_an_alias_are_exact_or_refused() -> None:
+    torch.manual_seed(0)
+    m = FlagIntoKwargs().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -1.0):
+        x = torch.randn(1, 4) * s
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
+    with pytest.raises(UnsupportedConstructError, match="may share memory with 'self'"):
+        dycl_jax.convert(EntryIntoModuleCache().eval())(torch.ones(1, 2))
+
+
+class ExitSlots(nn.Module):
+    """Per-sample exits filling a result list made with [None] * n (an entry replaced is no
+    write to the tensor stored), and a write through a list entry into the tensor it holds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stages = nn.ModuleList(nn.Linear(4, 4) for _ in range(3))
+
+    def forward(self, x):
+        pending = list(range(x.shape[0]))
+        results = [None] * x.shape[0]
+        h = x
+        for s, stage in enumerate(self.stages):
+            h = torch.tanh(stage(h)) + h
+            conf = h.softmax(-1).max(-1).values
+            keep = []
+            for j, orig in enumerate(pending):
+                if conf[j] > 0.4 or s == len(self.stages) - 1:
+                    results[orig] = h[j]
+                else:
+                    keep.append(j)
+            pending = [pending[j] for j in keep]
+            if not pending:
+                break
+            h = h[keep]
+        return torch.stack(results)
+
+
+class WriteThroughEntry(nn.Module):
+    def forward(self, x):
+        h = x * 2
+        held = [h, x]
+        if x.sum() > 0:
+            held[0][0] = 5.0  # writes h itself
+        return h
+
+
+def test_entries_replaced_in_new_lists_are_exact_and_writes_through_them_refused() -> None:
+    torch.manual_seed(0)
+    m = ExitSlots().eval()
+    cm = dycl_jax.convert(m)
+    for s in (0.1, 3.0, 1.0):
+        x = torch.randn(4, 4) * s
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
+    with pytest.raises(UnsupportedConstructError, match="may share memory with 'h'"):
+        dycl_jax.convert(WriteThroughEntry().eval())(torch.ones(2, 4))

@@ -189,3 +189,61 @@ def test_regions_run_in_pytorch_read_host_state_as_tensors() -> None:
         x = torch.randn(2, 4, generator=g)
         with torch.no_grad():
             assert_same(cm(x), m(x))
+
+
+class PackedLSTM(nn.Module):
+    """The standard variable-length encoder: torch's RNN on a PackedSequence sizes its state
+    with a tensor element (batch_sizes[0]), which only eager turns into an int."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(4, 6, batch_first=True)
+
+    def forward(self, x, lengths):
+        p = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, (h, c) = self.rnn(p)
+        out, lens = nn.utils.rnn.pad_packed_sequence(out, batch_first=True)
+        if h.sum() > 0:
+            return out * 2, lens
+        return out, lens
+
+
+class _Decider:
+    def decide(self, logits):
+        return logits.max().item() > 0.9
+
+
+class HelperReadUnseen(nn.Module):
+    """A helper object the analysis cannot resolve (`ctrl or self.ctrl`) reading a value."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.ctrl = _Decider()
+
+    def forward(self, x, ctrl=None):
+        ctrl = ctrl or self.ctrl
+        logits = self.fc(x)
+        if ctrl.decide(logits):
+            return logits
+        return -logits
+
+
+def test_torch_code_using_a_tensor_element_as_a_size_runs_in_pytorch() -> None:
+    torch.manual_seed(0)
+    m = PackedLSTM().eval()
+    cm = dycl_jax.convert(m)
+    for lengths in ([5, 3, 2], [1, 4, 4]):
+        x = torch.randn(3, 5, 4)
+        with torch.no_grad():
+            assert_same(cm(x, torch.tensor(lengths)), m(x, torch.tensor(lengths)))
+
+
+def test_a_value_read_in_code_the_analysis_cannot_see_runs_in_pytorch() -> None:
+    torch.manual_seed(0)
+    m = HelperReadUnseen().eval()
+    cm = dycl_jax.convert(m)
+    for s in (0.1, 10.0):
+        x = torch.randn(1, 4) * s
+        with torch.no_grad():
+            assert_same(cm(x), m(x))

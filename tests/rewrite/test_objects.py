@@ -438,3 +438,48 @@ def test_lambdas_held_as_attributes() -> None:
         x = torch.full((1, 4), s) + torch.arange(4.0)
         with torch.no_grad():
             assert_same(cm(x), m(x))
+
+
+@dataclasses.dataclass
+class _EncoderOut:
+    last_hidden_state: torch.Tensor
+    hidden_states: tuple | None = None
+
+
+class _Encoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = torch.tanh(self.lin(x))
+        return _EncoderOut(h, (x, h))
+
+
+class _GreedyOverEncoder(nn.Module):
+    """The encoder-decoder loop: a library-built output object (a dataclass, as HF's
+    ModelOutput) made inside a region and read by later ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = _Encoder()
+        self.out = nn.Linear(4, 4)
+
+    def forward(self, x):
+        enc = self.encoder(x)
+        h = enc.last_hidden_state
+        for _ in range(3):
+            h = self.out(h) + enc.hidden_states[0]
+            if h.sum() < 0:
+                break
+        return h, enc
+
+
+def test_dataclass_outputs_made_inside_a_region_cross_region_boundaries() -> None:
+    torch.manual_seed(0)
+    m = _GreedyOverEncoder().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -1.0, 3.0):
+        x = torch.randn(2, 4) * s
+        with torch.no_grad():
+            assert_same(cm(x), m(x))

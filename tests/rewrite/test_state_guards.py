@@ -425,3 +425,87 @@ def test_buffers_registered_again_in_forward_are_followed_in_the_same_call() -> 
         with torch.no_grad():
             assert_same(cm(x), e(x))
         assert torch.equal(m.table, e.table)
+
+
+class _CastingRouter(nn.Module):
+    """SwitchTransformers' router: casts its classifier to float32 in forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.classifier = nn.Linear(8, 4, bias=False)
+        self.proj = nn.Linear(8, 8)
+
+    def forward(self, x):
+        h = self.proj(x).to(torch.float32)
+        self.classifier = self.classifier.to(torch.float32)
+        probs = self.classifier(h).softmax(-1)
+        if probs.max() > 0.3:
+            return probs.to(x.dtype)
+        return -probs.to(x.dtype)
+
+
+def test_a_submodule_cast_in_forward_is_followed() -> None:
+    torch.manual_seed(0)
+    e = _CastingRouter().eval().to(torch.bfloat16)
+    torch.manual_seed(0)
+    m = _CastingRouter().eval().to(torch.bfloat16)
+    cm = dycl_jax.convert(m)
+    for s in (1.0, 0.01, 1.0):
+        x = (torch.randn(2, 8) * s).to(torch.bfloat16)
+        with torch.no_grad():
+            assert_same(cm(x), e(x))
+        assert m.classifier.weight.dtype == e.classifier.weight.dtype
+
+
+class _Holder:
+    def __init__(self) -> None:
+        self.proj = nn.Linear(4, 4)
+
+
+class _UnregisteredModules(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Linear(4, 4)
+        self.extra = {"proj": nn.Linear(4, 4)}  # a plain dict: not registered
+        self.helper = _Holder()
+
+    def forward(self, x):
+        h = self.extra["proj"](torch.tanh(self.body(x)))
+        h = self.helper.proj(h)
+        if h.sum() > 0:
+            return h, "pos"
+        return -h, "neg"
+
+
+def test_modules_in_plain_dicts_and_objects_replaced_after_convert_are_followed() -> None:
+    torch.manual_seed(0)
+    m = _UnregisteredModules().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.randn(1, 4)
+    with torch.no_grad():
+        assert_same(cm(x), m(x))
+        m.extra["proj"] = nn.Linear(4, 4)
+        assert_same(cm(x), m(x))
+        m.helper.proj = nn.Linear(4, 4)
+        assert_same(cm(x), m(x))
+
+
+class _Factories(nn.Module):
+    def forward(self, x):
+        z = torch.zeros(x.shape[0]) + torch.tensor([1.5])
+        if x.sum() > 0:
+            z = z * 2
+        return z
+
+
+def test_default_dtype_changed_after_convert_is_followed() -> None:
+    m = _Factories().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.ones(2)
+    assert_same(cm(x), m(x))
+    try:
+        torch.set_default_dtype(torch.float64)
+        assert_same(cm(x), m(x))
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert_same(cm(x), m(x))
