@@ -396,7 +396,7 @@ def install_structure_watch() -> None:
     def watched_apply(self: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
         _EPOCH[0] += 1  # .double(), .half(), .to(...): every tensor's data replaced
         rec = _REGISTERED.get()
-        if rec is not None:  # a submodule cast in forward (SwitchTransformers' router)
+        if rec is not None and id(self) in _WATCHED.get():  # a submodule cast in forward
             rec.append(f"{type(self).__name__}.to(...)")
         return apply_(self, *args, **kwargs)
 
@@ -431,7 +431,7 @@ def _moving_epoch(register: Any) -> Any:
     def registered(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
         _EPOCH[0] += 1
         rec = _REGISTERED.get()
-        if rec is not None:
+        if rec is not None and id(self) in _WATCHED.get():  # (not make_fx's own GraphModule)
             rec.append(f"{type(self).__name__}.{register.__name__}({name!r})")
         return register(self, name, *args, **kwargs)
 
