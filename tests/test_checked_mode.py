@@ -50,6 +50,7 @@ def test_checked_mode_raises_on_a_difference() -> None:
     cm = dycl_jax.convert(m, config=dycl_jax.Config(check=True))
     x = torch.ones(1, 4)
     cm(x)
+
     # Make eager PyTorch compute something else than what was converted (a call wrapper the
     # conversion does not see); the next new path's comparison must catch it.
     class Off(Gate):
