@@ -105,6 +105,12 @@ class StateWriteError(DataDependentError):
     so the region runs in PyTorch on the host instead (see ``runtime.runner._Entry.eager``)."""
 
 
+class HeldArraysError(DataDependentError):
+    """A region's code reads arrays the host stored inside plain objects or containers it does
+    not pass as inputs (a beam hypothesis' state, a tree node's ``state``, a cache object's
+    lists): the region runs in PyTorch on the host with those arrays as tensors."""
+
+
 class OpaqueOutputError(CaptureError):
     """A region returns a Python object (not a tensor, list, tuple, dict or NamedTuple) that
     holds tensors: it cannot cross from a region to the host faithfully."""

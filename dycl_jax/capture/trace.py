@@ -41,6 +41,7 @@ from dycl_jax.compat import (
 from dycl_jax.errors import (
     CaptureError,
     DataDependentError,
+    HeldArraysError,
     OpaqueOutputError,
     SourceLocation,
     StateWriteError,
@@ -391,8 +392,8 @@ def trace(
                 hint="store a new tensor instead of writing in place (`self.buf[i] = "
                 "self.buf[i] + h`, or clone, write, and assign the clone back)",
             ) from e
-        if "jaxlib" in msg or "ArrayImpl" in msg:
-            raise CaptureError(
+        if "jaxlib" in msg or "ArrayImpl" in msg or "numpy.ndarray" in msg:
+            raise HeldArraysError(
                 "this code reads arrays that earlier host code stored into state dycl_jax did "
                 "not recognise as module state (a container reached through a helper object, a "
                 "local bound to it, or one made after convert)",

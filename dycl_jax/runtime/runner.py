@@ -114,6 +114,65 @@ class _Entry:
 
 
 @contextlib.contextmanager
+def _held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
+    """Arrays the host stored inside plain objects and the containers they hold (a beam
+    hypothesis' state, a tree node's ``state``, a cache object's lists), reachable from a
+    region's live-ins, as torch tensors while PyTorch runs the region; afterwards whatever those
+    objects and containers hold (written, appended to, replaced) is converted back, in place."""
+    touched: list[Any] = []
+    seen: set[int] = set()
+
+    def visit(v: Any, depth: int) -> None:
+        if depth > 4 or id(v) in seen:
+            return
+        if type(v) is list:
+            seen.add(id(v))
+            touched.append(v)
+            v[:] = [io.to_torch_owned(x) if _array_like(x) else x for x in v]
+            for x in v:
+                visit(x, depth + 1)
+        elif type(v) is dict:
+            seen.add(id(v))
+            touched.append(v)
+            for k, x in list(v.items()):
+                if _array_like(x):
+                    v[k] = io.to_torch_owned(x)
+                visit(v[k], depth + 1)
+        elif type(v) is tuple:
+            for x in v:
+                visit(x, depth + 1)
+        elif guards.plain_object(v) and not isinstance(v, torch.Tensor):
+            seen.add(id(v))
+            touched.append(v)
+            d = vars(v)
+            for k, x in list(d.items()):
+                if _array_like(x):
+                    d[k] = io.to_torch_owned(x)
+                visit(d[k], depth + 1)
+
+    for v in values:
+        visit(v, 0)
+    try:
+        yield
+    finally:
+        for v in touched:
+            if type(v) is list:
+                v[:] = io.from_torch(list(v))
+            elif type(v) is dict:
+                new = io.from_torch(dict(v))
+                v.clear()
+                v.update(new)
+            else:
+                d = vars(v)
+                for k, x in list(d.items()):
+                    d[k] = io.from_torch(x)
+
+
+def _array_like(x: Any) -> bool:
+    return isinstance(x, jax.Array | np.ndarray) or (type(x) is tuple and _holds_arrays(x))
+
+
+@contextlib.contextmanager
 def _state_as_torch(attrs: Iterable[tuple[Any, str]]) -> Iterator[None]:
     """Module state the host keeps as arrays (``self.inf = ...`` written by host code), as torch
     tensors while a region runs in PyTorch; afterwards whatever the attributes hold (changed in
@@ -411,7 +470,11 @@ class RegionRunner:
                 )
             self.session.stats.eager_region_calls += 1
             given = io.to_torch_owned(vals)
-            with torch.no_grad(), _state_as_torch(self.session.state_attrs):
+            with (
+                torch.no_grad(),
+                _state_as_torch(self.session.state_attrs),
+                _held_as_torch(given),
+            ):
                 outs = fn(*given)  # values only, as the compiled regions give
             # a buffer it registered (a longer rotary cache) is what the next region reads
             self.session.refresh_if_stale()

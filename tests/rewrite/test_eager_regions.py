@@ -247,3 +247,48 @@ def test_a_value_read_in_code_the_analysis_cannot_see_runs_in_pytorch() -> None:
         x = torch.randn(1, 4) * s
         with torch.no_grad():
             assert_same(cm(x), m(x))
+
+
+class _Node:
+    def __init__(self, idx, children=()) -> None:
+        self.idx = idx
+        self.children = list(children)
+        self.state = None
+
+
+class TreeEncoder(nn.Module):
+    """Child-sum TreeLSTM style: a recursive helper keeps each node's state on the Python tree
+    and reads the children's states (arrays held by plain objects) in later regions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cell = nn.Linear(8, 4)
+
+    def recurse(self, tree, inputs):
+        for child in tree.children:
+            self.recurse(child, inputs)
+        kept = [c for c in tree.children if c.state.abs().max() < 0.9]
+        if kept:
+            h = torch.stack([c.state for c in kept]).sum(0)
+        else:
+            h = inputs[0].new_zeros(4)
+        tree.state = torch.tanh(self.cell(torch.cat([inputs[tree.idx], h])))
+        return tree.state
+
+    def forward(self, tree, inputs):
+        return self.recurse(tree, inputs)
+
+
+def _tree():
+    return _Node(0, [_Node(1), _Node(2, [_Node(3), _Node(4)])])
+
+
+def test_arrays_held_by_plain_objects_are_read_by_regions_pytorch_runs() -> None:
+    torch.manual_seed(0)
+    m = TreeEncoder().eval()
+    cm = dycl_jax.convert(m)
+    g = torch.Generator().manual_seed(1)
+    for s in (0.3, 3.0):
+        x = torch.randn(5, 4, generator=g) * s
+        with torch.no_grad():
+            assert_same(cm(_tree(), x), m(_tree(), x))
