@@ -12,10 +12,10 @@ import importlib.util
 import linecache
 import os
 import re
-import site
-import sysconfig
 import tempfile
 from collections.abc import Iterator
+
+from dycl_jax.origin import file_origin
 
 
 def _torch_init_file() -> str | None:
@@ -184,10 +184,6 @@ _INTERNAL_DIRS = tuple(
 # the synthesized host programs (runtime.loader): a frame there is a region call, not user code
 HOST_PROGRAM_DIR = os.path.join(tempfile.gettempdir(), "dycl_jax_host")
 _INTERNAL_DIRS += (HOST_PROGRAM_DIR + os.sep,)
-_STDLIB_DIR = os.path.abspath(sysconfig.get_paths()["stdlib"]) + os.sep
-_SITE_DIRS = tuple(
-    os.path.abspath(p) + os.sep for p in {*site.getsitepackages(), sysconfig.get_paths()["purelib"]}
-)
 
 
 def location_from_stack_trace(stack_trace: str | None) -> SourceLocation | None:
@@ -201,7 +197,7 @@ def location_from_stack_trace(stack_trace: str | None) -> SourceLocation | None:
         if path.startswith(_INTERNAL_DIRS) or os.path.dirname(path) == _PACKAGE_DIR:
             continue
         where = SourceLocation(m["file"], int(m["line"]), function=m["fn"])
-        if path.startswith(_STDLIB_DIR) and not path.startswith(_SITE_DIRS):
+        if file_origin(path) == "stdlib":
             stdlib = where
         else:
             found = where
