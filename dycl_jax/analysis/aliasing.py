@@ -21,7 +21,7 @@ import contextlib
 import contextvars
 import dataclasses
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from dycl_jax.analysis.cfg import Graph, Node
@@ -171,15 +171,15 @@ def view_root(e: ast.expr) -> str | None:
             return None
 
 
-_OPERATOR_INPLACE = frozenset(
+OPERATOR_INPLACE = frozenset(
     {
         "iadd", "isub", "imul", "imatmul", "itruediv", "ifloordiv", "imod", "ipow",
         "iand", "ior", "ixor", "ilshift", "irshift",
     }
 )  # fmt: skip
-_INPLACE_DUNDERS = frozenset(f"__{n}__" for n in _OPERATOR_INPLACE)
+_INPLACE_DUNDERS = frozenset(f"__{n}__" for n in OPERATOR_INPLACE)
 # `x.__setitem__(i, v)`, `operator.setitem(x, i, v)`: item writes spelled as calls.
-_ITEM_WRITERS = frozenset({"setitem", "delitem", "__setitem__", "__delitem__"})
+ITEM_WRITERS = frozenset({"setitem", "delitem", "__setitem__", "__delitem__"})
 
 
 def _namespace(e: ast.expr) -> bool:
@@ -497,7 +497,7 @@ def call_writes(call: ast.Call) -> list[str | None]:
     ):  # getattr(h, "add_")(1), getattr(torch, "relu_")(h): the attribute spelled out
         f = ast.Attribute(f.args[0], f.args[1].value, ast.Load())
     if isinstance(f, ast.Attribute) and (
-        _inplace_name(f.attr) or f.attr in _INPLACE_DUNDERS or f.attr in _ITEM_WRITERS
+        _inplace_name(f.attr) or f.attr in _INPLACE_DUNDERS or f.attr in ITEM_WRITERS
     ):
         if _namespace(f.value) or (
             isinstance(f.value, ast.Name) and f.value.id in ("operator", "_operator")
@@ -510,10 +510,10 @@ def call_writes(call: ast.Call) -> list[str | None]:
         isinstance(f, ast.Attribute)
         and isinstance(f.value, ast.Name)
         and f.value.id == "operator"
-        and (f.attr in _OPERATOR_INPLACE or f.attr in _ITEM_WRITERS)
+        and f.attr in OPERATOR_INPLACE
         and call.args
     ):
-        out.append(view_root(call.args[0]))  # operator.iadd(x, 1), operator.setitem(x, i, v)
+        out.append(view_root(call.args[0]))  # operator.iadd(x, 1)
     for kw in call.keywords:
         if kw.arg == "inplace" and isinstance(kw.value, ast.Constant) and kw.value.value is True:
             if call.args:
@@ -556,6 +556,28 @@ def fresh_bindings(stmt: ast.stmt) -> set[str]:
     return set()
 
 
+def reach(seeds: Iterable[str], edges: Iterable[tuple[str, str]]) -> set[str]:
+    """``seeds`` and every name reached from them along ``edges`` (a, b): a reaches b."""
+    succ: dict[str, list[str]] = {}
+    for a, b in edges:
+        succ.setdefault(a, []).append(b)
+    reached = set(seeds)
+    todo = list(reached)
+    while todo:
+        for b in succ.get(todo.pop(), ()):
+            if b not in reached:
+                reached.add(b)
+                todo.append(b)
+    return reached
+
+
+def positions(fn: ast.FunctionDef | ast.Lambda, names: Iterable[str]) -> set[int]:
+    """The positions among ``fn``'s positional parameters of those named in ``names``."""
+    a = fn.args
+    wanted = set(names)
+    return {i for i, x in enumerate([*a.posonlyargs, *a.args]) if x.arg in wanted}
+
+
 def returned_params(fn: ast.FunctionDef | ast.Lambda) -> frozenset[str]:
     """Parameters whose objects (or views of them, or containers holding them) ``fn`` may hand
     back: ``return t[:, :2]``, ``return x`` on a skip path, ``y = x.view(-1); return y``,
@@ -578,15 +600,9 @@ def returned_params(fn: ast.FunctionDef | ast.Lambda) -> frozenset[str]:
         root = view_root(value)
         reached.update([root] if root is not None else [])
         reached.update(held_names(value))
-    edges = [] if isinstance(fn, ast.Lambda) else [link for _, link in all_links(fn.body)]
-    grew = True
-    while grew:  # a local the result may be reaches what it was made from
-        grew = False
-        for link in edges:
-            if link.a in reached and link.b not in reached:
-                reached.add(link.b)
-                grew = True
-    return frozenset(reached & params)
+    # a local the result may be reaches what it was made from
+    links_ = [] if isinstance(fn, ast.Lambda) else [link for _, link in all_links(fn.body)]
+    return frozenset(reach(reached, ((lk.a, lk.b) for lk in links_)) & params)
 
 
 def mutated_params(fn: ast.FunctionDef, attributes: bool = True) -> frozenset[str]:

@@ -804,7 +804,8 @@ class Typer:
         of it, or a container holding it (``nn.Identity``, dropout in eval, an empty
         ``nn.Sequential``, a user helper ending ``return t[:, :2]``): the result aliases it."""
         found: set[int] = set()
-        for c in self.callee_objects(call.func) or ():
+        callees = self.callee_objects(call.func) or ()
+        for c in callees:
             if _returns_input(c):
                 found.add(0)
                 continue
@@ -817,7 +818,7 @@ class Typer:
         found = {i for i in found if i < len(call.args)}
         if found:
             return min(found)
-        if any(_opaque_holder(c) for c in self.callee_objects(call.func) or ()):
+        if any(_opaque_holder(c) for c in callees):
             return aliasing.ANY_ARGUMENT
         return None
 
@@ -895,12 +896,7 @@ def _mutated_param_positions_of(
     except Exception:  # no source: nothing known (the call is refused or traced elsewhere)
         return frozenset()
     names = aliasing.mutated_params(parsed.node, attributes)
-    a = parsed.node.args
-    positional = [x.arg for x in [*a.posonlyargs, *a.args]]
-    out: set[tuple[int, Any]] = set()
-    for i, p in enumerate(positional):
-        if p in names:
-            out.add((i, None))
+    out: set[tuple[int, Any]] = {(i, None) for i in aliasing.positions(parsed.node, names)}
     for p in names:
         out.add((-1, p))
     return frozenset(out)
@@ -913,11 +909,11 @@ def _returned_param_positions_of(code: types.CodeType, fn: Any) -> frozenset[int
     except Exception:  # no source: nothing known
         return frozenset()
     names = aliasing.returned_params(parsed.node)
+    out = aliasing.positions(parsed.node, names)
     a = parsed.node.args
-    positional = [x.arg for x in [*a.posonlyargs, *a.args]]
-    out = {i for i, p in enumerate(positional) if p in names}
     if a.vararg is not None and a.vararg.arg in names:  # `def f(*ts): return ts[0]`
-        out.update(range(len(positional), len(positional) + 8))
+        n = len(a.posonlyargs) + len(a.args)
+        out.update(range(n, n + 8))
     return frozenset(out)
 
 
@@ -948,15 +944,11 @@ _IDENTITY_MODULES = (
 )
 
 
+# operator's in-place functions (`__iadd__` is `iadd`) and item writers, reached bare.
 _OPERATOR_WRITERS = frozenset(
     getattr(operator, n)
-    for n in dir(operator)
-    if n.strip("_") in ("setitem", "delitem")
-    or (
-        n.strip("_").startswith("i")
-        and {n.strip("_")[1:], n.strip("_")[1:] + "_"} & set(dir(operator))
-        and n.strip("_") not in ("index", "is_", "is_not", "invert", "inv")
-    )
+    for n in (*aliasing.OPERATOR_INPLACE, *aliasing.ITEM_WRITERS, "iconcat")
+    if not n.startswith("__")
 )
 
 

@@ -439,8 +439,9 @@ def _moving_epoch(register: Any) -> Any:
 
 
 # Set while a region is traced: the buffers, parameters and submodules registered there (HF's
-# rotary embeddings re-register a longer cos/sin cache in forward), and modules cast there. Tracing would register a
-# traced value, and the capture's re-parametrisation puts the old tensor back when it ends.
+# rotary embeddings re-register a longer cos/sin cache in forward), and modules cast there.
+# Tracing would register a traced value, and the capture's re-parametrisation puts the old
+# tensor back when it ends.
 _REGISTERED: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
     "dycl_registered", default=None
 )

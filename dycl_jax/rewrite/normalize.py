@@ -24,6 +24,7 @@ import ast
 import builtins
 import contextlib
 import dataclasses
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -246,6 +247,20 @@ class Normalizer:
             and self.typer.kind(f.value).kind == Kind.TENSOR
         )
 
+    @functools.cached_property
+    def _local_functions(self) -> dict[str, list[ast.FunctionDef | ast.Lambda]]:
+        """The functions defined in forward, by the names they are bound to (a ``def``, a
+        lambda assigned to a name)."""
+        out: dict[str, list[ast.FunctionDef | ast.Lambda]] = {}
+        for n in self.parsed.nodes:
+            if isinstance(n, ast.FunctionDef) and n is not self.parsed.node:
+                out.setdefault(n.name, []).append(n)
+            elif isinstance(n, ast.Assign) and isinstance(n.value, ast.Lambda):
+                for t in n.targets:
+                    if isinstance(t, ast.Name):
+                        out.setdefault(t.id, []).append(n.value)
+        return out
+
     def _local_returned_arg(self, call: ast.Call) -> int | None:
         """``returned_arg`` for a function defined in forward (``def g(t): return t``, a
         lambda bound to a name or called where it is written)."""
@@ -254,21 +269,13 @@ class Normalizer:
         if isinstance(f, ast.Lambda):
             fns = [f]
         elif isinstance(f, ast.Name):
-            for n in self.parsed.nodes:
-                if isinstance(n, ast.FunctionDef) and n.name == f.id and n is not self.parsed.node:
-                    fns.append(n)
-                elif (
-                    isinstance(n, ast.Assign)
-                    and isinstance(n.value, ast.Lambda)
-                    and any(isinstance(t, ast.Name) and t.id == f.id for t in n.targets)
-                ):
-                    fns.append(n.value)
-        found: set[int] = set()
-        for fn in fns:
-            names = aliasing.returned_params(fn)
-            a = fn.args
-            positional = [x.arg for x in [*a.posonlyargs, *a.args]]
-            found.update(i for i, p in enumerate(positional) if p in names and i < len(call.args))
+            fns = self._local_functions.get(f.id, [])
+        found = {
+            i
+            for fn in fns
+            for i in aliasing.positions(fn, aliasing.returned_params(fn))
+            if i < len(call.args)
+        }
         return min(found) if found else None
 
     # ---- emission ----------------------------------------------------------------------------

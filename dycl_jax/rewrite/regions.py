@@ -356,37 +356,29 @@ def _check_aliases(
     # a list or dict a tensor was put in is written in place through its entries too
     # (`store[1][:, 0] = 0`), whatever the typer made of it
     tensors = norm.tensor_names
-    holders = {lk.a for _, lk in all_links if lk.kind in ("container", "container-view")}
-    grew = True
-    while grew:  # `st = _t_0` after `_t_0 = State(h)`: st holds h too; `a = self.cache`
-        grew = False  # is an item of self, which may be a tensor it holds
-        for _, lk in all_links:
-            if lk.kind in ("rename", "view") and lk.b in holders and lk.a not in holders:
-                holders.add(lk.a)
-                grew = True
+    # `st = _t_0` after `_t_0 = State(h)`: st holds h too; `a = self.cache` is an item of self,
+    # which may be a tensor it holds
+    holders = aliasing.reach(
+        (lk.a for _, lk in all_links if lk.kind in ("container", "container-view")),
+        ((lk.b, lk.a) for _, lk in all_links if lk.kind in ("rename", "view")),
+    )
     containers = frozenset(holders) - tensors
     lists = _plain_containers(parsed.node)
     for d in drafts:
-        written: dict[str, int] = {}
-        _stale_writes(d.stmts, tensors, norm.call_writes, set(), written, containers)
+        written = _stale_writes(d.stmts, tensors, norm.call_writes, containers)
         if not written:
             continue
         inside = [link for _, link in aliasing.all_links(d.stmts, plain)]
         # names only written by replacing an entry of a dict or list (`kwargs["flag"] = False`,
         # `results[i] = logits[j]` into `[None] * n`): no tensor they hold changes; the
         # container itself does (for any other reference to it)
-        not_entries: dict[str, int] = {}
-        _stale_writes(d.stmts, tensors, norm.call_writes, set(), not_entries, containers, lists)
+        not_entries = _stale_writes(d.stmts, tensors, norm.call_writes, containers, lists)
         entry_only = set(written) - set(not_entries)
-        changed = set(written) - entry_only
-        grew = True
-        while grew:  # names linked inside the region to a written one change with it
-            grew = False
-            for link in inside:
-                for a, b in ((link.a, link.b), (link.b, link.a)):
-                    if a in changed and b not in changed:
-                        changed.add(b)
-                        grew = True
+        # names linked inside the region to a written one change with it
+        changed = aliasing.reach(
+            set(written) - entry_only,
+            (pair for lk in inside for pair in ((lk.a, lk.b), (lk.b, lk.a))),
+        )
         changed |= entry_only
         d.may = d.may | (frozenset(changed) & norm.locals)
         node = graph.node_of[d.site]
@@ -538,58 +530,50 @@ def _stale_writes(
     stmts: list[ast.stmt],
     tensors: frozenset[str],
     call_writes: dict[ast.Call, frozenset[str]],
-    fresh: set[str],
-    written: dict[str, int],
     containers: frozenset[str] = frozenset(),
     lists: frozenset[str] | None = None,
-) -> None:
-    """In-place writes in ``stmts`` (in order) to names not rebound to a new object before them
-    on every path from the region's start: ``x = x.clone()`` then ``x[i] = v`` writes a copy,
-    also inside a loop body traced into the region. ``fresh`` grows with the rebindings that
-    hold afterwards (a branch's or a loop body's stay inside it)."""
-    for s in stmts:
-        if isinstance(s, ast.For | ast.AsyncFor | ast.While):
-            header = s.iter if isinstance(s, ast.For | ast.AsyncFor) else s.test
-            _stale_writes(
-                [ast.Expr(header)], tensors, call_writes, fresh, written, containers, lists
-            )
-            # (a loop variable is not fresh: it is an item of what the loop iterates)
-            _stale_writes(s.body, tensors, call_writes, set(fresh), written, containers, lists)
-            _stale_writes(s.orelse, tensors, call_writes, set(fresh), written, containers, lists)
-        elif isinstance(s, ast.If):
-            _stale_writes(
-                [ast.Expr(s.test)], tensors, call_writes, fresh, written, containers, lists
-            )
-            _stale_writes(s.body, tensors, call_writes, set(fresh), written, containers, lists)
-            _stale_writes(s.orelse, tensors, call_writes, set(fresh), written, containers, lists)
-        elif isinstance(s, ast.With | ast.AsyncWith):
-            for item in s.items:
-                _stale_writes(
-                    [ast.Expr(item.context_expr)],
-                    tensors,
-                    call_writes,
-                    fresh,
-                    written,
-                    containers,
-                    lists,
-                )
-            _stale_writes(s.body, tensors, call_writes, fresh, written, containers, lists)
-        elif isinstance(s, ast.Try):
-            for block in (s.body, *(h.body for h in s.handlers), s.orelse, s.finalbody):
-                _stale_writes(block, tensors, call_writes, set(fresh), written, containers, lists)
-        else:
-            entries = lists is None  # (lists given: leave out writes replacing an entry)
-            for name, line in aliasing.inplace_writes(
-                s, tensors, containers, entries=entries, lists=lists or frozenset()
-            ):
-                if name not in fresh:
-                    written.setdefault(name, line)
-            for n in aliasing.walk_no_defs(s):
-                if isinstance(n, ast.Call) and n in call_writes:
-                    for name in call_writes[n]:
-                        if name not in fresh:
-                            written.setdefault(name, n.lineno)
-            fresh |= aliasing.fresh_bindings(s)
+) -> dict[str, int]:
+    """In-place writes in ``stmts`` (in order), name -> first line, to names not rebound to a
+    new object before them on every path from the region's start: ``x = x.clone()`` then
+    ``x[i] = v`` writes a copy, also inside a loop body traced into the region (a branch's or a
+    loop body's rebindings stay inside it). With ``lists``, writes that replace an entry of a
+    dict or of one of those new lists are left out (``aliasing.inplace_writes``)."""
+    written: dict[str, int] = {}
+    entries = lists is None
+
+    def walk(stmts: list[ast.stmt], fresh: set[str]) -> None:
+        for s in stmts:
+            if isinstance(s, ast.For | ast.AsyncFor | ast.While):
+                header = s.iter if isinstance(s, ast.For | ast.AsyncFor) else s.test
+                walk([ast.Expr(header)], fresh)
+                # (a loop variable is not fresh: it is an item of what the loop iterates)
+                walk(s.body, set(fresh))
+                walk(s.orelse, set(fresh))
+            elif isinstance(s, ast.If):
+                walk([ast.Expr(s.test)], fresh)
+                walk(s.body, set(fresh))
+                walk(s.orelse, set(fresh))
+            elif isinstance(s, ast.With | ast.AsyncWith):
+                walk([ast.Expr(item.context_expr) for item in s.items], fresh)
+                walk(s.body, fresh)
+            elif isinstance(s, ast.Try):
+                for block in (s.body, *(h.body for h in s.handlers), s.orelse, s.finalbody):
+                    walk(block, set(fresh))
+            else:
+                for name, line in aliasing.inplace_writes(
+                    s, tensors, containers, entries=entries, lists=lists or frozenset()
+                ):
+                    if name not in fresh:
+                        written.setdefault(name, line)
+                for n in aliasing.walk_no_defs(s):
+                    if isinstance(n, ast.Call) and n in call_writes:
+                        for name in call_writes[n]:
+                            if name not in fresh:
+                                written.setdefault(name, n.lineno)
+                fresh |= aliasing.fresh_bindings(s)
+
+    walk(stmts, set())
+    return written
 
 
 def _check_host_call_writes(

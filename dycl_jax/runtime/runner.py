@@ -156,12 +156,8 @@ def _held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
         yield
     finally:
         for v in touched:
-            if type(v) is list:
-                v[:] = io.from_torch(list(v))
-            elif type(v) is dict:
-                new = io.from_torch(dict(v))
-                v.clear()
-                v.update(new)
+            if type(v) in (list, dict):
+                plan.refill(v, io.from_torch(v))
             else:
                 d = vars(v)
                 for k, x in list(d.items()):
@@ -181,7 +177,7 @@ def _state_as_torch(attrs: Iterable[tuple[Any, str]]) -> Iterator[None]:
     refilled = []
     for o, a in attrs:
         v = o.__dict__.get(a, UNDEFINED)
-        if isinstance(v, jax.Array | np.ndarray) or (type(v) is tuple and _holds_arrays(v)):
+        if _array_like(v):
             o.__dict__[a] = io.to_torch_owned(v)  # (an LSTM's (h, c) too)
             swapped.append((o, a))
         elif type(v) in (list, dict):  # the same object, its entries converted in place
