@@ -33,6 +33,7 @@ from dycl_jax.analysis.facts import (
     VIEW_ATTRS,
     VIEW_METHODS,
 )
+from dycl_jax.ir.program import RUNTIME
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,7 +151,7 @@ def view_root(e: ast.expr) -> str | None:
             # torch.flatten(h) / F.relu_(h): the function form of a view or in-place op;
             # `_dy.numpy(h)`, the host program's `h.numpy()`, which PyTorch's shares memory
             if isinstance(func.value, ast.Name) and (
-                func.value.id in _TORCH_NAMESPACES or (func.value.id, attr) == ("_dy", "numpy")
+                func.value.id in _TORCH_NAMESPACES or (func.value.id, attr) == (RUNTIME, "numpy")
             ):
                 if (attr in VIEW_METHODS or _inplace_name(attr)) and e.args:
                     e = e.args[0]
