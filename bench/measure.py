@@ -199,7 +199,9 @@ class DyclJax(_System):
         current: list[Any] = []
 
         def call(r: Any, *values: Any) -> Any:
-            current.append((r, values))
+            # the values as the call found them: the region, or the host after it, may append
+            # to a list among them (``feats.append(h)``), which would change the signature
+            current.append((r, _containers_copied(values)))
             try:
                 return orig_call(r, *values)
             finally:
@@ -221,19 +223,45 @@ class DyclJax(_System):
         import jax
 
         bare = region = 0.0
+        skipped = 0
         with jax.enable_x64(True):  # as ConvertedModel.__call__ runs regions
             for r, values, entry, leaves in seen:
+                # each replay on its own copy of the containers (made before timing); one whose
+                # signature still differs (module state changed since) is left out and counted
+                copies = [_containers_copied(values) for _ in range(reps + 1)]
+                compiles = r.compiles
+                r(*copies.pop())
+                if r.compiles != compiles:
+                    skipped += 1
+                    continue
                 if entry.frozen is not None:  # what a plain call runs (see _Entry.run)
                     bare += _per_call(entry.frozen, leaves, reps)
                 else:
                     bare += _per_call(entry.jitted, [*entry.params, *leaves], reps)
-                region += _per_call(r, values, reps)
-        n = len(seen)
+                t0 = time.perf_counter()
+                for c in copies[1:]:
+                    r(*c)
+                region += (time.perf_counter() - t0) / reps
+        n = len(seen) - skipped
+        if n == 0:
+            return {"region_calls_not_replayed": float(skipped)}
         return {
             "bare_jit_us": bare / n * 1e6,
             "region_call_us": region / n * 1e6,
             "region_overhead": region / bare if bare > 0 else 0.0,
+            "region_calls_not_replayed": float(skipped),
         }
+
+
+def _containers_copied(v: Any) -> Any:
+    """``v`` with its lists, dicts and tuples copied (recursively); leaves shared."""
+    if type(v) is list:
+        return [_containers_copied(x) for x in v]
+    if type(v) is tuple:
+        return tuple(_containers_copied(x) for x in v)
+    if type(v) is dict:
+        return {k: _containers_copied(x) for k, x in v.items()}
+    return v
 
 
 def _per_call(fn: Callable[..., Any], args: Any, reps: int) -> float:
