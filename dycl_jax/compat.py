@@ -43,6 +43,7 @@ __all__ = [
     "tree_flatten",
     "tree_leaves",
     "tensor_versions",
+    "traced_tensor",
     "tree_unflatten",
     "use_compilation_cache",
 ]
@@ -234,3 +235,16 @@ def tensor_versions(tensors: Sequence[torch.Tensor]) -> int:
     """The sum of the tensors' in-place version counters (``Tensor._version``, private): it grows
     with every in-place write to any of them. A C-level map, about 0.07 µs a tensor."""
     return sum(map(_VERSION, tensors))
+
+
+def traced_tensor(t: torch.Tensor) -> bool:
+    """Whether ``t`` is a value being traced (it holds no data to read): a tensor subclass (a
+    fake, a functional tensor), a meta tensor, or a plain ``torch.Tensor`` wrapping one under
+    functorch's ``functionalize`` (``torch._C._functorch.is_functorch_wrapped_tensor``, private;
+    without it only the first three are recognised)."""
+    import torch
+
+    if type(t) is not torch.Tensor or t.device.type == "meta":
+        return True
+    wrapped = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", None)
+    return bool(wrapped(t)) if wrapped is not None else False

@@ -136,3 +136,21 @@ def test_use_compilation_cache_fills_the_directory(tmp_path) -> None:
         f"assert not compat.use_compilation_cache({str(tmp_path / 'other')!r})\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_traced_tensor() -> None:
+    import torch
+    from torch.func import functionalize
+
+    from dycl_jax.compat import traced_tensor
+
+    assert not traced_tensor(torch.ones(2))
+    assert traced_tensor(torch.ones(2, device="meta"))
+    seen: list[bool] = []
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        seen.append(traced_tensor(x))
+        return x + 1
+
+    functionalize(f)(torch.ones(2))
+    assert seen == [True]

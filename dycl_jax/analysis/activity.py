@@ -199,6 +199,9 @@ class _Scan:
 
     def delete(self, t: ast.expr) -> None:
         if isinstance(t, ast.Name):
+            # `del h` needs h bound (NameError otherwise): a use as well as a kill, so a region
+            # that computes h hands it to the host statement that deletes it
+            self.reads.add(t.id)
             self.writes.add(t.id)
             self.deleted.add(t.id)
         elif isinstance(t, ast.Tuple | ast.List):

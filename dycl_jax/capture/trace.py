@@ -36,6 +36,7 @@ from dycl_jax.compat import (
     make_fx,
     mkldnn_disabled,
     reparametrize_module,
+    traced_tensor,
     tree_leaves,
 )
 from dycl_jax.errors import (
@@ -349,7 +350,12 @@ def trace(
 
     try:
         # mkldnn's fused RNN kernels have no core-ATen decomposition; the generic path has.
-        with mkldnn_disabled(), _parameters_as_values(), _eager_fast_paths_refused(root) as modes:
+        with (
+            mkldnn_disabled(),
+            _parameters_as_values(),
+            _numpy_reads_refused(),
+            _eager_fast_paths_refused(root) as modes,
+        ):
             modules = list(root.modules()) if root is not None else []
             objects = [*modules, *_helper_objects(live_in)]
             with (
@@ -472,6 +478,57 @@ def _helper_objects(values: Any) -> list[Any]:
     for v in values:
         walk(v, 0)
     return out
+
+
+_NUMPY_READ = "data-dependent: a traced tensor's values read as a numpy array"
+_NUMPY_RANDOM_READ = "data-dependent: numpy's global random state drawn from"
+_NUMPY_RANDOM = (
+    "rand", "randn", "random", "random_sample", "ranf", "sample", "randint", "random_integers",
+    "uniform", "normal", "standard_normal", "choice", "permutation", "shuffle", "binomial",
+    "poisson", "exponential", "beta", "gamma", "multinomial", "bytes", "dirichlet", "laplace",
+    "logistic", "lognormal", "geometric", "gumbel",
+)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _numpy_reads_refused() -> Iterator[None]:
+    """During a capture, a tensor's values read as a numpy array (``np.asarray(t)``, scipy or
+    numpy given a tensor, ``.numpy()`` in a helper the analysis does not see) are a
+    data-dependent read: a traced tensor holds no values (numpy would read whatever its storage
+    holds). The region then runs in PyTorch for that signature (see ``RegionRunner``), as eager.
+    So does a draw from numpy's global random state, which traced would be one constant."""
+    tensor = torch.Tensor
+    array, numpy = tensor.__array__, tensor.numpy
+
+    def refused(t: torch.Tensor) -> None:
+        if traced_tensor(t):
+            raise RuntimeError(_NUMPY_READ)
+
+    def as_array(self: torch.Tensor, *args: Any, **kw: Any) -> Any:
+        refused(self)
+        return array(self, *args, **kw)
+
+    def as_numpy(self: torch.Tensor, *args: Any, **kw: Any) -> Any:
+        refused(self)
+        return numpy(self, *args, **kw)
+
+    # numpy's global random draws: traced, one draw would become a constant of the graph
+    rng = {name: getattr(np.random, name) for name in _NUMPY_RANDOM if hasattr(np.random, name)}
+
+    def drawn(*args: Any, **kw: Any) -> Any:
+        raise RuntimeError(_NUMPY_RANDOM_READ)
+
+    tensor.__array__ = as_array  # type: ignore[method-assign]
+    tensor.numpy = as_numpy  # type: ignore[method-assign,assignment]
+    for name in rng:
+        setattr(np.random, name, drawn)
+    try:
+        yield
+    finally:
+        tensor.__array__ = array  # type: ignore[method-assign]
+        tensor.numpy = numpy  # type: ignore[method-assign]
+        for name, f in rng.items():
+            setattr(np.random, name, f)
 
 
 class _FastPathRefused(Exception):

@@ -83,7 +83,7 @@ def test_del() -> None:
     a = _act("del x, d[k]")
     assert a.writes == {"x"} and a.deleted == {"x"}
     assert a.mutated == {"d"} and a.composite_writes == {"d[k]"}
-    assert a.reads == {"d", "k"}
+    assert a.reads == {"x", "d", "k"}  # `del x` needs x bound: a use, as well as a kill
 
 
 def test_walrus_definite_and_conditional() -> None:
@@ -206,7 +206,7 @@ def test_block_includes_nested_bodies() -> None:
     assert act.writes == {"a", "i", "c"}
     assert act.deleted == {"a"}
     assert act.mutated == {"b"}
-    assert act.reads == {"x", "b", "i", "E", "c"}
+    assert act.reads == {"x", "a", "b", "i", "E", "c"}  # `del a` reads its binding
 
 
 def test_class_body_reads_count_as_free() -> None:

@@ -218,14 +218,16 @@ def test_comprehension_variable_not_leaked() -> None:
     assert _before(src, "ys = [v for v in xs]") == {"xs", "v"}
 
 
-def test_del_kills() -> None:
+def test_del_reads_then_kills() -> None:
     src = """
     def f(x):
         y = x
         del x
         return y
     """
-    assert _after(src, "y = x") == {"y"}
+    # `del x` needs x bound (a use); after it x is dead
+    assert _after(src, "y = x") == {"x", "y"}
+    assert _after(src, "del x") == {"y"}
 
 
 def test_try_except_finally() -> None:
