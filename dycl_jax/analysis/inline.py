@@ -87,6 +87,65 @@ def inline_closures(fn: ast.FunctionDef, filename: str) -> None:
                 )
 
 
+def bind_defaults(fn: ast.FunctionDef) -> None:
+    """In place: each default of a function defined inside ``fn`` (a ``def``, or a ``lambda``
+    bound to a name) that is not a constant is computed into a fresh local just before the
+    definition (``_dy_default_1 = x.max()``; ``f = lambda z, s=_dy_default_1: ...``). Python
+    evaluates defaults once, where the function is defined; regions re-create the local functions
+    they use (see ``rewrite.regions``), which would evaluate the default again, on the values
+    its names hold then."""
+    taken = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
+    counter = itertools.count(1)
+
+    def fresh() -> str:
+        while (name := f"_dy_default_{next(counter)}") in taken:
+            pass
+        taken.add(name)
+        return name
+
+    def args_of(s: ast.stmt) -> ast.arguments | None:
+        if isinstance(s, ast.FunctionDef) and s is not fn:
+            return s.args
+        if (
+            isinstance(s, ast.Assign)
+            and len(s.targets) == 1
+            and isinstance(s.targets[0], ast.Name)
+            and isinstance(s.value, ast.Lambda)
+        ):
+            return s.value.args
+        return None
+
+    def block(stmts: list[ast.stmt]) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        for s in stmts:
+            args = args_of(s)
+            if args is not None:
+                for values in (args.defaults, args.kw_defaults):
+                    for i, v in enumerate(values):
+                        if v is None or isinstance(v, ast.Constant):
+                            continue
+                        name = fresh()
+                        out.append(ast.copy_location(ast.Assign([_store(name)], v), s))
+                        values[i] = ast.copy_location(ast.Name(name, ast.Load()), v)
+            if not isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                for field in ("body", "orelse", "finalbody"):
+                    nested = getattr(s, field, None)
+                    if isinstance(nested, list) and nested and isinstance(nested[0], ast.stmt):
+                        setattr(s, field, block(nested))
+                if isinstance(s, ast.Try):
+                    for h in s.handlers:
+                        h.body = block(h.body)
+            out.append(s)
+        return out
+
+    fn.body = block(fn.body)
+    ast.fix_missing_locations(fn)
+
+
+def _store(name: str) -> ast.Name:
+    return ast.Name(name, ast.Store())
+
+
 def _local_functions(fn: ast.FunctionDef) -> Iterator[ast.FunctionDef]:
     """The defs in ``fn``'s blocks (not those inside another def or class), in source order."""
 

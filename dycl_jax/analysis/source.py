@@ -14,7 +14,7 @@ import textwrap
 import types
 from typing import Any
 
-from dycl_jax.analysis.inline import inline_closures
+from dycl_jax.analysis.inline import bind_defaults, inline_closures
 from dycl_jax.errors import SourceLocation, SourceUnavailableError
 
 
@@ -106,6 +106,7 @@ def parse(fn: Any) -> ParsedFunction:
     decorators = tuple(ast.unparse(d) for d in node.decorator_list)
     node.decorator_list = []
     _explicit_super(node)
+    bind_defaults(node)
     inline_closures(node, code.co_filename)
     closure = {}
     if f.__closure__:

@@ -189,20 +189,20 @@ def _plan(value: Any, tensors: list[torch.Tensor], ids: _Identities) -> Any:
         if where is not None:
             if t is list:
                 return ("i", where, tuple(_plan(x, tensors, ids) for x in value))
-            return ("j", where, tuple((k, _plan(x, tensors, ids)) for k, x in value.items()))
+            return ("j", where, tuple((_key(k), _plan(x, tensors, ids)) for k, x in value.items()))
         if id(value) in ids.seen:
             return ("r", ids.seen[id(value)])
         if id(value) in ids.shared:
             k = ids.seen[id(value)] = len(ids.seen)
             if t is list:
                 return ("L", k, tuple(_plan(x, tensors, ids) for x in value))
-            return ("D", k, tuple((key, _plan(x, tensors, ids)) for key, x in value.items()))
+            return ("D", k, tuple((_key(key), _plan(x, tensors, ids)) for key, x in value.items()))
     if t is list or t is tuple:
         return ("l", t, tuple(_plan(x, tensors, ids) for x in value))
     if t is dict:
-        return ("d", tuple((k, _plan(x, tensors, ids)) for k, x in value.items()))
+        return ("d", tuple((_key(k), _plan(x, tensors, ids)) for k, x in value.items()))
     if t is collections.OrderedDict:
-        return ("od", tuple((k, _plan(x, tensors, ids)) for k, x in value.items()))
+        return ("od", tuple((_key(k), _plan(x, tensors, ids)) for k, x in value.items()))
     if isinstance(value, tuple) and hasattr(t, "_fields"):
         return ("n", t, tuple(_plan(x, tensors, ids) for x in value))
     if signature.plain_dataclass(value):  # an HF ModelOutput a library call returned
@@ -227,6 +227,23 @@ def _plan(value: Any, tensors: list[torch.Tensor], ids: _Identities) -> Any:
     if holder is not None:
         raise OpaqueOutputError(type(value).__name__, holder)
     return ("c", value)
+
+
+def _key(k: Any) -> Any:
+    """A key of a dict the region returns, kept as a constant of the plan: it must be a Python
+    value. One read from a tensor inside the region (``{int(i.item()): ...}`` in a
+    comprehension) is a traced value: PyTorch runs the region on the host instead."""
+    if _holds_tensor(k) is not None or any(
+        isinstance(x, torch.SymBool | torch.SymInt | torch.SymFloat)
+        for x in (k if type(k) is tuple else (k,))
+    ):
+        raise DataDependentError(
+            "this code builds a dict whose keys are read from tensor values where dycl_jax "
+            "could not split the program",
+            None,
+            hint="make the read visible in forward (`keys = idx.tolist()` before the dict)",
+        )
+    return k
 
 
 def _holds_tensor(value: Any, depth: int = 0, seen: set[int] | None = None) -> str | None:

@@ -247,9 +247,12 @@ def to_jax(gm: fx.GraphModule) -> Callable[..., tuple[Any, ...]]:
                 except ValueError as e:
                     if "zero-size array" not in str(e):
                         raise _bug(node, e) from e
-                    raise CaptureError(
-                        f"{node.target} reduces an empty tensor and has no identity value "
-                        "(PyTorch raises here too)",
+                    # PyTorch raises here (max/argmax of an empty tensor): the runner runs the
+                    # region in PyTorch for this signature, which raises that very error, or
+                    # runs the user's `except` around it, as eager does
+                    raise DataDependentError(
+                        f"{node.target} reduces an empty tensor and has no identity value: "
+                        "data-dependent",
                         location_from_stack_trace(node.meta.get("stack_trace")),
                         hint="give the reduction a dim, or avoid empty inputs on this path",
                     ) from None

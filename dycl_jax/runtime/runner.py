@@ -490,15 +490,16 @@ class RegionRunner:
         self, fn: Callable[..., tuple[Any, ...]], values: tuple[Any, ...], e: UserCodeError
     ) -> BaseException:
         """What to raise when the region's code raised while traced: PyTorch's own exception
-        when the region, run eagerly on the real values, raises the same type from its first
-        statement (``try: y = x.view(3, -1) except RuntimeError:`` then takes the user's
+        when the region, run eagerly on the real values, raises from its first statement (``try: y = x.view(3, -1) except RuntimeError:`` then takes the user's
         handler, as in eager); ``e`` otherwise."""
         cause = e.__cause__
         try:
             with torch.no_grad():
                 fn(*io.to_torch(values))
         except Exception as eager:
-            if cause is None or type(eager) is not type(cause):
+            # eager's own exception, even of another type than the trace's (argmax of an empty
+            # tensor: IndexError on CPU, RuntimeError from its meta kernel): PyTorch raises it
+            if cause is None:
                 return e
             first = set(self.first_statement_lines)
             line = _raising_line(eager, self.location.filename)

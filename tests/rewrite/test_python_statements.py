@@ -73,3 +73,90 @@ def test_del_of_a_region_computed_name(cls: type[nn.Module]) -> None:
     ]
     paths = run_all_paths(m, cm, inputs)
     assert len(paths) >= 2
+
+
+class LambdaDefault(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = 2.0
+
+    def forward(self, x):
+        f = lambda z, s=x.max(), k=self.scale: z * s * k  # noqa: E731, B008
+        if x.sum() > 0:
+            x = x + 1
+        return f(x)
+
+
+class DefDefault(nn.Module):
+    def forward(self, x):
+        def f(z, s=x.max(), *, t=x.min()):  # noqa: B008
+            return z * s + t
+
+        for _ in range(2):
+            if x.sum() > 0:
+                x = x + 1
+            else:
+                x = x - 1
+            y = f(x)
+        return y
+
+
+@pytest.mark.parametrize("cls", [LambdaDefault, DefDefault])
+def test_defaults_are_computed_where_the_function_is_defined(cls: type[nn.Module]) -> None:
+    """Python evaluates a default once, at the definition; regions that re-create the function
+    must not evaluate it again on the values its names hold later."""
+    m = cls().eval()
+    cm = dycl_jax.convert(m)
+    inputs = [(torch.tensor([[1.0, 2.0, 3.0]]),), (torch.tensor([[-1.0, -2.0, 0.5]]),)]
+    assert len(run_all_paths(m, cm, inputs)) == 2
+    if isinstance(m, LambdaDefault):
+        m.scale = -3.0  # read at the definition on every call: followed
+        run_all_paths(m, cm, inputs)
+
+
+class KeysFromValues(nn.Module):
+    def forward(self, x):
+        d = {int(i.item()): x[0, i] * 2 for i in x[0].argsort()}
+        e = {(i, int(x[0, i] > 0)): x[0, i] + 1 for i in range(3)}
+        return d, e, d[0]
+
+
+def test_dict_keys_read_from_tensors_are_python_values() -> None:
+    """A dict built in a region with keys read from tensor values: the keys are Python ints, as
+    in eager (the region runs in PyTorch), never capture-time stand-ins."""
+    m = KeysFromValues().eval()
+    cm = dycl_jax.convert(m)
+    xs = [torch.tensor([[1.0, 2.0, -3.0]]), torch.tensor([[3.0, -1.0, 2.0]])]
+    run_all_paths(m, cm, [(x,) for x in xs])
+    d, e, _ = cm(xs[0])
+    assert [type(k) for k in d] == [int] * 3 and list(d) == [2, 0, 1]
+    assert all(type(a) is int and type(b) is int for a, b in e)
+
+
+class EmptyMax(nn.Module):
+    def forward(self, scores):
+        keep = scores[scores > 0.5]
+        try:
+            best = keep.max()
+        except RuntimeError:
+            best = torch.tensor(0.0)
+        return best
+
+
+class EmptyArgmax(nn.Module):
+    def forward(self, x):
+        sel = x[x > 0]
+        try:
+            i = sel.argmax()
+        except IndexError:  # what PyTorch raises on CPU (its meta kernel: RuntimeError)
+            i = torch.tensor(-1)
+        return i
+
+
+@pytest.mark.parametrize("cls", [EmptyMax, EmptyArgmax])
+def test_except_around_a_reduction_of_an_empty_tensor(cls: type[nn.Module]) -> None:
+    """PyTorch raises on the empty input: the user's handler runs, as in eager."""
+    m = cls().eval()
+    cm = dycl_jax.convert(m)
+    xs = [torch.tensor([0.9, 0.2, 0.7]), torch.tensor([-0.1, 0.2, 0.3]), -torch.ones(3)]
+    run_all_paths(m, cm, [(x,) for x in xs])
