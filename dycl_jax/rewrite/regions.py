@@ -363,7 +363,14 @@ def _check_aliases(
         ((lk.b, lk.a) for _, lk in all_links if lk.kind in ("rename", "view")),
     )
     containers = frozenset(holders) - tensors
-    lists = _plain_containers(parsed.node)
+    # the user's locals, and the temporaries normalization made (a dict comprehension is built
+    # into `_t_0 = {}` entry by entry), judged on the code that binds them
+    normalized = ast.FunctionDef(  # type: ignore[call-arg]
+        "_", parsed.node.args, [*host, *(s for d in drafts for s in d.stmts)], [], None
+    )
+    lists = _plain_containers(parsed.node) | frozenset(
+        n for n in _plain_containers(normalized) if norm.namer.made(n)
+    )
     for d in drafts:
         written = _stale_writes(d.stmts, tensors, norm.call_writes, containers)
         if not written:

@@ -160,3 +160,37 @@ def test_except_around_a_reduction_of_an_empty_tensor(cls: type[nn.Module]) -> N
     cm = dycl_jax.convert(m)
     xs = [torch.tensor([0.9, 0.2, 0.7]), torch.tensor([-0.1, 0.2, 0.3]), -torch.ones(3)]
     run_all_paths(m, cm, [(x,) for x in xs])
+
+
+class FilteredDictComprehensions(nn.Module):
+    def forward(self, x):
+        hs = [x * 1, x * -1, x * 2]
+        a = {i: h for i, h in enumerate(hs) if h.sum() > 0}
+        b = {i: x[0, i] for i in range(3) if x[0, i] > 0}
+        return a, b
+
+
+class DictComprehensionThenWrite(nn.Module):
+    def forward(self, x):
+        hs = [x * 1, x * -1]
+        d = {i: h for i, h in enumerate(hs) if h.sum() > 0}
+        for k in d:
+            d[k].mul_(2)
+        return hs, d
+
+
+def test_filtered_dict_comprehensions_over_existing_tensors() -> None:
+    """The comprehension's dict is built entry by entry: replacing an entry writes no tensor."""
+    m = FilteredDictComprehensions().eval()
+    xs = [torch.tensor([[1.0, -2.0, 3.0]]), torch.tensor([[-1.0, 2.0, -3.0]])]
+    run_all_paths(m, dycl_jax.convert(m), [(x,) for x in xs])
+
+
+def test_write_through_a_dict_comprehension_entry() -> None:
+    """A write through an entry changes the list's tensor too: exact, or refused at its line."""
+    m = DictComprehensionThenWrite().eval()
+    xs = [torch.tensor([[1.0, -2.0, 3.0]]), torch.tensor([[-1.0, 2.0, -3.0]])]
+    try:
+        run_all_paths(m, dycl_jax.convert(m), [(x,) for x in xs])
+    except dycl_jax.errors.UnsupportedConstructError as e:
+        assert "may share memory" in str(e) and e.location is not None
