@@ -193,6 +193,8 @@ def location_from_stack_trace(stack_trace: str | None) -> SourceLocation | None:
     found: SourceLocation | None = None
     stdlib: SourceLocation | None = None  # (the line calling into the standard library wins)
     for m in _STACK_LINE.finditer(stack_trace):
+        if m["file"].startswith("<eval_with_key>"):  # code FX generated, never the user's
+            continue
         path = os.path.abspath(m["file"])
         if path.startswith(_INTERNAL_DIRS) or os.path.dirname(path) == _PACKAGE_DIR:
             continue

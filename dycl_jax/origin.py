@@ -28,6 +28,8 @@ _FOREIGN_CLASS_PACKAGES = frozenset(
 def file_origin(path: str) -> str | None:
     """ "site-packages" or "stdlib" for a file of an installed package or the standard library,
     None for the user's own."""
+    if path.startswith("<frozen "):  # a frozen standard-library module (os, _collections_abc)
+        return "stdlib"
     path = os.path.normcase(os.path.abspath(path))
     if path.startswith(SITE_DIRS):
         return "site-packages"

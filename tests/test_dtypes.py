@@ -118,7 +118,27 @@ class _HalfMath(nn.Module):
         return z / 3.0, (x > 0.1).sum()
 
 
+def _xla_rounds_every_half_op() -> bool:
+    """Whether XLA:CPU on this machine keeps the float16 rounding between two ops of one fusion
+    (``convert`` to f16 and back). On CPUs with native fp16 arithmetic (AVX512-FP16) jaxlib's
+    CPU code generator drops the pair, so a fused chain rounds once at its end."""
+    jnp = jax.numpy
+    h = (1 + np.arange(512, dtype=np.float32) * 2.0**-10).astype(np.float16)  # squares need it
+
+    def f(v):
+        w = v.astype(jnp.float32)
+        return ((w * w).astype(jnp.float16).astype(jnp.float32) + w).astype(jnp.float16)
+
+    w = h.astype(np.float32)
+    want = ((w * w).astype(np.float16).astype(np.float32) + w).astype(np.float16)
+    return bool(np.array_equal(np.asarray(jax.jit(f)(jnp.asarray(h))), want))
+
+
 def test_float16_and_bfloat16_arithmetic_is_bitwise_exact() -> None:
+    """Bitwise equal where XLA:CPU rounds every op's half result (see README, Numerics);
+    within one unit in the last place where its code generator keeps fused intermediates in
+    float32."""
+    exact = _xla_rounds_every_half_op()
     for dt in (torch.float16, torch.bfloat16):
         m = _HalfMath().to(dt).eval()
         with torch.no_grad():
@@ -131,9 +151,19 @@ def test_float16_and_bfloat16_arithmetic_is_bitwise_exact() -> None:
                 want = m(x)
             got = cm(x)
             assert got[0].dtype == jax.numpy.dtype(str(dt).removeprefix("torch."))
-            np.testing.assert_array_equal(
-                np.asarray(got[0], dtype=np.float32), want[0].float().numpy(), err_msg=str(dt)
-            )
+            if exact:
+                np.testing.assert_array_equal(
+                    np.asarray(got[0], dtype=np.float32), want[0].float().numpy(), err_msg=str(dt)
+                )
+            else:  # one ulp of the half type, relative
+                ulp = 2.0**-10 if dt == torch.float16 else 2.0**-7
+                np.testing.assert_allclose(
+                    np.asarray(got[0], dtype=np.float32),
+                    want[0].float().numpy(),
+                    rtol=2 * ulp,
+                    atol=1e-3,
+                    err_msg=str(dt),
+                )
             assert int(got[1]) == int(want[1])
 
 
@@ -221,3 +251,24 @@ def test_integer_comparisons_with_python_ints_beyond_the_dtype_wrap_like_pytorch
         for g, w in zip(got[0], want[0]):
             np.testing.assert_array_equal(np.asarray(g), w.numpy())
         assert got[1] == want[1]
+
+
+class _ZeroDimOperand(nn.Module):
+    def forward(self, x, t):
+        return x + t, x - t, t - x, x * t, t * x, x / t, t / x, torch.add(x, t, alpha=2), x**t
+
+
+def test_zero_dim_float32_operand_of_half_ops() -> None:
+    """A 0-d float32 tensor takes no part in type promotion: PyTorch's kernels cast it to the
+    half result's dtype first, except its mul and div, which read a second operand unrounded."""
+    exact = _xla_rounds_every_half_op()
+    x = (torch.rand(1, 512, generator=torch.Generator().manual_seed(0)) + 0.05).half()
+    t = torch.tensor(0.95)
+    m = _ZeroDimOperand().eval()
+    got, want = dycl_jax.convert(m)(x, t), m(x, t)
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        g32, w32 = np.asarray(g, dtype=np.float32), w.float().numpy()
+        if exact:
+            np.testing.assert_array_equal(g32, w32, err_msg=f"output {i}")
+        else:
+            np.testing.assert_allclose(g32, w32, rtol=2.0**-9, err_msg=f"output {i}")

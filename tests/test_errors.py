@@ -72,6 +72,19 @@ def _check(exc: pytest.ExceptionInfo, cls: type, needle: str, pattern: str) -> N
     assert f"{__file__}:{loc.lineno}" in str(exc.value)
 
 
+class TorchCond(nn.Module):
+    def forward(self, x):
+        return torch.cond(x.sum() > 0, lambda z: z * 2, lambda z: z - 1, (x,))
+
+
+def test_torch_cond_refused_at_its_line() -> None:
+    """PyTorch's higher-order control flow has no lowering: refused at the user's line (the
+    location skips the frames of code FX generated), never an internal error."""
+    with pytest.raises(errors.UnsupportedConstructError) as exc:
+        dycl_jax.convert(TorchCond().eval())(torch.ones(1, 3))
+    _check(exc, TorchCond, "torch.cond(", r"higher-order operator")
+
+
 def test_generator_refused() -> None:
     with pytest.raises(errors.UnsupportedConstructError) as exc:
         dycl_jax.convert(Gen().eval())

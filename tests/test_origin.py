@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 
 import numpy as np
@@ -35,6 +36,9 @@ def test_modules_classes_and_functions_by_origin() -> None:
     assert origin.library_origin(logging.getLogger) == "stdlib"
     assert origin.library_origin(_mine) is None
     assert origin.foreign(torch.relu) and not origin.foreign(_mine)
+    # frozen standard-library modules: os.environ.get is Mapping.get from <frozen ...>
+    assert origin.file_origin(os.environ.get.__code__.co_filename) == "stdlib"
+    assert origin.library_origin(os.environ.get) == "stdlib"
 
 
 def test_unwrap_foreign_reaches_the_users_function() -> None:

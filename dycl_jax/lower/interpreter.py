@@ -28,6 +28,7 @@ from dycl_jax.errors import (
     DyclError,
     LoweringError,
     MissingLoweringError,
+    UnsupportedConstructError,
     location_from_stack_trace,
 )
 from dycl_jax.lower import dtypes
@@ -103,6 +104,19 @@ def check_supported(gm: fx.GraphModule) -> None:
                 location_from_stack_trace(node.meta.get("stack_trace")),
                 hint="read it first with int(t) / t.item() in forward",
             )
+        if (
+            node.op == "call_function"
+            and not isinstance(node.target, OpOverload)
+            and node.target is not operator.getitem
+        ):
+            # torch.cond / torch.while_loop / torch.map: PyTorch's higher-order control flow
+            raise UnsupportedConstructError(
+                f"{getattr(node.target, '__name__', node.target)} (a higher-order operator such "
+                "as torch.cond or torch.while_loop) has no lowering",
+                location_from_stack_trace(node.meta.get("stack_trace")),
+                hint="write the control flow in Python (`if cond: ... else: ...`, a `while` "
+                "loop): dycl_jax splits the program there and runs the branch taken",
+            )
         if node.op == "call_function" and isinstance(node.target, OpOverload):
             try:
                 _resolve(node.target)
@@ -135,6 +149,34 @@ def _cast_like(value: Any, meta: Any) -> Any:
 
 # Ops that reinterpret bits: computing them in float32 would change what they mean.
 _BITWISE_OPS = {torch.ops.aten.view.dtype}
+
+
+# Binary kernels that read a 0-d second operand as an unrounded float32 scalar (PyTorch's CPU
+# mul and div take it through their scalar path; every other kernel, and these with the 0-d
+# tensor first, cast it to the result's dtype). Measured on torch 2.13 against float16 results.
+_SCALAR_SECOND = frozenset({torch.ops.aten.mul.Tensor, torch.ops.aten.div.Tensor})
+
+
+def _zero_dim_to_result(args: Any, meta: Any, keep_second: bool = False) -> Any:
+    """For a float16 / bfloat16 result: 0-d float operands of a wider dtype (a float32 threshold
+    tensor added to half activations) rounded to the result's dtype first. A 0-d tensor takes no
+    part in type promotion, and PyTorch's elementwise kernels cast every tensor operand to the
+    common dtype before computing in float32 (Python scalars, not tensors, stay unrounded)."""
+    if not isinstance(meta, torch.Tensor):
+        return args
+    to = dtypes.REDUCED_FLOATS_BY_TORCH.get(meta.dtype)
+    if to is None:
+        return args
+    return tuple(
+        a.astype(to)
+        if isinstance(a, jax.Array | TRACER)
+        and a.ndim == 0
+        and a.dtype != to
+        and jnp.issubdtype(a.dtype, jnp.floating)
+        and not (keep_second and i == 1)
+        else a
+        for i, a in enumerate(args)
+    )
 
 
 def _opmath(value: Any) -> Any:
@@ -201,6 +243,7 @@ def _call_node(node: fx.Node, env: dict[fx.Node, Any]) -> Any:
     if lowering.common_dtype:
         args = _in_common_dtype(node, args)
     elif lowering.cast_to_meta and node.target not in _BITWISE_OPS:
+        args = _zero_dim_to_result(args, meta, node.target in _SCALAR_SECOND)
         args, kwargs = _opmath(args), _opmath(kwargs)
     if lowering.needs_meta:
         kwargs = {**kwargs, "_meta": meta}

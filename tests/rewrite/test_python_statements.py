@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import collections.abc
+import os
+
 import pytest
 import torch
 import torch.nn as nn
@@ -194,3 +197,39 @@ def test_write_through_a_dict_comprehension_entry() -> None:
         run_all_paths(m, dycl_jax.convert(m), [(x,) for x in xs])
     except dycl_jax.errors.UnsupportedConstructError as e:
         assert "may share memory" in str(e) and e.location is not None
+
+
+class _Config(collections.abc.Mapping):
+    def __init__(self, **kw):
+        self._d = dict(kw)
+
+    def __getitem__(self, k):
+        return self._d[k]
+
+    def __iter__(self):
+        return iter(self._d)
+
+    def __len__(self):
+        return len(self._d)
+
+
+class EnvironmentAndMappingConfig(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cfg = _Config(thr=0.5)
+
+    def forward(self, x):
+        if os.environ.get("DYCL_TEST_MODEL_FLAG", "0") == "1":
+            x = x + 10
+        return x * 2 if x.mean() > self.cfg.get("thr", 0.0) else x
+
+
+def test_frozen_standard_library_calls_run_on_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """os.environ.get and a Mapping's inherited .get come from frozen standard-library modules:
+    host calls, as logging's, read on every call."""
+    m = EnvironmentAndMappingConfig().eval()
+    cm = dycl_jax.convert(m)
+    inputs = [(torch.ones(1, 3),), (-torch.ones(1, 3),)]
+    assert len(run_all_paths(m, cm, inputs)) == 2
+    monkeypatch.setenv("DYCL_TEST_MODEL_FLAG", "1")
+    run_all_paths(m, cm, inputs)
