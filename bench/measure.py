@@ -239,7 +239,7 @@ class DyclJax(_System):
                 else:
                     bare += _per_call(entry.jitted, [*entry.params, *leaves], reps)
                 t0 = time.perf_counter()
-                for c in copies[1:]:
+                for c in copies:  # (the reps left after the warm-up call)
                     r(*c)
                 region += (time.perf_counter() - t0) / reps
         n = len(seen) - skipped

@@ -49,11 +49,6 @@ def to_torch(dtype: np.dtype | jnp.dtype | type) -> torch.dtype:
 
 # Reduced-precision floats, computed in float32 by PyTorch's CPU kernels.
 REDUCED_FLOATS = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
-# the torch dtypes of REDUCED_FLOATS, to theirs
-REDUCED_FLOATS_BY_TORCH = {
-    torch.float16: jnp.dtype(jnp.float16),
-    torch.bfloat16: jnp.dtype(jnp.bfloat16),
-}
 
 
 def opmath(dtype: torch.dtype) -> jnp.dtype:

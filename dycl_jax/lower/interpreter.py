@@ -162,10 +162,10 @@ def _zero_dim_to_result(args: Any, meta: Any, keep_second: bool = False) -> Any:
     tensor added to half activations) rounded to the result's dtype first. A 0-d tensor takes no
     part in type promotion, and PyTorch's elementwise kernels cast every tensor operand to the
     common dtype before computing in float32 (Python scalars, not tensors, stay unrounded)."""
-    if not isinstance(meta, torch.Tensor):
+    if not isinstance(meta, torch.Tensor) or not meta.is_floating_point():
         return args
-    to = dtypes.REDUCED_FLOATS_BY_TORCH.get(meta.dtype)
-    if to is None:
+    to = dtypes.to_jax(meta.dtype)
+    if to not in dtypes.REDUCED_FLOATS:
         return args
     return tuple(
         a.astype(to)

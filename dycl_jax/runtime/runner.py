@@ -490,8 +490,9 @@ class RegionRunner:
         self, fn: Callable[..., tuple[Any, ...]], values: tuple[Any, ...], e: UserCodeError
     ) -> BaseException:
         """What to raise when the region's code raised while traced: PyTorch's own exception
-        when the region, run eagerly on the real values, raises from its first statement (``try: y = x.view(3, -1) except RuntimeError:`` then takes the user's
-        handler, as in eager); ``e`` otherwise."""
+        when the region, run eagerly on the real values, raises from its first statement
+        (``try: y = x.view(3, -1) except RuntimeError:`` then takes the user's handler, as in
+        eager); ``e`` otherwise."""
         cause = e.__cause__
         try:
             with torch.no_grad():
