@@ -86,7 +86,9 @@ class _HostScalar(torch.nn.Module):
         z = h.half() * k
         i = (h.argmax() * 0).to(torch.int32)
         n = int(h.argmax().item())
-        return y, z, i * n
+        # two Python numbers selected by a mask: the default dtype (float32), not float64
+        w = torch.where(h > 0, k, n + 1)
+        return y, z, i * n, w, torch.arange(x.max().ceil() + 3)
 
 
 def test_host_scalars_promote_like_python_numbers() -> None:

@@ -161,6 +161,23 @@ def test_sampling_the_analysis_does_not_see_is_refused() -> None:
     assert "random sampling" in str(exc.value)
 
 
+class InPlaceSampler(nn.Module):
+    def forward(self, x):
+        k = torch.empty(1, 4).random_(0, 10)
+        return x + k
+
+
+def test_a_failure_inside_pytorchs_tracer_names_the_region() -> None:
+    """``random_`` fails inside make_fx itself (a frame of no user file): the refusal still
+    names the user's line, from the region that ran it."""
+    cm = dycl_jax.convert(InPlaceSampler().eval())
+    with pytest.raises(errors.DyclError) as exc:
+        cm(torch.zeros(1, 4))
+    assert exc.value.location is not None
+    assert exc.value.location.filename == __file__
+    assert exc.value.location.lineno == _line_of(InPlaceSampler, "random_(0, 10)")
+
+
 def test_not_a_module() -> None:
     with pytest.raises(errors.ConversionError, match="takes a torch.nn.Module, got function"):
         dycl_jax.convert(lambda x: x)  # type: ignore[arg-type]

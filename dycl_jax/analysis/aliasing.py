@@ -148,6 +148,16 @@ def view_root(e: ast.expr) -> str | None:
         elif isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute):
             func = e.func
             attr = func.attr
+            if (
+                isinstance(func.value, ast.Name)
+                and func.value.id == RUNTIME
+                and attr in ("rows", "at")
+                and e.args
+            ):
+                # `_dy.rows(xs)`, the host program's loop over xs, and `_dy.at(xs, i)`, its
+                # `xs[i]`: xs's items
+                e = e.args[0]
+                continue
             # torch.flatten(h) / F.relu_(h): the function form of a view or in-place op;
             # `_dy.numpy(h)`, the host program's `h.numpy()`, which PyTorch's shares memory
             if isinstance(func.value, ast.Name) and (

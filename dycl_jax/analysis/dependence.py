@@ -128,6 +128,11 @@ def _host_op(name: str, node: ast.Call, method: bool) -> bool:
     return True
 
 
+def _only_start(call: ast.Call) -> bool:
+    """``enumerate(xs, start=1)``: its one keyword is start."""
+    return [k.arg for k in call.keywords] == ["start"]
+
+
 def is_torch_builtin_module(m: torch.nn.Module) -> bool:
     return type(m).__module__.startswith("torch.")
 
@@ -466,7 +471,11 @@ class Typer:
 
     def iter_element(self, it: ast.expr) -> AbsVal:
         """The abstract value of one element when iterating over ``it``."""
-        if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and not it.keywords:
+        if (
+            isinstance(it, ast.Call)
+            and isinstance(it.func, ast.Name)
+            and (not it.keywords or (it.func.id == "enumerate" and _only_start(it)))
+        ):
             name = it.func.id
             if name == "range":
                 return AbsVal(
@@ -575,10 +584,26 @@ class Typer:
         idx = self.kind(node.slice)
         return AbsVal(max(base.kind, idx.kind if idx.kind != Kind.OBJ else Kind.PY))
 
+    def rng_call(self, node: ast.Call) -> bool:
+        """Whether the call reads or sets a random generator's state or makes a generator
+        (``facts.touches_rng_state``), also a generator method on a value the analysis has no
+        object for (``torch.Generator().manual_seed(s)``)."""
+        func = node.func
+        cands = self.callee_objects(func)
+        if cands is not None:
+            return any(facts.touches_rng_state(c) for c in cands)
+        return (
+            isinstance(func, ast.Attribute)
+            and func.attr in facts.GENERATOR_METHODS
+            and self.kind(func.value).kind != Kind.TENSOR
+        )
+
     def _k_Call(self, node: ast.Call) -> AbsVal:
         ck = self.call_kind(node)
         if ck is CallKind.CONVERSION:
             return HOST
+        if ck is CallKind.EFFECT and self.rng_call(node):
+            return HOST  # a generator, its state or a seed: a host value
         func = node.func
         if isinstance(func, ast.Attribute):
             base = self.kind(func.value)
@@ -686,6 +711,8 @@ class Typer:
         if cands is None:
             if isinstance(func, ast.Attribute) and func.attr in CONTAINER_MUTATORS:
                 return CallKind.EFFECT
+            if self.rng_call(node):
+                return CallKind.EFFECT  # torch.Generator().manual_seed(s): on the host
             return CallKind.TRACE
         kinds = {self._callee_kind(c, node) for c in cands}
         for k in (
@@ -701,6 +728,8 @@ class Typer:
         return CallKind.PURE
 
     def _callee_kind(self, fobj: Any, node: ast.Call) -> CallKind:
+        if facts.touches_rng_state(fobj):
+            return CallKind.EFFECT  # run on the host every call (see facts.touches_rng_state)
         if (
             isinstance(fobj, types.MethodType)
             and isinstance(fobj.__self__, torch.nn.Module)

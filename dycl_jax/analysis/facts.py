@@ -180,6 +180,65 @@ RANDOM_OPS = frozenset(
         "bernoulli", "multinomial", "normal", "poisson",
     }
 )  # fmt: skip
+# Methods of a random generator object (torch.Generator, numpy's Generator / RandomState) that
+# read or set its state; torch.Tensor has none of these names.
+GENERATOR_METHODS = frozenset({"manual_seed", "seed", "initial_seed", "get_state", "set_state"})
+
+
+def _rng_state_functions() -> frozenset[Any]:
+    import random
+
+    import numpy as np
+
+    fns: list[Any] = [torch.Generator, np.random.Generator, np.random.RandomState]
+    for mod, names in (
+        (torch, ("manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state")),
+        (torch.random, ("manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state",
+                        "fork_rng")),
+        (torch.cuda, ("manual_seed", "manual_seed_all", "seed", "seed_all", "get_rng_state",
+                      "set_rng_state", "get_rng_state_all", "set_rng_state_all")),
+        (np.random, ("seed", "get_state", "set_state", "default_rng")),
+        (random, ("seed", "getstate", "setstate")),
+    ):  # fmt: skip
+        fns.extend(getattr(mod, n) for n in names if hasattr(mod, n))
+    return frozenset(_unwrapped(f) for f in fns)
+
+
+def _unwrapped(fobj: Any) -> Any:
+    """``fobj`` without ``functools.wraps`` wrappers: importing torch._dynamo replaces
+    ``torch.manual_seed`` with a wrapper of it (so identity with the function read at import
+    fails)."""
+    while True:
+        inner = getattr(fobj, "__wrapped__", None)
+        if inner is None or inner is fobj:
+            return fobj
+        fobj = inner
+
+
+RNG_STATE_FUNCTIONS = _rng_state_functions()
+
+
+def touches_rng_state(fobj: Any) -> bool:
+    """Whether calling ``fobj`` reads or sets a random generator's state, or makes a generator:
+    ``torch.manual_seed``, ``torch.get_rng_state`` / ``set_rng_state``, ``fork_rng``,
+    ``torch.Generator()`` and its methods, numpy's and Python's seeding. Traced, such a call
+    would run once, at capture; it runs on the host every call instead, where the draws that
+    follow it (also run on the host, see RANDOM_OPS) see its effect."""
+    import random
+
+    import numpy as np
+
+    try:
+        if _unwrapped(fobj) in RNG_STATE_FUNCTIONS:
+            return True
+    except TypeError:  # unhashable
+        return False
+    owner = getattr(fobj, "__self__", None)
+    return isinstance(
+        owner, torch.Generator | np.random.Generator | np.random.RandomState | random.Random
+    )
+
+
 # Ops that return a Python value computed from tensor values (``torch.allclose`` is a bool): they
 # read tensors back, so they run in PyTorch on the host too.
 PYTHON_RESULT_OPS = frozenset({"allclose", "equal", "is_nonzero"})

@@ -106,6 +106,7 @@ class Placement:
                     local_effects_ok
                     and isinstance(func, ast.Attribute)
                     and self.is_local_name(func.value)
+                    and not self.typer.rng_call(e)
                 ):
                     return None
                 return SplitKind.EFFECT

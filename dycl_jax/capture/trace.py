@@ -18,11 +18,14 @@ import collections
 import contextlib
 import contextvars
 import dataclasses
+import os
+import sys
 import traceback
 import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import jax
 import numpy as np
 import torch
 import torch.fx.traceback
@@ -101,32 +104,23 @@ class _Identities:
         inputs: tuple[Any, ...],
         outputs: tuple[Any, ...],
         tensors: dict[int, tuple[Any, ...]],
+        containers: dict[int, tuple[Any, ...]],
     ) -> None:
-        self.inputs: dict[int, tuple[Any, ...]] = {}
+        # The lists and dicts among the inputs, by id and path, taken before the region ran (a
+        # list it stored into an input dict is at no path of that dict when the region is
+        # called again)
+        self.inputs = containers
         # Tensors among the inputs, by id and path, taken before the region ran, and the graph
         # outputs that are one of them (``y = x``, ``best = cands[k]``, ``x.float()`` of a
         # float tensor: PyTorch hands back the object)
         self.tensors = tensors
         self.args = inputs
         self.passed: dict[int, tuple[Any, ...]] = {}
-        for i, v in enumerate(inputs):
-            self._index_inputs(v, (i,))
         counts: dict[int, int] = {}
         self._count(outputs, counts, set())
         self.shared = {k for k, n in counts.items() if n > 1}
         self.seen: dict[int, int] = {}
         self.outputs: dict[int, int] = {}  # tensor id -> its index among the graph outputs
-
-    def _index_inputs(self, v: Any, path: tuple[Any, ...]) -> None:
-        t = type(v)
-        if t is list or t is dict:
-            self.inputs.setdefault(id(v), path)
-        if t is list or t is tuple:
-            for j, x in enumerate(v):
-                self._index_inputs(x, (*path, j))
-        elif t is dict:
-            for k, x in v.items():
-                self._index_inputs(x, (*path, k))
 
     def _count(self, v: Any, counts: dict[int, int], active: set[int]) -> None:
         t = type(v)
@@ -139,6 +133,27 @@ class _Identities:
             for x in v.values() if t is dict else v:
                 self._count(x, counts, active)
             active.discard(id(v))
+
+
+def _container_paths(args: list[Any]) -> dict[int, tuple[Any, ...]]:
+    """The lists and dicts among a region's live-in values, by id, each with its first path,
+    taken before the region runs."""
+    paths: dict[int, tuple[Any, ...]] = {}
+
+    def walk(v: Any, path: tuple[Any, ...]) -> None:
+        t = type(v)
+        if t is list or t is dict:
+            paths.setdefault(id(v), path)
+        if t is list or t is tuple:
+            for j, x in enumerate(v):
+                walk(x, (*path, j))
+        elif t is dict:
+            for k, x in v.items():
+                walk(x, (*path, k))
+
+    for i, a in enumerate(args):
+        walk(a, (i,))
+    return paths
 
 
 def _tensor_paths(args: list[Any]) -> dict[int, tuple[Any, ...]]:
@@ -318,6 +333,9 @@ _DATA_DEPENDENT = (
     "but got Tensor",
     # .tolist() / .numpy() of a traced tensor inside library code (NoRepeatNGramLogitsProcessor)
     "unallocated storage",
+    # a traced 0-d tensor where PyTorch's argument parser needs a Python number (the
+    # torch.arange(t.max().ceil()) end): eager reads its value
+    "python_arg_parser.cpp",
 )
 
 
@@ -346,7 +364,7 @@ def trace(
 
     def traced(params: list[torch.Tensor], tensors: list[torch.Tensor]) -> list[torch.Tensor]:
         args = signature.rebuild(live_in, dynamic, tensors)
-        given = _tensor_paths(args)
+        given, containers = _tensor_paths(args), _container_paths(args)
         if root is not None and (params or shadows):
             swapped = {**(shadows or {}), **dict(zip(param_names, params))}
             with reparametrize_module(root, swapped, strict=False):
@@ -355,7 +373,7 @@ def trace(
             outs = fn(*args)
         flat: list[torch.Tensor] = []
         plans = []
-        ids = _Identities(tuple(args), tuple(outs), given)
+        ids = _Identities(tuple(args), tuple(outs), given, containers)
         for i, o in enumerate(outs):
             try:
                 plans.append(_plan(o, flat, ids))
@@ -371,6 +389,7 @@ def trace(
             mkldnn_disabled(),
             _parameters_as_values(),
             _numpy_reads_refused(),
+            _grad_flag_reads_refused(),
             _eager_fast_paths_refused(root) as modes,
         ):
             modules = list(root.modules()) if root is not None else []
@@ -415,7 +434,7 @@ def trace(
                 hint="store a new tensor instead of writing in place (`self.buf[i] = "
                 "self.buf[i] + h`, or clone, write, and assign the clone back)",
             ) from e
-        if "jaxlib" in msg or "ArrayImpl" in msg or "numpy.ndarray" in msg:
+        if "jaxlib" in msg or "ArrayImpl" in msg or "numpy.ndarray" in msg or _hold_arrays(live_in):
             raise HeldArraysError(
                 "this code reads arrays that earlier host code stored into state dycl_jax did "
                 "not recognise as module state (a container reached through a helper object, a "
@@ -497,6 +516,31 @@ def _helper_objects(values: Any) -> list[Any]:
     return out
 
 
+def _hold_arrays(values: Any) -> bool:
+    """Whether a plain object reachable from ``values`` (through lists, tuples, dicts and other
+    objects' attributes, as ``runtime.runner._held_as_torch`` walks them) holds arrays the host
+    stored in it (a beam hypothesis' score): traced, the code would meet a numpy or jax array
+    where eager has a tensor (its errors read "NumPy arrays", "ndarray", "jax.Array", ...)."""
+    seen: set[int] = set()
+
+    def held(x: Any, depth: int, inside: bool) -> bool:
+        if depth > 4 or id(x) in seen:
+            return False
+        seen.add(id(x))
+        if isinstance(x, np.ndarray | jax.Array):
+            return inside  # (an array among the live-ins themselves is an input)
+        t = type(x)
+        if t is list or t is tuple:
+            return any(held(y, depth + 1, inside) for y in x)
+        if t is dict:
+            return any(held(y, depth + 1, inside) for y in x.values())
+        if guards.plain_object(x) and not isinstance(x, torch.Tensor):
+            return any(held(y, depth + 1, True) for y in vars(x).values())
+        return False
+
+    return any(held(v, 0, False) for v in values)
+
+
 _NUMPY_READ = "data-dependent: a traced tensor's values read as a numpy array"
 _NUMPY_RANDOM_READ = "data-dependent: numpy's global random state drawn from"
 _NUMPY_RANDOM = (
@@ -550,6 +594,39 @@ def _numpy_reads_refused() -> Iterator[None]:
 
 class _FastPathRefused(Exception):
     """Raised inside a capture where eager PyTorch would take an inference fast path."""
+
+
+_GRAD_FLAG_READ = "data-dependent: a traced tensor's requires_grad read by the model's code"
+# PyTorch's and dycl_jax's own code: their reads of the flag are not the model's
+_LIBRARY_DIRS = tuple(
+    os.path.dirname(os.path.abspath(f)) + os.sep
+    for f in (torch.__file__ or "", os.path.dirname(os.path.abspath(__file__)))
+)
+
+
+@contextlib.contextmanager
+def _grad_flag_reads_refused() -> Iterator[None]:
+    """During a capture, the model's own code reading ``t.requires_grad`` of a traced tensor is
+    a data-dependent read: traced, parameters and values computed under ``enable_grad`` are
+    stand-ins without autograd, so the flag would read False where eager reads True. The region
+    then runs in PyTorch for that signature (under ``no_grad``, as the converted model is
+    called). PyTorch's own reads (its fast-path checks, the tracer) are left as they are."""
+    base = torch._C.TensorBase.__dict__["requires_grad"]
+
+    def get(t: torch.Tensor) -> bool:
+        caller = sys._getframe(1).f_code.co_filename
+        if not caller.startswith(_LIBRARY_DIRS) and traced_tensor(t):
+            raise RuntimeError(_GRAD_FLAG_READ)
+        return bool(base.__get__(t))
+
+    def put(t: torch.Tensor, value: bool) -> None:
+        base.__set__(t, value)
+
+    torch.Tensor.requires_grad = property(get, put)  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        del torch.Tensor.requires_grad
 
 
 @contextlib.contextmanager

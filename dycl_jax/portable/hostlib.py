@@ -7,6 +7,7 @@ numpy host ops."""
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -58,6 +59,13 @@ class HostStats:
     host_reads: int = 0
 
 
+# PyTorch's messages for bool() of a tensor of several elements / of none
+AMBIGUOUS = (
+    "Boolean value of Tensor with more than one value is ambiguous",
+    "Boolean value of Tensor with no values is ambiguous",
+)
+
+
 class HostLibrary:
     """Reads and conversions with PyTorch's rules, on jax and numpy arrays."""
 
@@ -68,14 +76,37 @@ class HostLibrary:
 
     def truth(self, v: Any) -> bool:
         """``bool(v)`` with PyTorch's rules for one-element tensors; one device read."""
-        if type(v) is _ARRAY_IMPL:
+        if type(v) is _ARRAY_IMPL or type(v) is np.ndarray:
             self.stats.host_reads += 1
             if v.size != 1:
-                raise RuntimeError(
-                    f"Boolean value of Tensor with more than one value is ambiguous (shape {v.shape})"
-                )
+                raise RuntimeError(AMBIGUOUS[v.size == 0])
             return bool(v.item())  # one device->host copy; cheaper than bool(v) or np.asarray
-        return bool(v)  # a tracer (under jax.grad), a numpy array, a Python value
+        return bool(v)  # a tracer (under jax.grad), a Python value
+
+    def rows(self, v: Any) -> Any:
+        """What a loop over ``v`` iterates: for a host numpy array (a result PyTorch computed on
+        the host) its items as arrays, 0-d for a vector, as PyTorch's iteration gives tensors
+        (numpy's gives numpy scalars, which are no tensors: ``c.float()`` fails, ``c / 3`` is
+        float64). Anything else as it is."""
+        if type(v) is np.ndarray and v.ndim == 1:
+            return [v[i, ...] for i in range(v.shape[0])]
+        if type(v) is np.ndarray and v.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return v
+
+    def rng(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """A call that reads or sets a random generator's state (``torch.manual_seed(42)``,
+        ``g.get_state()``), run as it is."""
+        return fn(*args, **kwargs)
+
+    def item(self, v: Any) -> Any:
+        """``t.item()``: the Python number of a one-element tensor, raising PyTorch's
+        RuntimeError for any other (numpy and jax raise ValueError)."""
+        if isinstance(v, jax.Array | np.ndarray):
+            self.stats.host_reads += 1
+            if v.size != 1:
+                raise RuntimeError(f"a Tensor with {v.size} elements cannot be converted to Scalar")
+        return v.item()  # not an array after all (a numpy scalar, per-sample rows): its own
 
     def shown(self, v: Any) -> Any:
         """A tensor about to be shown as text (printed, formatted, logged). Without PyTorch
@@ -86,7 +117,7 @@ class HostLibrary:
         """``int(t)`` / ``float(t)`` / ``complex(t)``: any one-element tensor converts, as in
         PyTorch (a jax array converts only when 0-d)."""
         v = self._one_element(
-            v, RuntimeError, "a Tensor with {} elements cannot be converted to Scalar"
+            v, ValueError, "only one element tensors can be converted to Python scalars"
         )
         return fn(v.item() if isinstance(v, jax.Array | np.ndarray) else v)
 
@@ -94,7 +125,22 @@ class HostLibrary:
         """A tensor used as a Python index or slice bound (``seq[:lens[i]]``): read back as the
         int its ``__index__`` gives, like PyTorch does (a float tensor raises TypeError)."""
         msg = "only integer tensors of a single element can be converted to an index, not {}"
-        return operator.index(self._one_element(v, TypeError, msg))
+        v = self._one_element(v, TypeError, msg)
+        if getattr(v, "dtype", None) == np.bool_:
+            return int(v)  # a bool tensor's __index__ is 0 or 1 in PyTorch (numpy refuses it)
+        return operator.index(v)
+
+    def at(self, seq: Any, key: Any) -> Any:
+        """``seq[key]`` with ``key`` a tensor: a list, tuple or module list takes its
+        ``__index__`` (any one-element integer tensor, as in PyTorch); a mapping takes the key
+        itself, and a tensor its own indexing (``self.inf[mask]``)."""
+        if (
+            isinstance(key, jax.Array | np.ndarray)
+            and not isinstance(seq, Mapping)
+            and not hasattr(seq, "shape")
+        ):
+            return seq[self.index(key)]
+        return seq[key]
 
     def _one_element(self, v: Any, error: type[Exception], message: str) -> Any:
         """An array ``v`` as 0-d (one read, counted), raising ``error`` as PyTorch does when it

@@ -89,6 +89,12 @@ def _builtin_call(fn: str, *args: ast.expr) -> ast.expr:
     return ast.Call(ast.Name(fn, ast.Load()), list(args), [])
 
 
+# Builtins whose positional arguments are iterated (a tensor among them goes through _dy.rows).
+_ITERATING = tuple(
+    (f,) for f in (enumerate, zip, reversed, list, tuple, sorted, max, min, sum, iter)
+)
+
+
 def _runtime_call(fn: str, *args: ast.expr) -> ast.expr:
     return ast.Call(ast.Attribute(ast.Name(RUNTIME, ast.Load()), fn, ast.Load()), list(args), [])
 
@@ -508,6 +514,31 @@ class Normalizer:
     def host_form(self, e: ast.expr, reason: SplitKind) -> ast.expr:
         if isinstance(e, ast.JoinedStr):
             return self.as_host(e)
+        tensor = self._is_tensor
+        if (
+            reason is SplitKind.TENSOR_INDEX
+            and isinstance(e, ast.Subscript)
+            and isinstance(e.ctx, ast.Load)
+            and not isinstance(e.slice, ast.Slice | ast.Tuple)
+            and tensor(e.slice)
+        ):
+            # experts[ei] with ei a one-element index tensor: read as its __index__, PyTorch's
+            # rule (a numpy or jax array converts only when 0-d)
+            return _runtime_call("at", self.as_host(e.value), self.as_host(e.slice))
+        if (
+            reason is SplitKind.TENSOR_LOOP_BOUND
+            and isinstance(e, ast.Call)
+            and not e.keywords
+            and not any(isinstance(a, ast.Starred) for a in e.args)
+        ):  # range(n) with n a tensor: its __index__
+            return ast.Call(
+                self.as_host(e.func),
+                [
+                    _runtime_call("index", self.as_host(a)) if tensor(a) else self.as_host(a)
+                    for a in e.args
+                ],
+                [],
+            )
         if isinstance(e, ast.Compare) and self.place.is_membership_test(e):
             test: ast.expr = _runtime_call(
                 "contains", self.as_host(e.comparators[0]), self.as_host(e.left)
@@ -534,6 +565,8 @@ class Normalizer:
             ):
                 # int(t) of any one-element tensor, as PyTorch allows (jax: 0-d arrays only)
                 return _runtime_call("scalar", e.func, self.as_host(e.args[0]))
+            if len(cands) == 1 and cands[0] is bool and len(e.args) == 1 and not e.keywords:
+                return truth(self.as_host(e.args[0]))  # PyTorch's rules and exceptions
         if isinstance(e, ast.Call):
             func = e.func
             if reason is SplitKind.DYNAMIC_CALL:
@@ -559,6 +592,15 @@ class Normalizer:
             ):
                 # jax arrays have no .numpy(); the runtime makes the same host copy.
                 return _runtime_call("numpy", self.as_host(func.value))
+            if (
+                reason is SplitKind.CONVERSION
+                and isinstance(func, ast.Attribute)
+                and func.attr == "item"
+                and not e.args
+                and not e.keywords
+            ):
+                # PyTorch's exception for a tensor of several elements (numpy: ValueError)
+                return _runtime_call("item", self.as_host(func.value))
             if reason is SplitKind.DATA_DEPENDENT_SHAPE:
                 # PyTorch itself runs the op on the host: exact semantics, concrete shapes.
                 if (
@@ -575,6 +617,14 @@ class Normalizer:
                     )
                 call.keywords = [ast.keyword(k.arg, self.as_host(k.value)) for k in e.keywords]  # type: ignore[attr-defined]
                 return call
+            if reason is SplitKind.EFFECT and self.typer.rng_call(e):
+                # a generator's state read or set: `_dy.rng(torch.manual_seed, 42)`, which
+                # per_sample refuses (one seed per group of rows is not one per row)
+                call = _runtime_call(
+                    "rng", self.as_host(func), *[self._host_arg(a) for a in e.args]
+                )
+                call.keywords = [ast.keyword(k.arg, self.as_host(k.value)) for k in e.keywords]  # type: ignore[attr-defined]
+                return call
             if isinstance(func, ast.Attribute) and reason is SplitKind.EFFECT:
                 if func.attr in facts.CONTAINER_MUTATORS:
                     self._record_held(func.value, mutated=True)
@@ -584,11 +634,10 @@ class Normalizer:
             else:
                 func = self.as_host(func)
             show = self._shown if self._displays(e) else self._host_arg
-            return ast.Call(
-                func,
-                [show(a) for a in e.args],
-                [ast.keyword(k.arg, show(k.value)) for k in e.keywords],
-            )
+            args = [show(a) for a in e.args]
+            for i in self._iterated_args(e):
+                args[i] = _runtime_call("rows", args[i])  # list(t), max(t): items as tensors
+            return ast.Call(func, args, [ast.keyword(k.arg, show(k.value)) for k in e.keywords])
         if isinstance(e, ast.BinOp):  # "%.2f" % t, formatted on the host
             return ast.BinOp(self.as_host(e.left), e.op, self._shown(e.right))
         if isinstance(e, ast.UnaryOp):
@@ -767,6 +816,8 @@ class Normalizer:
             if len(e.args) == 1
             else self.as_host(ast.copy_location(ast.Tuple(list(e.args), ast.Load()), e))
         )
+        if len(e.args) == 1 and self._is_tensor(e.args[0]):
+            items = _runtime_call("rows", items)  # its items as tensors (see _iterated)
         self._emit(ast.Assign([_store(seq)], _builtin_call("list", items)), e, trace=False)
         key = kw["key"]
         if (
@@ -1182,7 +1233,7 @@ class Normalizer:
         reason = None
         if self.typer.kind(s.iter).kind == Kind.HOST:
             reason = self._reason(SplitKind.TENSOR_LOOP_BOUND, s.iter)
-        it = self.as_host(s.iter)
+        it = self._iterated(s.iter)
         self._emit(
             ast.For(s.target, it, [], []),
             s,
@@ -1191,6 +1242,41 @@ class Normalizer:
             body=self.block(s.body),
             orelse=self.block(s.orelse) if s.orelse else [],
         )
+
+    def _iterated_args(self, e: ast.Call) -> list[int]:
+        """Positions of the tensor arguments a builtin iterates: each of zip's, the one of
+        list / tuple / sorted / max / min / sum / iter (not max(a, b)), enumerate's and
+        reversed's first."""
+        cands = self.typer.callee_objects(e.func) or ()
+        if cands not in _ITERATING or any(isinstance(a, ast.Starred) for a in e.args):
+            return []
+        if cands == (zip,):
+            return [i for i, a in enumerate(e.args) if self._is_tensor(a)]
+        if e.args and self._is_tensor(e.args[0]):
+            if len(e.args) == 1 or cands in ((enumerate,), (reversed,)):
+                return [0]
+        return []
+
+    def _is_tensor(self, e: ast.expr) -> bool:
+        return self.typer.kind(e).kind == Kind.TENSOR
+
+    def _iterated(self, e: ast.expr) -> ast.expr:
+        """A host loop's iterable: a tensor (also one that enumerate, zip or reversed walk) is
+        iterated through ``_dy.rows``, so its items are tensors as in PyTorch (a host array from
+        an op PyTorch ran, ``labels.unique()``, would give numpy scalars)."""
+        if (
+            isinstance(e, ast.Call)
+            and (self.typer.callee_objects(e.func) or ()) in _ITERATING
+            and not any(isinstance(a, ast.Starred) for a in e.args)
+        ):  # (before the kind: reversed(t) is typed as a tensor)
+            return ast.Call(
+                self.as_host(e.func),
+                [self._iterated(a) for a in e.args],
+                [ast.keyword(k.arg, self.as_host(k.value)) for k in e.keywords],
+            )
+        if self.typer.kind(e).kind == Kind.TENSOR:
+            return _runtime_call("rows", self.as_host(e))
+        return self.as_host(e)
 
     def _s_With(self, s: ast.With) -> None:
         if self._compound(s):

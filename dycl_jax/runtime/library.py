@@ -61,6 +61,15 @@ class Runtime(HostLibrary):
             return t.numpy()
         return HostLibrary.numpy(self, t)
 
+    def rng(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if per_sample.CURRENT.get() is not None:
+            raise InputError(
+                "per_sample: this model reads or sets a random generator's state in forward "
+                f"({getattr(fn, '__qualname__', fn)}); rows run together draw in one stream, "
+                "not as each row alone: run it row by row with cm(row)"
+            )
+        return HostLibrary.rng(self, fn, *args, **kwargs)
+
     def eager(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a torch op whose output shape depends on values (nonzero, unique, ...) in PyTorch."""
         self.session.stats.host_reads += 1

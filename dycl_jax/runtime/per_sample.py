@@ -99,7 +99,7 @@ class Rows:
 
     def scalar(self, fn: Callable[[Any], Any]) -> Any:
         """``int(t)`` / ``float(t)`` of each row, lazy (see :class:`Scalars`)."""
-        return _read(self, lambda a: fn(_item(a)), lazy=True)
+        return _read(self, lambda a: fn(_scalar(a)), lazy=True)
 
     def tolist(self) -> Any:
         return _read(self, lambda a: a.tolist())
@@ -290,11 +290,15 @@ def _item(a: np.ndarray) -> Any:
     return a.reshape(()).item()
 
 
+def _scalar(a: np.ndarray) -> Any:
+    if a.size != 1:
+        raise ValueError("only one element tensors can be converted to Python scalars")
+    return a.reshape(()).item()
+
+
 def _truth(a: np.ndarray) -> bool:
     if a.size != 1:
-        raise RuntimeError(
-            f"Boolean value of Tensor with more than one value is ambiguous (shape {a.shape})"
-        )
+        raise RuntimeError(hostlib.AMBIGUOUS[a.size == 0])
     return bool(a.reshape(()).item())
 
 

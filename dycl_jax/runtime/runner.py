@@ -501,7 +501,7 @@ class RegionRunner:
             # eager's own exception, even of another type than the trace's (argmax of an empty
             # tensor: IndexError on CPU, RuntimeError from its meta kernel): PyTorch raises it
             if cause is None:
-                return e
+                return e.located(self.location)
             first = set(self.first_statement_lines)
             line = _raising_line(eager, self.location.filename)
             if line is None or line in first:
@@ -514,7 +514,7 @@ class RegionRunner:
                 hint="check the input shapes and dtypes; inside a try: block, make the "
                 "operation that can fail its first statement",
             )
-        return e
+        return e.located(self.location)  # (a failure inside PyTorch's tracer names no line)
 
     def _learn_state(self, read: list[tuple[Any, str]]) -> bool:
         """Add the session state attributes in ``read`` that this region does not pass yet;
@@ -772,8 +772,10 @@ def _computed(captured: Captured) -> Iterator[tuple[Any, bool]]:
                 scalar.add(node)
         elif node.op == "call_function":
             ins = node.all_input_nodes
-            if node.target is torch.ops.aten.where.self:
-                ins = [a for a in node.args[1:] if isinstance(a, torch.fx.Node)]  # a select of them
+            if node.target is torch.ops.aten.where.self and getattr(val, "shape", None) == ():
+                # a 0-d select of them (a staged if's merge of two numbers); torch.where(mask,
+                # v, k) broadcast to a mask is a tensor op, typed by PyTorch's promotion
+                ins = [a for a in node.args[1:] if isinstance(a, torch.fx.Node)]
             only = bool(ins) and all(i in scalar for i in ins)
             if only:
                 scalar.add(node)

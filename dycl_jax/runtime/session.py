@@ -78,6 +78,9 @@ class Session:
         # trainable parameters (flax keeps them apart as batch_stats).
         self.buffer_names = frozenset(buffers)
         self.torch_params = tuple(t.detach() for t in named.values())
+        # the module's own tensors: `weight.set_(other)` swaps one's storage (and bumps its
+        # version counter) where the detached alias above keeps reading the old storage
+        self._live = tuple(named.values())
         self._owners = tuple(owners)
         self._meta: dict[str, torch.Tensor] | None = None  # see shadows()
         # the module's own tensor objects (detach() makes new ones each time): which changed
@@ -139,6 +142,14 @@ class Session:
         logger.info("module tree changed since the last call: parameters re-read")
         return True
 
+    def _storage_swapped(self) -> bool:
+        """Whether a parameter or buffer now holds other storage than its detached alias reads
+        (``Tensor.set_``): the aliases must be taken again."""
+        return any(
+            a.data_ptr() != b.data_ptr() or a.shape != b.shape or a.stride() != b.stride()
+            for a, b in zip(self._live, self.torch_params)
+        )
+
     def rebuild(self) -> None:
         """Re-read the module tree's parameters and buffers and forget every compiled region:
         after a submodule, a parameter object or a dtype was replaced."""
@@ -167,6 +178,9 @@ class Session:
         version = compat.tensor_versions(self.torch_params)
         if version == self._weights_version:
             return False
+        if self._storage_swapped():
+            self._epoch = -1  # re-read as a structural change: shapes may differ too
+            return self.refresh_if_stale()
         with self.capture_lock:
             self._load_params()
             self.freeze_params = False

@@ -5,7 +5,7 @@ def forward(self, x):
         # _region_0: rewrite/dynamic_models.py:+3-+5
         conf, logits, x = _region_0(blk, x, i, self)
         outs.append(logits)
-        _t_0 = conf.item()
+        _t_0 = _dy.item(conf)
         if _t_0 > self.threshold:
             return (logits, i)
     # _region_1: rewrite/dynamic_models.py:+9-+9

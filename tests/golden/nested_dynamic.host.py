@@ -12,7 +12,7 @@ def forward(self, x):
 def forward(self, x):
     # _region_0: rewrite/dynamic_models.py:+-13-+-13
     _t_0, = _region_0(self, x)
-    _t_1 = _t_0.item()
+    _t_1 = _dy.item(_t_0)
     if _t_1 > 0.5:
         # _region_1: rewrite/dynamic_models.py:+-12-+-12
         _t_2, = _region_1(self, x)

@@ -391,3 +391,84 @@ def test_a_dtype_change_after_convert_is_followed() -> None:
     x = torch.tensor([[1.0, 2.0]])
     with torch.no_grad():
         assert_same(cm(x), m(x))
+
+
+class Gated(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.register_buffer("shift", torch.zeros(4))
+
+    def forward(self, x):
+        h = self.lin(x) + self.shift
+        if h.mean() > 0:
+            return h * 2
+        return h - 1
+
+
+def test_storage_swapped_with_set_after_convert_is_followed() -> None:
+    """``weight.set_(other)`` keeps the Parameter object but gives it other storage (and maybe
+    another shape): the converted model reads the new values from the next call on."""
+    torch.manual_seed(0)
+    m = Gated().eval()
+    xs = [torch.randn(1, 4) * s for s in (0.3, -3.0, 1.0, 2.0)]
+    cm = dycl_jax.convert(m)
+
+    def check() -> set[bool]:
+        taken = set()
+        for x in xs:
+            for _ in range(2):  # the second call of each input runs what the first compiled
+                with torch.no_grad():
+                    expected = m(x)
+                    taken.add(bool(m.lin(x).add(m.shift).mean() > 0))
+                assert_same(cm(x), expected)
+        return taken
+
+    assert check() == {True, False}
+    with torch.no_grad():
+        m.lin.weight.set_(torch.full((4, 4), 0.05))
+    check()
+    with torch.no_grad():
+        m.lin.weight.set_(torch.full((4, 4), -0.07).t())  # strided storage
+    check()
+    with torch.no_grad():  # a new shape: the compiled regions are cleared
+        m.lin.weight.set_(torch.full((6, 4), 0.03))
+        m.lin.bias.set_(torch.linspace(-1, 1, 6))
+        m.shift.set_(torch.ones(6))
+    check()
+
+
+class FlagReader(nn.Module):
+    """Branches on ``requires_grad``: a frozen layer's flag, and a value computed under
+    ``enable_grad`` inside forward (True in eager even when the caller runs under no_grad)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(4, 4) for _ in range(3))
+        self.layers[1].requires_grad_(False)
+
+    def forward(self, x):
+        outs = []
+        for layer in self.layers:
+            x = layer(x)
+            if layer.weight.requires_grad and x.sum() > -100:
+                outs.append(x.sum())
+        with torch.enable_grad():
+            g = self.layers[0](x)
+        if g.requires_grad:
+            return x, outs
+        return -x, outs
+
+
+def test_requires_grad_read_by_the_model_is_eagers_flag() -> None:
+    torch.manual_seed(0)
+    m = FlagReader().eval()
+    cm = dycl_jax.convert(m)
+    for x in (torch.randn(2, 4), torch.randn(2, 4) * 3):
+        with torch.no_grad():
+            expected = m(x)
+        assert (
+            len(expected[1]) == 2
+            and expected[0][0, 0] == m.layers[2](m.layers[1](m.layers[0](x)))[0, 0]
+        )
+        assert_same(cm(x), expected)

@@ -1,0 +1,165 @@
+"""Tensors the host program iterates, indexes with or reads through objects: the items of a
+result PyTorch computed on the host are tensors (not numpy scalars), a one-element index
+tensor indexes Python sequences as its ``__index__``, objects holding arrays the host stored run
+in PyTorch, and a list a region stores into an input dict is a new entry, not an input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+import dycl_jax
+from dycl_jax.capture.trace import trace
+from dycl_jax.testing import assert_same, run_all_paths
+
+
+class PerClass(nn.Module):
+    """YOLO-style per-class work over ``labels.unique()``: tensor methods and true division on
+    each item, and ``enumerate`` / ``zip`` over host results."""
+
+    def forward(self, scores, labels):
+        outs = []
+        for c in labels.unique():
+            outs.append(scores[labels == c].max() * c.float() + c / 3)
+        firsts = [i * int(c) for i, c in enumerate(labels.unique())]
+        pairs = [a.unsqueeze(0) - b for a, b in zip(labels.unique(), labels.unique().flip(0))]
+        return torch.stack(outs), firsts, torch.cat(pairs)
+
+
+class ThroughBuiltins(nn.Module):
+    """The items of a host result iterated by builtins rather than a for statement."""
+
+    def forward(self, labels):
+        u = labels.unique()
+        a = [c.float() for c in list(u)]
+        b = [c / 3 for c in sorted(u, reverse=True)]
+        top = max(u).float() / 2
+        d = [c.float() * i for i, c in enumerate(u, start=1)]
+        e = [c.float() for c in reversed(u)]
+        f = [a * b for a, b in zip(tuple(u), u.flip(0))]
+        g = sorted(u, key=lambda c: -c.float())
+        return a, b, top, d, e, f, g, sum(u)
+
+
+def test_builtins_iterating_host_results_give_tensors() -> None:
+    m = ThroughBuiltins().eval()
+    cm = dycl_jax.convert(m)
+    for labels in ([3, 1, 3, 2], [0, 0, 5], [7]):
+        lab = torch.tensor(labels)
+        with torch.no_grad():
+            expected = m(lab)
+        assert_same(cm(lab), expected)
+
+
+def test_items_of_host_results_are_tensors() -> None:
+    m = PerClass().eval()
+    cm = dycl_jax.convert(m)
+    g = torch.Generator().manual_seed(0)
+    for labels in ([3, 1, 3, 2], [0, 0, 5], [7]):
+        lab = torch.tensor(labels)
+        scores = torch.randn(len(labels), generator=g)
+        with torch.no_grad():
+            expected = m(scores, lab)
+        assert expected[0].dtype == torch.float32
+        assert_same(cm(scores, lab), expected)
+
+
+class ExpertHit(nn.Module):
+    """HF Mixtral's loop: ``for e in hit: self.experts[e]`` over ``nonzero()`` rows of shape
+    (1,), and ``range(n)`` of a one-element count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.experts = nn.ModuleList(nn.Linear(4, 4) for _ in range(3))
+
+    def forward(self, x):
+        hit = (x.abs().sum(0)[:3] > 1).nonzero()  # shape (n, 1)
+        out = torch.zeros_like(x)
+        for e in hit:
+            out = out + self.experts[e](x)
+        n = (x > 0).sum(1)[:1]  # shape (1,)
+        names = ["a", "b", "c", "d", "e"]
+        flag = names[x.sum() > 0]  # a 0-d bool tensor: its __index__ is 0 or 1
+        return out, [names[k] for k in range(n)], names[n], names[n:], names[:n], flag
+
+
+def test_one_element_index_tensors_index_python_sequences() -> None:
+    torch.manual_seed(0)
+    m = ExpertHit().eval()
+    cm = dycl_jax.convert(m)
+    ins = [(torch.randn(2, 4) * s,) for s in (0.1, 1.0, 3.0)] + [(torch.ones(2, 4),)]
+    run_all_paths(m, cm, ins)
+    with torch.no_grad():
+        assert len(m(*ins[0])[1]) != len(m(*ins[-1])[1])
+
+
+class Hyp:
+    def __init__(self, tokens, score):
+        self.tokens = tokens
+        self.score = score
+
+
+class Beam(nn.Module):
+    """Hypothesis objects holding a score tensor the host stored in them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out = nn.Linear(4, 5)
+
+    def forward(self, x):
+        hyps = [Hyp([0], torch.zeros(()))]
+        for _ in range(2):
+            cands = []
+            for hy in hyps:
+                top, idx = self.out(x * (len(hy.tokens) + hy.score))[0].topk(2)
+                for s, i in zip(top, idx):
+                    cands.append(Hyp(hy.tokens + [i.item()], hy.score + s))
+            hyps = sorted(cands, key=lambda h: -h.score.item())[:2]
+        return [(h.tokens, h.score) for h in hyps]
+
+
+def test_objects_holding_host_arrays() -> None:
+    torch.manual_seed(0)
+    m = Beam().eval()
+    cm = dycl_jax.convert(m)
+    for s in (0.5, 2.0, -1.0):
+        x = torch.randn(1, 4) * s
+        with torch.no_grad():
+            expected = m(x)
+        assert_same(cm(x), expected)
+
+
+class WriteThroughIndex(nn.Module):
+    """An in-place write to a list entry picked by a tensor index: the list's tensor changes."""
+
+    def forward(self, x):
+        ts = [x * 1, x * 2]
+        i = (x.sum() > 0).long()
+        ts[i].add_(10)
+        return ts
+
+
+def test_a_write_to_an_entry_picked_by_a_tensor_index_is_refused() -> None:
+    """The host reads ``ts[i]`` (``_dy.at``), a region writes it: refused at the write, as
+    for any entry of a list written where the list cannot see it (never silently lost)."""
+    with pytest.raises(dycl_jax.UnsupportedConstructError, match="in-place write") as exc:
+        dycl_jax.convert(WriteThroughIndex().eval())(torch.tensor([1.0, 2.0]))
+    assert "ts[i].add_(10)" in str(exc.value)
+
+
+def _store_new_list(d, x):
+    d["new"] = [x * 2]  # a list the region makes, stored into the dict it was given
+    return (d,)
+
+
+def test_a_list_a_region_stores_into_an_input_dict_is_a_new_list() -> None:
+    """The output plan names input containers by their paths before the region ran: the new
+    list is rebuilt from the graph's outputs, not read from the dict at "new" (absent there
+    when the region is called again)."""
+    x = np.ones(3, dtype=np.float32)
+    captured = trace(_store_new_list, None, (), (), ({}, torch.ones(3)), frozenset())
+    (d,) = captured.plan.build((x * 2,), ({}, x))
+    assert list(d) == ["new"] and type(d["new"]) is list
+    np.testing.assert_array_equal(np.asarray(d["new"][0]), x * 2)
