@@ -135,46 +135,32 @@ class _Identities:
             active.discard(id(v))
 
 
-def _container_paths(args: list[Any]) -> dict[int, tuple[Any, ...]]:
-    """The lists and dicts among a region's live-in values, by id, each with its first path,
-    taken before the region runs."""
-    paths: dict[int, tuple[Any, ...]] = {}
-
-    def walk(v: Any, path: tuple[Any, ...]) -> None:
-        t = type(v)
-        if t is list or t is dict:
-            paths.setdefault(id(v), path)
-        if t is list or t is tuple:
-            for j, x in enumerate(v):
-                walk(x, (*path, j))
-        elif t is dict:
-            for k, x in v.items():
-                walk(x, (*path, k))
-
-    for i, a in enumerate(args):
-        walk(a, (i,))
-    return paths
-
-
-def _tensor_paths(args: list[Any]) -> dict[int, tuple[Any, ...]]:
-    """The tensors among a region's live-in values, by id, each with its first path (an index,
-    then list / tuple indices and dict keys), taken before the region runs."""
-    paths: dict[int, tuple[Any, ...]] = {}
+def _input_paths(
+    args: list[Any],
+) -> tuple[dict[int, tuple[Any, ...]], dict[int, tuple[Any, ...]]]:
+    """(tensors, containers): the tensors and the lists and dicts among a region's live-in
+    values, by id, each with its first path (an index, then list / tuple indices and dict
+    keys), taken before the region runs."""
+    tensors: dict[int, tuple[Any, ...]] = {}
+    containers: dict[int, tuple[Any, ...]] = {}
 
     def walk(v: Any, path: tuple[Any, ...]) -> None:
         t = type(v)
         if isinstance(v, torch.Tensor):
-            paths.setdefault(id(v), path)
+            tensors.setdefault(id(v), path)
         elif t is list or t is tuple:
+            if t is list:
+                containers.setdefault(id(v), path)
             for j, x in enumerate(v):
                 walk(x, (*path, j))
         elif t is dict:
+            containers.setdefault(id(v), path)
             for k, x in v.items():
                 walk(x, (*path, k))
 
     for i, a in enumerate(args):
         walk(a, (i,))
-    return paths
+    return tensors, containers
 
 
 def _at(values: tuple[Any, ...], path: tuple[Any, ...]) -> Any:
@@ -364,7 +350,7 @@ def trace(
 
     def traced(params: list[torch.Tensor], tensors: list[torch.Tensor]) -> list[torch.Tensor]:
         args = signature.rebuild(live_in, dynamic, tensors)
-        given, containers = _tensor_paths(args), _container_paths(args)
+        given, containers = _input_paths(args)
         if root is not None and (params or shadows):
             swapped = {**(shadows or {}), **dict(zip(param_names, params))}
             with reparametrize_module(root, swapped, strict=False):
