@@ -102,11 +102,16 @@ class HostLibrary:
     def item(self, v: Any) -> Any:
         """``t.item()``: the Python number of a one-element tensor, raising PyTorch's
         RuntimeError for any other (numpy and jax raise ValueError)."""
-        if isinstance(v, jax.Array | np.ndarray):
+        if type(v) is _ARRAY_IMPL or type(v) is np.ndarray:
             self.stats.host_reads += 1
-            if v.size != 1:
-                raise RuntimeError(f"a Tensor with {v.size} elements cannot be converted to Scalar")
-        return v.item()  # not an array after all (a numpy scalar, per-sample rows): its own
+        try:
+            return v.item()  # (not an array after all, a numpy scalar or per-sample rows: its own)
+        except ValueError:  # checked only here: the read is as fast as `v.item()`
+            if isinstance(v, jax.Array | np.ndarray) and v.size != 1:
+                raise RuntimeError(
+                    f"a Tensor with {v.size} elements cannot be converted to Scalar"
+                ) from None
+            raise
 
     def shown(self, v: Any) -> Any:
         """A tensor about to be shown as text (printed, formatted, logged). Without PyTorch
