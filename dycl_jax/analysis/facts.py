@@ -9,8 +9,10 @@ function usually means adding it to one of these sets.
 from __future__ import annotations
 
 import collections
+import random
 from typing import Any
 
+import numpy as np
 import torch
 
 # Tensor methods/attributes whose result is static (shape metadata).
@@ -186,10 +188,6 @@ GENERATOR_METHODS = frozenset({"manual_seed", "seed", "initial_seed", "get_state
 
 
 def _rng_state_functions() -> frozenset[Any]:
-    import random
-
-    import numpy as np
-
     fns: list[Any] = [torch.Generator, np.random.Generator, np.random.RandomState]
     for mod, names in (
         (torch, ("manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state")),
@@ -224,10 +222,6 @@ def touches_rng_state(fobj: Any) -> bool:
     ``torch.Generator()`` and its methods, numpy's and Python's seeding. Traced, such a call
     would run once, at capture; it runs on the host every call instead, where the draws that
     follow it (also run on the host, see RANDOM_OPS) see its effect."""
-    import random
-
-    import numpy as np
-
     try:
         if _unwrapped(fobj) in RNG_STATE_FUNCTIONS:
             return True

@@ -89,10 +89,8 @@ def _builtin_call(fn: str, *args: ast.expr) -> ast.expr:
     return ast.Call(ast.Name(fn, ast.Load()), list(args), [])
 
 
-# Builtins whose positional arguments are iterated (a tensor among them goes through _dy.rows).
-_ITERATING = tuple(
-    (f,) for f in (enumerate, zip, reversed, list, tuple, sorted, max, min, sum, iter)
-)
+# Builtins that iterate positional arguments (a tensor among those goes through _dy.rows).
+_ITERATING = frozenset({enumerate, zip, reversed, list, tuple, sorted, max, min, sum, iter})
 
 
 def _runtime_call(fn: str, *args: ast.expr) -> ast.expr:
@@ -635,8 +633,9 @@ class Normalizer:
                 func = self.as_host(func)
             show = self._shown if self._displays(e) else self._host_arg
             args = [show(a) for a in e.args]
-            for i in self._iterated_args(e):
-                args[i] = _runtime_call("rows", args[i])  # list(t), max(t): items as tensors
+            for i in self._iterated_positions(e):
+                if self._is_tensor(e.args[i]):  # list(t), max(t): its items as tensors
+                    args[i] = _runtime_call("rows", args[i])
             return ast.Call(func, args, [ast.keyword(k.arg, show(k.value)) for k in e.keywords])
         if isinstance(e, ast.BinOp):  # "%.2f" % t, formatted on the host
             return ast.BinOp(self.as_host(e.left), e.op, self._shown(e.right))
@@ -1243,19 +1242,21 @@ class Normalizer:
             orelse=self.block(s.orelse) if s.orelse else [],
         )
 
-    def _iterated_args(self, e: ast.Call) -> list[int]:
-        """Positions of the tensor arguments a builtin iterates: each of zip's, the one of
-        list / tuple / sorted / max / min / sum / iter (not max(a, b)), enumerate's and
-        reversed's first."""
+    def _iterated_positions(self, e: ast.Call) -> list[int]:
+        """Positions of the arguments a builtin call iterates: each of zip's, the first of
+        enumerate and reversed, the only one of list / tuple / sorted / max / min / sum / iter
+        (not max(a, b), which compares a and b)."""
         cands = self.typer.callee_objects(e.func) or ()
-        if cands not in _ITERATING or any(isinstance(a, ast.Starred) for a in e.args):
+        if (
+            len(cands) != 1
+            or cands[0] not in _ITERATING
+            or not e.args
+            or any(isinstance(a, ast.Starred) for a in e.args)
+        ):
             return []
-        if cands == (zip,):
-            return [i for i, a in enumerate(e.args) if self._is_tensor(a)]
-        if e.args and self._is_tensor(e.args[0]):
-            if len(e.args) == 1 or cands in ((enumerate,), (reversed,)):
-                return [0]
-        return []
+        if cands[0] is zip:
+            return list(range(len(e.args)))
+        return [0] if len(e.args) == 1 or cands[0] in (enumerate, reversed) else []
 
     def _is_tensor(self, e: ast.expr) -> bool:
         return self.typer.kind(e).kind == Kind.TENSOR
@@ -1264,17 +1265,18 @@ class Normalizer:
         """A host loop's iterable: a tensor (also one that enumerate, zip or reversed walk) is
         iterated through ``_dy.rows``, so its items are tensors as in PyTorch (a host array from
         an op PyTorch ran, ``labels.unique()``, would give numpy scalars)."""
-        if (
-            isinstance(e, ast.Call)
-            and (self.typer.callee_objects(e.func) or ()) in _ITERATING
-            and not any(isinstance(a, ast.Starred) for a in e.args)
-        ):  # (before the kind: reversed(t) is typed as a tensor)
+        iterated = self._iterated_positions(e) if isinstance(e, ast.Call) else []
+        if iterated:  # (before the kind: reversed(t) is typed as a tensor)
+            assert isinstance(e, ast.Call)
             return ast.Call(
                 self.as_host(e.func),
-                [self._iterated(a) for a in e.args],
+                [
+                    self._iterated(a) if i in iterated else self.as_host(a)
+                    for i, a in enumerate(e.args)
+                ],
                 [ast.keyword(k.arg, self.as_host(k.value)) for k in e.keywords],
             )
-        if self.typer.kind(e).kind == Kind.TENSOR:
+        if self._is_tensor(e):
             return _runtime_call("rows", self.as_host(e))
         return self.as_host(e)
 

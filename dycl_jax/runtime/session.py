@@ -178,9 +178,10 @@ class Session:
         version = compat.tensor_versions(self.torch_params)
         if version == self._weights_version:
             return False
-        if self._storage_swapped():
-            self._epoch = -1  # re-read as a structural change: shapes may differ too
-            return self.refresh_if_stale()
+        # `weight.set_(other)`: the detached aliases are taken again, as after a structural
+        # write (the new storage may have another shape); same shapes reload below
+        if self._storage_swapped() and self._structure_changed():
+            return True
         with self.capture_lock:
             self._load_params()
             self.freeze_params = False

@@ -40,7 +40,8 @@ class ThroughBuiltins(nn.Module):
         e = [c.float() for c in reversed(u)]
         f = [a * b for a, b in zip(tuple(u), u.flip(0))]
         g = sorted(u, key=lambda c: -c.float())
-        return a, b, top, d, e, f, g, sum(u)
+        k = [c * i for i, c in enumerate(u, u[0])]  # a tensor start: counted, not iterated
+        return a, b, top, d, e, f, g, sum(u), k
 
 
 def test_builtins_iterating_host_results_give_tensors() -> None:
