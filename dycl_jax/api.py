@@ -31,6 +31,7 @@ from dycl_jax.capture import guards
 from dycl_jax.config import Config
 from dycl_jax.errors import (
     ConversionError,
+    DyclError,
     InputError,
     MismatchError,
     SourceLocation,
@@ -172,8 +173,9 @@ def _check_wrappers(parsed: Any, owner: Any) -> None:
     for d in parsed.decorators:
         if not d.startswith(_SAFE_DECORATORS):
             raise UnsupportedConstructError(
-                f"decorator @{d} on {parsed.qualname}, which has tensor-dependent control flow: "
-                "dycl_jax runs its body without the decorator",
+                f"decorator @{d} on {parsed.qualname}: dycl_jax compiles the function from its "
+                "source (split at tensor-dependent control flow, or to run Python on the host "
+                "between regions) and would run it without the decorator",
                 parsed.location(),
                 hint="apply the decorator's effect inside the function (e.g. `with "
                 "torch.autocast(...):` around the body) or remove it",
@@ -263,7 +265,8 @@ def _snapshot(v: Any, seen: set[int] | None = None, depth: int = 0) -> Any:
         return (set, v, list(v))
     if guards.plain_object(v) and user_class(type(v)) and not isinstance(v, BaseException):
         seen.add(id(v))
-        return (object, v, [(k, _snapshot(x, seen, depth + 1)) for k, x in vars(v).items()])
+        items = guards.fields(v).items()
+        return (object, v, [(k, _snapshot(x, seen, depth + 1)) for k, x in items])
     return (None, v, None)
 
 
@@ -282,9 +285,7 @@ def _put_back(snap: Any, leaf: Callable[[Any], Any]) -> Any:
         v.clear()
         v.update(items)
     elif kind is object:
-        fields = {k: _put_back(x, leaf) for k, x in items}
-        v.__dict__.clear()
-        v.__dict__.update(fields)
+        guards.replace_fields(v, {k: _put_back(x, leaf) for k, x in items})
     elif kind is not None:  # a tuple: immutable itself, its containers refilled
         new = [_put_back(x, leaf) for x in items]
         if all(a is b for a, b in zip(new, v)):
@@ -407,17 +408,36 @@ class ConvertedModel:
                 memo: dict[int, Any] = {}
                 return io.outputs(self._root.run(io.inputs(args, memo), io.inputs(kwargs, memo)))
             except _TRACER_ERRORS as e:
-                raise InputError(
-                    f"{self._root.qualname} was called on abstract JAX values (inside jax.jit, "
-                    "jax.vmap or another transformation): its host program decides branches "
-                    "and loops on concrete tensor values, which a traced call does not have",
-                    hint="call the converted model outside jax.jit / jax.vmap (its regions are "
-                    "jitted already); for gradients use jax.grad over cm.apply(params, ...)",
-                ) from e
+                raise self._traced_call_error(args, kwargs) from e
             except TypeError as e:
                 if _is_binding_error(e):
                     raise InputError(f"{self._root.qualname}: {e}") from None
                 raise
+
+    def _traced_call_error(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> DyclError:
+        """What a call that met abstract JAX values raises: the inputs are abstract (the model
+        called inside jax.jit / jax.vmap), or, under ``apply`` with concrete inputs, a value
+        computed from the parameters was read on the host."""
+        leaves = jax.tree_util.tree_leaves((args, kwargs))
+        if context.PARAMS.get() is not None and not any(
+            isinstance(v, jax.core.Tracer) for v in leaves
+        ):
+            return UnsupportedConstructError(
+                f"{self._root.qualname} under a JAX transformation of apply (jax.grad): a value "
+                "computed from the parameters is read on the host, by an op PyTorch runs there "
+                "(boolean-mask indexing, nonzero, argsort, unique, topk) or a Python conversion "
+                "of it; a gradient cannot flow through a host read",
+                None,
+                hint="on the path you differentiate, compute such values densely (torch.where, "
+                "a mask multiplied in) so they stay in compiled regions",
+            )
+        return InputError(
+            f"{self._root.qualname} was called on abstract JAX values (inside jax.jit, "
+            "jax.vmap or another transformation): its host program decides branches "
+            "and loops on concrete tensor values, which a traced call does not have",
+            hint="call the converted model outside jax.jit / jax.vmap (its regions are "
+            "jitted already); for gradients use jax.grad over cm.apply(params, ...)",
+        )
 
     def _checked_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Checked mode: compare with eager PyTorch on the first call of each distinct path."""

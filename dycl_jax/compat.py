@@ -34,6 +34,7 @@ __all__ = [
     "OpOverload",
     "OpOverloadPacket",
     "core_aten_decompositions",
+    "fx_tracing_hidden",
     "jax_backends_initialized",
     "make_fx",
     "mkldnn_disabled",
@@ -170,6 +171,23 @@ def mkldnn_disabled() -> Iterator[None]:
         yield
     finally:
         mkldnn.enabled = prev
+
+
+@contextlib.contextmanager
+def fx_tracing_hidden() -> Iterator[None]:
+    """``torch.fx._symbolic_trace.is_fx_tracing()`` reads False inside (make_fx sets its flag
+    while tracing). Private flag; if it moves, user code branching on it sees the tracer."""
+    import torch.fx._symbolic_trace as st
+
+    if not hasattr(st, "_is_fx_tracing_flag"):
+        yield
+        return
+    flag = st._is_fx_tracing_flag
+    st._is_fx_tracing_flag = False
+    try:
+        yield
+    finally:
+        st._is_fx_tracing_flag = flag
 
 
 def core_aten_decompositions() -> dict[OpOverload, Callable[..., Any]]:

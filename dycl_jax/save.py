@@ -275,8 +275,7 @@ class _Saver:
             if entry.eager is not None:
                 raise ArtifactError(
                     f"save: {where} ({runner.span}) runs in PyTorch on the host for one of its "
-                    "signatures (its code reads a tensor's value dycl_jax could not split out), "
-                    "and a saved artifact runs without PyTorch"
+                    f"signatures ({entry.why}), and a saved artifact runs without PyTorch"
                 )
             try:
                 pkey, avals = self.key(key, runner.live_in)
@@ -354,6 +353,8 @@ class _Saver:
             return [head.__name__, [self._key(x, avals) for x in k[1]]]
         if head is torch.Size:
             return ["tuple", [list(keys.value_key(int, d)) for d in k[1]]]
+        if keys.named_tuple_type(head):  # torch.return_types.topk, a NamedTuple: by type name
+            return ["named", head.__name__, [self._key(x, avals) for x in k[1]]]
         if head is dict:
             items = []
             for name, x in k[1]:
@@ -388,6 +389,10 @@ class _Saver:
             if tag == "j":
                 path = [self.encode(k) for k in s[1]]
                 return ["j", path, [[self.encode(k), node(x)] for k, x in s[2]]]
+            if tag == "n" and s[1].__module__ == "torch.return_types":
+                # `m = x.max(-1)`: the torch-free host ops' NamedTuple of the same name
+                fields = list(s[1].__match_args__)
+                return ["n", s[1].__name__, fields, [node(x) for x in s[2]]]
             raise values.Unencodable(f"a {tag!r} output (a NamedTuple or OrderedDict: not saved)")
 
         return [node(s) for s in spec]

@@ -154,3 +154,17 @@ def test_traced_tensor() -> None:
 
     functionalize(f)(torch.ones(2))
     assert seen == [True]
+
+
+def test_fx_tracing_hidden() -> None:
+    import torch.fx._symbolic_trace as st
+
+    assert hasattr(st, "_is_fx_tracing_flag")  # the private flag is still where it was
+    before = st._is_fx_tracing_flag
+    st._is_fx_tracing_flag = True
+    try:
+        with compat.fx_tracing_hidden():
+            assert not torch.fx._symbolic_trace.is_fx_tracing()
+        assert st._is_fx_tracing_flag is True
+    finally:
+        st._is_fx_tracing_flag = before

@@ -12,6 +12,7 @@ import torch.nn as nn
 import dycl_jax
 from dycl_jax import errors
 from dycl_jax.testing import assert_same
+from tests.conftest import Records
 
 
 def _line_of(cls: type, needle: str) -> int:
@@ -153,29 +154,38 @@ class RandomInHelper(nn.Module):
         return self.noise(x * 2)
 
 
-def test_sampling_the_analysis_does_not_see_is_refused() -> None:
-    cm = dycl_jax.convert(RandomInHelper().eval())
-    with pytest.raises(errors.MissingLoweringError) as exc:
-        cm(torch.randn(4))
-    _check(exc, RandomInHelper, "return self.noise", r"aten\.(rand|uniform)")
-    assert "random sampling" in str(exc.value)
-
-
 class InPlaceSampler(nn.Module):
     def forward(self, x):
         k = torch.empty(1, 4).random_(0, 10)
         return x + k
 
 
-def test_a_failure_inside_pytorchs_tracer_names_the_region() -> None:
-    """``random_`` fails inside make_fx itself (a frame of no user file): the refusal still
-    names the user's line, from the region that ran it."""
-    cm = dycl_jax.convert(InPlaceSampler().eval())
-    with pytest.raises(errors.DyclError) as exc:
-        cm(torch.zeros(1, 4))
-    assert exc.value.location is not None
-    assert exc.value.location.filename == __file__
-    assert exc.value.location.lineno == _line_of(InPlaceSampler, "random_(0, 10)")
+def _runs_in_pytorch(warned: Records, cls: type, needle: str, op: str) -> None:
+    """The region runs in PyTorch, said in a warning that names the op and the user's line."""
+    text = warned.text
+    assert "runs in PyTorch on the host" in text
+    assert re.search(op, text)
+    assert f"{__file__}:{_line_of(cls, needle)}" in text
+
+
+@pytest.mark.parametrize("cls", [RandomInHelper, InPlaceSampler])
+def test_sampling_the_analysis_does_not_see_runs_in_pytorch(cls: type, warned: Records) -> None:
+    """A sampler traced from a lambda (no lowering: sampling is not compiled), and an in-place
+    sampler that fails inside PyTorch's tracer itself: the region runs in PyTorch on torch's
+    generator, exact and advancing it as eager does."""
+    m = cls().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.zeros(1, 4)
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        want, after = m(x), torch.rand(3)
+        torch.manual_seed(seed)
+        assert_same(cm(x), want)
+        assert torch.equal(torch.rand(3), after)
+    needle = "return self.noise" if cls is RandomInHelper else "random_(0, 10)"
+    assert cm.stats.eager_region_calls == 2
+    if cls is RandomInHelper:
+        _runs_in_pytorch(warned, cls, needle, r"aten\.(rand|uniform)")
 
 
 def test_not_a_module() -> None:
@@ -202,37 +212,49 @@ def test_forward_without_source_refused() -> None:
         dycl_jax.convert(ns["M"]().eval())
 
 
-def test_missing_lowering_names_overload_and_line() -> None:
-    class Fft(nn.Module):
-        def forward(self, x):
-            return torch.fft.fft(x).real
-
-    cm = dycl_jax.convert(Fft().eval())
-    with pytest.raises(errors.MissingLoweringError) as exc:
-        cm(torch.randn(8))
-    assert exc.value.location is not None and exc.value.location.filename == __file__
-    assert "aten._fft" in str(exc.value)
+class Fft(nn.Module):
+    def forward(self, x):
+        return torch.fft.fft(x).real
 
 
-def test_missing_lowering_of_a_graph_epilogue_names_the_users_file(monkeypatch) -> None:
+def test_an_op_with_no_lowering_runs_in_pytorch(warned: Records) -> None:
+    m = Fft().eval()
+    cm = dycl_jax.convert(m)
+    for x in (torch.randn(8), torch.randn(8)):
+        assert_same(cm(x), m(x))
+    _runs_in_pytorch(warned, Fft, "torch.fft.fft", r"aten\._fft")
+
+
+class Out(nn.Module):
+    def forward(self, x):
+        buf = x.new()
+        if x.sum() > 0:
+            torch.index_select(x, 0, x.argsort()[:2], out=buf)
+        return buf
+
+
+def test_missing_lowering_of_a_graph_epilogue_names_the_users_file(
+    monkeypatch: pytest.MonkeyPatch, warned: Records
+) -> None:
     """An op with no source line of its own (the resize ``out=`` adds when it writes the
     input back) is located at its region in the user's file, never in the host program."""
     from dycl_jax.lower import registry
 
     monkeypatch.delitem(registry.LOWERINGS, torch.ops.aten.resize.default)
+    m = Out().eval()
+    cm = dycl_jax.convert(m)
+    for x in (torch.ones(4), -torch.ones(4)):
+        assert_same(cm(x), m(x))
+    _runs_in_pytorch(warned, Out, "torch.index_select", r"aten\.resize")
 
-    class Out(nn.Module):
-        def forward(self, x):
-            buf = x.new()
-            if x.sum() > 0:
-                torch.index_select(x, 0, x.argsort()[:2], out=buf)
-            return buf
 
-    cm = dycl_jax.convert(Out().eval())
-    with pytest.raises(errors.MissingLoweringError) as exc:
-        cm(torch.ones(4))
-    assert exc.value.location is not None and exc.value.location.filename == __file__
-    assert "aten.resize" in str(exc.value)
+def test_a_region_pytorch_runs_is_refused_by_apply() -> None:
+    m = Fft().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.randn(8)
+    cm(x)
+    with pytest.raises(errors.UnsupportedConstructError, match=r"runs in PyTorch.*aten\._fft"):
+        cm.apply(cm.params, x)
 
 
 class BufferWrite(nn.Module):
@@ -293,3 +315,26 @@ def test_a_name_the_host_program_reserves_is_refused_at_its_line() -> None:
     with pytest.raises(errors.UnsupportedConstructError) as exc:
         dycl_jax.convert(ReservedName().eval())(torch.ones(1, 3))
     _check(exc, ReservedName, "_dy = h + 1", r"'_dy' is reserved")
+
+
+class CacheThenFft(nn.Module):
+    """Library code (transformers' DynamicCache) appends to a cache object on the module while
+    the region is traced; the op after it has no lowering."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from transformers.cache_utils import DynamicCache
+
+        self.cache = DynamicCache()
+
+    def forward(self, x):
+        k, v = self.cache.update(x, x * 2, 0)
+        return torch.fft.rfft(k).abs().sum() + v.sum()
+
+
+def test_a_failed_capture_that_left_traced_values_in_module_state_is_refused() -> None:
+    """Running the region in PyTorch would read the capture's stand-ins from the cache: the
+    missing lowering is raised instead."""
+    cm = dycl_jax.convert(CacheThenFft().eval())
+    with pytest.raises(errors.MissingLoweringError, match="aten._fft"):
+        cm(torch.randn(1, 1, 1, 4))

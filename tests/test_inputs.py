@@ -134,3 +134,10 @@ def test_jit_and_vmap_of_a_converted_model_are_refused_clearly(gate) -> None:
 def test_example_inputs_must_be_a_tuple(gate) -> None:
     with pytest.raises(errors.InputError, match="must be a tuple"):
         dycl_jax.convert(gate[0], example_inputs=torch.ones(2, 6))  # type: ignore[arg-type]
+
+
+def test_an_input_of_a_dtype_numpy_cannot_hold_is_refused() -> None:
+    cm = dycl_jax.convert(dm.EarlyExit().eval())
+    x = torch.randn(1, 4).to(torch.float8_e4m3fn)
+    with pytest.raises(errors.InputError, match="float8_e4m3fn"):
+        cm(x)

@@ -362,3 +362,16 @@ def test_rows_shard_over_a_device_mesh() -> None:
         [sys.executable, "-c", _SHARDED, *models], capture_output=True, text=True, timeout=900
     )
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+
+
+class _InsertsAtTensorIndex(nn.Module):
+    def forward(self, x):
+        outs = [x * 1, x * 2, x * 3]
+        outs.insert(x.argmin() % 3, x * 10)
+        return torch.stack(outs)
+
+
+def test_a_list_written_at_a_per_row_index_is_refused() -> None:
+    cm = dycl_jax.convert(_InsertsAtTensorIndex().eval())
+    with pytest.raises(InputError, match="writes a list"):
+        cm.per_sample(torch.randn(4, 5))

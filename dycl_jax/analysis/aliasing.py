@@ -529,9 +529,15 @@ def call_writes(call: ast.Call) -> list[str | None]:
         if kw.arg == "inplace" and isinstance(kw.value, ast.Constant) and kw.value.value is True:
             if call.args:
                 out.append(view_root(call.args[0]))
-        elif kw.arg == "out":
-            out.append(view_root(kw.value))
+        elif kw.arg == "out" and not _constructor(f):
+            out.append(view_root(kw.value))  # (not a class's field: `Result(out=x, ...)`)
     return out
+
+
+def _constructor(f: ast.expr) -> bool:
+    """A call of a class by its name, by Python's naming convention (``FuzzResult(out=x)``)."""
+    name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+    return name[:1].isupper()
 
 
 def walk_no_defs(node: ast.AST) -> list[ast.AST]:
@@ -616,10 +622,74 @@ def returned_params(fn: ast.FunctionDef | ast.Lambda) -> frozenset[str]:
     return frozenset(reach(reached, ((lk.a, lk.b) for lk in links_)) & params)
 
 
+_PY_CONSTANT = (bool, int, float, complex, str, type(None))
+
+
+def python_return_parts(fn: ast.FunctionDef) -> tuple[bool, ...] | None:
+    """When every ``return`` of ``fn`` is a tuple display of one length: per position, whether
+    it is visibly a Python value there, a number, string or None constant, or a local bound only
+    to such constants and updated only by them (``steps = 0`` ... ``steps += 1``). None when a
+    return is anything else (or a generator yields)."""
+    returns = [n for n in walk_no_defs(fn) if isinstance(n, ast.Return | ast.Yield | ast.YieldFrom)]
+    if not returns or any(not isinstance(r, ast.Return) for r in returns):
+        return None
+    values = [r.value for r in returns]
+    if not all(isinstance(v, ast.Tuple) for v in values):
+        return None
+    tuples = [v for v in values if isinstance(v, ast.Tuple)]
+    if len({len(t.elts) for t in tuples}) != 1:
+        return None
+    counters = _constant_locals(fn)
+
+    def python(e: ast.expr) -> bool:
+        if isinstance(e, ast.Constant):
+            return type(e.value) in _PY_CONSTANT
+        return isinstance(e, ast.Name) and e.id in counters
+
+    return tuple(all(python(t.elts[i]) for t in tuples) for i in range(len(tuples[0].elts)))
+
+
+def _constant_locals(fn: ast.FunctionDef) -> frozenset[str]:
+    """Locals of ``fn`` bound only by ``name = <constant>`` and ``name op= <constant>``."""
+    a = fn.args
+    params = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if x}
+    good: set[str] = set()
+    bad: set[str] = set(params)
+    judged: set[int] = set()  # the targets of assignments already judged
+    for n in walk_no_defs(fn):
+        if id(n) in judged:
+            continue
+        if isinstance(n, ast.Global | ast.Nonlocal):
+            bad.update(n.names)
+        elif isinstance(n, ast.Assign | ast.AugAssign):
+            targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+            constant = isinstance(n.value, ast.Constant) and type(n.value.value) in _PY_CONSTANT
+            for t in targets:
+                if isinstance(t, ast.Name) and constant:
+                    good.add(t.id)
+                    judged.add(id(t))
+                else:
+                    bad.update(x.id for x in ast.walk(t) if isinstance(x, ast.Name))
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store | ast.Del):
+            bad.add(n.id)  # a loop target, `with ... as`, a walrus, an annotated binding
+        elif isinstance(n, ast.arg | ast.ExceptHandler | ast.alias | ast.MatchAs | ast.MatchStar):
+            name = getattr(n, "arg", None) or getattr(n, "name", None) or getattr(n, "asname", None)
+            if isinstance(name, str):
+                bad.add(name)
+    return frozenset(good - bad)
+
+
 def mutated_params(fn: ast.FunctionDef, attributes: bool = True) -> frozenset[str]:
     """Parameters of ``fn`` whose objects it writes in place (never rebinding them first):
     ``d[k] = v``, ``buf[i] = x``, ``h.mul_(2)``, ``outs.append(v)``, ``x += 1``."""
     return frozenset(param_writes(fn, attributes))
+
+
+def _binds(s: ast.stmt, name: str) -> bool:
+    return any(
+        isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id == name
+        for n in walk_no_defs(s)
+    )
 
 
 def param_writes(fn: ast.FunctionDef, attributes: bool = True) -> dict[str, int]:
@@ -642,11 +712,17 @@ def param_writes(fn: ast.FunctionDef, attributes: bool = True) -> dict[str, int]
         for name in target_names(n.target)
     }
     out: dict[str, int] = {}
+    # a parameter rebound later (`x.add_(1)` then `for l in layers: x = l(x)`) is still the
+    # caller's object in the statements before the first one that rebinds it
+    later = params - candidates
     for s in fn.body:
         for name, line in inplace_writes(
-            s, frozenset(candidates | set(items)), attributes=attributes
+            s, frozenset(candidates | set(items) | later), attributes=attributes
         ):
+            if name in later and _binds(s, name):
+                continue  # (the same statement rebinds it: which comes first is not told here)
             out.setdefault(items.get(name, name), line)
+        later -= {n for n in later if _binds(s, n)}
         nodes = walk_no_defs(s)
         statements = {id(n.value) for n in nodes if isinstance(n, ast.Expr)}
         for n in nodes:

@@ -615,7 +615,7 @@ class Typer:
         if fval.kind == Kind.OBJ and fval.values:
             fobj = fval.values[0]
             if isinstance(fobj, torch.nn.Module):
-                return TENSOR
+                return self._returned(TENSOR, fval.values)
             name = getattr(fobj, "__name__", "")
             modname = getattr(fobj, "__module__", "") or ""
             if fobj in (range, enumerate, zip):
@@ -639,8 +639,24 @@ class Typer:
                 return self._args_kind(node, default=Kind.PY)
         arg = self._args_kind(node, default=Kind.PY)
         if ck is CallKind.DYNAMIC or ck is CallKind.TRACE:
-            return AbsVal(max(arg.kind, Kind.TENSOR))
+            return self._returned(AbsVal(max(arg.kind, Kind.TENSOR)), self.callee_objects(func))
         return arg
+
+    def _returned(self, val: AbsVal, callees: tuple[Any, ...] | None) -> AbsVal:
+        """``val`` with the parts of the tuple that every user callee returns, where each
+        visibly returns Python values at some positions (``return h, steps`` with ``steps`` a
+        counter): ``h, n = self.block(x); n += 1`` rebinds a Python int."""
+        found: set[tuple[bool, ...]] = set()
+        for c in callees or ():
+            target = user_callee(c)
+            parts = python_return_parts(target[0]) if target is not None else None
+            if parts is None:
+                return val
+            found.add(parts)
+        if len(found) != 1:
+            return val
+        (parts,) = found
+        return AbsVal(val.kind, val.values, tuple(PY if p else TENSOR for p in parts))
 
     def _args_kind(self, node: ast.Call, default: Kind) -> AbsVal:
         kinds = [self.kind(a).kind for a in node.args] + [
@@ -944,6 +960,23 @@ def _returned_param_positions_of(code: types.CodeType, fn: Any) -> frozenset[int
         n = len(a.posonlyargs) + len(a.args)
         out.update(range(n, n + 8))
     return frozenset(out)
+
+
+@functools.lru_cache(maxsize=1024)
+def _python_return_parts_of(code: types.CodeType, fn: Any) -> tuple[bool, ...] | None:
+    try:
+        parsed = source.parse(fn)
+    except Exception:  # no source: nothing known
+        return None
+    return aliasing.python_return_parts(parsed.node)
+
+
+def python_return_parts(fn: Any) -> tuple[bool, ...] | None:
+    """See ``aliasing.python_return_parts``."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return None
+    return _python_return_parts_of(code, fn)
 
 
 def _returned_param_positions(fn: Any) -> frozenset[int]:

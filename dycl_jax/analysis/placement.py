@@ -172,7 +172,9 @@ class Placement:
             if self.has_scalar_index(e):
                 return SplitKind.TENSOR_INDEX  # p[0, k] with k = p.argmax(): k is read back
             if k(e.slice).kind == Kind.TENSOR and (
-                k(e.value).kind in (Kind.OBJ, Kind.PY) or self.is_sequence(e.value)
+                k(e.value).kind in (Kind.OBJ, Kind.PY)
+                or self.is_sequence(e.value)
+                or self.is_dict(e.value)
             ):
                 return SplitKind.TENSOR_INDEX  # outs[confs.argmax()]: a Python list, read here
             if (
@@ -246,8 +248,8 @@ class Placement:
         return self.typer.kind(e).kind == Kind.PY and isinstance(e, ast.Name | ast.Attribute)
 
     def has_scalar_index(self, e: ast.Subscript) -> bool:
-        if self.typer.kind(e.value).kind != Kind.TENSOR:
-            return False
+        if self.typer.kind(e.value).kind != Kind.TENSOR or self.is_dict(e.value):
+            return False  # (a dict of tensors takes the tensor as its key: see atom_reason)
         elts = e.slice.elts if isinstance(e.slice, ast.Tuple) else [e.slice]
         return any(self.is_scalar_index(x) for x in elts)
 

@@ -7,10 +7,12 @@ TorchDynamo does, every capture records which such attributes it read and their 
 runtime checks them before reusing the graph and recaptures when one changed.
 
 Recorded: public attributes of modules in the converted model, read by the capturing thread:
-Python scalars, strings, None, numpy scalars and lists / tuples / dicts of those by value; plain
-tensors (not parameters or buffers) by identity and in-place version; submodules by identity
-(swapped after convert); plain objects such as a config by identity and their scalar fields. And the
-module-level globals a region names, by value. Checking costs about one ``getattr`` per guard per
+Python scalars, strings, None, numpy scalars and lists / tuples / dicts / sets / deques of those
+(subclasses such as a NamedTuple included) by value; plain tensors (not parameters or buffers) by
+identity and in-place version; submodules by identity (swapped after convert); plain objects such
+as a config (``__slots__`` ones too) by class and fields (and identity when a field has no
+value to compare); a ``torch.device`` by value; anything else by identity. And the module-level
+globals a region names, by value. Checking costs about one ``getattr`` per guard per
 call, for regions that read any. Attributes of torch built-in modules (``LeakyReLU.negative_slope``,
 ``LayerNorm.eps``: many per model) are checked only after some module attribute was set, like
 submodules.
@@ -18,6 +20,7 @@ submodules.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import dataclasses
@@ -29,6 +32,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import jax
 import numpy as np
 import torch
 
@@ -51,13 +55,15 @@ def _snapshot(v: Any, depth: int = 0, keep: list[Any] | None = None) -> Any:
     and fields."""
     t = type(v)
     if t in _SCALARS:
-        return (t, v)
+        return (t, _exact(v))
     if isinstance(v, np.generic):
-        return (t, v.item())
+        return (t, _exact(v.item()))
     if t is np.ndarray and v.dtype != object:
         # torch.from_numpy(self.prior) shares the array's memory: by contents, so an edit in
         # place is seen as well as a new array (a copy of the bytes per check)
         return ("nd", v.dtype.str, v.shape, v.tobytes())
+    if isinstance(v, torch.device):  # a new object on each `self.device` read: by value
+        return ("device", str(v))
     if depth >= 1 and isinstance(v, torch.nn.Module):
         # a module kept in a plain dict or list (`self.extra = {"proj": nn.Linear(...)}`):
         # by identity, so an entry replaced after convert is traced again
@@ -68,36 +74,130 @@ def _snapshot(v: Any, depth: int = 0, keep: list[Any] | None = None) -> Any:
         if keep is not None:
             keep.append(v)
         return ("t", id(v), compat.tensor_versions([v]))
-    if depth < _DEPTH and (t is tuple or t is list):
+    if depth < _DEPTH and isinstance(v, tuple | list | collections.deque):  # a NamedTuple too
         items = tuple(_snapshot(x, depth + 1, keep) for x in v)
         return _MISSING if _MISSING in items else (t, items)
-    if depth < _DEPTH and t is dict:
+    if depth < _DEPTH and isinstance(v, set | frozenset):  # `if i in self.skip_layers`
+        members = frozenset(_snapshot(x, depth + 1, keep) for x in v)
+        return _MISSING if _MISSING in members else (t, members)
+    if depth < _DEPTH and isinstance(v, dict):
         items = tuple((k, _snapshot(x, depth + 1, keep)) for k, x in v.items())
         return _MISSING if any(x is _MISSING for _, x in items) else (t, items)
     if 1 <= depth < _DEPTH + 1 and plain_object(v):
-        return ("obj", id(v), _fields(v, depth, keep))
+        return ("obj", _object_state(v, depth, keep))
     return _MISSING
 
 
 def plain_object(v: Any) -> bool:
-    return hasattr(v, "__dict__") and not isinstance(
-        v, type | types.ModuleType | types.FunctionType | types.MethodType | torch.nn.Module
-    )
+    """An object keeping its state in attributes, in a ``__dict__`` or in ``__slots__`` (a
+    config, a ``@dataclass(slots=True)``, a beam hypothesis): not a class, module, function or
+    nn.Module."""
+    if isinstance(
+        v,
+        type
+        | types.ModuleType
+        | types.FunctionType
+        | types.MethodType
+        | torch.nn.Module
+        | torch.Tensor
+        | jax.Array  # (a jax tracer too: it declares slots)
+        | np.ndarray,
+    ):
+        return False
+    if hasattr(v, "__dict__"):
+        return True
+    return bool(_slot_names(type(v))) and user_class(type(v))
 
 
-def _fields(v: Any, depth: int, keep: list[Any] | None) -> tuple[Any, ...]:
-    """The guardable fields of a plain object, by value (tensors and nested objects below)."""
-    return tuple(
-        (k, snap)
-        for k, x in sorted(vars(v).items())
-        if (snap := _snapshot(x, depth + 1, keep)) is not _MISSING
-    )
+_SLOTS: weakref.WeakKeyDictionary[type, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def _slot_names(cls: type) -> tuple[str, ...]:
+    """The attribute names the ``__slots__`` of ``cls`` and its bases declare (private ones
+    mangled as Python does)."""
+    known = _SLOTS.get(cls)
+    if known is None:
+        known = _SLOTS[cls] = _declared_slots(cls)
+    return known
+
+
+def _declared_slots(cls: type) -> tuple[str, ...]:
+    out: list[str] = []
+    for c in cls.__mro__:
+        slots = vars(c).get("__slots__", ())
+        for n in (slots,) if isinstance(slots, str) else slots:
+            if n in ("__dict__", "__weakref__"):
+                continue
+            if n.startswith("__") and not n.endswith("__"):
+                n = f"_{c.__name__.lstrip('_')}{n}"
+            out.append(n)
+    return tuple(out)
+
+
+def fields(v: Any) -> dict[str, Any]:
+    """The attributes a plain object holds: its ``__dict__`` and its set slots."""
+    out = dict(vars(v)) if hasattr(v, "__dict__") else {}
+    for n in _slot_names(type(v)):
+        with contextlib.suppress(AttributeError):  # a slot not set yet
+            out[n] = object.__getattribute__(v, n)
+    return out
+
+
+def set_field(v: Any, name: str, x: Any) -> None:
+    """``v.name = x`` bypassing the class's ``__setattr__`` (a frozen dataclass's too)."""
+    if hasattr(v, "__dict__") and name not in _slot_names(type(v)):
+        v.__dict__[name] = x
+    else:
+        object.__setattr__(v, name, x)
+
+
+def replace_fields(v: Any, new: dict[str, Any]) -> None:
+    """``v`` holding exactly the attributes ``new`` (the same object)."""
+    slots = _slot_names(type(v))
+    if hasattr(v, "__dict__"):
+        v.__dict__.clear()
+        v.__dict__.update((k, x) for k, x in new.items() if k not in slots)
+    for n in slots:
+        if n in new:
+            object.__setattr__(v, n, new[n])
+        else:
+            with contextlib.suppress(AttributeError):
+                object.__delattr__(v, n)
+
+
+def _object_state(v: Any, depth: int, keep: list[Any] | None) -> tuple[Any, ...]:
+    """A plain object by its class and fields, by value (tensors and nested objects below): a
+    new but equal object each call (a property building a config) is the same state. With a
+    field that has no value snapshot, by identity as well."""
+    items = []
+    complete = True
+    for k, x in sorted(fields(v).items()):
+        snap = _snapshot(x, depth + 1, keep)
+        if snap is _MISSING:
+            complete = False
+        else:
+            items.append((k, snap))
+    return (type(v), None if complete else id(v), tuple(items))
+
+
+def _exact(v: Any) -> Any:
+    """A number as compared by a guard: floats by their bits (-0.0 is not 0.0, and a NaN
+    equals itself), anything else as it is."""
+    if type(v) is float:
+        return v.hex()
+    if type(v) is complex:
+        return (v.real.hex(), v.imag.hex())
+    return v
+
+
+def _changed(old: Any, new: Any) -> bool:
+    return old is _MISSING or type(old) is not type(new) or _exact(old) != _exact(new)
 
 
 def _state(v: Any, keep: list[Any] | None = None) -> Any:
     """How a guard on ``v`` compares: by value (snapshot), by identity plus in-place version for
     a tensor, by identity for a module, by identity plus fields for a plain object (a config
-    object read as ``self.cfg.scale``, a helper holding tensors); None: not guarded."""
+    object read as ``self.cfg.scale``, a helper holding tensors); anything else by identity."""
     snap = _snapshot(v, 0, keep)
     if snap is not _MISSING:
         return ("value", snap)
@@ -110,8 +210,10 @@ def _state(v: Any, keep: list[Any] | None = None) -> Any:
     if callable(v) and isinstance(v, types.FunctionType | types.BuiltinFunctionType):
         return ("function", id(v))
     if plain_object(v):
-        return ("object", id(v), _fields(v, 0, keep))
-    return None
+        return ("object", _object_state(v, 0, keep))
+    # anything else (a class, a range, a C object): by identity, so at least a replaced value
+    # is traced again
+    return ("identity", id(v))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +236,7 @@ class Guard:
         v = self.value
         same = (
             type(v) in _SCALARS
-            or (type(v) is tuple and all(type(x) in _SCALARS for x in v))
+            or (isinstance(v, tuple) and all(type(x) in _SCALARS for x in v))
             or self.state[0] in ("module", "function")
         )
         object.__setattr__(self, "_identity", same)
@@ -169,12 +271,9 @@ class Guard:
 def _guard_on(
     obj: Any, name: str, value: Any, item: bool = False, builtin: bool = False
 ) -> list[Guard]:
-    """A guard on ``obj.name`` (``obj[name]`` with ``item``) holding ``value`` now, or none
-    when such a value is not guarded."""
+    """A guard on ``obj.name`` (``obj[name]`` with ``item``) holding ``value`` now."""
     keep: list[Any] = []
     state = _state(value, keep)
-    if state is None:
-        return []
     return [Guard(obj, name, state, value, item=item, builtin=builtin, keep=tuple(keep))]
 
 
@@ -280,7 +379,7 @@ def number_writes(
             for k, v in list(m.__dict__.items()):
                 old = numbers.get(k, _MISSING)
                 if type(v) in _NUMBERS and (id(m), k) not in seen:
-                    if old is _MISSING or type(old) is not type(v) or old != v:
+                    if _changed(old, v):
                         code = getattr(type(m).forward, "__code__", None)
                         where = (code.co_filename, code.co_firstlineno) if code else ("", 0)
                         writes.append((m, k, old, *where))
@@ -308,6 +407,12 @@ def tensor_writes(objects: Iterable[Any]) -> Iterator[list[str]]:
     finally:
         for m, before, containers in saved:
             d = m.__dict__
+            if isinstance(m, torch.nn.RNNBase):
+                # An RNN's list of its parameters (and weak references to them), refreshed from
+                # the traced ones on each call: a cache PyTorch derives, not state. Put back.
+                for k in _RNN_CACHES:
+                    if k in before:
+                        d[k] = before[k]
             for k, v in list(d.items()):
                 if k in ("_parameters", "_modules"):
                     continue
@@ -319,6 +424,9 @@ def tensor_writes(objects: Iterable[Any]) -> Iterator[list[str]]:
                         d[k] = before[k]
                     else:
                         del d[k]
+
+
+_RNN_CACHES = ("_flat_weights", "_flat_weight_refs")
 
 
 def _shallow_containers(d: dict[str, Any]) -> dict[int, Any]:
@@ -372,7 +480,7 @@ def install_structure_watch() -> None:
         rec = _NUMBER_WRITES.get()
         if rec is not None and type(value) in (int, float, bool) and id(self) in _WATCHED.get():
             old = d.get(name, _MISSING)
-            if old is _MISSING or type(old) is not type(value) or old != value:
+            if _changed(old, value):
                 caller = sys._getframe(1)
                 rec.append((self, name, old, caller.f_code.co_filename, caller.f_lineno))
         if (
@@ -553,7 +661,7 @@ def object_guards(values: tuple[Any, ...], fn: Any) -> list[Guard]:
             continue
         seen.add(id(v))
         reached = _method_closure([type(v)], names)  # (`self.threshold(l)` reads self.base)
-        for k, x in vars(v).items():
+        for k, x in fields(v).items():
             if k in reached:
                 out.extend(_guard_on(v, k, x))
     return out

@@ -22,7 +22,7 @@ import os
 import sys
 import traceback
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import jax
@@ -36,6 +36,7 @@ from dycl_jax.capture import guards, signature
 from dycl_jax.compat import (
     OpOverload,
     core_aten_decompositions,
+    fx_tracing_hidden,
     make_fx,
     mkldnn_disabled,
     reparametrize_module,
@@ -204,7 +205,8 @@ def _plan(value: Any, tensors: list[torch.Tensor], ids: _Identities) -> Any:
         return ("d", tuple((_key(k), _plan(x, tensors, ids)) for k, x in value.items()))
     if t is collections.OrderedDict:
         return ("od", tuple((_key(k), _plan(x, tensors, ids)) for k, x in value.items()))
-    if isinstance(value, tuple) and hasattr(t, "_fields"):
+    if isinstance(value, tuple) and (hasattr(t, "_fields") or hasattr(t, "n_sequence_fields")):
+        # a NamedTuple, or a struct sequence (`m = x.max(-1)`, read as m.values later)
         return ("n", t, tuple(_plan(x, tensors, ids) for x in value))
     if signature.plain_dataclass(value):  # an HF ModelOutput a library call returned
         fields = dataclasses.fields(value)
@@ -272,8 +274,8 @@ def _holds_tensor(value: Any, depth: int = 0, seen: set[int] | None = None) -> s
         children += [(f".{k}", v) for k, v in vars(value).items()]
     elif isinstance(value, torch.nn.Module | type | types.ModuleType):
         return None  # modules' tensors are parameters and buffers (inputs), not outputs
-    elif hasattr(value, "__dict__"):
-        children = [(f".{k}", v) for k, v in vars(value).items()]
+    elif guards.plain_object(value):
+        children = [(f".{k}", v) for k, v in guards.fields(value).items()]
     for where, child in children:
         inner = _holds_tensor(child, depth + 1, seen)
         if inner is not None:
@@ -351,12 +353,13 @@ def trace(
     def traced(params: list[torch.Tensor], tensors: list[torch.Tensor]) -> list[torch.Tensor]:
         args = signature.rebuild(live_in, dynamic, tensors)
         given, containers = _input_paths(args)
-        if root is not None and (params or shadows):
-            swapped = {**(shadows or {}), **dict(zip(param_names, params))}
-            with reparametrize_module(root, swapped, strict=False):
+        with fx_tracing_hidden():  # is_fx_tracing() reads False, as in eager
+            if root is not None and (params or shadows):
+                swapped = {**(shadows or {}), **dict(zip(param_names, params))}
+                with reparametrize_module(root, swapped, strict=False):
+                    outs = fn(*args)
+            else:
                 outs = fn(*args)
-        else:
-            outs = fn(*args)
         flat: list[torch.Tensor] = []
         plans = []
         ids = _Identities(tuple(args), tuple(outs), given, containers)
@@ -502,6 +505,42 @@ def _helper_objects(values: Any) -> list[Any]:
     return out
 
 
+def traced_values_left(modules: Iterable[torch.nn.Module]) -> str | None:
+    """Where a traced tensor (a fake from a capture that failed part-way) was left in the state
+    of ``modules``, reached through their attributes, containers and plain objects (a library
+    cache object the traced code appended to): ``"M.cache.layers[0].keys"``; None if nowhere."""
+    seen: set[int] = set()
+
+    def find(v: Any, depth: int) -> str | None:
+        if isinstance(v, torch.Tensor):
+            return "" if traced_tensor(v) else None
+        if depth > 5 or id(v) in seen or isinstance(v, torch.nn.Module):
+            return None
+        seen.add(id(v))
+        if isinstance(v, list | tuple):
+            children: Iterable[tuple[str, Any]] = ((f"[{i}]", x) for i, x in enumerate(v))
+        elif isinstance(v, dict):
+            children = ((f"[{k!r}]", x) for k, x in v.items())
+        elif guards.plain_object(v):
+            children = ((f".{k}", x) for k, x in guards.fields(v).items())
+        else:
+            return None
+        for where, x in children:
+            inner = find(x, depth + 1)
+            if inner is not None:
+                return where + inner
+        return None
+
+    for m in modules:
+        for k, v in m.__dict__.items():
+            if k in ("_parameters", "_buffers", "_modules"):
+                continue
+            inner = find(v, 0)
+            if inner is not None:
+                return f"{type(m).__name__}.{k}{inner}"
+    return None
+
+
 def _hold_arrays(values: Any) -> bool:
     """Whether a plain object reachable from ``values`` (through lists, tuples, dicts and other
     objects' attributes, as ``runtime.runner._held_as_torch`` walks them) holds arrays the host
@@ -521,7 +560,7 @@ def _hold_arrays(values: Any) -> bool:
         if t is dict:
             return any(held(y, depth + 1, inside) for y in x.values())
         if guards.plain_object(x) and not isinstance(x, torch.Tensor):
-            return any(held(y, depth + 1, True) for y in vars(x).values())
+            return any(held(y, depth + 1, True) for y in guards.fields(x).values())
         return False
 
     return any(held(v, 0, False) for v in values)
@@ -790,6 +829,9 @@ def _inputs_passed_through(
     return tuple(swap(x) for x in spec)
 
 
+_RUNNING_STATS = frozenset({"running_mean", "running_var", "num_batches_tracked"})
+
+
 def _strip_input_writebacks(
     gm: fx.GraphModule, n_params: int, names: tuple[str, ...], state_from: int | None = None
 ) -> dict[int, SourceLocation | None]:
@@ -816,10 +858,19 @@ def _strip_input_writebacks(
                     # The write-back node itself is made after the region returns; the value it
                     # writes was computed at the user's line.
                     src = node.args[1] if isinstance(node.args[1], fx.Node) else node
+                    stats = names[idx].rsplit(".", 1)[-1] in _RUNNING_STATS
                     raise CaptureError(
-                        f"in-place write to module state {names[idx]!r} inside forward",
+                        f"in-place write to module state {names[idx]!r} inside forward"
+                        + (
+                            " (a batch norm in training mode updates its running statistics: "
+                            "dycl_jax compiles inference)"
+                            if stats
+                            else ""
+                        ),
                         location_from_stack_trace(src.meta.get("stack_trace")),
-                        hint="module-state updates in forward are not supported; keep eval-mode "
+                        hint="call model.eval() before calling the converted model"
+                        if stats
+                        else "module-state updates in forward are not supported; keep eval-mode "
                         "state fixed or return the new value",
                     )
                 src = node.args[1] if isinstance(node.args[1], fx.Node) else node

@@ -71,6 +71,8 @@ def tensor_to_numpy(t: torch.Tensor) -> np.ndarray:
         t = t.resolve_conj().resolve_neg()
     if t.dtype == torch.bfloat16:
         return t.view(torch.int16).numpy().view(jnp.bfloat16)
+    if t.dtype not in TORCH_TO_JAX_DTYPE:  # float8, quantized: numpy holds none of them
+        raise DtypeError(f"torch dtype {t.dtype} has no JAX counterpart in dycl_jax")
     return t.numpy()
 
 

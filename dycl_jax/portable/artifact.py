@@ -461,6 +461,8 @@ def _plan(spec: Any, modules: dict[str, skeleton.Module]) -> tuple[Any, ...]:
         if tag == "j":
             items = tuple((values.decode(k), node(x)) for k, x in s[2])
             return ("j", tuple(values.decode(k) for k in s[1]), items)
+        if tag == "n":  # a torch.return_types result: a NamedTuple of that name and fields
+            return ("n", hostops.return_type(s[1], tuple(s[2])), tuple(node(x) for x in s[3]))
         raise ArtifactError(f"unknown output plan entry {tag!r}")
 
     return tuple(node(s) for s in spec)

@@ -14,6 +14,7 @@ import jax
 import numpy as np
 
 from dycl_jax.compat import ARRAY_IMPL
+from dycl_jax.errors import UnsupportedConstructError
 
 _ARRAY_IMPL = ARRAY_IMPL  # exact type of a concrete jax array (faster than isinstance)
 
@@ -136,16 +137,36 @@ class HostLibrary:
         return operator.index(v)
 
     def at(self, seq: Any, key: Any) -> Any:
-        """``seq[key]`` with ``key`` a tensor: a list, tuple or module list takes its
-        ``__index__`` (any one-element integer tensor, as in PyTorch); a mapping takes the key
-        itself, and a tensor its own indexing (``self.inf[mask]``)."""
-        if (
-            isinstance(key, jax.Array | np.ndarray)
-            and not isinstance(seq, Mapping)
-            and not hasattr(seq, "shape")
+        """``seq[key]`` with ``key`` a tensor: see ``key``. A mapping never holds a tensor made
+        in this call (PyTorch's tensors hash by identity), so the lookup raises KeyError as in
+        PyTorch (arrays are unhashable: TypeError)."""
+        if isinstance(seq, Mapping) and isinstance(key, jax.Array | np.ndarray):
+            try:
+                return seq[key]
+            except TypeError:
+                raise KeyError(key) from None
+        return seq[self._key(seq, key)]
+
+    def key(self, seq: Any, key: Any) -> Any:
+        """The index a write uses (see ``_key``)."""
+        if isinstance(seq, Mapping) and isinstance(key, jax.Array | np.ndarray):
+            raise UnsupportedConstructError(
+                "a tensor used as a dict key in a store, del or pop: PyTorch hashes tensors by "
+                "identity, which the host program's arrays cannot reproduce",
+                hint="key the dict by a Python value (`d[int(k)] = v`, `d[k.item()]`)",
+            )
+        return self._key(seq, key)
+
+    def _key(self, seq: Any, key: Any) -> Any:
+        """The index ``seq[key]``, ``del seq[key]``, ``seq.pop(key)`` or ``seq.insert(key, v)``
+        uses with ``key`` a tensor: a list, tuple or module list takes its ``__index__`` (any
+        one-element integer or bool tensor, as in PyTorch; numpy takes 0-d integer arrays only);
+        a mapping takes the key itself, and a tensor its own indexing (``self.inf[mask]``)."""
+        if isinstance(key, jax.Array | np.ndarray) and not (
+            isinstance(seq, Mapping) or hasattr(seq, "shape")
         ):
-            return seq[self.index(key)]
-        return seq[key]
+            return self.index(key)
+        return key
 
     def _one_element(self, v: Any, error: type[Exception], message: str) -> Any:
         """An array ``v`` as 0-d (one read, counted), raising ``error`` as PyTorch does when it

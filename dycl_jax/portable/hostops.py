@@ -42,6 +42,7 @@ same whatever the tie order, up to the sign of zero (``0.0`` and ``-0.0`` are eq
 
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
 import operator
@@ -79,6 +80,18 @@ class return_types:  # named like torch.return_types
     class median(NamedTuple):
         values: Any
         indices: Any
+
+
+def return_type(name: str, fields: tuple[str, ...]) -> type:
+    """The NamedTuple standing for ``torch.return_types.<name>`` (one class per name)."""
+    known: Any = getattr(return_types, name, None)
+    if known is None or known._fields != fields:
+        known = _namedtuple(name, fields)
+        setattr(return_types, name, known)
+    return known  # type: ignore[no-any-return]
+
+
+_namedtuple: Any = collections.namedtuple
 
 
 # Rows up to this long are sorted by insertion sort in libstdc++'s std::sort (stable in effect).

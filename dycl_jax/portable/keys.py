@@ -9,6 +9,7 @@ lists on disk)::
     ("s", "int" | "float")     a host scalar passed as a 0-d array (a dynamic live-in)
     ("v", type, value)         a Python bool / int / float / str / None (non-finite floats by repr)
     ("list" | "tuple", items)  ("dict", ((key, item), ...))
+    ("named", name, items)     a NamedTuple or struct sequence (``x.topk(k)``) by its type name
     ("m", path)                a module of the saved tree
     ("u",)                     UNDEFINED (a local the original has not assigned on this path)
 
@@ -73,6 +74,8 @@ def _key(v: Any, leaves: list[Any]) -> Any:
         return (t.__name__, tuple(_key(x, leaves) for x in v))
     if t is dict:
         return ("dict", tuple((k, _key(x, leaves)) for k, x in v.items()))
+    if named_tuple_type(t):
+        return ("named", t.__name__, tuple(_key(x, leaves) for x in v))
     if isinstance(v, jax.Array | np.ndarray | np.generic):
         leaves.append(v)
         return array_key(np.shape(v), v.dtype)
@@ -80,6 +83,16 @@ def _key(v: Any, leaves: list[Any]) -> Any:
         f"a region was called with a {t.__module__}.{t.__qualname__}, which no saved signature "
         "holds (saved artifacts key region calls by arrays, Python scalars, lists, tuples, "
         "dicts and modules)"
+    )
+
+
+def named_tuple_type(t: Any) -> bool:
+    """A NamedTuple class or a struct sequence (``torch.return_types.topk``; the torch-free
+    host ops' ``return_types.topk`` is a NamedTuple of the same name)."""
+    return (
+        isinstance(t, type)
+        and issubclass(t, tuple)
+        and (hasattr(t, "_fields") or hasattr(t, "n_sequence_fields"))
     )
 
 
@@ -102,5 +115,7 @@ def _describe(k: Any) -> str:
         return f"module {k[1] or '(root)'}"
     if tag == "dict":
         return "{" + ", ".join(f"{kk!r}: {_describe(x)}" for kk, x in k[1]) + "}"
+    if tag == "named":
+        return f"{k[1]}(" + ", ".join(_describe(x) for x in k[2]) + ")"
     inner = ", ".join(_describe(x) for x in k[1])
     return f"[{inner}]" if tag == "list" else f"({inner})"

@@ -4,7 +4,8 @@ A plan entry is a tagged tuple::
 
     ("t", i)                  graph output i
     ("c", v)                  a constant of the signature (an int, a shape, a module)
-    ("l", list | tuple, items), ("d", ((key, item), ...)), ("n", NamedTuple class, items),
+    ("l", list | tuple, items), ("d", ((key, item), ...)), ("n", NamedTuple class, items)
+                              (or a struct sequence, torch.return_types.max),
     ("od", ((key, item), ...))    an OrderedDict
     ("dc", class, ((field, item), ...))   a dataclass (an HF ModelOutput), built by keyword
     ("L", k, items), ("D", k, items)   a list / dict met more than once among the outputs:
@@ -59,8 +60,9 @@ def _one(s: Any, outs: tuple[Any, ...], values: tuple[Any, ...], memo: dict[int,
         return s[1](_one(x, outs, values, memo) for x in s[2])
     if tag == "d":
         return {k: _one(x, outs, values, memo) for k, x in s[1]}
-    if tag == "n":  # a NamedTuple
-        return s[1](*(_one(x, outs, values, memo) for x in s[2]))
+    if tag == "n":  # a NamedTuple, or a struct sequence (torch.return_types.max) from a tuple
+        items = [_one(x, outs, values, memo) for x in s[2]]
+        return s[1](*items) if hasattr(s[1], "_fields") else s[1](items)
     if tag == "dc":  # a dataclass, every field given to __init__
         return s[1](**{k: _one(x, outs, values, memo) for k, x in s[2]})
     if tag == "od":  # an OrderedDict

@@ -11,6 +11,7 @@ import jax
 import numpy as np
 
 from dycl_jax.compat import ARRAY_IMPL
+from dycl_jax.portable.hostlib import UNDEFINED
 
 
 def map_structure(fn: Callable[[Any], Any], value: Any) -> Any:
@@ -46,7 +47,14 @@ def outputs(value: Any) -> Any:
     if type(value) is ARRAY_IMPL:  # a single array result
         return value
     host: list[np.ndarray] = []
-    map_structure(lambda v: host.append(v) if isinstance(v, np.ndarray) else None, value)
+
+    def leaf(v: Any) -> None:
+        if isinstance(v, np.ndarray):
+            host.append(v)
+        elif v is UNDEFINED:  # `return x, i` after a loop that never ran: as Python raises
+            UNDEFINED._unbound()
+
+    map_structure(leaf, value)
     if not host:
         return value
     # One jitted identity moves them all: 6 us for one array against jnp.asarray's 16 us.

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import copy
 import dataclasses
 import functools
 import re
@@ -91,6 +92,7 @@ def _builtin_call(fn: str, *args: ast.expr) -> ast.expr:
 
 # Builtins that iterate positional arguments (a tensor among those goes through _dy.rows).
 _ITERATING = frozenset({enumerate, zip, reversed, list, tuple, sorted, max, min, sum, iter})
+_CONSUMING = frozenset({list, tuple, sorted, max, min, sum})
 
 
 def _runtime_call(fn: str, *args: ast.expr) -> ast.expr:
@@ -389,6 +391,19 @@ class Normalizer:
         return ast.copy_location(ast.Subscript(value, index, e.ctx), e)  # type: ignore[arg-type]
 
     def _scalar_index_target(self, t: ast.expr) -> ast.expr:
+        if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Subscript):
+            inner = t.value
+            if (
+                self.place.is_sequence(inner.value)
+                and not isinstance(inner.slice, ast.Slice | ast.Tuple)
+                and self._is_tensor(inner.slice)
+            ):
+                # hs[k][0, 0] = v with k a one-element tensor: k read back as a Python index
+                # first, then a store into the entry (a tensor), as for hs[1][0, 0] = v
+                picked = ast.Subscript(inner.value, self._index_read(inner.slice), ast.Load())
+                t = ast.copy_location(
+                    ast.Subscript(ast.copy_location(picked, inner), t.slice, t.ctx), t
+                )
         if isinstance(t, ast.Subscript) and self.place.has_scalar_index(t):
             return self._scalar_indices(t, t.value)
         return t
@@ -632,7 +647,17 @@ class Normalizer:
             else:
                 func = self.as_host(func)
             show = self._shown if self._displays(e) else self._host_arg
-            args = [show(a) for a in e.args]
+            consumed = self._consumed_positions(e)
+            # max(h(x).max() for h in heads): the generator as a list a region can return
+            args = [show(_materialized(a) if i in consumed else a) for i, a in enumerate(e.args)]
+            if (
+                isinstance(e.func, ast.Attribute)
+                and isinstance(func, ast.Attribute)
+                and e.func.attr in ("pop", "insert")
+                and e.args
+                and not isinstance(e.args[0], ast.Starred)
+            ):  # names.pop(t): its __index__
+                args[0] = self._host_key(e.func.value, func.value, e.args[0], args[0])
             for i in self._iterated_positions(e):
                 if self._is_tensor(e.args[i]):  # list(t), max(t): its items as tensors
                     args[i] = _runtime_call("rows", args[i])
@@ -811,7 +836,7 @@ class Normalizer:
             return None
         seq = self._temp(self.typer.kind(e.args[0]) if len(e.args) == 1 else TENSOR_ABS)
         items = (
-            self.as_host(e.args[0])
+            self.as_host(_materialized(e.args[0]))
             if len(e.args) == 1
             else self.as_host(ast.copy_location(ast.Tuple(list(e.args), ast.Load()), e))
         )
@@ -871,8 +896,11 @@ class Normalizer:
         if method is not None:
             method(s)
             return
-        # Anything else (pass, nested def, import, ...) runs on the host as written.
-        if isinstance(s, ast.FunctionDef | ast.ClassDef | ast.Import | ast.ImportFrom | ast.Pass):
+        # Anything else (pass, nested def, import, a read-only `global` declaration, ...) runs
+        # on the host as written (a `global` the function writes is refused by support.check).
+        if isinstance(
+            s, ast.FunctionDef | ast.ClassDef | ast.Import | ast.ImportFrom | ast.Pass | ast.Global
+        ):
             self._emit(s, s, trace=False)
             return
         raise UnsupportedConstructError(
@@ -1022,8 +1050,26 @@ class Normalizer:
             return ast.Attribute(self.as_host(t.value), t.attr, ast.Store())
         if isinstance(t, ast.Subscript):
             # the container itself, never a region's copy of it: self.buf[i] = h
-            return ast.Subscript(self._receiver(t.value), self.as_host(t.slice), ast.Store())
+            recv = self._receiver(t.value)
+            key = self._host_key(t.value, recv, t.slice, self.as_host(t.slice))
+            return ast.Subscript(recv, key, ast.Store())
         return t
+
+    def _host_key(
+        self, container: ast.expr, recv: ast.expr, key: ast.expr, key_h: ast.expr
+    ) -> ast.expr:
+        """The index of a host store, ``del``, ``pop`` or ``insert`` on ``container`` (``recv``
+        and ``key_h`` on the host): a tensor one goes through ``_dy.key`` (a list takes its
+        ``__index__``, as in PyTorch), which reads the container again, so only when reading it
+        has no effect. (A tensor container, which the typer does not tell from a list written
+        through a tensor index, keeps the key at run time.)"""
+        if (
+            isinstance(key, ast.Slice | ast.Tuple)
+            or not self._is_tensor(key)
+            or not _is_plain_path(container)
+        ):
+            return key_h
+        return _runtime_call("key", copy.deepcopy(recv), key_h)
 
     def _s_Assign(self, s: ast.Assign) -> None:
         self._simple(s, s.targets, s.value)
@@ -1113,7 +1159,14 @@ class Normalizer:
     _s_Continue = _s_Break
 
     def _s_Delete(self, s: ast.Delete) -> None:
-        self._emit(s, s, trace=False)
+        targets: list[ast.expr] = []
+        for t in s.targets:
+            if isinstance(t, ast.Subscript) and self._is_tensor(t.slice):
+                recv = self._receiver(t.value)  # del names[t]: its __index__
+                key = self._host_key(t.value, recv, t.slice, self.as_host(t.slice))
+                t = ast.copy_location(ast.Subscript(recv, key, ast.Del()), t)
+            targets.append(t)
+        self._emit(ast.copy_location(ast.Delete(targets), s), s, trace=False)
 
     def _s_Assert(self, s: ast.Assert) -> None:
         if not self.typer.reads_tensor(s) and not self.place.has_host_atom(s):
@@ -1258,6 +1311,14 @@ class Normalizer:
             return list(range(len(e.args)))
         return [0] if len(e.args) == 1 or cands[0] in (enumerate, reversed) else []
 
+    def _consumed_positions(self, e: ast.Call) -> list[int]:
+        """Positions of the arguments a builtin iterates to the end (max, min, sorted, sum,
+        list, tuple: not zip or enumerate, which may stop early)."""
+        cands = self.typer.callee_objects(e.func) or ()
+        if len(cands) == 1 and cands[0] in _CONSUMING:
+            return self._iterated_positions(e)
+        return []
+
     def _is_tensor(self, e: ast.expr) -> bool:
         return self.typer.kind(e).kind == Kind.TENSOR
 
@@ -1353,6 +1414,16 @@ def _materialized(a: ast.expr) -> ast.expr:
     if isinstance(a, ast.GeneratorExp):
         return ast.copy_location(ast.ListComp(a.elt, a.generators), a)
     return a
+
+
+def _is_plain_path(e: ast.expr) -> bool:
+    """``e`` is a name, or attributes and constant or name subscripts of one (``self.bufs[0]``):
+    evaluating it twice reads the same object."""
+    while isinstance(e, ast.Attribute | ast.Subscript):
+        if isinstance(e, ast.Subscript) and not isinstance(e.slice, ast.Constant | ast.Name):
+            return False
+        e = e.value
+    return isinstance(e, ast.Name)
 
 
 def _is_plain_target(t: ast.expr) -> bool:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from dycl_jax.compat import ARRAY_IMPL
-from dycl_jax.errors import InputError
+from dycl_jax.errors import DtypeError, InputError
 from dycl_jax.lower import dtypes
 from dycl_jax.portable.structure import map_structure as map_structure
 from dycl_jax.portable.structure import outputs as _outputs
@@ -20,7 +20,12 @@ def _input_leaf(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         # A numpy view: jit copies it to the device at the region call, which is cheaper than
         # making a jax array first (measured 5 us vs 17 us).
-        return dtypes.tensor_to_numpy(value)
+        try:
+            return dtypes.tensor_to_numpy(value)
+        except DtypeError as e:  # a dtype numpy cannot hold (float8, quantized, ...)
+            raise InputError(
+                f"an input tensor of dtype {value.dtype} is not supported: {e}"
+            ) from None
     if isinstance(value, np.ndarray | np.generic):
         if value.dtype == object:
             raise InputError(f"numpy array of dtype object cannot be an input ({value!r:.60})")

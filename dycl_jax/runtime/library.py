@@ -47,6 +47,16 @@ class Runtime(HostLibrary):
         # on the host) print and format as PyTorch's: tensor(3.)
         return io.map_structure(_shown_leaf, v)
 
+    def key(self, seq: Any, key: Any) -> Any:
+        if type(key) is per_sample.Rows or type(key) is per_sample.Scalars:
+            # each row's own index into one list the group shares: rows that part ways at it
+            # would go on with that list written by another group
+            raise InputError(
+                "per_sample: this model writes a list (store, del, pop or insert) at an index "
+                "read from a tensor; run it row by row with cm(row)"
+            )
+        return super().key(seq, key)
+
     def contains(self, t: Any, v: Any) -> bool:
         if not isinstance(t, jax.Array | np.ndarray | per_sample.Rows):
             return HostLibrary.contains(self, t, v)

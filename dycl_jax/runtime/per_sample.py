@@ -517,8 +517,7 @@ class _Run:
         if entry.eager is not None:
             raise InputError(
                 f"per_sample: region {runner.name} ({runner.span}) runs in PyTorch on the host "
-                "(its code reads a tensor's value dycl_jax could not split out), row by row "
-                "only; run this model with cm(row)"
+                f"({entry.why}), row by row only; run this model with cm(row)"
             )
         if per_row:
             starts = signature.leaf_starts(rep, runner.dynamic)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -26,11 +27,19 @@ from jax import lax
 from dycl_jax.analysis import facts
 from dycl_jax.capture import guards, signature
 from dycl_jax.capture.guards import Guard
-from dycl_jax.capture.trace import Captured, reads_tensors, trace, watching_shadows
+from dycl_jax.capture.trace import (
+    Captured,
+    reads_tensors,
+    trace,
+    traced_values_left,
+    watching_shadows,
+)
 from dycl_jax.errors import (
     CaptureError,
     DataDependentError,
     DyclError,
+    LoweringError,
+    MissingLoweringError,
     OpaqueOutputError,
     SourceLocation,
     StateWriteError,
@@ -93,7 +102,9 @@ class _Entry:
     # could not be split (an element of a nonzero() result as an index, numpy over a list of
     # tensors, a library's validation): PyTorch runs the region's statements on the host for
     # this signature, as eager does (see RegionRunner._eager_entry). ``captured`` is None then.
+    # Also where an op has no lowering or PyTorch's tracer rejects the code. ``why``: which.
     eager: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None
+    why: str = ""
 
     def valid(self) -> bool:
         return self.guards.holds()
@@ -144,11 +155,11 @@ def _held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
         elif guards.plain_object(v) and not isinstance(v, torch.Tensor):
             seen.add(id(v))
             touched.append(v)
-            d = vars(v)
-            for k, x in list(d.items()):
+            for k, x in guards.fields(v).items():
                 if _array_like(x):
-                    d[k] = io.to_torch_owned(x)
-                visit(d[k], depth + 1)
+                    x = io.to_torch_owned(x)
+                    guards.set_field(v, k, x)
+                visit(x, depth + 1)
 
     for v in values:
         visit(v, 0)
@@ -159,9 +170,8 @@ def _held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
             if type(v) in (list, dict):
                 plan.refill(v, io.from_torch(v))
             else:
-                d = vars(v)
-                for k, x in list(d.items()):
-                    d[k] = io.from_torch(x)
+                for k, x in guards.fields(v).items():
+                    guards.set_field(v, k, io.from_torch(x))
 
 
 def _array_like(x: Any) -> bool:
@@ -331,10 +341,19 @@ class RegionRunner:
                     if err is not e or isinstance(self, StagedRunner):
                         raise err from None
                     return self._eager_entry(key, values, self._without_state(n), e)
+                if isinstance(e, _PYTORCH_RUNS) and not isinstance(self, StagedRunner):
+                    self._no_traced_values_left(e)
+                    return self._eager_entry(key, values, self._without_state(n), e)
                 if isinstance(e, UserCodeError):
                     if isinstance(self, StagedRunner):
                         raise  # its fallback runs the statements (probing them would run twice)
-                    raise self._as_pytorch(fn, values, e) from None
+                    self._no_traced_values_left(e)
+                    failure = self._as_pytorch(fn, values, e)
+                    if failure is not None:
+                        raise failure from None
+                    # PyTorch runs it (`itertools.islice(seq, t)`, an op its tracer rejects):
+                    # so does this region, for this signature
+                    return self._eager_entry(key, values, self._without_state(n), e)
                 if isinstance(e, OpaqueOutputError):
                     i = e.index
                     name = self.live_out[i] if i is not None and i < len(self.live_out) else None
@@ -363,9 +382,11 @@ class RegionRunner:
             key, leaves = signature.split(values, self.dynamic, refs)
             try:
                 entry = self._lowered(captured, params, entry_guards, refs, leaves, has_outputs)
-            except DataDependentError as e:  # a lowering found a data-dependent shape
+            except (DataDependentError, *_PYTORCH_RUNS) as e:  # e.g. a data-dependent shape
                 if isinstance(self, StagedRunner):
                     raise
+                if not isinstance(e, DataDependentError):
+                    self._no_traced_values_left(e)
                 return self._eager_entry(key, values, self._without_state(n), e)
             s.stats.compiles += 1
             logger.info(
@@ -436,15 +457,20 @@ class RegionRunner:
         key: tuple[Any, ...],
         values: tuple[Any, ...],
         fn: Callable[..., tuple[Any, ...]],
-        e: DataDependentError,
+        e: DyclError,
     ) -> tuple[_Entry, tuple[Any, ...], list[Any], tuple[Any, ...]]:
         """An entry that runs the region's statements in PyTorch on the host: where its code
         reads a tensor's value that the analysis did not split out (``x[j[0]]`` with ``j`` a
-        row of ``nonzero()``, ``np.argmax`` over a list of tensors), eager PyTorch's own
-        semantics, read every call (no guards). Slower than a compiled region, and neither
-        differentiable through ``apply`` nor saved in a torch-free artifact."""
+        row of ``nonzero()``, ``np.argmax`` over a list of tensors), fails only while traced,
+        or uses an op with no JAX lowering (``torch.fft``, a sampler the analysis did not see):
+        eager PyTorch's own semantics, read every call (no guards). Slower than a compiled
+        region, and neither differentiable through ``apply`` nor saved in a torch-free
+        artifact."""
         location = e.location or self.location
-        logger.info(
+        # (a data-dependent read is the model's nature; a missing lowering or a tracer failure
+        # is ours, and slow: said louder)
+        log = logger.info if isinstance(e, DataDependentError) else logger.warning
+        log(
             "%s.%s (%s): runs in PyTorch on the host for this signature: %s at %s",
             self.program,
             self.name,
@@ -457,12 +483,13 @@ class RegionRunner:
         def run(vals: tuple[Any, ...]) -> tuple[Any, ...]:
             if PARAMS.get() is not None:
                 raise UnsupportedConstructError(
-                    f"apply: region {where} runs in PyTorch on the host (its code reads a "
-                    "tensor's value dycl_jax could not split out), so it cannot take the "
-                    "parameters given to apply",
+                    f"apply: region {where} runs in PyTorch on the host ({e.message}), so it "
+                    "cannot take the parameters given to apply",
                     location,
                     hint="make the value read visible in forward (e.g. `k = int(t)`), so the "
-                    "region compiles",
+                    "region compiles"
+                    if isinstance(e, DataDependentError)
+                    else "keep the unsupported operation out of the path that is differentiated",
                 )
             self.session.stats.eager_region_calls += 1
             given = io.to_torch_owned(vals)
@@ -482,20 +509,36 @@ class RegionRunner:
                 for o in outs
             )
 
-        entry = _Entry(None, None, (), guards.GuardSet(()), eager=run)  # type: ignore[arg-type]
+        entry = _Entry(None, None, (), guards.GuardSet(()), eager=run, why=e.message)  # type: ignore[arg-type]
         self.cache[key] = entry
         return entry, key, signature.split(values, self.dynamic)[1], values
 
+    def _no_traced_values_left(self, e: DyclError) -> None:
+        """Before a region whose capture failed runs in PyTorch: raise ``e`` if the failed
+        capture left traced tensors in the model's state (library code that appended to a cache
+        object on the module), which the region run in PyTorch would then read."""
+        root = self.session.root
+        where = traced_values_left(root.modules()) if root is not None else None
+        if where is not None:
+            logger.info(
+                "%s.%s: the failed capture left a traced tensor in %s",
+                self.program,
+                self.name,
+                where,
+            )
+            raise e.located(self.location) from e.__cause__
+
     def _as_pytorch(
         self, fn: Callable[..., tuple[Any, ...]], values: tuple[Any, ...], e: UserCodeError
-    ) -> BaseException:
+    ) -> BaseException | None:
         """What to raise when the region's code raised while traced: PyTorch's own exception
         when the region, run eagerly on the real values, raises from its first statement
         (``try: y = x.view(3, -1) except RuntimeError:`` then takes the user's handler, as in
-        eager); ``e`` otherwise."""
+        eager); ``e`` when it raises later; None when PyTorch runs it (the random generators
+        are left as they were: the region then runs once more, for real)."""
         cause = e.__cause__
         try:
-            with torch.no_grad():
+            with torch.no_grad(), _random_state_kept():
                 fn(*io.to_torch(values))
         except Exception as eager:
             # eager's own exception, even of another type than the trace's (argmax of an empty
@@ -514,7 +557,7 @@ class RegionRunner:
                 hint="check the input shapes and dtypes; inside a try: block, make the "
                 "operation that can fail its first statement",
             )
-        return e.located(self.location)  # (a failure inside PyTorch's tracer names no line)
+        return None
 
     def _learn_state(self, read: list[tuple[Any, str]]) -> bool:
         """Add the session state attributes in ``read`` that this region does not pass yet;
@@ -955,3 +998,20 @@ def _mutable(spec: Any) -> bool:
 
 def _unbound(*values: Any) -> tuple[Any, ...]:  # pragma: no cover - the loader binds it
     raise AssertionError("staged region without a fallback")
+
+
+# Failures of ours that PyTorch does not have: the region runs in PyTorch instead.
+_PYTORCH_RUNS = (MissingLoweringError, LoweringError)
+
+
+@contextlib.contextmanager
+def _random_state_kept() -> Iterator[None]:
+    """torch's, numpy's and Python's global random states as they were before."""
+    py = random.getstate()
+    np_state = np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            random.setstate(py)
+            np.random.set_state(np_state)

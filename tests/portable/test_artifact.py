@@ -508,3 +508,53 @@ def test_state_written_through_aliases_is_refused(tmp_path, how):
         x = x if model.lin(x).sum() > 0 else -x  # the path that writes
     with pytest.raises(ArtifactError, match="outlives the call"):
         dycl_jax.convert(model).save(tmp_path / "a", example_inputs=[(x,)])
+
+
+class NamedResults(nn.Module):
+    """torch.return_types results kept whole and read in later regions (CALM's
+    ``p.topk(2).values``, DynamicViT's ``s.topk(k).indices``)."""
+
+    def forward(self, x):
+        s = x.sort(-1)
+        m = x.max(-1)
+        if m.values.sum() > 0:
+            return s.indices.float() + m.values[:, None]
+        return x.topk(2, -1).values.sum(-1)
+
+
+def test_torch_return_types_are_saved(tmp_path):
+    m = NamedResults().eval()
+    inputs = [(torch.randn(2, 4).abs(),), (-torch.rand(2, 4) - 1,)]
+    cm = dycl_jax.convert(m)
+    report = cm.save(tmp_path / "a", example_inputs=inputs)
+    assert report.skipped == []
+    loaded = dycl_jax.load(tmp_path / "a")
+    for (x,) in inputs:
+        with torch.no_grad():
+            assert difference(_as_jax(loaded(x.numpy())), m(x)) is None
+            assert difference(cm(x), m(x)) is None
+
+
+class Recurrent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(4, 5, batch_first=True)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        if y.sum() > 0:
+            return y * 2
+        return y
+
+
+def test_rnn_models_save_without_a_call_first(tmp_path):
+    """nn.LSTM refreshes its ``_flat_weights`` cache while traced: put back, not state."""
+    torch.manual_seed(0)
+    m = Recurrent().eval()
+    inputs = [(torch.randn(1, 3, 4) * s,) for s in (1.0, -1.0, 3.0)]
+    report = dycl_jax.convert(m).save(tmp_path / "a", example_inputs=inputs)
+    assert report.skipped == []
+    loaded = dycl_jax.load(tmp_path / "a")
+    for (x,) in inputs:
+        with torch.no_grad():
+            assert difference(_as_jax(loaded(x.numpy())), m(x)) is None

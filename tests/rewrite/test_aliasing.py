@@ -1079,3 +1079,67 @@ def test_entries_replaced_in_new_lists_are_exact_and_writes_through_them_refused
             assert_same(cm(x), m(x))
     with pytest.raises(UnsupportedConstructError, match="may share memory with 'h'"):
         dycl_jax.convert(WriteThroughEntry().eval())(torch.ones(2, 4))
+
+
+class _Pondering(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        steps = 0
+        h = self.lin(x)
+        while h.norm() > 1 and steps < 5:
+            h = h * 0.5
+            steps += 1
+        return h, steps
+
+
+def _tagged(x):
+    tag = "t"
+    return x * 2, tag
+
+
+class _CountsSteps(nn.Module):
+    """A dynamic helper and a traced one return (tensor, Python value): ``n += 1`` and
+    ``tag += "+"`` rebind Python values, not in-place writes to a tensor (ACT-style code)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = _Pondering()
+
+    def forward(self, x):
+        h, n = self.block(x)
+        n += 1
+        g, tag = _tagged(h)
+        tag += "+"
+        if n > 3:
+            g = g + 1
+        return g, n, tag
+
+
+def test_python_values_a_helper_returns_beside_a_tensor_are_rebound_not_written() -> None:
+    _parity(_CountsSteps(), scales=(0.1, 1.0, 10.0))
+    with torch.no_grad():
+        m = _CountsSteps().eval()
+        assert len({m(torch.full((1, 4), s))[1] for s in (0.01, 10.0)}) == 2
+
+
+def test_python_return_parts_summary() -> None:
+    """Positions judged Python only where every return says so, by constant or counter."""
+    import ast
+
+    from dycl_jax.analysis.aliasing import python_return_parts
+
+    def parts(src: str) -> tuple[bool, ...] | None:
+        fn = ast.parse(src).body[0]
+        assert isinstance(fn, ast.FunctionDef)
+        return python_return_parts(fn)
+
+    assert parts("def f(x):\n n = 0\n n += 1\n return x, n, None") == (False, True, True)
+    assert parts("def f(x):\n n = 0\n n += x.sum()\n return x, n") == (False, False)
+    assert parts("def f(x):\n n = 0\n for n in x: pass\n return x, n") == (False, False)
+    assert parts("def f(x, n=0):\n return x, n") == (False, False)
+    assert parts("def f(x):\n if x: return x, 1\n return x, x") == (False, False)
+    assert parts("def f(x):\n if x: return x, 1\n return x") is None
+    assert parts("def f(x):\n yield x, 1") is None

@@ -292,3 +292,33 @@ def test_arrays_held_by_plain_objects_are_read_by_regions_pytorch_runs() -> None
         x = torch.randn(5, 4, generator=g) * s
         with torch.no_grad():
             assert_same(cm(_tree(), x), m(_tree(), x))
+
+
+class _Recurrent(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(5, 6, num_layers=2, batch_first=True, bidirectional=True)
+        self.gru = nn.GRU(12, 4)
+        self.rnn = nn.RNN(4, 3, nonlinearity="relu")
+
+    def forward(self, x, h0):
+        y, (h, c) = self.lstm(x)
+        z, hz = self.gru(y.transpose(0, 1), h0)
+        if hz.sum() > 0:
+            z = z * 2
+        w, _ = self.rnn(z)
+        return w, h, c, hz
+
+
+def test_torch_rnn_modules_compile() -> None:
+    """nn.LSTM / GRU / RNN refresh their ``_flat_weights`` list from the traced parameters on
+    every call: a cache PyTorch derives, not state the region stores (it stays compiled)."""
+    torch.manual_seed(0)
+    m = _Recurrent().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -1.0, 3.0):
+        x, h0 = torch.randn(2, 4, 5) * s, torch.randn(1, 2, 4) * s
+        with torch.no_grad():
+            assert_same(cm(x, h0), m(x, h0), atol=1e-5)
+    assert cm.stats.eager_region_calls == 0
+    assert all(isinstance(p, nn.Parameter) for p in m.lstm._flat_weights)

@@ -96,6 +96,47 @@ def test_one_element_index_tensors_index_python_sequences() -> None:
         assert len(m(*ins[0])[1]) != len(m(*ins[-1])[1])
 
 
+class IndexWrites(nn.Module):
+    """A one-element index tensor stores into, deletes from, pops from and inserts into a
+    Python list (its ``__index__``, as in PyTorch; numpy converts 0-d integer arrays only)."""
+
+    def forward(self, x):
+        names = ["a", "b", "c", "d"]
+        k = (x > 0).sum(1)[:1]  # shape (1,)
+        names[k] = "z"
+        del names[k - 1]
+        popped = names.pop(k - 1)
+        names.insert(k, "q")
+        names[x.sum() > 0] = "flag"  # a 0-d bool tensor: index 0 or 1
+        return names, popped
+
+
+def test_one_element_index_tensors_store_delete_pop_and_insert() -> None:
+    m = IndexWrites().eval()
+    cm = dycl_jax.convert(m)
+    ins = [(torch.tensor([[1.0, 2.0, -1.0]]),), (torch.tensor([[1.0, -2.0, -1.0]]),)]
+    ins += [(torch.tensor([[1.0, 2.0, 3.0]]),), (torch.tensor([[-1.0, -2.0, -3.0]]),)]
+    run_all_paths(m, cm, ins)
+    with torch.no_grad():
+        assert len({str(m(*i)) for i in ins}) == 3
+
+
+class DictByTensor(nn.Module):
+    def forward(self, x):
+        table = {0: "a", 1: "b"}
+        try:
+            return table[x.argmax()]
+        except KeyError:  # PyTorch's tensors hash by identity: never a key here
+            return "missing"
+
+
+def test_a_dict_indexed_by_a_tensor_raises_key_error_as_in_pytorch() -> None:
+    m = DictByTensor().eval()
+    x = torch.tensor([0.0, 1.0])
+    assert m(x) == "missing"
+    assert dycl_jax.convert(m)(x) == "missing"
+
+
 class Hyp:
     def __init__(self, tokens, score):
         self.tokens = tokens
@@ -121,9 +162,42 @@ class Beam(nn.Module):
         return [(h.tokens, h.score) for h in hyps]
 
 
-def test_objects_holding_host_arrays() -> None:
+class SlotHyp:
+    __slots__ = ("score", "tokens")
+
+    def __init__(self, tokens, score):
+        self.tokens = tokens
+        self.score = score
+
+
+class Score:
+    def __init__(self, v):
+        self.v = v
+
+
+class SlotBeam(nn.Module):
+    """``__slots__`` hypotheses, and a score held one object further down (``h.score.v``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out = nn.Linear(4, 5)
+
+    def forward(self, x):
+        hyps = [SlotHyp([0], Score(torch.zeros(())))]
+        for _ in range(2):
+            cands = []
+            for hy in hyps:
+                top, idx = self.out(x * (len(hy.tokens) + hy.score.v))[0].topk(2)
+                for s, i in zip(top, idx):
+                    cands.append(SlotHyp(hy.tokens + [i.item()], Score(hy.score.v + s)))
+            hyps = sorted(cands, key=lambda h: -h.score.v.item())[:2]
+        return [(h.tokens, h.score.v) for h in hyps]
+
+
+@pytest.mark.parametrize("model", [Beam, SlotBeam])
+def test_objects_holding_host_arrays(model: type[nn.Module]) -> None:
     torch.manual_seed(0)
-    m = Beam().eval()
+    m = model().eval()
     cm = dycl_jax.convert(m)
     for s in (0.5, 2.0, -1.0):
         x = torch.randn(1, 4) * s
@@ -164,3 +238,66 @@ def test_a_list_a_region_stores_into_an_input_dict_is_a_new_list() -> None:
     (d,) = captured.plan.build((x * 2,), ({}, x))
     assert list(d) == ["new"] and type(d["new"]) is list
     np.testing.assert_array_equal(np.asarray(d["new"][0]), x * 2)
+
+
+class BestHead(nn.Module):
+    """``max`` / ``sorted`` / ``min`` over a generator of tensors (compared on the host), and a
+    ``torch.return_types.max`` kept whole across a region boundary and returned."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(nn.Linear(4, 2) for _ in range(3))
+
+    def forward(self, x):
+        best = max(h(x).max() for h in self.heads)
+        order = sorted(h(x).sum() for h in self.heads)
+        low = min((h(x).min() for h in self.heads), key=lambda t: t.abs())
+        m = x.max(-1)
+        if best > 0:
+            return m, order, low
+        return x.min(-1), order, low
+
+
+def test_builtins_over_generators_of_tensors_and_named_results() -> None:
+    torch.manual_seed(0)
+    m = BestHead().eval()
+    cm = dycl_jax.convert(m)
+    ins = [(torch.randn(2, 4) * s,) for s in (1.0, -1.0, 3.0)]
+    with torch.no_grad():
+        for i, h in enumerate(m.heads):  # every head's output has the sign of x's sum
+            h.weight.fill_(0.1 * (i + 1))
+            h.bias.zero_()
+    ins += [(torch.full((2, 4), -1.0),), (torch.full((2, 4), 2.0),)]
+    run_all_paths(m, cm, ins)
+    with torch.no_grad():
+        assert len({type(m(*i)[0]).__name__ for i in ins}) == 2
+
+
+class StoreIntoPickedEntry(nn.Module):
+    """A store into the list entry a tensor index picks (``hs[k][0, 0] = v``): ``k`` is read
+    back as a Python index first, then the entry is written as ``hs[1][0, 0] = v`` would be."""
+
+    def forward(self, x):
+        hs = [x.clone(), x.clone() * 2]
+        k = (x.sum() > 0).long()
+        hs[k][0, 0] = 100.0
+        hs[k.view(1)][1, :] += 1
+        return torch.stack(hs), hs
+
+
+def test_a_store_into_a_list_entry_picked_by_a_tensor_index() -> None:
+    m = StoreIntoPickedEntry().eval()
+    cm = dycl_jax.convert(m)
+    run_all_paths(m, cm, [(torch.ones(2, 4),), (-torch.ones(2, 4),)])
+
+
+class TensorDictKeyStore(nn.Module):
+    def forward(self, x):
+        d = {}
+        d[x.argmax() % 2] = x  # PyTorch hashes the tensor by identity
+        return list(d.values())[0]
+
+
+def test_a_tensor_as_a_dict_key_in_a_store_is_refused() -> None:
+    with pytest.raises(dycl_jax.UnsupportedConstructError, match="dict key"):
+        dycl_jax.convert(TensorDictKeyStore().eval())(torch.ones(2, 3))

@@ -566,6 +566,42 @@ def test_forward_writing_into_its_arguments_is_refused() -> None:
     assert "acc.append" in e.value.location.source_line()
 
 
+class WritesThenRebinds(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(4, 4) for _ in range(2))
+
+    def forward(self, x):
+        x.add_(1)  # the caller's tensor, before the loop rebinds x
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def test_an_argument_written_before_it_is_rebound_is_refused() -> None:
+    from dycl_jax.errors import UnsupportedConstructError
+
+    with pytest.raises(UnsupportedConstructError, match="writes into its argument 'x'") as e:
+        dycl_jax.convert(WritesThenRebinds().eval())
+    assert e.value.location is not None and "x.add_(1)" in e.value.location.source_line()
+
+
+class TensorKeyedLookup(nn.Module):
+    def forward(self, x):
+        d = {0: x, 1: x * 2}
+        try:
+            return d[x.argmax() % 2]  # tensors hash by identity: never a key of d
+        except KeyError:
+            return -x
+
+
+def test_a_dict_of_tensors_indexed_by_a_tensor_raises_key_error() -> None:
+    m = TensorKeyedLookup().eval()
+    cm = dycl_jax.convert(m)
+    run_all_paths(m, cm, [(torch.ones(2, 3),), (torch.tensor([0.0, 1.0]),)])
+    assert torch.equal(m(torch.ones(2)), -torch.ones(2))
+
+
 class PythonOnTensorScalars(nn.Module):
     """Plain Python over 0-d tensors: a chained comparison, range() of a tensor, a filtering
     comprehension, tuple() of a generator (the HF return idiom), y[b] with b = argmax(),

@@ -14,6 +14,7 @@ import torch.nn as nn
 import dycl_jax
 from dycl_jax.errors import UnsupportedConstructError
 from dycl_jax.testing import assert_same
+from tests.conftest import Records
 
 log = logging.getLogger("dycl_jax.tests.model")
 
@@ -33,20 +34,11 @@ class Logs(nn.Module):
         return h
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 def test_logging_and_warnings_in_forward_run_on_the_host() -> None:
     torch.manual_seed(0)
     m = Logs().eval()
     cm = dycl_jax.convert(m)
-    records = _Records()
+    records = Records(logging.INFO)
     log.addHandler(records)
     log.setLevel(logging.INFO)
     try:
@@ -55,12 +47,12 @@ def test_logging_and_warnings_in_forward_run_on_the_host() -> None:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 want = m(x)
-                records.messages.clear()
+                records.lines.clear()
                 n_eager = len(caught)
                 got = cm(x)
                 assert len(caught) == 2 * n_eager  # the converted model warned as eager did
             assert_same(got, want)
-            assert len(records.messages) == 1 and records.messages[0].startswith("mean ")
+            assert len(records.lines) == 1 and records.lines[0].startswith("mean ")
     finally:
         log.removeHandler(records)
 
@@ -202,3 +194,19 @@ def test_transformer_encoder_fast_path_is_refused_where_eager_takes_it() -> None
     cp = dycl_jax.convert(plain)
     with torch.no_grad():
         assert_same(cp(x, pad), plain(x, pad), rtol=1e-5, atol=1e-5)
+
+
+class _FxAware(nn.Module):
+    def forward(self, x):
+        y = x + 1 if torch.fx._symbolic_trace.is_fx_tracing() else x * 2
+        if y.sum() > 0:
+            return y - 1
+        return y
+
+
+def test_is_fx_tracing_reads_false_in_compiled_regions_as_in_eager() -> None:
+    """make_fx sets the flag while it traces a region; the model's code must not see it."""
+    m = _FxAware().eval()
+    cm = dycl_jax.convert(m)
+    for x in (torch.ones(3), -torch.ones(3)):
+        assert_same(cm(x), m(x))

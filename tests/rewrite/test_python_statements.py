@@ -233,3 +233,38 @@ def test_frozen_standard_library_calls_run_on_the_host(monkeypatch: pytest.Monke
     assert len(run_all_paths(m, cm, inputs)) == 2
     monkeypatch.setenv("DYCL_TEST_MODEL_FLAG", "1")
     run_all_paths(m, cm, inputs)
+
+
+class _LastIndex(nn.Module):
+    def forward(self, x):
+        for i in range(int((x > 0).sum())):
+            x = x + i
+        return x, i  # unbound when the loop never ran: Python raises
+
+
+def test_a_loop_variable_returned_after_no_iteration_raises_as_in_python() -> None:
+    m = _LastIndex().eval()
+    cm = dycl_jax.convert(m)
+    run_all_paths(m, cm, [(torch.ones(3),), (torch.tensor([1.0, -1.0]),)])
+    x = -torch.ones(3)
+    with pytest.raises(UnboundLocalError):
+        m(x)
+    with pytest.raises(UnboundLocalError):
+        cm(x)
+
+
+SCALE = 2.0
+
+
+class _ReadsGlobal(nn.Module):
+    def forward(self, x):
+        global SCALE  # declared, only read: changes nothing
+        if x.sum() > 0:
+            return x * SCALE
+        return x
+
+
+def test_a_global_declared_and_only_read() -> None:
+    m = _ReadsGlobal().eval()
+    cm = dycl_jax.convert(m)
+    run_all_paths(m, cm, [(torch.ones(2),), (-torch.ones(2),)])

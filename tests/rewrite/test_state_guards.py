@@ -5,9 +5,15 @@ helper object whose method has tensor-dependent control flow. Changing any of th
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import enum
 import types
+import typing
+from typing import Any
 
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 
@@ -509,3 +515,135 @@ def test_default_dtype_changed_after_convert_is_followed() -> None:
     finally:
         torch.set_default_dtype(torch.float32)
     assert_same(cm(x), m(x))
+
+
+@dataclasses.dataclass(slots=True)
+class _SlotCfg:
+    scale: float
+    thr: float
+
+
+class _NTCfg(typing.NamedTuple):
+    scale: float
+    thr: float
+
+
+class _Mode(enum.Enum):
+    A = 1
+    B = 2
+
+
+class _Configured(nn.Module):
+    """Settings held the ways users keep them: a slots dataclass, a NamedTuple, sets, a
+    deque, a range and an enum, all read as constants while tracing."""
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.layers = nn.ModuleList(nn.Linear(4, 4) for _ in range(3))
+        self.skip = {1}
+        self.frozen_skip = frozenset({2})
+        self.order = collections.deque([0, 1, 2])
+        self.allowed = range(3)
+        self.mode = _Mode.A
+
+    def forward(self, x):
+        for i in self.order:
+            if i in self.skip or i in self.frozen_skip or i not in self.allowed:
+                continue
+            x = self.layers[i](x) * self.cfg.scale
+        if self.mode is _Mode.B:
+            x = x * 2
+        if x.sum() > self.cfg.thr:
+            return x + 1
+        return x - 1
+
+
+def _edits(m: _Configured) -> list[Any]:
+    def cfg() -> None:
+        if isinstance(m.cfg, tuple):
+            m.cfg = m.cfg._replace(scale=5.0, thr=100.0)  # a new NamedTuple
+        else:
+            m.cfg.scale = 5.0  # the same slots object, edited
+
+    return [
+        cfg,
+        lambda: m.skip.add(0),
+        lambda: m.skip.clear(),
+        lambda: setattr(m, "frozen_skip", frozenset()),
+        lambda: m.order.reverse(),
+        lambda: setattr(m, "allowed", range(2)),
+        lambda: setattr(m, "mode", _Mode.B),
+    ]
+
+
+@pytest.mark.parametrize("cfg", [_SlotCfg(2.0, 0.0), _NTCfg(2.0, 0.0)])
+def test_settings_in_slots_namedtuples_sets_deques_ranges_and_enums_are_followed(
+    cfg: Any,
+) -> None:
+    torch.manual_seed(0)
+    m = _Configured(cfg).eval()
+    cm = dycl_jax.convert(m)
+    xs = _xs()
+    _check(m, cm, xs)
+    for edit in _edits(m):
+        with torch.no_grad():
+            before = [m(x) for x in xs]
+        edit()
+        with torch.no_grad():  # each edit changes what eager computes
+            assert any(not torch.equal(b, m(x)) for b, x in zip(before, xs))
+        _check(m, cm, xs)
+
+
+class _SignedEps(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.eps = 0.0
+        self.fill = float("nan")
+
+    def forward(self, x):
+        return x / torch.tensor(self.eps), torch.full_like(x, self.fill)
+
+
+def test_float_attributes_compare_by_bits() -> None:
+    """0.0 then -0.0 is a change (1 / -0.0 is -inf); a NaN attribute is the same NaN on the
+    next call, not a change that recompiles every time."""
+    m = _SignedEps().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.ones(2)
+    _check(m, cm, [x])
+    m.eps = -0.0
+    _check(m, cm, [x])
+    with torch.no_grad():
+        assert m(x)[0][0].item() == float("-inf")
+    compiles = cm.stats.compiles
+    _check(m, cm, [x, x])
+    assert cm.stats.compiles == compiles
+
+
+class _DeviceProperty(nn.Module):
+    """``self.device`` as transformers' PreTrainedModel has it: a new torch.device each read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def forward(self, x):
+        h = self.lin(x) + torch.ones(4, device=self.device)
+        if h.sum() > 0:
+            return h
+        return -h
+
+
+def test_an_equal_value_read_again_does_not_recompile() -> None:
+    m = _DeviceProperty().eval()
+    cm = dycl_jax.convert(m)
+    xs = _xs()
+    _check(m, cm, xs)
+    compiles = cm.stats.compiles
+    _check(m, cm, xs)
+    assert cm.stats.compiles == compiles

@@ -113,6 +113,14 @@ def _aten_pow(x, y, *, _meta):
     x, y = _cast(_meta, x, y)
     if isinstance(y, float) and y.is_integer() and abs(y) <= 64:
         y = int(y)  # x ** 2.0 as repeated multiplication, as PyTorch does
+    if isinstance(y, jax.Array) and jnp.issubdtype(y.dtype, jnp.signedinteger):
+        # PyTorch's integer pow with a negative exponent: 1 for a base of 1, ±1 for -1 by the
+        # exponent's parity, 0 otherwise (XLA leaves it undefined)
+        x = jnp.asarray(x)
+        negative = jnp.where(x == 1, 1, jnp.where(x == -1, 1 - 2 * (y & 1), 0)).astype(
+            jnp.result_type(x, y)
+        )
+        return jnp.where(y < 0, negative, jnp.power(x, jnp.maximum(y, 0)))
     return jnp.power(x, y)
 
 

@@ -177,6 +177,13 @@ SAMPLES[aten.pow.Tensor_Tensor] = lambda: [
     Sample((pos(0, 2), f(1, 2))),
     Sample((i(3, 4), i(3, 4, lo=0, hi=4))),
     Sample((i(3), pos(3))),
+    # negative integer exponents: 1 for a base of 1, ±1 for -1, 0 otherwise (XLA: undefined)
+    Sample(
+        (torch.tensor([0, 1, -1, 2, -2, 3, -1, 5]), torch.tensor([-1, -3, -3, -2, -1, -5, -2, 3]))
+    ),
+    Sample(
+        (torch.tensor([2, -1, 1], dtype=torch.int8), torch.tensor([-1, -1, -7], dtype=torch.int8))
+    ),
 ]
 SAMPLES[aten.pow.Tensor_Scalar] = lambda: [
     Sample((f(3, 4), 2)),
@@ -192,6 +199,8 @@ SAMPLES[aten.pow.Tensor_Scalar] = lambda: [
 SAMPLES[aten.pow.Scalar] = lambda: [
     Sample((2.0, f(3, 4))),
     Sample((2, i(5, lo=0))),
+    Sample((3, torch.tensor([-2, -1, 0, 2]))),
+    Sample((-1, torch.tensor([-3, -2, 1]))),
     Sample((0.5, i(5))),
     Sample((3, f(0, 2))),
 ]
