@@ -685,10 +685,10 @@ def mutated_params(fn: ast.FunctionDef, attributes: bool = True) -> frozenset[st
     return frozenset(param_writes(fn, attributes))
 
 
-def _binds(s: ast.stmt, name: str) -> bool:
-    return any(
-        isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id == name
-        for n in walk_no_defs(s)
+def _stored_names(node: ast.AST) -> frozenset[str]:
+    """The names ``node`` assigns (not inside nested definitions)."""
+    return frozenset(
+        n.id for n in walk_no_defs(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
     )
 
 
@@ -698,10 +698,7 @@ def param_writes(fn: ast.FunctionDef, attributes: bool = True) -> dict[str, int]
     object sees)."""
     a = fn.args
     params = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
-    rebound = {
-        n.id for n in walk_no_defs(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
-    }
-    candidates = params - rebound
+    candidates = params - _stored_names(fn)
     # `for t in ts: t.mul_(2)`: a write to an item of the parameter ts
     items = {
         name: root
@@ -716,13 +713,14 @@ def param_writes(fn: ast.FunctionDef, attributes: bool = True) -> dict[str, int]
     # caller's object in the statements before the first one that rebinds it
     later = params - candidates
     for s in fn.body:
+        bound_here = _stored_names(s) if later else frozenset()
         for name, line in inplace_writes(
             s, frozenset(candidates | set(items) | later), attributes=attributes
         ):
-            if name in later and _binds(s, name):
+            if name in later and name in bound_here:
                 continue  # (the same statement rebinds it: which comes first is not told here)
             out.setdefault(items.get(name, name), line)
-        later -= {n for n in later if _binds(s, n)}
+        later -= bound_here
         nodes = walk_no_defs(s)
         statements = {id(n.value) for n in nodes if isinstance(n, ast.Expr)}
         for n in nodes:

@@ -304,7 +304,7 @@ class Typer:
         # answer (analysis.callgraph); without one every callee is traced inline.
         self._dynamic = dynamic or (lambda fn, owner: False)
         self._init_params(arg_kinds or {})
-        self.locals = self._assigned_names() | set(self.env)
+        self.locals = self.parsed.assigned_names() | set(self.env)
         self._converge()
 
     def _converge(self) -> None:
@@ -358,27 +358,6 @@ class Typer:
         if default is not None and _python_constant(default):
             return PY
         return TENSOR
-
-    def _assigned_names(self) -> set[str]:
-        """Every name the function binds: assignment targets, ``except ... as``, imports,
-        nested ``def``/``class`` names."""
-        names: set[str] = set()
-        for node in self.parsed.nodes:
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
-                names.add(node.id)
-            elif isinstance(node, ast.ExceptHandler) and node.name:
-                names.add(node.name)
-            elif isinstance(node, ast.Import | ast.ImportFrom):
-                for alias in node.names:
-                    if alias.name != "*":
-                        names.add(alias.asname or alias.name.split(".")[0])
-            elif isinstance(node, ast.FunctionDef | ast.ClassDef) and node is not self.parsed.node:
-                names.add(node.name)
-            elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
-                names.add(node.name)  # `case other:` binds other
-            elif isinstance(node, ast.MatchMapping) and node.rest:
-                names.add(node.rest)
-        return names
 
     def bind_local(self, target: ast.expr, val: AbsVal) -> None:
         """Bind a synthesized target (a comprehension's renamed loop variable) as a local."""
@@ -933,15 +912,24 @@ class Typer:
 
 
 @functools.lru_cache(maxsize=1024)
+def _source_node(code: types.CodeType, fn: Any) -> ast.FunctionDef | None:
+    """``fn``'s parsed definition, once per code object (None without source: nothing known,
+    the call is refused or traced elsewhere)."""
+    try:
+        return source.parse(fn).node
+    except Exception:
+        return None
+
+
+@functools.lru_cache(maxsize=1024)
 def _mutated_param_positions_of(
     code: types.CodeType, fn: Any, attributes: bool = True
 ) -> frozenset[tuple[int, Any]]:
-    try:
-        parsed = source.parse(fn)
-    except Exception:  # no source: nothing known (the call is refused or traced elsewhere)
+    node = _source_node(code, fn)
+    if node is None:
         return frozenset()
-    names = aliasing.mutated_params(parsed.node, attributes)
-    out: set[tuple[int, Any]] = {(i, None) for i in aliasing.positions(parsed.node, names)}
+    names = aliasing.mutated_params(node, attributes)
+    out: set[tuple[int, Any]] = {(i, None) for i in aliasing.positions(node, names)}
     for p in names:
         out.add((-1, p))
     return frozenset(out)
@@ -949,34 +937,23 @@ def _mutated_param_positions_of(
 
 @functools.lru_cache(maxsize=1024)
 def _returned_param_positions_of(code: types.CodeType, fn: Any) -> frozenset[int]:
-    try:
-        parsed = source.parse(fn)
-    except Exception:  # no source: nothing known
+    node = _source_node(code, fn)
+    if node is None:
         return frozenset()
-    names = aliasing.returned_params(parsed.node)
-    out = aliasing.positions(parsed.node, names)
-    a = parsed.node.args
+    names = aliasing.returned_params(node)
+    out = aliasing.positions(node, names)
+    a = node.args
     if a.vararg is not None and a.vararg.arg in names:  # `def f(*ts): return ts[0]`
         n = len(a.posonlyargs) + len(a.args)
         out.update(range(n, n + 8))
     return frozenset(out)
 
 
-@functools.lru_cache(maxsize=1024)
-def _python_return_parts_of(code: types.CodeType, fn: Any) -> tuple[bool, ...] | None:
-    try:
-        parsed = source.parse(fn)
-    except Exception:  # no source: nothing known
-        return None
-    return aliasing.python_return_parts(parsed.node)
-
-
 def python_return_parts(fn: Any) -> tuple[bool, ...] | None:
-    """See ``aliasing.python_return_parts``."""
+    """See ``aliasing.python_return_parts`` (cached with the parse: a walk of the returns)."""
     code = getattr(fn, "__code__", None)
-    if code is None:
-        return None
-    return _python_return_parts_of(code, fn)
+    node = _source_node(code, fn) if code is not None else None
+    return aliasing.python_return_parts(node) if node is not None else None
 
 
 def _returned_param_positions(fn: Any) -> frozenset[int]:

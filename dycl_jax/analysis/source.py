@@ -41,6 +41,27 @@ class ParsedFunction:
             self.filename, lineno, getattr(node, "col_offset", None), self.fn.__name__
         )
 
+    def assigned_names(self) -> set[str]:
+        """Every name the function binds: assignment targets (and ``del``), ``except ... as``,
+        imports, nested ``def``/``class`` names, match captures."""
+        names: set[str] = set()
+        for node in self.nodes:
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+                names.add(node.id)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                names.add(node.name)
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                for alias in node.names:
+                    if alias.name != "*":
+                        names.add(alias.asname or alias.name.split(".")[0])
+            elif isinstance(node, ast.FunctionDef | ast.ClassDef) and node is not self.node:
+                names.add(node.name)
+            elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
+                names.add(node.name)  # `case other:` binds other
+            elif isinstance(node, ast.MatchMapping) and node.rest:
+                names.add(node.rest)
+        return names
+
 
 def unwrap(fn: Any) -> types.FunctionType:
     """The plain Python function behind a bound method / function, or SourceUnavailableError."""

@@ -28,25 +28,10 @@ def check(parsed: ParsedFunction) -> None:
             # Nested definitions are compiled as ordinary Python; their bodies are not forward's.
             continue
         refused = _REFUSED.get(type(node))
-        if isinstance(node, ast.Global) and not _bound(parsed, set(node.names)):
+        if isinstance(node, ast.Global) and not set(node.names) & parsed.assigned_names():
             continue  # `global CALLS` read only: the declaration changes nothing
         if refused is not None:
             what, hint = refused
             raise UnsupportedConstructError(
                 f"{what} is not supported", parsed.location(node), hint=hint
             )
-
-
-def _bound(parsed: ParsedFunction, names: set[str]) -> bool:
-    """Whether ``parsed``'s own body (not nested definitions) binds or deletes one of ``names``."""
-    for node in parsed.nodes:
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
-            if node.id in names:
-                return True
-        elif isinstance(node, ast.FunctionDef | ast.ClassDef) and node is not parsed.node:
-            if node.name in names:
-                return True
-        elif isinstance(node, ast.alias):
-            if (node.asname or node.name.split(".")[0]) in names:
-                return True
-    return False

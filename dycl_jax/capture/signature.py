@@ -22,6 +22,7 @@ import torch
 
 from dycl_jax.compat import ARRAY_IMPL
 from dycl_jax.lower import dtypes
+from dycl_jax.portable.keys import named_tuple_type
 
 _ARRAY = jax.Array
 _ARRAY_IMPL = ARRAY_IMPL  # exact type of a concrete jax array (faster than isinstance on jax.Array)
@@ -94,7 +95,7 @@ def _key(v: Any, leaves: list[Any], refs: list[Any] | None = None) -> Any:
         return (t, tuple(_key(x, leaves, refs) for x in v))
     if t is dict:
         return (t, tuple((k, _key(x, leaves, refs)) for k, x in v.items()))
-    if isinstance(v, tuple) and (hasattr(t, "_fields") or hasattr(t, "n_sequence_fields")):
+    if named_tuple_type(t):
         # a NamedTuple, or a struct sequence (torch.return_types.topk from a host-run op)
         return (t, tuple(_key(x, leaves, refs) for x in v))
     if plain_dataclass(v):  # a dataclass / HF ModelOutput built on the host from tensors

@@ -56,6 +56,7 @@ from dycl_jax.errors import (
 )
 from dycl_jax.lower import dtypes
 from dycl_jax.portable import plan
+from dycl_jax.portable.keys import named_tuple_type
 
 _DECOMPOSITIONS: Any = core_aten_decompositions()
 
@@ -205,7 +206,7 @@ def _plan(value: Any, tensors: list[torch.Tensor], ids: _Identities) -> Any:
         return ("d", tuple((_key(k), _plan(x, tensors, ids)) for k, x in value.items()))
     if t is collections.OrderedDict:
         return ("od", tuple((_key(k), _plan(x, tensors, ids)) for k, x in value.items()))
-    if isinstance(value, tuple) and (hasattr(t, "_fields") or hasattr(t, "n_sequence_fields")):
+    if named_tuple_type(t):
         # a NamedTuple, or a struct sequence (`m = x.max(-1)`, read as m.values later)
         return ("n", t, tuple(_plan(x, tensors, ids) for x in value))
     if signature.plain_dataclass(value):  # an HF ModelOutput a library call returned
@@ -249,15 +250,22 @@ def _key(k: Any) -> Any:
     return k
 
 
-def _holds_tensor(value: Any, depth: int = 0, seen: set[int] | None = None) -> str | None:
+def _holds_tensor(
+    value: Any,
+    depth: int = 0,
+    seen: set[int] | None = None,
+    wanted: Callable[[torch.Tensor], bool] = lambda t: True,
+    limit: int = 4,
+) -> str | None:
     """Where a Python object returned by a region holds a tensor (None: it holds none). Such an
-    object would be cached as a constant of the signature with capture-time stand-ins inside."""
+    object would be cached as a constant of the signature with capture-time stand-ins inside.
+    ``wanted``: which tensors count; ``limit``: how deep to look."""
     seen = set() if seen is None else seen
-    if id(value) in seen or depth > 4:
+    if id(value) in seen or depth > limit:
         return None
     seen.add(id(value))
     if isinstance(value, torch.Tensor):
-        return "itself"
+        return "itself" if wanted(value) else None
     children: list[tuple[str, Any]] = []
     if isinstance(value, list | tuple | set | frozenset):
         children = [(f"[{i}]", v) for i, v in enumerate(value)]
@@ -277,7 +285,7 @@ def _holds_tensor(value: Any, depth: int = 0, seen: set[int] | None = None) -> s
     elif guards.plain_object(value):
         children = [(f".{k}", v) for k, v in guards.fields(value).items()]
     for where, child in children:
-        inner = _holds_tensor(child, depth + 1, seen)
+        inner = _holds_tensor(child, depth + 1, seen, wanted, limit)
         if inner is not None:
             return where + ("" if inner == "itself" else inner)
     return None
@@ -509,35 +517,13 @@ def traced_values_left(modules: Iterable[torch.nn.Module]) -> str | None:
     """Where a traced tensor (a fake from a capture that failed part-way) was left in the state
     of ``modules``, reached through their attributes, containers and plain objects (a library
     cache object the traced code appended to): ``"M.cache.layers[0].keys"``; None if nowhere."""
-    seen: set[int] = set()
-
-    def find(v: Any, depth: int) -> str | None:
-        if isinstance(v, torch.Tensor):
-            return "" if traced_tensor(v) else None
-        if depth > 5 or id(v) in seen or isinstance(v, torch.nn.Module):
-            return None
-        seen.add(id(v))
-        if isinstance(v, list | tuple):
-            children: Iterable[tuple[str, Any]] = ((f"[{i}]", x) for i, x in enumerate(v))
-        elif isinstance(v, dict):
-            children = ((f"[{k!r}]", x) for k, x in v.items())
-        elif guards.plain_object(v):
-            children = ((f".{k}", x) for k, x in guards.fields(v).items())
-        else:
-            return None
-        for where, x in children:
-            inner = find(x, depth + 1)
-            if inner is not None:
-                return where + inner
-        return None
-
     for m in modules:
         for k, v in m.__dict__.items():
             if k in ("_parameters", "_buffers", "_modules"):
                 continue
-            inner = find(v, 0)
+            inner = _holds_tensor(v, wanted=traced_tensor, limit=5)
             if inner is not None:
-                return f"{type(m).__name__}.{k}{inner}"
+                return f"{type(m).__name__}.{k}" + ("" if inner == "itself" else inner)
     return None
 
 
