@@ -38,7 +38,7 @@ from dycl_jax.errors import (
     UnsupportedConstructError,
     internal_stage,
 )
-from dycl_jax.ir import emit, stage, verify
+from dycl_jax.ir import emit, sink, stage, unbound, verify
 from dycl_jax.ir.program import Program as IRProgram
 from dycl_jax.ir.program import SplitReason, fallback_name
 from dycl_jax.log import logger
@@ -136,6 +136,14 @@ class _Compiler:
                 ir = stage.stage(ir, frozenset(norm.host_names), norm.tensor_names)
             if self.config.verify:
                 verify.verify(ir, norm.tensor_names)
+            with internal_stage("sink", where):
+                ir = sink.sink(ir)
+            if self.config.verify:
+                verify.verify(ir, norm.tensor_names)
+        with internal_stage("unbound", where):
+            ir = unbound.check_unbound(ir)
+        if self.config.verify:
+            verify.verify(ir, norm.tensor_names)
         with internal_stage("load", where):
             prog = self._load(ir, parsed, owner)
         if logger.isEnabledFor(logging.INFO):

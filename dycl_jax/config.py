@@ -31,7 +31,10 @@ class Config:
             default from ``DYCL_VERIFY``; the test suite turns it on).
         stage: compute cheap host ``if``s in-graph (``dycl_jax.ir.stage``): a branch whose
             regions are small is traced with its alternative into one region and chosen by a
-            select, saving a condition read and region calls (default from ``DYCL_STAGE``, on).
+            select, saving a condition read and region calls; and the region call after a host
+            ``if`` runs in the same graph as each branch's last region (``dycl_jax.ir.sink``: a
+            SkipNet gate after its block), one call per path instead of two (default from
+            ``DYCL_STAGE``, on).
         cache_dir: a directory for JAX's persistent compilation cache (default from
             ``DYCL_CACHE_DIR``; None: off): every compiled region is written there, so the next
             process that converts the same model on the same machine loads its executables

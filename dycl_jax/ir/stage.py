@@ -34,12 +34,11 @@ from __future__ import annotations
 import ast
 import dataclasses
 import sys
-from collections.abc import Iterator
 from typing import Any
 
-from dycl_jax.analysis import cfg, definite, liveness, placement
-from dycl_jax.ir import emit
+from dycl_jax.analysis import placement
 from dycl_jax.ir.code import code_of, to_ast
+from dycl_jax.ir.facts import Facts, host_function
 from dycl_jax.ir.program import (
     RUNTIME,
     Block,
@@ -92,9 +91,8 @@ def stage(program: Program, host_names: frozenset[str], tensor_names: frozenset[
     an object would come back a copy)."""
     if not any(isinstance(s, If) for s in walk(program.body)):
         return program
-    fn = ast.parse(emit.host_source(program)).body[0]
-    assert isinstance(fn, ast.FunctionDef)
-    facts = _Facts.of(program, fn)
+    fn = host_function(program)
+    facts = Facts.of(program, fn)
     if facts is None:
         return program
     # A name compared by identity (`out is y`) keeps the very object the host assigned: traced,
@@ -137,47 +135,6 @@ def _identity_operands(fn: ast.FunctionDef) -> frozenset[str]:
     return frozenset(out)
 
 
-def _ast_walk(body: list[ast.stmt]) -> Iterator[ast.stmt]:
-    for s in body:
-        yield s
-        if isinstance(s, ast.If | ast.While | ast.For):
-            yield from _ast_walk(s.body)
-            yield from _ast_walk(s.orelse)
-        elif isinstance(s, ast.With):
-            yield from _ast_walk(s.body)
-        elif isinstance(s, ast.Try):
-            yield from _ast_walk(s.body)
-            for h in s.handlers:
-                yield from _ast_walk(h.body)
-            yield from _ast_walk(s.orelse)
-            yield from _ast_walk(s.finalbody)
-
-
-@dataclasses.dataclass
-class _Facts:
-    """Liveness and definite assignment of the host program, per IR statement (by identity)."""
-
-    live_after: dict[int, frozenset[str]]
-    defined_before: dict[int, frozenset[str]]
-
-    @classmethod
-    def of(cls, program: Program, fn: ast.FunctionDef) -> _Facts | None:
-        """The facts of ``program`` from ``fn``, its host function as parsed source."""
-        graph = cfg.build(fn)
-        live = liveness.analyze(graph)
-        defs = definite.analyze(graph, {*program.param_names, RUNTIME, *program.undefined})
-        body = fn.body[1:] if program.undefined else fn.body  # the UNDEFINED preset line
-        ir_stmts = list(walk(program.body))
-        ast_stmts = list(_ast_walk(body))
-        if len(ir_stmts) != len(ast_stmts):
-            return None  # a statement printed as several: do not stage (never guess)
-        facts = cls({}, {})
-        for s, a in zip(ir_stmts, ast_stmts):
-            facts.live_after[id(s)] = live.live_after(a)
-            facts.defined_before[id(s)] = defs.defined_before(a)
-        return facts
-
-
 @dataclasses.dataclass(frozen=True)
 class _Item:
     """One statement of a run, summarised: what it reads first, what it assigns (read later)."""
@@ -193,7 +150,7 @@ class _Pass:
     def __init__(
         self,
         program: Program,
-        facts: _Facts,
+        facts: Facts,
         host_names: frozenset[str],
         tensor_names: frozenset[str],
         identity: frozenset[str] = frozenset(),

@@ -32,11 +32,10 @@ class _Undefined:
     def __repr__(self) -> str:
         return "UNDEFINED"
 
-    def _unbound(self, *args: Any) -> Any:
+    def _unbound(self, *args: Any, name: str | None = None) -> Any:
         # What Python raises where the original reads the name: a NameError a user may catch.
-        raise UnboundLocalError(
-            "a local variable is used before assignment (in the original forward)"
-        )
+        what = f"local variable {name!r}" if name else "a local variable"
+        raise UnboundLocalError(f"{what} is used before assignment (in the original forward)")
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):  # protocol probes (copy, torch's __torch_function__ lookup)
@@ -71,6 +70,14 @@ class HostLibrary:
     """Reads and conversions with PyTorch's rules, on jax and numpy arrays."""
 
     UNDEFINED = UNDEFINED
+
+    @staticmethod
+    def bound(*named: tuple[str, Any]) -> None:
+        """Raise UnboundLocalError where one of the (name, value) pairs is still UNDEFINED: a
+        host statement reading it there would carry the marker on (see ``ir.unbound``)."""
+        for name, v in named:
+            if v is UNDEFINED:
+                UNDEFINED._unbound(name=name)
 
     def __init__(self, stats: Any) -> None:
         self.stats = stats

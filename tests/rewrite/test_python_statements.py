@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 import dycl_jax
-from dycl_jax.testing import run_all_paths
+from dycl_jax.testing import assert_same, run_all_paths
 
 
 class DelAfterUse(nn.Module):
@@ -251,6 +251,57 @@ def test_a_loop_variable_returned_after_no_iteration_raises_as_in_python() -> No
         m(x)
     with pytest.raises(UnboundLocalError):
         cm(x)
+
+
+def _keep(v):  # a helper the unassigned value is passed to
+    return v
+
+
+class _LastIndexMoved(nn.Module):
+    """The loop variable of a loop that may not run, only moved afterwards (stored on the
+    module, put in a dict or tuple, tested with ``is``, passed to a helper), and read inside a
+    ``try`` that catches the error: Python raises UnboundLocalError at each of those reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last = None
+
+    def forward(self, x, mode: int):
+        for i in range(int((x > 0).sum())):
+            h = x * i
+        if mode == 0:
+            self.last = i
+        elif mode == 1:
+            x = x + len({"i": i})
+        elif mode == 2:
+            x = x + len((x, i))
+        elif mode == 3:
+            if i is None:
+                return x
+        elif mode == 4:
+            _keep(i)
+        elif mode == 5:
+            try:
+                return x * 2, h
+            except UnboundLocalError:
+                return x * 3, -1
+        return x, 0
+
+
+def test_an_unassigned_loop_variable_moved_by_host_code_raises_as_in_python() -> None:
+    m = _LastIndexMoved().eval()
+    cm = dycl_jax.convert(m)
+    for mode in range(6):
+        run_all_paths(m, cm, [(torch.ones(3), mode), (torch.tensor([1.0, -1.0]), mode)])
+        x = -torch.ones(3)
+        if mode == 5:  # caught by the forward's own handler
+            assert_same(cm(x, mode), m(x, mode))
+            continue
+        with pytest.raises(UnboundLocalError):
+            m(x, mode)
+        with pytest.raises(UnboundLocalError, match="'i'"):
+            cm(x, mode)
+    assert m.last is not None  # set by the runs where the loop ran, never to a marker
 
 
 SCALE = 2.0

@@ -1,0 +1,322 @@
+"""Sinking: move the region call after an ``if`` into its branches, merged with their last region.
+
+A host ``if`` splits the tensor code around it into regions: in ::
+
+    if _dy.truth(_t_0):
+        x, = _region_1(block, x)          # the block runs
+        masks.append(1)
+    else:
+        x, = _region_2(block, x)          # the block is skipped (a shortcut)
+        masks.append(0)
+    hidden, prob = _region_3(g, hidden, self, x)    # the gate for the next block
+
+every path makes two region calls. Each falls-through branch can instead end with its own copy of
+``_region_3``, traced into the same graph as the branch's last region: one region call per path
+(a SkipNet gate after each block, the halting update after an ACT step's remainder). A branch that
+ends in ``return`` / ``break`` / ``continue`` / ``raise`` never reaches the call and is left alone.
+
+The host statements between the branch's last region and its end are moved after the sunk call,
+so only bookkeeping that cannot see it moves: assignments of names, constants and operators on
+them (no calls) and ``append`` on a list this function made itself, none naming what the call reads
+or writes. A region that writes state outside the function (``effects``) or is staged is never
+merged or moved, and nothing inside a ``try`` or ``with`` moves (a handler could see the
+bookkeeping not yet done when the moved region raises).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+
+from dycl_jax.ir.code import to_ast
+from dycl_jax.ir.program import (
+    Block,
+    Break,
+    CallRegion,
+    Continue,
+    For,
+    If,
+    Program,
+    Region,
+    Return,
+    Simple,
+    Stmt,
+    Try,
+    While,
+    With,
+    walk,
+)
+
+# What a moved host assignment may contain: no calls, lambdas, walrus, subscripts or attributes.
+_PURE_NODES = (
+    ast.Name,
+    ast.Constant,
+    ast.BoolOp,
+    ast.UnaryOp,
+    ast.BinOp,
+    ast.Compare,
+    ast.IfExp,
+    ast.Tuple,
+    ast.expr_context,
+    ast.boolop,
+    ast.unaryop,
+    ast.operator,
+    ast.cmpop,
+)
+
+
+def sink(program: Program) -> Program:
+    """``program`` with each region call that follows an ``if`` moved into the branches that
+    fall through to it, where at least one can merge it with its last region."""
+    if not any(isinstance(s, If) for s in walk(program.body)):
+        return program
+    pass_ = _Pass(program)
+    body = pass_.block(program.body)
+    if not pass_.changed:
+        return program
+    called = {c.region for c in walk(body) if isinstance(c, CallRegion)}
+    staged = {
+        c.region
+        for r in pass_.regions.values()
+        if r.staged is not None
+        for c in walk(r.staged.block)
+        if isinstance(c, CallRegion)
+    }
+    regions = tuple(r for r in pass_.regions.values() if r.name in called | staged)
+    return dataclasses.replace(program, body=body, regions=regions)
+
+
+class _Pass:
+    def __init__(self, program: Program) -> None:
+        self.regions = {r.name: r for r in program.regions}
+        self.fresh_lists = _fresh_lists(program)
+        self.changed = False
+        self.next_id = 1 + max(
+            (int(r.name.rsplit("_", 1)[1]) for r in program.regions if r.name[-1].isdigit()),
+            default=-1,
+        )
+
+    def block(self, block: Block) -> Block:
+        stmts = [self.nested(s) for s in block]
+        out: list[Stmt] = []
+        i = 0
+        while i < len(stmts):
+            s = stmts[i]
+            nxt = stmts[i + 1] if i + 1 < len(stmts) else None
+            if isinstance(s, If) and isinstance(nxt, CallRegion):
+                sunk = self.sunk(s, nxt)
+                if sunk is not None:
+                    out.append(sunk)
+                    self.changed = True
+                    i += 2
+                    continue
+            out.append(s)
+            i += 1
+        return tuple(out)
+
+    def nested(self, s: Stmt) -> Stmt:
+        if isinstance(s, If | While | For):
+            return dataclasses.replace(s, body=self.block(s.body), orelse=self.block(s.orelse))
+        # Inside a try or with, an error raised by the moved region could be caught where the
+        # bookkeeping it moved past has not run yet: left as it is.
+        return s
+
+    # ---- one if and the call after it -----------------------------------------------------------
+
+    def sunk(self, s: If, call: CallRegion) -> If | None:
+        """``s`` with ``call`` moved into its branches, or None where that is not worth it or
+        not sure to be the same."""
+        region = self.regions[call.region]
+        if region.effects or region.staged is not None:
+            return None
+        # per branch: None where it never reaches the call, else where the call merges into
+        # it (the index of its last region call) or -1 (appended at its end)
+        plans: list[int | None] = []
+        for branch in (s.body, s.orelse):
+            if _ends_in_jump(branch):
+                plans.append(None)
+            elif _jumps(branch):
+                return None  # may or may not reach it
+            else:
+                plans.append(self.merge_point(branch, call))
+        if not any(p is not None and p >= 0 for p in plans):
+            return None  # no branch merges: the same calls, only moved
+        body, orelse = (
+            branch if at is None else self.with_call(branch, call, at)
+            for branch, at in zip((s.body, s.orelse), plans)
+        )
+        return dataclasses.replace(s, body=body, orelse=orelse)
+
+    def merge_point(self, branch: Block, call: CallRegion) -> int:
+        """The index of ``branch``'s last region call when ``call`` can be merged into it (the
+        statements after it commute with the call), else -1 (appended at the end)."""
+        touched = {*call.args, *call.outs}
+        for k in range(len(branch) - 1, -1, -1):
+            s = branch[k]
+            if isinstance(s, CallRegion):
+                r = self.regions[s.region]
+                return -1 if r.effects or r.staged is not None else k
+            if not isinstance(s, Simple) or not self.bookkeeping(s, touched):
+                return -1
+        return -1
+
+    def bookkeeping(self, s: Simple, touched: set[str]) -> bool:
+        """``s`` moves past a region call reading and writing ``touched``: it only assigns
+        names from names, constants and operators, or appends such a value to a list this
+        function made, and names nothing in ``touched``."""
+        stmts = to_ast(s.code)
+        if len(stmts) != 1:
+            return False
+        a = stmts[0]
+        names: list[str] = []
+        if isinstance(a, ast.Assign | ast.AugAssign):
+            targets = a.targets if isinstance(a, ast.Assign) else [a.target]
+            if not all(isinstance(t, ast.Name) for t in targets):
+                return False
+            names += [t.id for t in targets if isinstance(t, ast.Name)]
+            values = [a.value]
+        elif (
+            isinstance(a, ast.Expr)
+            and isinstance(a.value, ast.Call)
+            and isinstance(a.value.func, ast.Attribute)
+            and a.value.func.attr == "append"
+            and isinstance(a.value.func.value, ast.Name)
+            and a.value.func.value.id in self.fresh_lists
+            and not a.value.keywords
+        ):
+            names.append(a.value.func.value.id)
+            values = list(a.value.args)
+        else:
+            return False
+        for v in values:
+            for node in ast.walk(v):
+                if not isinstance(node, _PURE_NODES):
+                    return False
+                if isinstance(node, ast.Name):
+                    names.append(node.id)
+        return not (set(names) & touched)
+
+    def with_call(self, branch: Block, call: CallRegion, at: int) -> Block:
+        """``branch`` ending with a copy of ``call``, merged into its region call at index
+        ``at`` (the statements after that one now run after both), or appended where -1."""
+        if at < 0:
+            return (*branch, self.copy(call))
+        last = branch[at]
+        assert isinstance(last, CallRegion)
+        merged = self.merged(self.regions[last.region], self.regions[call.region])
+        new_call = CallRegion(merged.name, merged.live_in, merged.live_out, last.line)
+        return (*branch[:at], new_call, *branch[at + 1 :])
+
+    # ---- regions -----------------------------------------------------------------------------
+
+    def fresh(self) -> str:
+        name = f"_region_{self.next_id}"
+        self.next_id += 1
+        return name
+
+    def copy(self, call: CallRegion) -> CallRegion:
+        r = dataclasses.replace(self.regions[call.region], name=self.fresh())
+        self.regions[r.name] = r
+        return dataclasses.replace(call, region=r.name)
+
+    def merged(self, first: Region, then: Region) -> Region:
+        """One region running ``first``'s statements, then ``then``'s."""
+        live_in = tuple(
+            dict.fromkeys((*first.live_in, *(n for n in then.live_in if n not in first.live_out)))
+        )
+        live_out = tuple(dict.fromkeys((*first.live_out, *then.live_out)))
+        r = Region(
+            name=self.fresh(),
+            body=(*first.body, *then.body),
+            live_in=live_in,
+            live_out=live_out,
+            host_scalars=(first.host_scalars | then.host_scalars) & frozenset(live_in),
+            filename=first.filename,
+            first_line=min(first.first_line, then.first_line),
+            last_line=max(first.last_line, then.last_line),
+            split_reason=then.split_reason,
+            effects=False,
+            read_after=((first.read_after | then.read_after) & frozenset(live_in))
+            - frozenset(live_out),
+        )
+        self.regions[r.name] = r
+        return r
+
+
+def _jumps(block: Block) -> bool:
+    """``block`` may leave by return, break, continue or raise (a loop inside it may break out
+    of itself: that stays inside)."""
+    for s in block:
+        if isinstance(s, Return | Break | Continue) or _raises(s):
+            return True
+        if isinstance(s, If) and (_jumps(s.body) or _jumps(s.orelse)):
+            return True
+        if isinstance(s, While | For) and (
+            any(isinstance(x, Return) or _raises(x) for x in walk(s.body)) or _jumps(s.orelse)
+        ):
+            return True
+        if isinstance(s, With | Try):
+            return True  # (a handler or a context manager may swallow or re-raise)
+    return False
+
+
+def _ends_in_jump(block: Block) -> bool:
+    """Every path through ``block`` leaves it by return, break, continue or raise."""
+    if not block:
+        return False
+    last = block[-1]
+    if isinstance(last, Return | Break | Continue) or _raises(last):
+        return True
+    if isinstance(last, If):
+        return _ends_in_jump(last.body) and _ends_in_jump(last.orelse)
+    return False
+
+
+def _raises(s: Stmt) -> bool:
+    return isinstance(s, Simple) and any(isinstance(a, ast.Raise) for a in to_ast(s.code))
+
+
+def _fresh_lists(program: Program) -> frozenset[str]:
+    """Locals every assignment of which is a new list display (``masks = []``, ``a, b = [],
+    []``) and that are not parameters: no one else holds them."""
+    lists: set[str] = set()
+    other: set[str] = set(program.param_names)
+    for s in walk(program.body):
+        stmts = to_ast(s.code) if isinstance(s, Simple) else []
+        for a in stmts:
+            for node in ast.walk(a):
+                if isinstance(node, ast.Assign):
+                    for t in node.targets:
+                        _classify(t, node.value, lists, other)
+                elif isinstance(node, ast.AugAssign | ast.AnnAssign) and isinstance(
+                    node.target, ast.Name
+                ):
+                    other.add(node.target.id)
+                elif isinstance(node, ast.NamedExpr):
+                    other.add(node.target.id)
+        if isinstance(s, For):
+            for node in ast.walk(ast.parse(s.target, mode="eval")):
+                if isinstance(node, ast.Name):
+                    other.add(node.id)
+        if isinstance(s, CallRegion):
+            other.update(s.outs)
+        if isinstance(s, Try):
+            other.update(h.name for h in s.handlers if h.name)
+    return frozenset(lists - other)
+
+
+def _classify(target: ast.expr, value: ast.expr, lists: set[str], other: set[str]) -> None:
+    if isinstance(target, ast.Name):
+        (lists if isinstance(value, ast.List) else other).add(target.id)
+    elif isinstance(target, ast.Tuple | ast.List):
+        if isinstance(value, ast.Tuple | ast.List) and len(value.elts) == len(target.elts):
+            for t, v in zip(target.elts, value.elts):
+                _classify(t, v, lists, other)
+        else:
+            for node in ast.walk(target):
+                if isinstance(node, ast.Name):
+                    other.add(node.id)
+    else:
+        for node in ast.walk(target):
+            if isinstance(node, ast.Name):
+                other.add(node.id)
