@@ -37,11 +37,12 @@ import numpy as np
 import torch
 
 from dycl_jax import compat
-from dycl_jax.origin import user_class, user_module
+from dycl_jax.origin import foreign, user_class, user_module
 from dycl_jax.portable import plan
 
 _SCALARS = (bool, int, float, str, complex, type(None))
 _MISSING = object()
+_ABSENT = ("absent",)  # a guard's state for an attribute the capture found missing
 # How deep guards compare containers and plain objects by value (a helper object's list of
 # per-layer lists is three levels below the module attribute).
 _DEPTH = 4
@@ -206,7 +207,16 @@ def _state(v: Any, keep: list[Any] | None = None) -> Any:
     if isinstance(v, torch.nn.Module):
         return ("module", id(v))
     if isinstance(v, types.MethodType):  # a new bound-method object on every access
+        if plain_object(v.__self__):  # a helper's method: its fields change without a hook
+            return ("bound", id(v.__func__), _object_state(v.__self__, 0, keep))
         return ("method", id(v.__func__), id(v.__self__))
+    if isinstance(v, functools.partial):  # its arguments, which may be edited in place
+        return (
+            "partial",
+            _state(v.func, keep),
+            tuple(_state(a, keep) for a in v.args),
+            tuple((k, _state(a, keep)) for k, a in sorted(v.keywords.items())),
+        )
     if callable(v) and isinstance(v, types.FunctionType | types.BuiltinFunctionType):
         return ("function", id(v))
     if plain_object(v):
@@ -245,7 +255,7 @@ class Guard:
         try:
             now = self.obj[self.name] if self.item else getattr(self.obj, self.name)
         except (AttributeError, KeyError):
-            return False
+            return self.state is _ABSENT
         if now is self.value and self._identity:  # type: ignore[attr-defined]
             return True  # the common case: the very same immutable value, module or function
         return _state(now) == self.state
@@ -617,36 +627,133 @@ def mode_guards(modes: frozenset[str]) -> list[Guard]:
     ]
 
 
-def global_guards(fn: Any) -> list[Guard]:
+def global_guards(fn: Any, read: Iterable[Guard] = (), values: tuple[Any, ...] = ()) -> list[Guard]:
     """Guards on the module-level globals a region function names (a threshold constant, a
     config dict or object, a mask tensor): what they hold is baked into a capture like an
-    attribute. A user class named there is guarded on the class attributes the code names."""
+    attribute. A user class named there is guarded on the class attributes the code names.
+    So are the globals of the user's code the capture may have run inside the region: the
+    methods of the modules it ``read`` attributes of (``forward`` among them: every module called
+    has its ``forward`` read) and of the plain objects among ``values`` (``self.helper`` reading
+    ``SCALE``), and the user's functions any of these call."""
     out = []
-    ns = getattr(fn, "__globals__", {})
-    names = _code_names(fn)
-    for mode in sorted(names & _MODE_NAMES):
+    for mode in sorted(_code_names(fn) & _MODE_NAMES):
         v = getattr(_MODES, mode)
         out.append(Guard(_MODES, mode, ("value", (bool, v)), v))
-    for name in sorted(names):
-        try:
-            v = ns[name]  # a loader.Namespace reads the user's module globals live
-        except KeyError:
+    todo = [fn, *_reached_methods(read, fn, values)]
+    done: set[int] = set()
+    guarded: set[tuple[int, str]] = set()
+    while todo:
+        f = todo.pop()
+        if id(f) in done:
             continue
-        if isinstance(v, type):
-            if user_class(v):
-                out.extend(_class_guards(v, names))
-            continue
-        if isinstance(v, types.ModuleType):
-            if user_module(v):  # helpers.act_fn: the user's module attributes the code names
-                for attr in sorted(names & set(vars(v))):
-                    x = vars(v)[attr]
-                    if not isinstance(x, types.ModuleType | type):
-                        out.extend(_guard_on(v, attr, x))
-            continue
-        # a function a region calls (traced into it) is guarded by identity: rebinding the
-        # global (act = torch.sigmoid) recaptures
-        out.extend(_guard_on(ns, name, v, item=True))
+        done.add(id(f))
+        ns = getattr(f, "__globals__", {})
+        names = _code_names(f)
+        for name in sorted(names):
+            try:
+                v = ns[name]  # a loader.Namespace reads the user's module globals live
+            except KeyError:
+                continue
+            if (id(ns), name) in guarded:
+                continue
+            guarded.add((id(ns), name))
+            if isinstance(v, type):
+                if user_class(v):
+                    out.extend(_class_guards(v, names))
+                continue
+            if isinstance(v, types.ModuleType):
+                if user_module(v):  # helpers.act_fn: the user's module attributes the code names
+                    for attr in sorted(names & set(vars(v))):
+                        x = vars(v)[attr]
+                        if not isinstance(x, types.ModuleType | type):
+                            out.extend(_guard_on(v, attr, x))
+                continue
+            # a function a region calls (traced into it) is guarded by identity: rebinding the
+            # global (act = torch.sigmoid) recaptures; the user's own is followed for its globals
+            out.extend(_guard_on(ns, name, v, item=True))
+            if isinstance(v, types.FunctionType) and not foreign(v):
+                todo.append(v)
     return out
+
+
+def _reached_methods(
+    read: Iterable[Guard], fn: Any, values: tuple[Any, ...]
+) -> list[types.FunctionType]:
+    """The user's methods a region running ``fn`` may have called: those of the classes of the
+    modules whose attributes it ``read`` (or read as submodules) and of the plain objects and
+    modules among ``values``, by name from ``fn`` and ``forward``, and those they name in turn.
+    Installed packages' code is left out (its globals are its own business, and guarding them
+    costs every call)."""
+    objects = [*values]
+    for g in read:
+        objects.append(g.obj)
+        if g.state[0] == "module":
+            objects.append(g.value)
+    classes: dict[int, type] = {}
+    for v in objects:
+        if isinstance(v, torch.nn.Module) or plain_object(v):
+            for c in type(v).__mro__:
+                if user_class(c) and c is not torch.nn.Module:
+                    classes[id(c)] = c
+    out = []
+    for name in _method_closure(classes.values(), _code_names(fn) | {"forward"}):
+        for c in classes.values():
+            f = vars(c).get(name)
+            f = getattr(f, "__func__", f)
+            if isinstance(f, types.FunctionType) and not foreign(f):
+                out.append(f)
+    return out
+
+
+class _ModuleTree:
+    """A model's submodule structure as a guard reads it (``structure``): which module object
+    sits under each name of each module's ``_modules``, with its type. A parameter-free layer
+    swapped into an ``nn.Sequential`` (``seq[1] = nn.Tanh()``) or appended to it changes no
+    attribute any capture read; this sees it. Computed once per structure epoch (every such
+    change moves it)."""
+
+    __slots__ = ("_at", "_modules", "_structure", "root")
+
+    def __init__(self, root: torch.nn.Module) -> None:
+        self.root = root
+        self._at = -1
+        self._structure = ""
+        self._modules: tuple[Any, ...] = ()
+
+    @property
+    def structure(self) -> str:
+        if self._at != _EPOCH[0]:
+            parts = []
+            mods = tuple(self.root.modules())
+            for m in mods:
+                parts.append(f"{id(m)}:{type(m).__qualname__}(")
+                for k, c in m._modules.items():
+                    parts.append(f"{k}={id(c)},")
+                parts.append(")")
+            self._structure = "".join(parts)
+            self._modules = mods  # alive while their ids are in the text
+            self._at = _EPOCH[0]
+        return self._structure
+
+
+_TREES: weakref.WeakKeyDictionary[Any, _ModuleTree] = weakref.WeakKeyDictionary()
+
+
+def structure_guard(root: torch.nn.Module | None) -> list[Guard]:
+    """A guard on ``root``'s submodule structure (see _ModuleTree), checked when the structure
+    epoch moves."""
+    if root is None:
+        return []
+    tree = _TREES.get(root)
+    if tree is None:
+        tree = _TREES[root] = _ModuleTree(root)
+    now = tree.structure
+    return [Guard(tree, "structure", ("value", (str, now)), now, builtin=True, keep=tree._modules)]
+
+
+def brings_modules(g: Guard) -> bool:
+    """A failed guard ``g`` means other modules (with their own parameters) may run now."""
+    return g.state[0] == "module" or isinstance(g.obj, _ModuleTree)
 
 
 def object_guards(values: tuple[Any, ...], fn: Any) -> list[Guard]:
@@ -776,7 +883,14 @@ def record(
             if id(obj) not in watched or name.startswith("_"):
                 raise
             # submodules, parameters and buffers live in nn.Module's own dicts
-            value = type(obj).__getattr__(obj, name)
+            try:
+                value = type(obj).__getattr__(obj, name)
+            except AttributeError:
+                # `hasattr(self, "bias_shift")`: the attribute's absence is baked in too
+                if threading.get_ident() == me and (id(obj), name) not in first:
+                    first.add((id(obj), name))
+                    found.append(Guard(obj, name, _ABSENT, _MISSING))
+                raise
         if (
             id(obj) in watched
             and not name.startswith("_")  # torch's own bookkeeping (hooks, flags)

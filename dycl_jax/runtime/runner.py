@@ -321,7 +321,7 @@ class RegionRunner:
                     self.name,
                     ", ".join(map(str, failed)),
                 )
-                if any(g.state[0] == "module" for g in failed):
+                if any(guards.brings_modules(g) for g in failed):
                     self.session.rebuild()  # a swapped submodule brings its own parameters
             s = self.session
             n = len(values) - len(self.state)
@@ -367,9 +367,10 @@ class RegionRunner:
             state = {(id(o), a) for o, a in self.state}  # inputs already, keyed by value
             entry_guards = (
                 tuple(g for g in read if (id(g.obj), g.name) not in state)
-                + tuple(guards.global_guards(self.fn))
+                + tuple(guards.global_guards(self.fn, read, values))
                 + tuple(guards.mode_guards(captured.modes))
                 + tuple(guards.class_guards(s.root, self.fn))
+                + tuple(guards.structure_guard(s.root))
                 + tuple(guards.object_guards(values, self.fn))
             )
             s.stats.capture_seconds += captured.seconds

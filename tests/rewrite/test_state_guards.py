@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import enum
+import functools
 import types
 import typing
 from typing import Any
@@ -647,3 +648,92 @@ def test_an_equal_value_read_again_does_not_recompile() -> None:
     compiles = cm.stats.compiles
     _check(m, cm, xs)
     assert cm.stats.compiles == compiles
+
+
+SCALE = 2.0
+SHIFT = 0.5
+LIMIT = 1
+
+
+def _shifted(x):
+    return x + SHIFT  # a global read one call further down
+
+
+class _ScaledBlock(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.lin(x) * SCALE  # a submodule's forward, traced into the caller's region
+
+
+class GlobalsInCallees(nn.Module):
+    """Module globals read only by code a region runs, never by the region's own statements: a
+    helper method, a submodule's forward in a ModuleList, and a free function."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(_ScaledBlock() for _ in range(2))
+
+    def helper(self, x):
+        global LIMIT  # a read-only declaration
+        return x[:, :LIMIT].sum(-1, keepdim=True) + _shifted(x)
+
+    def forward(self, x):
+        for b in self.blocks:
+            x = b(x)
+        y = self.helper(x)
+        return y if y.sum() > 0 else -y
+
+
+def test_globals_read_by_methods_submodules_and_functions_a_region_runs_are_followed() -> None:
+    global SCALE, SHIFT, LIMIT
+    torch.manual_seed(0)
+    m = GlobalsInCallees().eval()
+    cm = dycl_jax.convert(m)
+    xs = _xs()
+    _check(m, cm, xs)
+    saved = SCALE, SHIFT, LIMIT
+    try:
+        for scale, shift, limit in ((-3.0, 0.5, 1), (-3.0, -4.0, 1), (-3.0, -4.0, 3)):
+            SCALE, SHIFT, LIMIT = scale, shift, limit
+            _check(m, cm, xs)
+    finally:
+        SCALE, SHIFT, LIMIT = saved
+    _check(m, cm, xs)
+
+
+class _Scaler:
+    def __init__(self, k: float) -> None:
+        self.k = k
+
+    def __call__(self, t):  # type: ignore[no-untyped-def]
+        return t * self.k
+
+
+class BoundMethodAndPartial(nn.Module):
+    """A bound method of a helper object and a functools.partial held as attributes: the
+    helper's field and the partial's keywords are edited in place after convert."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.helper = _Scaler(3.0)
+        self.fn = self.helper.__call__
+        self.act = functools.partial(torch.nn.functional.leaky_relu, negative_slope=0.1)
+
+    def forward(self, x):
+        y = self.act(self.fn(x))
+        return y if y.sum() > 0 else y * 2
+
+
+def test_bound_methods_of_helpers_and_partials_edited_in_place_are_followed() -> None:
+    torch.manual_seed(0)
+    m = BoundMethodAndPartial().eval()
+    cm = dycl_jax.convert(m)
+    xs = _xs()
+    _check(m, cm, xs)
+    m.helper.k = -2.0
+    _check(m, cm, xs)
+    m.act.keywords["negative_slope"] = 0.7
+    _check(m, cm, xs)
