@@ -208,6 +208,34 @@ _MODULE_WALKS = frozenset({"children", "named_children", "modules", "named_modul
 # Standard-library modules of pure functional tools (their classes build lazy iterators).
 _FUNCTIONAL_MODULES = frozenset({"itertools", "functools", "operator"})
 
+# Standard-library functions that compute a result from their arguments and change nothing
+# (by module, as the function reports it): the in-place operators, insort and the heap
+# mutators are not among them.
+_PURE_STDLIB = {
+    "_functools": frozenset({"reduce"}),
+    "functools": frozenset({"reduce"}),
+    "heapq": frozenset({"nlargest", "nsmallest", "merge"}),
+    "_bisect": frozenset({"bisect", "bisect_left", "bisect_right"}),
+    "bisect": frozenset({"bisect", "bisect_left", "bisect_right"}),
+}
+
+
+def _pure_stdlib(fobj: Any) -> bool:
+    if not isinstance(fobj, types.FunctionType | types.BuiltinFunctionType):
+        return False
+    module = getattr(fobj, "__module__", None) or ""
+    name = getattr(fobj, "__name__", "")
+    if module in ("_operator", "operator"):
+        return not name.startswith(("i", "set", "del")) or name in (
+            "index",
+            "indexOf",
+            "is_",
+            "is_not",
+            "inv",
+            "invert",
+        )
+    return name in _PURE_STDLIB.get(module, ())
+
 
 def _model_method(fn: Any, owner: Any) -> bool:
     """A method of one of the model's own layers defined in an installed package (a
@@ -783,6 +811,16 @@ class Typer:
             ):
                 self._refuse_tensor_constructor(fobj, node)
             return CallKind.PURE
+        if _pure_stdlib(fobj):
+            # functools.reduce(torch.maximum, feats), heapq.nlargest(k, rows, key=torch.norm):
+            # Python over tensors, traced like the code around it (on the host, the callable
+            # would get arrays PyTorch does not know)
+            args = (*node.args, *(k.value for k in node.keywords))
+            return (
+                CallKind.TRACE
+                if any(self.kind(a).kind == Kind.TENSOR or self.reads_tensor(a) for a in args)
+                else CallKind.PURE
+            )
         if library_origin(fobj) == "stdlib":
             return CallKind.EFFECT  # logging, warnings, time, ...: run on the host every call
         return CallKind.TRACE

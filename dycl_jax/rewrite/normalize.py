@@ -457,10 +457,15 @@ class Normalizer:
             func = e2.func
             if isinstance(func, ast.Attribute):
                 func = ast.Attribute(self.as_host(func.value), func.attr, ast.Load())
+            iterated = self._iterated_positions(e2)
+            args = [self._host_arg(_materialized(a)) for a in e2.args]
+            for i in iterated:
+                if self._is_tensor(e2.args[i]):  # list(x): its items as tensors (see rows)
+                    args[i] = _runtime_call("rows", args[i])
             return ast.copy_location(
                 ast.Call(
                     func,
-                    [self._host_arg(_materialized(a)) for a in e2.args],
+                    args,
                     [ast.keyword(k.arg, self.as_host(k.value)) for k in e2.keywords],
                 ),
                 e2,
@@ -986,6 +991,14 @@ class Normalizer:
             trace = False  # `a = b` moves a reference: a host assignment, not a region
         if not trace and self.place.has_host_atom(new):
             new = _map_targets(new, self._host_target)
+        if (
+            not trace
+            and isinstance(new, ast.Assign)
+            and any(isinstance(t, ast.Tuple | ast.List) for t in new.targets)
+            and value is not None
+            and self._is_tensor(value)
+        ):  # `a, b = x` on the host iterates x: its items as tensors (see rows)
+            new = ast.copy_location(ast.Assign(new.targets, _runtime_call("rows", new.value)), new)
         self._emit(new, s, trace=trace)
 
     def _tensor_entry(self, t: ast.expr) -> bool:
