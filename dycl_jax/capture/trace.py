@@ -18,6 +18,7 @@ import collections
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import os
 import sys
 import traceback
@@ -250,6 +251,9 @@ def _key(k: Any) -> Any:
     return k
 
 
+_KEY_WRAPPER = type(functools.cmp_to_key(lambda a, b: 0)(None))
+
+
 def _holds_tensor(
     value: Any,
     depth: int = 0,
@@ -277,6 +281,10 @@ def _holds_tensor(
         children = [(f"closure variable {n}", _cell(c)) for n, c in zip(names, cells)]
     elif isinstance(value, types.MethodType | types.BuiltinMethodType | types.MethodWrapperType):
         children = [(".__self__", getattr(value, "__self__", None))]  # a tensor's bound method
+    elif isinstance(value, functools.partial):
+        children = [(".func", value.func), (".args", value.args), (".keywords", value.keywords)]
+    elif type(value) is _KEY_WRAPPER:  # functools.cmp_to_key(cmp)(t): the item it compares
+        children = [(".obj", getattr(value, "obj", None))]
     elif isinstance(value, BaseException):
         children = [(f".args[{i}]", v) for i, v in enumerate(value.args)]
         children += [(f".{k}", v) for k, v in vars(value).items()]

@@ -451,14 +451,18 @@ class Normalizer:
         e2 = self.lift(e)
         if isinstance(e2, ast.Name) or not self.typer.reads_tensor(e2):
             return e2
-        if isinstance(e2, ast.Call) and self._iterates(e2):
+        if isinstance(e2, ast.Call) and self._iterates(e2) and not getattr(e, "_dy_drained", 0):
             # enumerate(hs) / zip(a, b) / d.items(): the iterator is made on the host over the
             # containers regions produced (made in a region, it would be a capture constant).
             func = e2.func
             if isinstance(func, ast.Attribute):
                 func = ast.Attribute(self.as_host(func.value), func.attr, ast.Load())
             iterated = self._iterated_positions(e2)
-            args = [self._host_arg(_materialized(a)) for a in e2.args]
+            consumed = self._consumed_positions(e2)
+            args = [
+                self._host_arg(self._drained(a) if i in consumed else _materialized(a))
+                for i, a in enumerate(e2.args)
+            ]
             for i in iterated:
                 if self._is_tensor(e2.args[i]):  # list(x): its items as tensors (see rows)
                     args[i] = _runtime_call("rows", args[i])
@@ -654,7 +658,7 @@ class Normalizer:
             show = self._shown if self._displays(e) else self._host_arg
             consumed = self._consumed_positions(e)
             # max(h(x).max() for h in heads): the generator as a list a region can return
-            args = [show(_materialized(a) if i in consumed else a) for i, a in enumerate(e.args)]
+            args = [show(self._drained(a) if i in consumed else a) for i, a in enumerate(e.args)]
             if (
                 isinstance(e.func, ast.Attribute)
                 and isinstance(func, ast.Attribute)
@@ -841,7 +845,7 @@ class Normalizer:
             return None
         seq = self._temp(self.typer.kind(e.args[0]) if len(e.args) == 1 else TENSOR_ABS)
         items = (
-            self.as_host(_materialized(e.args[0]))
+            self.as_host(self._drained(e.args[0]))
             if len(e.args) == 1
             else self.as_host(ast.copy_location(ast.Tuple(list(e.args), ast.Load()), e))
         )
@@ -1334,6 +1338,25 @@ class Normalizer:
 
     def _is_tensor(self, e: ast.expr) -> bool:
         return self.typer.kind(e).kind == Kind.TENSOR
+
+    def _drained(self, a: ast.expr) -> ast.expr:
+        """An argument a builtin iterates to the end, as a list a region can compute and
+        return: a generator expression as the list comprehension, a lazy iterator
+        (``map(self.head, xs)``, ``filter``, ``itertools.takewhile``) inside ``list(...)`` (the
+        iterator object itself would leave the region unread)."""
+        if isinstance(a, ast.GeneratorExp):
+            return _materialized(a)
+        if isinstance(a, ast.Call):
+            cands = self.typer.callee_objects(a.func) or ()
+            if cands and all(
+                c in (map, filter)
+                or (isinstance(c, type) and getattr(c, "__module__", "") == "itertools")
+                for c in cands
+            ):
+                drained = ast.copy_location(_builtin_call("list", a), a)
+                drained._dy_drained = True  # type: ignore[attr-defined] # computed whole
+                return drained
+        return a
 
     def _iterated(self, e: ast.expr) -> ast.expr:
         """A host loop's iterable: a tensor (also one that enumerate, zip or reversed walk) is

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import itertools
 
 import torch
 import torch.nn as nn
@@ -51,6 +52,32 @@ class ReduceOverTensors(nn.Module):
 def test_functional_standard_library_tools_over_tensors_match_eager() -> None:
     torch.manual_seed(0)
     m = ReduceOverTensors().eval()
+    cm = dycl_jax.convert(m)
+    g = torch.Generator().manual_seed(0)
+    for s in (1.0, -1.0, 4.0):
+        x = torch.randn(4, 3, generator=g) * s
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
+
+
+class LazyIterators(nn.Module):
+    """map / filter / itertools iterators over tensors consumed by list, min, sum, sorted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Linear(3, 3)
+
+    def forward(self, x):
+        outs = torch.stack(list(map(self.head, x.unbind(0))))
+        low = min(map(torch.norm, x.unbind(0)))
+        total = sum(filter(lambda t: t.shape[0] == 3, x.unbind(0)))
+        firsts = sorted(itertools.islice(x.unbind(0), 2), key=lambda t: t.sum().item())
+        return outs, low, total, torch.stack(firsts)
+
+
+def test_lazy_iterators_over_tensors_consumed_by_builtins_match_eager() -> None:
+    torch.manual_seed(0)
+    m = LazyIterators().eval()
     cm = dycl_jax.convert(m)
     g = torch.Generator().manual_seed(0)
     for s in (1.0, -1.0, 4.0):
