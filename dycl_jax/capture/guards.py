@@ -275,6 +275,8 @@ class Guard:
 
     def __str__(self) -> str:
         owner = "global" if self.item else type(self.obj).__name__
+        if self.state is _ABSENT:
+            return f"{owner}.{self.name} (was not set)"
         return f"{owner}.{self.name} (was {self.value!r:.60})"
 
 
@@ -523,6 +525,10 @@ def install_structure_watch() -> None:
     for name in ("register_buffer", "register_parameter", "register_module", "add_module"):
         # (around __setattr__: HF's rotary embeddings grow their cos/sin caches in forward)
         setattr(torch.nn.Module, name, _moving_epoch(getattr(torch.nn.Module, name)))
+    for cls in _CONTAINERS:  # edits that write _modules directly (insert, clear, ...)
+        for name in ("insert", "clear", "pop", "__delitem__", "extend", "append", "update"):
+            if name in vars(cls):
+                setattr(cls, name, _moving_container(vars(cls)[name]))
 
     from torch.nn.modules import module as torch_module
 
@@ -542,6 +548,17 @@ def hook_epoch() -> int:
 
 
 _HOOK_EPOCH = [0]
+
+
+def _moving_container(edit: Any) -> Any:
+    @functools.wraps(edit)
+    def edited(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return edit(self, *args, **kwargs)
+        finally:
+            _EPOCH[0] += 1
+
+    return edited
 
 
 def _moving_epoch(register: Any) -> Any:
@@ -705,12 +722,17 @@ def _reached_methods(
     return out
 
 
+# Modules whose code reaches their children through ``_modules`` (iteration, indexing), which
+# no attribute read records; other modules' submodules are read as attributes (guarded).
+_CONTAINERS = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
+
+
 class _ModuleTree:
-    """A model's submodule structure as a guard reads it (``structure``): which module object
-    sits under each name of each module's ``_modules``, with its type. A parameter-free layer
-    swapped into an ``nn.Sequential`` (``seq[1] = nn.Tanh()``) or appended to it changes no
-    attribute any capture read; this sees it. Computed once per structure epoch (every such
-    change moves it)."""
+    """A model's containers as a guard reads them (``structure``): which module object sits
+    under each name of each ``nn.Sequential`` / ``ModuleList`` / ``ModuleDict``, with its
+    type. A parameter-free layer swapped into a container (``seq[1] = nn.Tanh()``) or appended
+    to it changes no attribute any capture read; this sees it. Computed once per structure
+    epoch (every such change moves it)."""
 
     __slots__ = ("_at", "_modules", "_structure", "root")
 
@@ -726,10 +748,11 @@ class _ModuleTree:
             parts = []
             mods = tuple(self.root.modules())
             for m in mods:
-                parts.append(f"{id(m)}:{type(m).__qualname__}(")
-                for k, c in m._modules.items():
-                    parts.append(f"{k}={id(c)},")
-                parts.append(")")
+                if isinstance(m, _CONTAINERS):
+                    parts.append(f"{id(m)}(")
+                    for k, c in m._modules.items():
+                        parts.append(f"{k}={id(c)}:{type(c).__qualname__},")
+                    parts.append(")")
             self._structure = "".join(parts)
             self._modules = mods  # alive while their ids are in the text
             self._at = _EPOCH[0]

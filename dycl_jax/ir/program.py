@@ -211,6 +211,9 @@ class Region:
     # Live-ins read after the region that it does not hand back (assumed unchanged by it): a
     # capture that finds one of them written in place is refused (see RegionRunner).
     read_after: frozenset[str] = frozenset()
+    # Indices into ``body`` where a region merged into this one starts (``ir.sink``): a statement
+    # there that raises in PyTorch raises the same as it would have in its own region.
+    joins: tuple[int, ...] = ()
 
     @property
     def span(self) -> str:

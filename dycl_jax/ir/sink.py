@@ -15,6 +15,9 @@ every path makes two region calls. Each falls-through branch can instead end wit
 (a SkipNet gate after each block, the halting update after an ACT step's remainder). A branch that
 ends in ``return`` / ``break`` / ``continue`` / ``raise`` never reaches the call and is left alone.
 
+If the sunk region's first statement raises (a shape error), PyTorch's own exception is raised
+as before: only local bookkeeping was moved past it, and nothing inside ``try`` / ``with`` moves.
+
 The host statements between the branch's last region and its end are moved after the sunk call,
 so only bookkeeping that cannot see it moves: assignments of names, constants and operators on
 them (no calls) and ``append`` on a list this function made itself, none naming what the call reads
@@ -238,6 +241,7 @@ class _Pass:
             effects=False,
             read_after=((first.read_after | then.read_after) & frozenset(live_in))
             - frozenset(live_out),
+            joins=(*first.joins, len(first.body), *(len(first.body) + j for j in then.joins)),
         )
         self.regions[r.name] = r
         return r
@@ -277,46 +281,80 @@ def _raises(s: Stmt) -> bool:
 
 
 def _fresh_lists(program: Program) -> frozenset[str]:
-    """Locals every assignment of which is a new list display (``masks = []``, ``a, b = [],
-    []``) and that are not parameters: no one else holds them."""
-    lists: set[str] = set()
-    other: set[str] = set(program.param_names)
+    """Locals that hold a list no one else can reach: assigned only as ``name = [...]`` (one
+    target) and otherwise only appended to, measured with ``len``, indexed, iterated or
+    returned, in host statements and in every region's statements alike. Anything else (another
+    name bound to it, ``self.trace = masks``, a dict or tuple holding it, a call taking it) lets
+    code that reads it under another name see an append, so it is not one."""
+    texts: list[str] = []
     for s in walk(program.body):
-        stmts = to_ast(s.code) if isinstance(s, Simple) else []
-        for a in stmts:
-            for node in ast.walk(a):
-                if isinstance(node, ast.Assign):
-                    for t in node.targets:
-                        _classify(t, node.value, lists, other)
-                elif isinstance(node, ast.AugAssign | ast.AnnAssign) and isinstance(
-                    node.target, ast.Name
-                ):
-                    other.add(node.target.id)
-                elif isinstance(node, ast.NamedExpr):
-                    other.add(node.target.id)
-        if isinstance(s, For):
-            for node in ast.walk(ast.parse(s.target, mode="eval")):
-                if isinstance(node, ast.Name):
+        if isinstance(s, Simple):
+            texts.append(s.code.text)
+        elif isinstance(s, If | While):
+            texts.append(s.test)
+        elif isinstance(s, For):
+            texts += [f"{s.target} = None", s.iter]
+        elif isinstance(s, With):
+            texts.append(s.items)
+        elif isinstance(s, Return) and s.value is not None:
+            texts.append(f"return {s.value}")
+        elif isinstance(s, CallRegion):  # (what it does with its arguments: its statements)
+            texts.append(f"{', '.join(s.outs) or '_'} = None")
+        elif isinstance(s, Try):
+            texts += [f"{h.name} = None" for h in s.handlers if h.name]
+    for r in program.regions:
+        texts += [c.text for c in r.body]
+    candidates: set[str] = set()
+    other: set[str] = set(program.param_names)
+    trees = []
+    for text in texts:
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            return frozenset()  # a statement this cannot read: trust none
+        trees.append(tree)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.List)
+            ):
+                candidates.add(node.targets[0].id)
+    for tree in trees:
+        parents = {id(c): p for p in ast.walk(tree) for c in ast.iter_child_nodes(p)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id in candidates:
+                if not _private_use(node, parents):
                     other.add(node.id)
-        if isinstance(s, CallRegion):
-            other.update(s.outs)
-        if isinstance(s, Try):
-            other.update(h.name for h in s.handlers if h.name)
-    return frozenset(lists - other)
+            elif isinstance(node, ast.Global | ast.Nonlocal):
+                other.update(node.names)
+            elif isinstance(node, ast.arg):
+                other.add(node.arg)
+    return frozenset(candidates - other)
 
 
-def _classify(target: ast.expr, value: ast.expr, lists: set[str], other: set[str]) -> None:
-    if isinstance(target, ast.Name):
-        (lists if isinstance(value, ast.List) else other).add(target.id)
-    elif isinstance(target, ast.Tuple | ast.List):
-        if isinstance(value, ast.Tuple | ast.List) and len(value.elts) == len(target.elts):
-            for t, v in zip(target.elts, value.elts):
-                _classify(t, v, lists, other)
-        else:
-            for node in ast.walk(target):
-                if isinstance(node, ast.Name):
-                    other.add(node.id)
-    else:
-        for node in ast.walk(target):
-            if isinstance(node, ast.Name):
-                other.add(node.id)
+def _private_use(node: ast.Name, parents: dict[int, ast.AST]) -> bool:
+    """A use of a list's name that gives no one else the list (see _fresh_lists)."""
+    parent = parents.get(id(node))
+    if isinstance(node.ctx, ast.Store):
+        # only `name = [...]` (the region call outputs and loop targets are other bindings)
+        return (
+            isinstance(parent, ast.Assign)
+            and len(parent.targets) == 1
+            and parent.targets[0] is node
+            and isinstance(parent.value, ast.List)
+        )
+    if not isinstance(node.ctx, ast.Load):
+        return False
+    if isinstance(parent, ast.Attribute) and parent.attr == "append":
+        return isinstance(parents.get(id(parent)), ast.Call)
+    if isinstance(parent, ast.Subscript) and parent.value is node:
+        return True
+    if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name):
+        return parent.func.id in ("len", "sum", "max", "min", "any", "all")
+    if isinstance(parent, ast.For | ast.comprehension) and parent.iter is node:
+        return True
+    return isinstance(parent, ast.Return) or (
+        isinstance(parent, ast.Tuple) and isinstance(parents.get(id(parent)), ast.Return)
+    )

@@ -193,7 +193,17 @@ def _loads(node: ast.AST, out: list[str]) -> None:
         return
     if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
         out.append(node.id)
-    for child in ast.iter_child_nodes(node):
+    # what Python may not evaluate: the arms of `a if c else b`, the operands of `and` / `or`
+    # after the first, the comparisons of a chain after the first
+    if isinstance(node, ast.IfExp):
+        children: list[ast.AST] = [node.test]
+    elif isinstance(node, ast.BoolOp):
+        children = [*node.values[:1]]
+    elif isinstance(node, ast.Compare):
+        children = [node.left, *node.comparators[:1]]
+    else:
+        children = list(ast.iter_child_nodes(node))
+    for child in children:
         _loads(child, out)
 
 

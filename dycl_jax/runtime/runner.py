@@ -202,6 +202,14 @@ def _state_as_torch(attrs: Iterable[tuple[Any, str]]) -> Iterator[None]:
             plan.refill(c, io.from_torch(c))
 
 
+def _registered(o: Any, a: str) -> bool:
+    """``o.a`` is a submodule, parameter or buffer: read through ``nn.Module.__getattr__``
+    (guarded as such when a capture reads it), never from ``o.__dict__`` where region state
+    is passed (``self.cur = self.b`` in forward points at another submodule)."""
+    d = getattr(o, "__dict__", {})
+    return any(a in d.get(t, ()) for t in ("_modules", "_parameters", "_buffers"))
+
+
 def _holds_arrays(v: Any) -> bool:
     return any(
         isinstance(x, jax.Array | np.ndarray) or (type(x) in (tuple, list) and _holds_arrays(x))
@@ -260,7 +268,14 @@ class RegionRunner:
         self.span = region.span
         self.read_after = region.read_after
         self.location = SourceLocation(region.filename, region.first_line)
-        self.first_statement_lines = region.body[0].lines if region.body else ()
+        # where PyTorch's own exception may be raised (see _as_pytorch): the first statement,
+        # and the first of each region merged into this one
+        self.first_statement_lines = tuple(
+            line
+            for i in (0, *region.joins)
+            if i < len(region.body)
+            for line in region.body[i].lines
+        )
         self.session = session
         self.program = program
         # The session's state attributes (see Session.state_attrs) this region's captures read:
@@ -270,7 +285,7 @@ class RegionRunner:
         # object itself (a defaultdict read would add a key to it).
         text = "\n".join(c.text for c in region.body)
         self.state: list[tuple[Any, str]] = [
-            (o, a) for o, a in session.state_attrs if f".{a}" in text
+            (o, a) for o, a in session.state_attrs if f".{a}" in text and not _registered(o, a)
         ]
         self.cache: dict[tuple[Any, ...], _Entry] = {}
         # Every entry with guards, per key (the cache holds the one last used).
@@ -322,7 +337,7 @@ class RegionRunner:
                     ", ".join(map(str, failed)),
                 )
                 if any(guards.brings_modules(g) for g in failed):
-                    self.session.rebuild()  # a swapped submodule brings its own parameters
+                    self.session.reread_structure()  # a swapped submodule's own parameters
             s = self.session
             n = len(values) - len(self.state)
             self._check_opaque_inputs(values[:n])
@@ -337,10 +352,12 @@ class RegionRunner:
                 if self._learn_state(seen):
                     return self._compile_with_state(values[:n])
                 if isinstance(e, DataDependentError):
+                    # (inside a function defined in forward, which dycl_jax does not split: said
+                    # so, and PyTorch runs the region all the same)
                     err = self._in_local_def(e)
-                    if err is not e or isinstance(self, StagedRunner):
+                    if isinstance(self, StagedRunner):
                         raise err from None
-                    return self._eager_entry(key, values, self._without_state(n), e)
+                    return self._eager_entry(key, values, self._without_state(n), err)
                 if isinstance(e, _PYTORCH_RUNS) and not isinstance(self, StagedRunner):
                     self._no_traced_values_left(e)
                     return self._eager_entry(key, values, self._without_state(n), e)
@@ -575,7 +592,9 @@ class RegionRunner:
         new = [
             (o, a)
             for o, a in state
-            if (id(o), a) not in known and any(r is o and n == a for r, n in read)
+            if (id(o), a) not in known
+            and not _registered(o, a)
+            and any(r is o and n == a for r, n in read)
         ]
         if not new:
             return False

@@ -142,6 +142,12 @@ class Session:
         logger.info("module tree changed since the last call: parameters re-read")
         return True
 
+    def reread_structure(self) -> None:
+        """After a guard saw another submodule in a place (``self.cur = self.b`` in forward, a
+        module swapped in mid-call): the tree's tensors re-read, compiled regions kept where
+        they are the same tensors (see _structure_changed)."""
+        self._structure_changed()
+
     def _storage_swapped(self) -> bool:
         """Whether a parameter or buffer now holds other storage than its detached alias reads
         (``Tensor.set_``): the aliases must be taken again."""

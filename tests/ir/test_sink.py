@@ -5,6 +5,7 @@ append to a list someone else holds) or a branch may leave early."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn as nn
 
@@ -167,3 +168,66 @@ def test_bookkeeping_that_the_next_region_reads_stays_before_it() -> None:
     for m in (BookkeepingTheCallReads().eval(), AppendToAHeldList().eval()):
         cm = dycl_jax.convert(m)
         assert len(run_all_paths(m, cm, _inputs(12))) >= 2
+
+
+class AppendSeenUnderAnotherName(nn.Module):
+    """The appended list is also reachable as ``hist`` / ``self.trace`` / a dict entry, which the
+    next region reads: the append must stay before it."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.how = how
+
+    def forward(self, x):
+        masks = []
+        if self.how == "alias":
+            hist = masks
+        elif self.how == "self":
+            self.trace = masks
+            hist = self.trace
+        else:
+            hist = {"m": masks}["m"]
+        for _ in range(3):
+            if x.sum() > 0:
+                x = torch.tanh(self.a(x))
+                masks.append(1)
+            else:
+                x = x * 0.5
+                masks.append(0)
+            x = x + len(hist)
+        return x
+
+
+class ShapeErrorAfterTheIf(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+
+    def forward(self, x):
+        steps = []
+        if x.sum() > 0:
+            x = self.a(x)
+            steps.append(1)
+        else:
+            x = -x
+            steps.append(0)
+        return x.view(3, -1), steps  # raises for 4 elements, as in eager
+
+
+def test_an_append_the_next_region_can_see_is_not_moved_past_it() -> None:
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    xs = [(torch.randn(1, 4, generator=g) * s,) for s in (1.0, -1.0, 3.0, -3.0)]
+    for how in ("alias", "self", "dict"):
+        m = AppendSeenUnderAnotherName(how).eval()
+        cm = dycl_jax.convert(m)
+        assert len(run_all_paths(m, cm, xs)) >= 2
+
+
+def test_a_sunk_region_that_raises_raises_pytorchs_own_error() -> None:
+    torch.manual_seed(0)
+    cm = dycl_jax.convert(ShapeErrorAfterTheIf().eval())
+    for s in (1.0, -1.0):
+        with pytest.raises(RuntimeError, match="shape"):
+            cm(torch.ones(1, 4) * s)

@@ -92,3 +92,52 @@ def test_attributes_absent_at_capture_and_set_later_are_followed() -> None:
     compiles = cm.stats.compiles
     _check(m, cm)  # nothing changed: nothing traced again
     assert cm.stats.compiles == compiles
+
+
+class PointerToggledInForward(nn.Module):
+    """forward points ``self.cur`` at one of two submodules every call: reading it is guarded as
+    the attribute it is, and the model's containers did not change, so nothing recompiles once
+    both are compiled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 4)
+        self.cur = self.a
+
+    def forward(self, x):
+        h = self.cur(x)
+        self.cur = self.b if h.sum() > 0 else self.a
+        return h
+
+
+def test_a_submodule_pointer_set_in_forward_does_not_recompile_every_call() -> None:
+    torch.manual_seed(0)
+    m, n = PointerToggledInForward().eval(), PointerToggledInForward().eval()
+    n.load_state_dict(m.state_dict())
+    cm = dycl_jax.convert(n)
+    xs = _xs()
+    for _ in range(2):
+        for x in xs:
+            with torch.no_grad():
+                assert_same(cm(x), m(x))
+    compiles = cm.stats.compiles
+    for _ in range(3):
+        for x in xs:
+            with torch.no_grad():
+                assert_same(cm(x), m(x))
+    assert cm.stats.compiles == compiles
+
+
+def test_container_edits_that_write_their_table_directly_are_followed() -> None:
+    torch.manual_seed(0)
+    m = PlainSequential().eval()
+    cm = dycl_jax.convert(m)
+    _check(m, cm)
+    m.seq.insert(1, nn.Tanh())  # Sequential.insert writes _modules itself
+    _check(m, cm)
+    torch.manual_seed(1)
+    n = ActivationList().eval()
+    cn = dycl_jax.convert(n)
+    _check(n, cn)
+    n.acts.insert(0, nn.Sigmoid())
+    _check(n, cn)

@@ -304,6 +304,38 @@ def test_an_unassigned_loop_variable_moved_by_host_code_raises_as_in_python() ->
     assert m.last is not None  # set by the runs where the loop ran, never to a marker
 
 
+class _EarlyExitFlags(nn.Module):
+    """``exit_x`` / ``h`` are assigned only when the loop exits early, and read only on the side
+    of ``a if c else b`` / ``c and a`` that Python evaluates then: never an error."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+
+    def forward(self, x):
+        found = False
+        for _ in range(3):
+            x = torch.tanh(self.a(x))
+            if x.sum() > 0.5:
+                found = True
+                exit_x = x
+                h = x * 3
+                break
+        y = (exit_x if found else x) * 2
+        if found and h is not None:
+            return y, h
+        return y, 0 if not found else h
+
+
+def test_names_read_only_where_python_evaluates_them_do_not_raise() -> None:
+    torch.manual_seed(0)
+    m = _EarlyExitFlags().eval()
+    cm = dycl_jax.convert(m)
+    g = torch.Generator().manual_seed(0)
+    inputs = [(torch.randn(1, 4, generator=g) * s,) for s in (0.1, 1.0, 5.0, -5.0, -0.1)]
+    assert len(run_all_paths(m, cm, inputs)) >= 2
+
+
 SCALE = 2.0
 
 
