@@ -20,6 +20,7 @@ submodules.
 
 from __future__ import annotations
 
+import ast
 import collections
 import contextlib
 import contextvars
@@ -644,14 +645,21 @@ def mode_guards(modes: frozenset[str]) -> list[Guard]:
     ]
 
 
-def global_guards(fn: Any, read: Iterable[Guard] = (), values: tuple[Any, ...] = ()) -> list[Guard]:
+def global_guards(
+    fn: Any,
+    read: Iterable[Guard] = (),
+    values: tuple[Any, ...] = (),
+    programs: frozenset[Any] = frozenset(),
+) -> list[Guard]:
     """Guards on the module-level globals a region function names (a threshold constant, a
     config dict or object, a mask tensor): what they hold is baked into a capture like an
     attribute. A user class named there is guarded on the class attributes the code names.
     So are the globals of the user's code the capture may have run inside the region: the
     methods of the modules it ``read`` attributes of (``forward`` among them: every module called
     has its ``forward`` read) and of the plain objects among ``values`` (``self.helper`` reading
-    ``SCALE``), and the user's functions any of these call."""
+    ``SCALE``), and the user's functions any of these call, except those with host programs of
+    their own (the code objects in ``programs``: their regions guard what they read, and their
+    host code reads globals live)."""
     out = []
     for mode in sorted(_code_names(fn) & _MODE_NAMES):
         v = getattr(_MODES, mode)
@@ -661,7 +669,7 @@ def global_guards(fn: Any, read: Iterable[Guard] = (), values: tuple[Any, ...] =
     guarded: set[tuple[int, str]] = set()
     while todo:
         f = todo.pop()
-        if id(f) in done:
+        if id(f) in done or (f is not fn and getattr(f, "__code__", None) in programs):
             continue
         done.add(id(f))
         ns = getattr(f, "__globals__", {})
@@ -672,6 +680,16 @@ def global_guards(fn: Any, read: Iterable[Guard] = (), values: tuple[Any, ...] =
             except KeyError:
                 continue
             if (id(ns), name) in guarded:
+                continue
+            keys = _constant_keys(f, name) if f is not fn and type(v) is dict else None
+            if keys is not None:
+                # a callee reading STATS["scale"] of a dict forward also counts calls in: the
+                # entries it reads, not the whole dict (which changes every call)
+                for k in keys:
+                    if k in v:
+                        out.extend(_guard_on(v, k, v[k], item=True))
+                    else:
+                        out.append(Guard(v, k, _ABSENT, _MISSING, item=True))
                 continue
             guarded.add((id(ns), name))
             if isinstance(v, type):
@@ -684,6 +702,8 @@ def global_guards(fn: Any, read: Iterable[Guard] = (), values: tuple[Any, ...] =
                         x = vars(v)[attr]
                         if not isinstance(x, types.ModuleType | type):
                             out.extend(_guard_on(v, attr, x))
+                        if isinstance(x, types.FunctionType) and not foreign(x):
+                            todo.append(x)  # gmod.helper reading gmod.SCALE
                 continue
             # a function a region calls (traced into it) is guarded by identity: rebinding the
             # global (act = torch.sigmoid) recaptures; the user's own is followed for its globals
@@ -691,6 +711,46 @@ def global_guards(fn: Any, read: Iterable[Guard] = (), values: tuple[Any, ...] =
             if isinstance(v, types.FunctionType) and not foreign(v):
                 todo.append(v)
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _subscripts(code: types.CodeType) -> dict[str, tuple[Any, ...] | None]:
+    """Per global name a function's source loads: the constant keys it subscripts the name
+    with, or None where it uses the name any other way (passes it, iterates it, reads an
+    attribute, a computed key)."""
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(code)))
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    parents = {id(c): p for p in ast.walk(tree) for c in ast.iter_child_nodes(p)}
+    out: dict[str, list[Any] | None] = {}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)):
+            continue
+        parent = parents.get(id(node))
+        keys = out.setdefault(node.id, [])
+        if (
+            keys is not None
+            and isinstance(parent, ast.Subscript)
+            and parent.value is node
+            and isinstance(parent.ctx, ast.Load)
+            and isinstance(parent.slice, ast.Constant)
+        ):
+            keys.append(parent.slice.value)
+        else:
+            out[node.id] = None
+    return {k: None if v is None else tuple(dict.fromkeys(v)) for k, v in out.items()}
+
+
+def _constant_keys(f: Any, name: str) -> tuple[Any, ...] | None:
+    """The constant keys ``f`` reads global ``name`` at, if that is all it does with it."""
+    code = getattr(f, "__code__", None)
+    if code is None:
+        return None
+    return _subscripts(code).get(name)
 
 
 def _reached_methods(

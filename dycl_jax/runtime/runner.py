@@ -384,7 +384,7 @@ class RegionRunner:
             state = {(id(o), a) for o, a in self.state}  # inputs already, keyed by value
             entry_guards = (
                 tuple(g for g in read if (id(g.obj), g.name) not in state)
-                + tuple(guards.global_guards(self.fn, read, values))
+                + tuple(guards.global_guards(self.fn, read, values, s.program_codes()))
                 + tuple(guards.mode_guards(captured.modes))
                 + tuple(guards.class_guards(s.root, self.fn))
                 + tuple(guards.structure_guard(s.root))

@@ -142,6 +142,10 @@ class Session:
         logger.info("module tree changed since the last call: parameters re-read")
         return True
 
+    def program_codes(self) -> frozenset[Any]:
+        """The code objects of the functions converted to host programs so far."""
+        return frozenset(getattr(fn, "__code__", None) for fn, _ in self.programs)
+
     def reread_structure(self) -> None:
         """After a guard saw another submodule in a place (``self.cur = self.b`` in forward, a
         module swapped in mid-call): the tree's tensors re-read, compiled regions kept where
