@@ -82,3 +82,20 @@ def test_failure_after_other_region_statements_is_refused_at_its_line() -> None:
     assert info.value.location is not None
     assert info.value.location.filename == __file__
     assert info.value.location.lineno == AfterOtherStatements.forward.__code__.co_firstlineno + 3
+
+
+class ArgmaxOfAMask(nn.Module):
+    def forward(self, x):
+        i = (x > 0).argmax()  # PyTorch: "argmax(): does not support bool input"
+        return x[i] if x.sum() > 0 else -x[i]
+
+
+def test_an_op_pytorch_refuses_for_a_dtype_raises_pytorchs_error() -> None:
+    """jnp.argmax accepts booleans; PyTorch does not: the region runs in PyTorch, which raises."""
+    cm = dycl_jax.convert(ArgmaxOfAMask().eval())
+    x = torch.tensor([-1.0, 2.0, 3.0])
+    with pytest.raises(RuntimeError) as eager:
+        ArgmaxOfAMask()(x)
+    with pytest.raises(RuntimeError, match="does not support bool") as ours:
+        cm(x)
+    assert type(ours.value) is type(eager.value)

@@ -124,13 +124,22 @@ def _aten_min_all(x):
     return jnp.min(x)
 
 
+def _no_bool(x, op):
+    # PyTorch raises here ("argmax(): does not support bool input"): failing the lowering sends
+    # the region to PyTorch, which raises its own error, as eager does
+    if x.dtype == jnp.bool_:
+        raise TypeError(f"{op}(): does not support bool input")
+
+
 @lowers(aten.argmax.default)
 def _aten_argmax(x, dim=None, keepdim=False):
+    _no_bool(x, "argmax")
     return jnp.argmax(x, _axis(x, dim), keepdims=keepdim)  # first occurrence; NaN counts as max
 
 
 @lowers(aten.argmin.default)
 def _aten_argmin(x, dim=None, keepdim=False):
+    _no_bool(x, "argmin")
     return jnp.argmin(x, _axis(x, dim), keepdims=keepdim)
 
 
