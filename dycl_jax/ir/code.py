@@ -12,6 +12,26 @@ import ast
 
 from dycl_jax.ir.program import Code
 
+# What a host expression that computes nothing may contain: names, constants, attributes and
+# operators on them (no calls, lambdas, walrus or subscripts). The passes that move or stage
+# host assignments (``ir.stage``, ``ir.sink``) accept only these.
+PURE_NODES = (
+    ast.Name,
+    ast.Constant,
+    ast.Attribute,
+    ast.BoolOp,
+    ast.UnaryOp,
+    ast.BinOp,
+    ast.Compare,
+    ast.IfExp,
+    ast.Tuple,
+    ast.expr_context,
+    ast.boolop,
+    ast.unaryop,
+    ast.operator,
+    ast.cmpop,
+)
+
 
 def code_of(stmt: ast.stmt) -> Code:
     text = ast.unparse(stmt)

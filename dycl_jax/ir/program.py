@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Callable
 from typing import TypeAlias
 
 from dycl_jax.errors import SourceLocation
@@ -175,6 +176,24 @@ def nested_blocks(s: Stmt) -> tuple[Block, ...]:
     return ()
 
 
+def map_blocks(s: Stmt, f: Callable[[Block], Block]) -> Stmt:
+    """``s`` with each block directly nested in it replaced by ``f(block)`` (``s`` itself when
+    it has none)."""
+    if isinstance(s, If | While | For):
+        return dataclasses.replace(s, body=f(s.body), orelse=f(s.orelse))
+    if isinstance(s, With):
+        return dataclasses.replace(s, body=f(s.body))
+    if isinstance(s, Try):
+        return dataclasses.replace(
+            s,
+            body=f(s.body),
+            handlers=tuple(Handler(h.type, h.name, f(h.body), h.line) for h in s.handlers),
+            orelse=f(s.orelse),
+            finalbody=f(s.finalbody),
+        )
+    return s
+
+
 def walk(block: Block) -> list[Stmt]:
     """Every statement of ``block`` and its nested blocks, in source order."""
     out: list[Stmt] = []
@@ -264,6 +283,13 @@ class Program:
             if r.name == name:
                 return r
         raise KeyError(name)
+
+    def next_region_id(self) -> int:
+        """The N of the next fresh ``_region_N`` name (for passes that make regions)."""
+        return 1 + max(
+            (int(r.name.rsplit("_", 1)[1]) for r in self.regions if r.name[-1].isdigit()),
+            default=-1,
+        )
 
     def calls(self) -> list[CallRegion]:
         """Every region call: in the body and in staged regions' fallback blocks."""

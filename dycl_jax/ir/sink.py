@@ -31,7 +31,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 
-from dycl_jax.ir.code import to_ast
+from dycl_jax.ir.code import PURE_NODES, to_ast
 from dycl_jax.ir.program import (
     Block,
     Break,
@@ -50,22 +50,8 @@ from dycl_jax.ir.program import (
     walk,
 )
 
-# What a moved host assignment may contain: no calls, lambdas, walrus, subscripts or attributes.
-_PURE_NODES = (
-    ast.Name,
-    ast.Constant,
-    ast.BoolOp,
-    ast.UnaryOp,
-    ast.BinOp,
-    ast.Compare,
-    ast.IfExp,
-    ast.Tuple,
-    ast.expr_context,
-    ast.boolop,
-    ast.unaryop,
-    ast.operator,
-    ast.cmpop,
-)
+# What a moved host assignment may contain: no attribute either (a property could run code).
+_PURE_NODES = tuple(n for n in PURE_NODES if n is not ast.Attribute)
 
 
 def sink(program: Program) -> Program:
@@ -94,10 +80,7 @@ class _Pass:
         self.regions = {r.name: r for r in program.regions}
         self.fresh_lists = _fresh_lists(program)
         self.changed = False
-        self.next_id = 1 + max(
-            (int(r.name.rsplit("_", 1)[1]) for r in program.regions if r.name[-1].isdigit()),
-            default=-1,
-        )
+        self.next_id = program.next_region_id()
 
     def block(self, block: Block) -> Block:
         stmts = [self.nested(s) for s in block]

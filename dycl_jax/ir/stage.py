@@ -37,46 +37,24 @@ import sys
 from typing import Any
 
 from dycl_jax.analysis import placement
-from dycl_jax.ir.code import code_of, to_ast
+from dycl_jax.ir.code import PURE_NODES, code_of, to_ast
 from dycl_jax.ir.facts import Facts, host_function
 from dycl_jax.ir.program import (
     RUNTIME,
     Block,
     CallRegion,
     Code,
-    For,
-    Handler,
     If,
     Program,
     Region,
     Simple,
     Staged,
     Stmt,
-    Try,
-    While,
-    With,
+    map_blocks,
     walk,
 )
 
 SELECT = "_dy_select"  # the name staged region bodies call (bound by the loader)
-
-# What a host assignment staged with its neighbours may contain: no calls, lambdas, walrus.
-_PURE_NODES = (
-    ast.Name,
-    ast.Constant,
-    ast.Attribute,
-    ast.BoolOp,
-    ast.UnaryOp,
-    ast.BinOp,
-    ast.Compare,
-    ast.IfExp,
-    ast.Tuple,
-    ast.expr_context,
-    ast.boolop,
-    ast.unaryop,
-    ast.operator,
-    ast.cmpop,
-)
 
 # ast.FunctionDef has type_params from Python 3.12 on (and compile needs it there).
 _TYPE_PARAMS: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
@@ -162,10 +140,7 @@ class _Pass:
         self.facts = facts
         self.regions = {r.name: r for r in program.regions}
         self.made: list[Region] = []
-        self.next_id = 1 + max(
-            (int(r.name.rsplit("_", 1)[1]) for r in program.regions if r.name[-1].isdigit()),
-            default=-1,
-        )
+        self.next_id = program.next_region_id()
 
     # ---- blocks --------------------------------------------------------------------------------
 
@@ -185,24 +160,9 @@ class _Pass:
         return tuple(out)
 
     def nested(self, s: Stmt) -> Stmt:
-        new: Stmt
-        if isinstance(s, If | While | For):
-            new = dataclasses.replace(s, body=self.block(s.body), orelse=self.block(s.orelse))
-        elif isinstance(s, With):
-            new = dataclasses.replace(s, body=self.block(s.body))
-        elif isinstance(s, Try):
-            new = dataclasses.replace(
-                s,
-                body=self.block(s.body),
-                handlers=tuple(
-                    Handler(h.type, h.name, self.block(h.body), h.line) for h in s.handlers
-                ),
-                orelse=self.block(s.orelse),
-                finalbody=self.block(s.finalbody),
-            )
-        else:
-            return s
-        self._same_facts(s, new)
+        new = map_blocks(s, self.block)
+        if new is not s:
+            self._same_facts(s, new)
         return new
 
     def _same_facts(self, old: Stmt, new: Stmt) -> None:
@@ -237,7 +197,7 @@ class _Pass:
             return None
         reads: list[str] = []
         for node in ast.walk(a.value):
-            if not isinstance(node, _PURE_NODES):
+            if not isinstance(node, PURE_NODES):
                 return None
             if isinstance(node, ast.Name):
                 if node.id == RUNTIME or not isinstance(node.ctx, ast.Load):

@@ -19,16 +19,15 @@ from dycl_jax.ir.program import (
     CallRegion,
     Code,
     For,
-    Handler,
     If,
     Program,
     Region,
     Return,
     Simple,
     Stmt,
-    Try,
     While,
     With,
+    map_blocks,
 )
 
 
@@ -86,25 +85,8 @@ class _Pass:
                 line = _line(s)
                 args = ", ".join(f"({n!r}, {n})" for n in maybe)
                 out.append(Simple(Code(f"{RUNTIME}.bound({args})", (line,))))
-            out.append(self.nested(s))
+            out.append(map_blocks(s, self.block))
         return tuple(out)
-
-    def nested(self, s: Stmt) -> Stmt:
-        if isinstance(s, If | While | For):
-            return dataclasses.replace(s, body=self.block(s.body), orelse=self.block(s.orelse))
-        if isinstance(s, With):
-            return dataclasses.replace(s, body=self.block(s.body))
-        if isinstance(s, Try):
-            return dataclasses.replace(
-                s,
-                body=self.block(s.body),
-                handlers=tuple(
-                    Handler(h.type, h.name, self.block(h.body), h.line) for h in s.handlers
-                ),
-                orelse=self.block(s.orelse),
-                finalbody=self.block(s.finalbody),
-            )
-        return s
 
     def unassigned_reads(self, s: Stmt) -> tuple[str, ...]:
         """The preset names ``s`` itself reads (not its nested blocks; of a region call, the
