@@ -734,6 +734,11 @@ class Typer:
         if cands is None:
             if isinstance(func, ast.Attribute) and func.attr in CONTAINER_MUTATORS:
                 return CallKind.EFFECT
+            if self._unknown_object_method(func):
+                # b.push(v) / q.put(item) on an object made in forward: what the method changes
+                # is the point of calling it, so it runs on the host, every call (traced, it
+                # would run once, at capture)
+                return CallKind.EFFECT
             if self.rng_call(node):
                 return CallKind.EFFECT  # torch.Generator().manual_seed(s): on the host
             return CallKind.TRACE
@@ -749,6 +754,16 @@ class Typer:
             if k in kinds:
                 return k
         return CallKind.PURE
+
+    def _unknown_object_method(self, func: ast.expr) -> bool:
+        """``func`` is a method of a local holding a Python object of a type the analysis does
+        not know (not a tensor, module or value it can name)."""
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+            return False
+        if func.value.id not in self.locals:
+            return False
+        base = self.kind(func.value)
+        return base.kind in (Kind.PY, Kind.OBJ) and not base.values and base.parts is None
 
     def _callee_kind(self, fobj: Any, node: ast.Call) -> CallKind:
         if facts.touches_rng_state(fobj):

@@ -1,0 +1,58 @@
+"""Methods of Python objects made in forward (a hypothesis buffer, a ``queue.PriorityQueue``) are
+called for what they change: they run on the host on every call, also under a tensor condition
+and with values read from tensors (traced, they would run once, at capture, and be lost)."""
+
+from __future__ import annotations
+
+import queue
+
+import torch
+import torch.nn as nn
+
+import dycl_jax
+
+
+class _Buffer:
+    def __init__(self) -> None:
+        self.items: list[float] = []
+
+    def push(self, v: float) -> None:
+        self.items.append(v)
+
+
+class PushesUnderACondition(nn.Module):
+    def forward(self, x):
+        b = _Buffer()
+        for i in range(3):
+            if x[i] > 0:
+                b.push(i)
+        c = _Buffer()
+        for i in range(3):
+            c.push(float(x[i]))
+        return len(b.items), b.items, sum(c.items)
+
+
+class BestFirst(nn.Module):
+    """The beam-search idiom: scored nodes in a PriorityQueue, popped until it is empty."""
+
+    def forward(self, x):
+        q = queue.PriorityQueue()
+        for i in range(x.shape[0]):
+            if x[i] > 0:
+                q.put((-float(x[i]), i))
+        order = []
+        while not q.empty():
+            order.append(q.get()[1])
+        return order
+
+
+def test_methods_of_objects_made_in_forward_run_every_call() -> None:
+    for m in (PushesUnderACondition().eval(), BestFirst().eval()):
+        cm = dycl_jax.convert(m)
+        for x in (
+            torch.tensor([1.0, -1.0, 2.0]),
+            torch.tensor([-1.0, 3.0, 2.0]),
+            torch.tensor([1.0, -1.0, 2.0]),
+            torch.tensor([-1.0, -3.0, -2.0]),
+        ):
+            assert cm(x) == m(x)
