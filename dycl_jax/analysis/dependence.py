@@ -756,14 +756,47 @@ class Typer:
         return CallKind.PURE
 
     def _unknown_object_method(self, func: ast.expr) -> bool:
-        """``func`` is a method of a local holding a Python object of a type the analysis does
-        not know (not a tensor, module or value it can name)."""
+        """``func`` is a method of a local that holds, wherever it is assigned, an object this
+        function builds from a plain Python class (``b = Buf()``, ``q = queue.PriorityQueue()``;
+        not a tensor, a module, or a value the analysis can name)."""
         if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
             return False
-        if func.value.id not in self.locals:
+        name = func.value.id
+        if name not in self.locals or name in self.env and self._is_param(name):
             return False
         base = self.kind(func.value)
-        return base.kind in (Kind.PY, Kind.OBJ) and not base.values and base.parts is None
+        if base.kind not in (Kind.PY, Kind.OBJ) or base.values or base.parts is not None:
+            return False
+        made = [
+            n.value
+            for n in self.parsed.nodes
+            if isinstance(n, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == name for t in n.targets)
+        ]
+        stores = sum(
+            1
+            for n in self.parsed.nodes
+            if isinstance(n, ast.Name) and n.id == name and not isinstance(n.ctx, ast.Load)
+        )
+        return bool(made) and len(made) == stores and all(self._plain_instance(v) for v in made)
+
+    def _is_param(self, name: str) -> bool:
+        args = self.parsed.node.args
+        return name in {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
+
+    def _plain_instance(self, value: ast.expr) -> bool:
+        """``value`` builds an instance of a plain Python class (no module, tensor or torch
+        type)."""
+        if not isinstance(value, ast.Call):
+            return False
+        cands = self.callee_objects(value.func) or ()
+        return bool(cands) and all(
+            isinstance(c, type)
+            and not issubclass(c, torch.nn.Module | torch.Tensor)
+            and not (getattr(c, "__module__", "") or "").startswith("torch")
+            and c.__module__ != "builtins"
+            for c in cands
+        )
 
     def _callee_kind(self, fobj: Any, node: ast.Call) -> CallKind:
         if facts.touches_rng_state(fobj):

@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 
 import dycl_jax
+from dycl_jax.testing import assert_same
 
 
 class _Buffer:
@@ -56,3 +57,31 @@ def test_methods_of_objects_made_in_forward_run_every_call() -> None:
             torch.tensor([-1.0, -3.0, -2.0]),
         ):
             assert cm(x) == m(x)
+
+
+class ModulesByName(nn.Module):
+    """A module fetched by a computed name or from a dict, its forward called as a method: traced
+    like any module call (it is no object this forward built)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.l0, self.l1 = nn.Linear(3, 3), nn.Linear(3, 3)
+
+    def forward(self, x):
+        for i in range(2):
+            m = getattr(self, f"l{i}")
+            x = m.forward(x)
+            if x.sum() > 0:
+                x = x * 2
+        pick = {"a": self.l0}["a"]
+        return pick.forward(x)
+
+
+def test_a_module_fetched_by_name_runs_its_forward_traced() -> None:
+    torch.manual_seed(0)
+    m = ModulesByName().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -1.0, 3.0):
+        x = torch.ones(1, 3) * s
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
