@@ -734,11 +734,15 @@ class Typer:
         if cands is None:
             if isinstance(func, ast.Attribute) and func.attr in CONTAINER_MUTATORS:
                 return CallKind.EFFECT
-            if self._unknown_object_method(func):
+            made = self._made_here(func)
+            if made is not None and isinstance(func, ast.Attribute):
                 # b.push(v) / q.put(item) on an object made in forward: what the method changes
-                # is the point of calling it, so it runs on the host, every call (traced, it
-                # would run once, at capture)
-                return CallKind.EFFECT
+                # is the point of calling it, so it runs every call (traced, it would run once,
+                # at capture). The user's own class's method gets a host program (its tensor
+                # work compiled, its Python effects on the host); a library's (queue) runs on
+                # the host
+                user = all(user_class(c) and not foreign(getattr(c, func.attr, None)) for c in made)
+                return CallKind.DYNAMIC if user else CallKind.EFFECT
             if self.rng_call(node):
                 return CallKind.EFFECT  # torch.Generator().manual_seed(s): on the host
             return CallKind.TRACE
@@ -755,18 +759,19 @@ class Typer:
                 return k
         return CallKind.PURE
 
-    def _unknown_object_method(self, func: ast.expr) -> bool:
-        """``func`` is a method of a local that holds, wherever it is assigned, an object this
-        function builds from a plain Python class (``b = Buf()``, ``q = queue.PriorityQueue()``;
-        not a tensor, a module, or a value the analysis can name)."""
+    def _made_here(self, func: ast.expr) -> tuple[type, ...] | None:
+        """The classes, when ``func`` is a method of a local that holds, wherever it is
+        assigned, an object this function builds from a plain Python class (``b = Buf()``,
+        ``q = queue.PriorityQueue()``; not a tensor, a module, or a value the analysis can
+        name); else None."""
         if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
-            return False
+            return None
         name = func.value.id
-        if name not in self.locals or name in self.env and self._is_param(name):
-            return False
+        if name not in self.locals or (name in self.env and self._is_param(name)):
+            return None
         base = self.kind(func.value)
         if base.kind not in (Kind.PY, Kind.OBJ) or base.values or base.parts is not None:
-            return False
+            return None
         made = [
             n.value
             for n in self.parsed.nodes
@@ -778,25 +783,30 @@ class Typer:
             for n in self.parsed.nodes
             if isinstance(n, ast.Name) and n.id == name and not isinstance(n.ctx, ast.Load)
         )
-        return bool(made) and len(made) == stores and all(self._plain_instance(v) for v in made)
+        classes = [self._plain_class(v) for v in made]
+        if not made or len(made) != stores or any(c is None for c in classes):
+            return None
+        return tuple(c for cs in classes if cs is not None for c in cs)
 
     def _is_param(self, name: str) -> bool:
         args = self.parsed.node.args
         return name in {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
 
-    def _plain_instance(self, value: ast.expr) -> bool:
-        """``value`` builds an instance of a plain Python class (no module, tensor or torch
-        type)."""
+    def _plain_class(self, value: ast.expr) -> tuple[type, ...] | None:
+        """The classes ``value`` builds an instance of, when they are plain Python classes (no
+        module, tensor, torch or builtin type)."""
         if not isinstance(value, ast.Call):
-            return False
+            return None
         cands = self.callee_objects(value.func) or ()
-        return bool(cands) and all(
+        if cands and all(
             isinstance(c, type)
             and not issubclass(c, torch.nn.Module | torch.Tensor)
             and not (getattr(c, "__module__", "") or "").startswith("torch")
             and c.__module__ != "builtins"
             for c in cands
-        )
+        ):
+            return tuple(cands)
+        return None
 
     def _callee_kind(self, fobj: Any, node: ast.Call) -> CallKind:
         if facts.touches_rng_state(fobj):

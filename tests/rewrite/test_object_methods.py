@@ -85,3 +85,42 @@ def test_a_module_fetched_by_name_runs_its_forward_traced() -> None:
         x = torch.ones(1, 3) * s
         with torch.no_grad():
             assert_same(cm(x), m(x))
+
+
+class _Scorer:
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.seen: list[torch.Tensor] = []
+
+    def score(self, h):  # type: ignore[no-untyped-def]
+        s = torch.topk(h, self.k).values.sum()
+        self.seen.append(s)
+        return s
+
+
+class ScoresWithAHelper(nn.Module):
+    """A helper of the user's own class, built in forward, whose method computes with tensors
+    and keeps what it computed: its own host program (tensor work compiled, the append on the
+    host)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        sc = _Scorer(2)
+        h = self.lin(x)
+        s = sc.score(h)
+        if s > 0:
+            h = h * 2
+        return h, s, len(sc.seen)
+
+
+def test_a_helper_built_in_forward_computes_with_tensors_in_its_own_program() -> None:
+    torch.manual_seed(0)
+    m = ScoresWithAHelper().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -1.0, 3.0):
+        x = torch.ones(1, 4) * s
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
