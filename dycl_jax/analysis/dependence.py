@@ -767,7 +767,7 @@ class Typer:
         if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
             return None
         name = func.value.id
-        if name not in self.locals or (name in self.env and self._is_param(name)):
+        if name not in self.locals or self._is_param(name):
             return None
         base = self.kind(func.value)
         if base.kind not in (Kind.PY, Kind.OBJ) or base.values or base.parts is not None:

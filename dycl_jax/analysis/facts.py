@@ -364,6 +364,13 @@ VIEW_ATTRS = frozenset({"T", "mT", "H", "mH", "data", "real", "imag"})
 ITERATING_BUILTINS = frozenset({"enumerate", "zip", "reversed", "iter", "list", "tuple"})
 
 
+def registered(obj: Any, name: str) -> bool:
+    """``name`` is a submodule, parameter or buffer registered on ``obj`` (kept in
+    ``nn.Module``'s own tables, read through ``__getattr__``), not a Python attribute."""
+    d = getattr(obj, "__dict__", {})
+    return any(name in d.get(t, ()) for t in ("_modules", "_parameters", "_buffers"))
+
+
 def held_state(v: Any) -> bool:
     """A Python container whose contents can change between calls when a module holds it: a
     list, dict, set or deque (subclasses such as OrderedDict and defaultdict included), or a

@@ -766,12 +766,7 @@ def _reached_methods(
         objects.append(g.obj)
         if g.state[0] == "module":
             objects.append(g.value)
-    classes: dict[int, type] = {}
-    for v in objects:
-        if isinstance(v, torch.nn.Module) or plain_object(v):
-            for c in type(v).__mro__:
-                if user_class(c) and c is not torch.nn.Module:
-                    classes[id(c)] = c
+    classes = _user_classes(v for v in objects if isinstance(v, torch.nn.Module) or plain_object(v))
     out = []
     for name in _method_closure(classes.values(), _code_names(fn) | {"forward"}):
         for c in classes.values():
@@ -780,6 +775,11 @@ def _reached_methods(
             if isinstance(f, types.FunctionType) and not foreign(f):
                 out.append(f)
     return out
+
+
+def _user_classes(objects: Iterable[Any]) -> dict[int, type]:
+    """The user's classes (by id) in the method resolution orders of ``objects``' types."""
+    return {id(c): c for v in objects for c in type(v).__mro__ if user_class(c)}
 
 
 # Modules whose code reaches their children through ``_modules`` (iteration, indexing), which
@@ -883,11 +883,9 @@ def class_guards(root: torch.nn.Module | None, fn: Any) -> list[Guard]:
         return []
     names = _code_names(fn)
     own = set(names)  # methods the region itself calls: replaced on the class, not followed
-    classes: dict[int, type] = {}
-    for m in root.modules():
-        for c in type(m).__mro__:
-            if user_class(c) and issubclass(c, torch.nn.Module):
-                classes[id(c)] = c
+    classes = {
+        k: c for k, c in _user_classes(root.modules()).items() if issubclass(c, torch.nn.Module)
+    }
     for c in classes.values():
         for k, f in vars(c).items():
             f = getattr(f, "__func__", f)  # classmethod / staticmethod
@@ -923,10 +921,8 @@ def _class_guards(c: type, names: set[str]) -> list[Guard]:
 def _holds_structure(d: dict[str, Any], name: str) -> bool:
     """A module's ``name`` (its ``__dict__`` is ``d``) holds a submodule, parameter, buffer,
     function or method now."""
-    registered = ("_modules", "_parameters", "_buffers")
-    return any(name in d.get(r, ()) for r in registered) or isinstance(
-        d.get(name), _STRUCTURAL_TYPES
-    )
+    tables = ("_modules", "_parameters", "_buffers")  # (facts.registered, from the dict)
+    return any(name in d.get(t, ()) for t in tables) or isinstance(d.get(name), _STRUCTURAL_TYPES)
 
 
 def _is_torch_builtin(m: Any) -> bool:

@@ -176,6 +176,11 @@ def nested_blocks(s: Stmt) -> tuple[Block, ...]:
     return ()
 
 
+def line_of(s: Stmt) -> int:
+    """The user's line of ``s`` (its first, for a simple statement)."""
+    return s.code.line if isinstance(s, Simple) else s.line
+
+
 def map_blocks(s: Stmt, f: Callable[[Block], Block]) -> Stmt:
     """``s`` with each block directly nested in it replaced by ``f(block)`` (``s`` itself when
     it has none)."""

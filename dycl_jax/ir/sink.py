@@ -63,16 +63,9 @@ def sink(program: Program) -> Program:
     body = pass_.block(program.body)
     if not pass_.changed:
         return program
-    called = {c.region for c in walk(body) if isinstance(c, CallRegion)}
-    staged = {
-        c.region
-        for r in pass_.regions.values()
-        if r.staged is not None
-        for c in walk(r.staged.block)
-        if isinstance(c, CallRegion)
-    }
-    regions = tuple(r for r in pass_.regions.values() if r.name in called | staged)
-    return dataclasses.replace(program, body=body, regions=regions)
+    new = dataclasses.replace(program, body=body, regions=tuple(pass_.regions.values()))
+    called = {c.region for c in new.calls()}  # (the merged regions' parts are called no more)
+    return dataclasses.replace(new, regions=tuple(r for r in new.regions if r.name in called))
 
 
 class _Pass:

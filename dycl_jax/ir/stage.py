@@ -50,6 +50,7 @@ from dycl_jax.ir.program import (
     Simple,
     Staged,
     Stmt,
+    line_of,
     map_blocks,
     walk,
 )
@@ -294,7 +295,7 @@ class _Pass:
         )
         self.made.append(region)
         self.regions[name] = region
-        call = CallRegion(name, live_in, live_out, _line(first))
+        call = CallRegion(name, live_in, live_out, line_of(first))
         self.facts.live_after[id(call)] = after
         self.facts.defined_before[id(call)] = self.facts.defined_before[id(first)]
         return [call]
@@ -313,10 +314,6 @@ def _flow(items: list[_Item]) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def _calls(s: Stmt) -> list[CallRegion]:
     return [x for x in walk((s,)) if isinstance(x, CallRegion)]
-
-
-def _line(s: Stmt) -> int:
-    return s.code.line if isinstance(s, Simple) else s.line if isinstance(s, CallRegion | If) else 0
 
 
 def _truth_test(test: str) -> tuple[str | None, bool]:

@@ -27,6 +27,7 @@ from dycl_jax.ir.program import (
     Stmt,
     While,
     With,
+    line_of,
     map_blocks,
 )
 
@@ -82,7 +83,7 @@ class _Pass:
             maybe = self.unassigned_reads(s)
             if maybe:
                 self.changed = True
-                line = _line(s)
+                line = line_of(s)
                 args = ", ".join(f"({n!r}, {n})" for n in maybe)
                 out.append(Simple(Code(f"{RUNTIME}.bound({args})", (line,))))
             out.append(map_blocks(s, self.block))
@@ -187,9 +188,3 @@ def _loads(node: ast.AST, out: list[str]) -> None:
         children = list(ast.iter_child_nodes(node))
     for child in children:
         _loads(child, out)
-
-
-def _line(s: Stmt) -> int:
-    if isinstance(s, Simple):
-        return s.code.line
-    return getattr(s, "line", 0)

@@ -457,15 +457,14 @@ class Normalizer:
             func = e2.func
             if isinstance(func, ast.Attribute):
                 func = ast.Attribute(self.as_host(func.value), func.attr, ast.Load())
-            iterated = self._iterated_positions(e2)
             consumed = self._consumed_positions(e2)
-            args = [
-                self._host_arg(self._drained(a) if i in consumed else _materialized(a))
-                for i, a in enumerate(e2.args)
-            ]
-            for i in iterated:
-                if self._is_tensor(e2.args[i]):  # list(x): its items as tensors (see rows)
-                    args[i] = _runtime_call("rows", args[i])
+            args = self._items_as_tensors(
+                e2,
+                [
+                    self._host_arg(self._drained(a) if i in consumed else _materialized(a))
+                    for i, a in enumerate(e2.args)
+                ],
+            )
             return ast.copy_location(
                 ast.Call(
                     func,
@@ -667,9 +666,7 @@ class Normalizer:
                 and not isinstance(e.args[0], ast.Starred)
             ):  # names.pop(t): its __index__
                 args[0] = self._host_key(e.func.value, func.value, e.args[0], args[0])
-            for i in self._iterated_positions(e):
-                if self._is_tensor(e.args[i]):  # list(t), max(t): its items as tensors
-                    args[i] = _runtime_call("rows", args[i])
+            args = self._items_as_tensors(e, args)
             return ast.Call(func, args, [ast.keyword(k.arg, show(k.value)) for k in e.keywords])
         if isinstance(e, ast.BinOp):  # "%.2f" % t, formatted on the host
             return ast.BinOp(self.as_host(e.left), e.op, self._shown(e.right))
@@ -1051,7 +1048,7 @@ class Normalizer:
                 for obj in self.typer.kind(e.value).values or ():
                     if (
                         isinstance(obj, torch.nn.Module)
-                        and not _is_registered(obj, e.attr)
+                        and not facts.registered(obj, e.attr)
                         and ((mutated and nearest) or facts.held_state(obj.__dict__.get(e.attr)))
                     ):
                         self._add_state(obj, e.attr)
@@ -1339,6 +1336,16 @@ class Normalizer:
     def _is_tensor(self, e: ast.expr) -> bool:
         return self.typer.kind(e).kind == Kind.TENSOR
 
+    def _items_as_tensors(self, e: ast.Call, args: list[ast.expr]) -> list[ast.expr]:
+        """``args``, the host forms of the builtin call ``e``'s arguments, with each tensor it
+        iterates (``list(t)``, ``max(t)``, ``zip(a, b)``) through ``_dy.rows``: its items as
+        tensors, as PyTorch's iteration gives (a host array would give numpy scalars)."""
+        out = list(args)
+        for i in self._iterated_positions(e):
+            if self._is_tensor(e.args[i]):
+                out[i] = _runtime_call("rows", out[i])
+        return out
+
     def _drained(self, a: ast.expr) -> ast.expr:
         """An argument a builtin iterates to the end, as a list a region can compute and
         return: a generator expression as the list comprehension, a lazy iterator
@@ -1485,11 +1492,6 @@ def _replace_value(s: ast.stmt, value: ast.expr | None) -> ast.stmt:
     if isinstance(s, ast.AugAssign):
         return ast.AugAssign(s.target, s.op, value)
     raise AssertionError(type(s))
-
-
-def _is_registered(module: torch.nn.Module, name: str) -> bool:
-    """``name`` is a submodule, parameter or buffer of ``module`` (not a Python attribute)."""
-    return name in module._modules or name in module._parameters or name in module._buffers
 
 
 def _map_targets(s: ast.stmt, f) -> ast.stmt:  # type: ignore[no-untyped-def]

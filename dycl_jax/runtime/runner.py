@@ -202,14 +202,6 @@ def _state_as_torch(attrs: Iterable[tuple[Any, str]]) -> Iterator[None]:
             plan.refill(c, io.from_torch(c))
 
 
-def _registered(o: Any, a: str) -> bool:
-    """``o.a`` is a submodule, parameter or buffer: read through ``nn.Module.__getattr__``
-    (guarded as such when a capture reads it), never from ``o.__dict__`` where region state
-    is passed (``self.cur = self.b`` in forward points at another submodule)."""
-    d = getattr(o, "__dict__", {})
-    return any(a in d.get(t, ()) for t in ("_modules", "_parameters", "_buffers"))
-
-
 def _holds_arrays(v: Any) -> bool:
     return any(
         isinstance(x, jax.Array | np.ndarray) or (type(x) in (tuple, list) and _holds_arrays(x))
@@ -285,7 +277,7 @@ class RegionRunner:
         # object itself (a defaultdict read would add a key to it).
         text = "\n".join(c.text for c in region.body)
         self.state: list[tuple[Any, str]] = [
-            (o, a) for o, a in session.state_attrs if f".{a}" in text and not _registered(o, a)
+            (o, a) for o, a in session.state_attrs if f".{a}" in text and not facts.registered(o, a)
         ]
         self.cache: dict[tuple[Any, ...], _Entry] = {}
         # Every entry with guards, per key (the cache holds the one last used).
@@ -593,7 +585,7 @@ class RegionRunner:
             (o, a)
             for o, a in state
             if (id(o), a) not in known
-            and not _registered(o, a)
+            and not facts.registered(o, a)
             and any(r is o and n == a for r, n in read)
         ]
         if not new:
