@@ -105,6 +105,12 @@ class StateWriteError(DataDependentError):
     so the region runs in PyTorch on the host instead (see ``runtime.runner._Entry.eager``)."""
 
 
+class FreshObjectError(DataDependentError):
+    """A region returns a Python object its own code built (``DynamicCache.from_legacy_cache``,
+    a helper made in a library function): compiled, every call would hand back the one object
+    built at capture, so PyTorch runs the region instead, which builds a new one each call."""
+
+
 class HeldArraysError(DataDependentError):
     """A region's code reads arrays the host stored inside plain objects or containers it does
     not pass as inputs (a beam hypothesis' state, a tree node's ``state``, a cache object's

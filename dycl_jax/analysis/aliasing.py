@@ -32,6 +32,7 @@ from dycl_jax.analysis.facts import (
     TENSOR_HOMONYMS,
     VIEW_ATTRS,
     VIEW_METHODS,
+    container_call,
 )
 from dycl_jax.ir.program import RUNTIME
 
@@ -679,10 +680,14 @@ def _constant_locals(fn: ast.FunctionDef) -> frozenset[str]:
     return frozenset(good - bad)
 
 
-def mutated_params(fn: ast.FunctionDef, attributes: bool = True) -> frozenset[str]:
+def mutated_params(
+    fn: ast.FunctionDef, attributes: bool = True, objects: bool = True
+) -> frozenset[str]:
     """Parameters of ``fn`` whose objects it writes in place (never rebinding them first):
-    ``d[k] = v``, ``buf[i] = x``, ``h.mul_(2)``, ``outs.append(v)``, ``x += 1``."""
-    return frozenset(param_writes(fn, attributes))
+    ``d[k] = v``, ``buf[i] = x``, ``h.mul_(2)``, ``outs.append(v)``, ``x += 1``. ``objects=
+    False``: not counting calls of another object's method named like a container's
+    (``cache.update(k, v, layer_idx)``), which a caller given the same object sees."""
+    return frozenset(param_writes(fn, attributes, objects))
 
 
 def _stored_names(node: ast.AST) -> frozenset[str]:
@@ -692,7 +697,9 @@ def _stored_names(node: ast.AST) -> frozenset[str]:
     )
 
 
-def param_writes(fn: ast.FunctionDef, attributes: bool = True) -> dict[str, int]:
+def param_writes(
+    fn: ast.FunctionDef, attributes: bool = True, objects: bool = True
+) -> dict[str, int]:
     """:func:`mutated_params` with the line of each parameter's first write (``attributes=
     False``: not counting attributes set on a parameter, which any caller holding the same
     object sees)."""
@@ -728,6 +735,7 @@ def param_writes(fn: ast.FunctionDef, attributes: bool = True) -> dict[str, int]
                 isinstance(n, ast.Call)
                 and isinstance(n.func, ast.Attribute)
                 and n.func.attr in CONTAINER_MUTATORS
+                and (objects or container_call(n))
                 # `v, i = x.sort()`, `y = x.add(1)` use a result: a tensor's method (a list's
                 # sort and a set's add return None), which writes nothing
                 and (n.func.attr not in TENSOR_HOMONYMS or id(n) in statements)

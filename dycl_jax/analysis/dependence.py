@@ -39,7 +39,6 @@ import torch
 from dycl_jax.analysis import aliasing, facts, source
 from dycl_jax.analysis.facts import (
     COMPARING_BUILTINS,
-    CONTAINER_MUTATORS,
     CONVERSION_BUILTINS,
     CONVERSION_METHODS,
     DATA_DEPENDENT_OPS,
@@ -54,6 +53,7 @@ from dycl_jax.analysis.facts import (
     STRUCTURAL_BUILTINS,
     TIE_SENSITIVE_OPS,
     TORCH_STATIC_FUNCS,
+    container_call,
 )
 from dycl_jax.analysis.source import ParsedFunction
 from dycl_jax.compat import OpOverloadPacket
@@ -331,6 +331,7 @@ class Typer:
         # Whether a user callee (function, owner) needs its own host program: the call graph's
         # answer (analysis.callgraph); without one every callee is traced inline.
         self._dynamic = dynamic or (lambda fn, owner: False)
+        self._making: set[str] = set()  # locals whose class _made_here is working out
         self._init_params(arg_kinds or {})
         self.locals = self.parsed.assigned_names() | set(self.env)
         self._converge()
@@ -717,7 +718,7 @@ class Typer:
         func = node.func
         if isinstance(func, ast.Attribute):
             base = self.kind(func.value)
-            if base.kind == Kind.TENSOR and func.attr in LIST_ONLY_METHODS:
+            if base.kind == Kind.TENSOR and func.attr in LIST_ONLY_METHODS and container_call(node):
                 return CallKind.EFFECT  # a Python list holding tensors, not a tensor
             if base.kind == Kind.TENSOR:
                 if _host_op(func.attr, node, method=True):
@@ -725,14 +726,14 @@ class Typer:
                 return CallKind.CONVERSION if func.attr in CONVERSION_METHODS else CallKind.TRACE
             if base.kind == Kind.HOST:
                 return CallKind.PURE
-            if func.attr in CONTAINER_MUTATORS and (
+            if container_call(node) and (
                 base.kind != Kind.OBJ
                 or (base.values and all(facts.held_state(v) for v in base.values))
             ):
                 return CallKind.EFFECT  # incl. a list held on the module: self.cache["k"]
         cands = self.callee_objects(func)
         if cands is None:
-            if isinstance(func, ast.Attribute) and func.attr in CONTAINER_MUTATORS:
+            if container_call(node):
                 return CallKind.EFFECT
             made = self._made_here(func)
             if made is not None and isinstance(func, ast.Attribute):
@@ -783,8 +784,14 @@ class Typer:
             for n in self.parsed.nodes
             if isinstance(n, ast.Name) and n.id == name and not isinstance(n.ctx, ast.Load)
         )
-        classes = [self._plain_class(v) for v in made]
-        if not made or len(made) != stores or any(c is None for c in classes):
+        if not made or len(made) != stores or name in self._making:
+            return None  # (asked again while answering: `q = q.view(...)` reads q's own kind)
+        self._making.add(name)
+        try:
+            classes = [self._plain_class(v) for v in made]
+        finally:
+            self._making.discard(name)
+        if any(c is None for c in classes):
             return None
         return tuple(c for cs in classes if cs is not None for c in cs)
 
@@ -942,10 +949,14 @@ class Typer:
             return aliasing.ANY_ARGUMENT
         return None
 
-    def call_mutations(self, call: ast.Call, attributes: bool = True) -> frozenset[str]:
+    def call_mutations(
+        self, call: ast.Call, attributes: bool = True, objects: bool = True
+    ) -> frozenset[str]:
         """Local names whose objects ``call`` writes in place because the user function it calls
         writes the corresponding parameter in place (``self.put(d, k, v)`` with ``d[k] = v``);
-        ``attributes=False``: not counting attributes it sets on them (``tree.state = v``)."""
+        ``attributes=False``: not counting attributes it sets on them (``tree.state = v``);
+        ``objects=False``: nor calls of another object's method named like a container's
+        (``cache.update(k, v, layer_idx)``)."""
         out: set[str] = set()
         for c in self.callee_objects(call.func) or ():
             if isinstance(c, torch.nn.Module) and getattr(c, "inplace", False) is True:
@@ -961,7 +972,7 @@ class Typer:
             if target is None:
                 continue
             fn, owner = target
-            params = _mutated_param_positions(fn, attributes)
+            params = _mutated_param_positions(fn, attributes, objects)
             if not params:
                 continue
             shift = 1 if owner is not None else 0
@@ -1019,12 +1030,12 @@ def _source_node(code: types.CodeType, fn: Any) -> ast.FunctionDef | None:
 
 @functools.lru_cache(maxsize=1024)
 def _mutated_param_positions_of(
-    code: types.CodeType, fn: Any, attributes: bool = True
+    code: types.CodeType, fn: Any, attributes: bool = True, objects: bool = True
 ) -> frozenset[tuple[int, Any]]:
     node = _source_node(code, fn)
     if node is None:
         return frozenset()
-    names = aliasing.mutated_params(node, attributes)
+    names = aliasing.mutated_params(node, attributes, objects)
     out: set[tuple[int, Any]] = {(i, None) for i in aliasing.positions(node, names)}
     for p in names:
         out.add((-1, p))
@@ -1060,12 +1071,14 @@ def _returned_param_positions(fn: Any) -> frozenset[int]:
     return _returned_param_positions_of(code, fn)
 
 
-def _mutated_param_positions(fn: Any, attributes: bool = True) -> frozenset[tuple[int, Any]]:
+def _mutated_param_positions(
+    fn: Any, attributes: bool = True, objects: bool = True
+) -> frozenset[tuple[int, Any]]:
     """(position, None) and (-1, name) for each parameter ``fn`` writes in place."""
     code = getattr(fn, "__code__", None)
     if code is None:
         return frozenset()
-    return _mutated_param_positions_of(code, fn, attributes)
+    return _mutated_param_positions_of(code, fn, attributes, objects)
 
 
 _IDENTITY_MODULES = (

@@ -8,6 +8,7 @@ function usually means adding it to one of these sets.
 
 from __future__ import annotations
 
+import ast
 import collections
 import random
 from typing import Any
@@ -125,6 +126,26 @@ CONTAINER_MUTATORS = frozenset(
 )
 # Container mutators that are also (not in-place) tensor methods.
 TENSOR_HOMONYMS = frozenset({"add", "sort"})
+# The most positional arguments each container mutator takes on a list, dict, set or deque. A
+# call with more is another object's method of the same name (transformers' ``DynamicCache.
+# update(k, v, layer_idx)``), not a container's. (``set.update(a, b)`` takes more: rare among
+# tensors.)
+CONTAINER_ARITY = {
+    "append": 1, "extend": 1, "insert": 2, "pop": 2, "remove": 1, "clear": 0, "update": 1,
+    "setdefault": 2, "popitem": 1, "add": 1, "discard": 1, "sort": 0, "reverse": 0,
+}  # fmt: skip
+
+
+def container_call(call: ast.Call) -> bool:
+    """Whether ``call`` is a container mutator's call as a list, dict, set or deque takes it
+    (``outs.append(h)``, ``d.update(other)``), by name and number of positional arguments."""
+    f = call.func
+    most = CONTAINER_ARITY.get(f.attr) if isinstance(f, ast.Attribute) else None
+    return most is not None and (
+        len(call.args) <= most and not any(isinstance(a, ast.Starred) for a in call.args)
+    )
+
+
 # Tensor methods whose result is one tensor whatever the receiver held (not a list, tuple or
 # Python number): a name bound only to such results is a tensor, and ``t[i] = v`` copies into it.
 TENSOR_RESULT_METHODS = frozenset(

@@ -442,6 +442,56 @@ def tensor_writes(objects: Iterable[Any]) -> Iterator[list[str]]:
 _RNN_CACHES = ("_flat_weights", "_flat_weight_refs")
 
 
+@contextlib.contextmanager
+def object_writes(objects: Iterable[Any]) -> Iterator[list[str]]:
+    """Plain Python objects among a region's live-ins (a transformers ``DynamicCache``, a beam
+    hypothesis list's owner, a counter object) whose state the traced code changed: an attribute
+    set (``self.seen_tokens += n``) or a list / dict it holds changed (``self.key_cache.append``).
+    A compiled region would change them once, at capture, and never again. Everything is put
+    back as it was before the capture, and each change is described (``DynamicCache.key_cache``)
+    in the yielded list, after the block."""
+    saved = [(o, fields(o), _shallow_containers(fields(o))) for o in objects]
+    found: list[str] = []
+    try:
+        yield found
+    finally:
+        for o, before, containers in saved:
+            now = fields(o)
+            changed = sorted(
+                {
+                    k
+                    for k in (*before, *now)
+                    if _rebound(before.get(k, _MISSING), now.get(k, _MISSING))
+                }
+                | {
+                    k
+                    for k, v in before.items()
+                    if id(v) in containers and _changed_entries(v, containers[id(v)])
+                }
+            )
+            if changed:
+                found.extend(f"{type(o).__name__}.{k}" for k in changed)
+                for v in before.values():
+                    if id(v) in containers:
+                        plan.refill(v, containers[id(v)])
+                replace_fields(o, before)
+
+
+def _rebound(before: Any, now: Any) -> bool:
+    """Whether an attribute now holds another object (an equal number counts as the same)."""
+    if before is now:
+        return False
+    if type(before) in (int, float, bool, str, complex) and type(before) is type(now):
+        return bool(_exact(before) != _exact(now))
+    return True
+
+
+def _changed_entries(now: Any, before: Any) -> bool:
+    if type(now) is list:
+        return len(now) != len(before) or any(a is not b for a, b in zip(now, before))
+    return now.keys() != before.keys() or any(now[k] is not before[k] for k in before)
+
+
 def _shallow_containers(d: dict[str, Any]) -> dict[int, Any]:
     out: dict[int, Any] = {}
     for v in d.values():

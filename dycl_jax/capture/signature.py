@@ -23,6 +23,7 @@ import torch
 from dycl_jax.compat import ARRAY_IMPL
 from dycl_jax.lower import dtypes
 from dycl_jax.portable.keys import named_tuple_type
+from dycl_jax.portable.structure import plain_dataclass as plain_dataclass
 
 _ARRAY = jax.Array
 _ARRAY_IMPL = ARRAY_IMPL  # exact type of a concrete jax array (faster than isinstance on jax.Array)
@@ -295,12 +296,3 @@ def _collection(v: Any) -> bool:
 def _state_tensor(v: Any) -> bool:
     """A plain torch tensor among the values (not a parameter: those are the model's)."""
     return isinstance(v, torch.Tensor) and not isinstance(v, torch.nn.Parameter)
-
-
-def plain_dataclass(v: Any) -> bool:
-    """A dataclass instance whose fields are all set by ``__init__`` (rebuildable by replace)."""
-    return (
-        dataclasses.is_dataclass(v)
-        and not isinstance(v, type)
-        and all(f.init for f in dataclasses.fields(v))
-    )

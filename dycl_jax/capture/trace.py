@@ -18,6 +18,7 @@ import collections
 import contextlib
 import contextvars
 import dataclasses
+import enum
 import functools
 import os
 import sys
@@ -47,6 +48,7 @@ from dycl_jax.compat import (
 from dycl_jax.errors import (
     CaptureError,
     DataDependentError,
+    FreshObjectError,
     HeldArraysError,
     OpaqueOutputError,
     SourceLocation,
@@ -124,6 +126,7 @@ class _Identities:
         self.shared = {k for k, n in counts.items() if n > 1}
         self.seen: dict[int, int] = {}
         self.outputs: dict[int, int] = {}  # tensor id -> its index among the graph outputs
+        self.known: set[int] = set()  # plain objects that existed before the region ran
 
     def _count(self, v: Any, counts: dict[int, int], active: set[int]) -> None:
         t = type(v)
@@ -225,6 +228,13 @@ def _plan(value: Any, tensors: list[torch.Tensor], ids: _Identities) -> Any:
             "could not split the program",
             None,
             hint="make the read visible in forward (`ok = bool(helper(...))`)",
+        )
+    if guards.plain_object(value) and id(value) not in ids.known:
+        # built by the region's own code (DynamicCache.from_legacy_cache(...)): a constant of
+        # the plan would be the object built at capture, shared by every later call
+        raise FreshObjectError(
+            f"this code builds a {type(value).__name__} object that the region returns",
+            None,
         )
     holder = _holds_tensor(value)
     if holder is None and hasattr(value, "__next__"):
@@ -353,6 +363,36 @@ def trace(
     state_from: int | None = None,
     shadows: dict[str, torch.Tensor] | None = None,
 ) -> Captured:
+    """Capture ``fn`` on ``live_in`` as an ATen graph (see ``_trace``). Where the traced code
+    changes the state of a plain Python object it was given (``past_key_value.update(k, v, i)``
+    appending to a transformers ``DynamicCache``, a helper's counter), that state is put back
+    and the capture refused with StateWriteError: a compiled region would make the change once,
+    at capture, so PyTorch runs the region instead, which makes it on every call, as eager."""
+    written: list[str] = []
+    try:
+        with guards.object_writes(_helper_objects(live_in)) as written:
+            return _trace(
+                fn, root, param_names, param_values, live_in, dynamic, state_from, shadows
+            )
+    finally:
+        if written:
+            raise StateWriteError(
+                f"changes {', '.join(dict.fromkeys(written))}, state of an object the region is "
+                "given, while traced (a compiled region would not repeat it)",
+                None,
+            )
+
+
+def _trace(
+    fn: Callable[..., tuple[Any, ...]],
+    root: torch.nn.Module | None,
+    param_names: tuple[str, ...],
+    param_values: tuple[torch.Tensor, ...],
+    live_in: tuple[Any, ...],
+    dynamic: frozenset[int],
+    state_from: int | None = None,
+    shadows: dict[str, torch.Tensor] | None = None,
+) -> Captured:
     """Capture ``fn`` on ``live_in`` as an ATen graph. ``state_from``: the index of the first
     leaf that is module state (a tensor held in a list or dict on a module): an in-place write
     to it inside the region would be lost, so it is refused. ``shadows``: data-free stand-ins
@@ -379,6 +419,7 @@ def trace(
         flat: list[torch.Tensor] = []
         plans = []
         ids = _Identities(tuple(args), tuple(outs), given, containers)
+        ids.known = known
         for i, o in enumerate(outs):
             try:
                 plans.append(_plan(o, flat, ids))
@@ -398,10 +439,10 @@ def trace(
             _eager_fast_paths_refused(root) as modes,
         ):
             modules = list(root.modules()) if root is not None else []
-            objects = [*modules, *_helper_objects(live_in)]
+            known = _objects_before(live_in, modules, fn)
             with (
                 guards.number_writes(modules) as writes,
-                guards.tensor_writes(objects) as stored,
+                guards.tensor_writes(modules) as stored,
                 guards.registrations() as registered,
             ):
                 gm = _make_fx(traced, param_values, examples)
@@ -498,7 +539,8 @@ def trace(
 
 def _helper_objects(values: Any) -> list[Any]:
     """Plain Python objects among a region's live-ins (a beam-search helper built in forward),
-    inside lists, tuples and dicts too: their attributes are state a traced method may set."""
+    inside lists, tuples, dicts and other such objects too: their attributes are state a traced
+    method may set."""
     out: list[Any] = []
     seen: set[int] = set()
 
@@ -515,10 +557,54 @@ def _helper_objects(values: Any) -> list[Any]:
                 walk(x, depth + 1)
         elif guards.plain_object(v):
             out.append(v)
+            for x in guards.fields(v).values():
+                walk(x, depth + 1)
 
     for v in values:
         walk(v, 0)
     return out
+
+
+def _objects_before(
+    live_in: tuple[Any, ...], modules: list[torch.nn.Module], fn: Callable[..., Any]
+) -> set[int]:
+    """The ids of the plain objects (and enum members) a region can reach before it runs: through
+    its live-ins, the modules' attributes, its function's globals and closure, inside lists,
+    tuples, dicts and other objects' attributes. A plain object it returns that is none of these
+    was built by its own code (see ``_plan``). Missing one only costs speed: the region then
+    runs in PyTorch, which returns the very object."""
+    known: set[int] = set()
+    seen: set[int] = set()
+
+    def walk(v: Any, depth: int) -> None:
+        if depth > 4 or id(v) in seen:
+            return
+        seen.add(id(v))
+        t = type(v)
+        if t is list or t is tuple:
+            for x in v:
+                walk(x, depth + 1)
+        elif t is dict:
+            for x in v.values():
+                walk(x, depth + 1)
+        elif isinstance(v, enum.Enum):
+            known.add(id(v))
+        elif guards.plain_object(v):
+            known.add(id(v))
+            for x in guards.fields(v).values():
+                walk(x, depth + 1)
+
+    for v in live_in:
+        walk(v, 0)
+    for m in modules:
+        for k, v in m.__dict__.items():
+            if k not in ("_parameters", "_buffers", "_modules"):
+                walk(v, 1)
+    for v in getattr(fn, "__globals__", {}).values():
+        walk(v, 3)
+    for c in getattr(fn, "__closure__", None) or ():
+        walk(_cell(c), 1)
+    return known
 
 
 def traced_values_left(modules: Iterable[torch.nn.Module]) -> str | None:

@@ -26,20 +26,28 @@ def map_structure(fn: Callable[[Any], Any], value: Any) -> Any:
         return t(tuple(map_structure(fn, v) for v in value))
     if t is dict:
         return {k: map_structure(fn, v) for k, v in value.items()}
-    if _is_dataclass_instance(value):  # dataclasses, HF ModelOutput
+    if plain_dataclass(value):  # dataclasses, HF ModelOutput
         return dataclasses.replace(
             value,
             **{
-                f.name: map_structure(fn, getattr(value, f.name))
-                for f in dataclasses.fields(value)
-                if f.init
+                f.name: map_structure(fn, getattr(value, f.name)) for f in dataclasses.fields(value)
             },
         )
     return fn(value)
 
 
-def _is_dataclass_instance(value: Any) -> bool:
-    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+def plain_dataclass(v: Any) -> bool:
+    """A dataclass instance whose fields are all set by ``__init__`` and are all of its state
+    (rebuildable by ``dataclasses.replace``, a copy). transformers' ``DynamicCache`` is a
+    dataclass with no fields whose ``__init__`` makes the lists it keeps: replace would give an
+    empty new cache, so such an object is a leaf, passed by identity like any other object."""
+    if not dataclasses.is_dataclass(v) or isinstance(v, type):
+        return False
+    fields = dataclasses.fields(v)
+    if not all(f.init for f in fields):
+        return False
+    own = getattr(v, "__dict__", None)
+    return own is None or own.keys() <= {f.name for f in fields}
 
 
 def outputs(value: Any) -> Any:

@@ -596,8 +596,10 @@ class Normalizer:
                 kws = [ast.keyword(k.arg, self.as_host(k.value)) for k in e.keywords]
                 call = _runtime_call("call", func_h, *args)
                 call.keywords = kws  # type: ignore[attr-defined]
-                # (an attribute it sets on an argument is set on the caller's object too)
-                written = self.typer.call_mutations(e, attributes=False)
+                # (an attribute it sets on an argument, or a Python method that changes it, such
+                # as `cache.update(k, v, i)`, changes the caller's object too: the helper's host
+                # program is given that object)
+                written = self.typer.call_mutations(e, attributes=False, objects=False)
                 if written:  # the callee writes these arguments in place (checked in split)
                     self.call_writes[call] = written  # type: ignore[index]
                 returned = self.typer.returned_arg(e)

@@ -200,3 +200,36 @@ def test_docstring_decorator_on_a_dynamic_forward() -> None:
     for s in (3.0, -3.0):
         x = torch.full((1, 4), s)
         assert_same(cm(x), m(x))
+
+
+def _decoder_config(name: str) -> object:
+    return getattr(transformers, f"{name}Config")(
+        vocab_size=32, hidden_size=8, intermediate_size=12, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["Llama", "Mistral"])
+def test_stock_decoder_with_its_default_cache(name: str) -> None:
+    """``model(input_ids)`` on a stock decoder of two layers, the default ``use_cache=True``:
+    every layer's attention appends to the one ``DynamicCache`` object built in forward
+    (``DynamicCache.from_legacy_cache``). That object is a dataclass without fields: it used to be
+    copied field by field (an empty new cache) into each region, so the second layer's update
+    raised IndexError. Then one decoding step from the returned cache, on calls of growing
+    length: a cache built once at capture and handed back on every call would keep growing."""
+    torch.manual_seed(0)
+    m = getattr(transformers, f"{name}ForCausalLM")(_decoder_config(name)).eval()
+    cm = dycl_jax.convert(m)
+    for n in (4, 5, 4):
+        x = torch.randint(0, 32, (1, n), generator=torch.Generator().manual_seed(n))
+        with torch.no_grad():
+            want = m(x)
+        got = cm(x)
+        assert_same(got.logits, want.logits, rtol=1e-4, atol=1e-5)
+        assert_same(tuple(got.past_key_values), tuple(want.past_key_values))
+        step = want.logits[:, -1:].argmax(-1)
+        with torch.no_grad():
+            want2 = m(step, past_key_values=want.past_key_values)
+        got2 = cm(step, past_key_values=got.past_key_values)
+        assert_same(got2.logits, want2.logits, rtol=1e-4, atol=1e-5)
+        assert_same(tuple(got2.past_key_values), tuple(want2.past_key_values))
