@@ -414,7 +414,10 @@ class ConvertedModel:
         with jax.enable_x64(True):  # scoped; see dycl_jax/config.py
             try:
                 memo: dict[int, Any] = {}
-                return io.outputs(self._root.run(io.inputs(args, memo), io.inputs(kwargs, memo)))
+                before = io.argument_arrays(args, kwargs)
+                out = io.outputs(self._root.run(io.inputs(args, memo), io.inputs(kwargs, memo)))
+                io.settle_arguments(args, kwargs, before)
+                return out
             except _TRACER_ERRORS as e:
                 raise self._traced_call_error(args, kwargs) from e
             except TypeError as e:

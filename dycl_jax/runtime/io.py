@@ -3,6 +3,7 @@ for ops run in PyTorch on the host."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -93,3 +94,80 @@ def outputs(value: Any) -> Any:
     if type(value) is ARRAY_IMPL:  # a single array result
         return value
     return _outputs(from_torch(value))
+
+
+_PLAIN_ARGS = (ARRAY_IMPL, np.ndarray, torch.Tensor, int, float, bool, str, type(None))
+
+
+def argument_arrays(args: tuple[Any, ...], kwargs: dict[str, Any]) -> set[int] | None:
+    """The ids of the numpy arrays the caller's own objects among the arguments hold before a
+    call (see :func:`settle_arguments`); None for a call given tensors and numbers only."""
+    if all(type(v) in _PLAIN_ARGS for v in args) and all(
+        type(v) in _PLAIN_ARGS for v in kwargs.values()
+    ):
+        return None
+    found: set[int] = set()
+    for _, _, x in _places((*args, *kwargs.values())):
+        found.update(id(y) for y in (x if type(x) is tuple else (x,)))
+    return found
+
+
+def settle_arguments(
+    args: tuple[Any, ...], kwargs: dict[str, Any], before: set[int] | None
+) -> None:
+    """Host arrays that the call stored on the caller's own objects (a nested program's
+    ``tree.state = (c, h)`` on the nodes of a tree the model was given) become jax arrays, as
+    the call's outputs are: numpy arrays are the host's internal form. Arrays the objects held
+    before the call (``before``) are the user's and stay as they are."""
+    if before is None:
+        return
+
+    def new(y: Any) -> bool:
+        return isinstance(y, np.ndarray) and id(y) not in before
+
+    for holder, key, x in list(_places((*args, *kwargs.values()))):
+        if type(x) is tuple:
+            if any(new(y) for y in x):
+                holder[key] = tuple(outputs(y) if new(y) else y for y in x)
+        elif new(x):
+            holder[key] = outputs(x)
+
+
+def _places(values: tuple[Any, ...]) -> Iterator[tuple[Any, Any, Any]]:
+    """(holder, key, x) for each numpy array, or tuple holding one, ``x`` reached from
+    ``values`` through lists, dicts and plain objects' attributes: ``holder[key]`` is where it
+    is (a list, a dict, an object's ``__dict__``)."""
+    seen: set[int] = set()
+    budget = 10_000  # objects visited at most (a huge object graph is left as it is)
+    stack = list(values)
+    while stack and budget > 0:
+        v = stack.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        budget -= 1
+        t = type(v)
+        if t is tuple:
+            stack.extend(v)
+            continue
+        if t is list or t is dict:
+            holder: Any = v
+        elif _plain_object(v):
+            holder = v.__dict__
+        else:
+            continue
+        for k, x in list(holder.items() if type(holder) is dict else enumerate(holder)):
+            if isinstance(x, np.ndarray) or (
+                type(x) is tuple and any(isinstance(y, np.ndarray) for y in x)
+            ):
+                yield holder, k, x
+            else:
+                stack.append(x)
+
+
+def _plain_object(v: Any) -> bool:
+    return (
+        hasattr(v, "__dict__")
+        and not isinstance(v, type | torch.nn.Module | torch.Tensor | jax.Array | np.ndarray)
+        and not callable(v)
+    )

@@ -129,9 +129,28 @@ def _held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
     """Arrays the host stored inside plain objects and the containers they hold (a beam
     hypothesis' state, a tree node's ``state``, a cache object's lists), reachable from a
     region's live-ins, as torch tensors while PyTorch runs the region; afterwards whatever those
-    objects and containers hold (written, appended to, replaced) is converted back, in place."""
+    objects and containers hold (written, appended to, replaced) is converted back, in place. A
+    tensor the region neither replaced nor wrote gives back the very array it was made from
+    (the caller's own numpy array stays that object)."""
     touched: list[Any] = []
     seen: set[int] = set()
+    # tensor id -> (tensor, its version, the array it was made from)
+    made: dict[int, tuple[torch.Tensor, int, Any]] = {}
+
+    def as_torch(x: Any) -> Any:
+        if not _array_like(x):
+            return x
+        t = io.to_torch_owned(x)
+        if isinstance(t, torch.Tensor):
+            made[id(t)] = (t, t._version, x)
+        return t
+
+    def back(x: Any) -> Any:
+        if isinstance(x, torch.Tensor):
+            was = made.get(id(x))
+            if was is not None and was[0] is x and x._version == was[1]:
+                return was[2]
+        return io.from_torch(x)
 
     def visit(v: Any, depth: int) -> None:
         if depth > 4 or id(v) in seen:
@@ -139,15 +158,14 @@ def _held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
         if type(v) is list:
             seen.add(id(v))
             touched.append(v)
-            v[:] = [io.to_torch_owned(x) if _array_like(x) else x for x in v]
+            v[:] = [as_torch(x) for x in v]
             for x in v:
                 visit(x, depth + 1)
         elif type(v) is dict:
             seen.add(id(v))
             touched.append(v)
             for k, x in list(v.items()):
-                if _array_like(x):
-                    v[k] = io.to_torch_owned(x)
+                v[k] = as_torch(x)
                 visit(v[k], depth + 1)
         elif type(v) is tuple:
             for x in v:
@@ -157,7 +175,7 @@ def _held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
             touched.append(v)
             for k, x in guards.fields(v).items():
                 if _array_like(x):
-                    x = io.to_torch_owned(x)
+                    x = as_torch(x)
                     guards.set_field(v, k, x)
                 visit(x, depth + 1)
 
@@ -167,11 +185,13 @@ def _held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
         yield
     finally:
         for v in touched:
-            if type(v) in (list, dict):
-                plan.refill(v, io.from_torch(v))
+            if type(v) is list:
+                plan.refill(v, [back(x) for x in v])
+            elif type(v) is dict:
+                plan.refill(v, {k: back(x) for k, x in v.items()})
             else:
                 for k, x in guards.fields(v).items():
-                    guards.set_field(v, k, io.from_torch(x))
+                    guards.set_field(v, k, back(x))
 
 
 def _array_like(x: Any) -> bool:

@@ -97,3 +97,61 @@ def test_a_region_returning_an_object_that_existed_before_it_compiles() -> None:
         assert_same(got[0], want[0])
     assert cm.stats.eager_region_calls == 0
 
+
+class Tree:
+    def __init__(self, idx, children=()) -> None:
+        self.idx = idx
+        self.children = list(children)
+        self.num_children = len(self.children)
+
+
+class ChildSum(nn.Module):
+    """treelstm.pytorch's ChildSumTreeLSTM shape: each node's state written on the caller's tree."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, tree, inputs):
+        for idx in range(tree.num_children):
+            self.forward(tree.children[idx], inputs)
+        if tree.num_children == 0:
+            child_h = inputs[0].new_zeros(1, 4)
+        else:
+            child_h = torch.cat([c.state for c in tree.children], 0)
+        tree.state = torch.tanh(
+            self.lin(inputs[tree.idx]).unsqueeze(0) + child_h.sum(0, keepdim=True)
+        )
+        return tree.state
+
+
+class Similarity(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tree = ChildSum()
+
+    def forward(self, tree, inputs):
+        return self.tree(tree, inputs) * 2
+
+
+def test_state_a_nested_program_writes_on_the_callers_objects_is_a_jax_array() -> None:
+    """The values are right either way; left as the host's numpy arrays, code reading
+    ``tree.state`` afterwards met a third array type. A numpy array the caller stored itself
+    stays as it is."""
+    import jax
+    import numpy as np
+
+    torch.manual_seed(0)
+    m = Similarity().eval()
+    cm = dycl_jax.convert(m)
+    x = torch.randn(3, 4)
+    want_tree, got_tree = Tree(0, [Tree(1), Tree(2)]), Tree(0, [Tree(1), Tree(2)])
+    mine = np.ones(3)
+    got_tree.note = mine
+    with torch.no_grad():
+        want = m(want_tree, x)
+    assert_same(cm(got_tree, x), want)
+    for w, g in zip((want_tree, *want_tree.children), (got_tree, *got_tree.children)):
+        assert isinstance(g.state, jax.Array)
+        assert_same(g.state, w.state)
+    assert got_tree.note is mine
