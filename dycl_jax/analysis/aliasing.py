@@ -29,10 +29,10 @@ from dycl_jax.analysis.dataflow import GraphVisitor
 from dycl_jax.analysis.facts import (
     CONTAINER_MUTATORS,
     ITERATING_BUILTINS,
+    LIST_ONLY_METHODS,
     TENSOR_HOMONYMS,
     VIEW_ATTRS,
     VIEW_METHODS,
-    container_call,
 )
 from dycl_jax.ir.program import RUNTIME
 
@@ -685,8 +685,9 @@ def mutated_params(
 ) -> frozenset[str]:
     """Parameters of ``fn`` whose objects it writes in place (never rebinding them first):
     ``d[k] = v``, ``buf[i] = x``, ``h.mul_(2)``, ``outs.append(v)``, ``x += 1``. ``objects=
-    False``: not counting calls of another object's method named like a container's
-    (``cache.update(k, v, layer_idx)``), which a caller given the same object sees."""
+    False``: not counting calls of methods no tensor has (``outs.append(h)``,
+    ``cache.update(k, v, layer_idx)``): they change a Python object, which a caller given that
+    object sees."""
     return frozenset(param_writes(fn, attributes, objects))
 
 
@@ -735,7 +736,7 @@ def param_writes(
                 isinstance(n, ast.Call)
                 and isinstance(n.func, ast.Attribute)
                 and n.func.attr in CONTAINER_MUTATORS
-                and (objects or container_call(n))
+                and (objects or n.func.attr not in LIST_ONLY_METHODS)
                 # `v, i = x.sort()`, `y = x.add(1)` use a result: a tensor's method (a list's
                 # sort and a set's add return None), which writes nothing
                 and (n.func.attr not in TENSOR_HOMONYMS or id(n) in statements)

@@ -955,8 +955,7 @@ class Typer:
         """Local names whose objects ``call`` writes in place because the user function it calls
         writes the corresponding parameter in place (``self.put(d, k, v)`` with ``d[k] = v``);
         ``attributes=False``: not counting attributes it sets on them (``tree.state = v``);
-        ``objects=False``: nor calls of another object's method named like a container's
-        (``cache.update(k, v, layer_idx)``)."""
+        ``objects=False``: nor calls of methods no tensor has (``cache.update(k, v, i)``)."""
         out: set[str] = set()
         for c in self.callee_objects(call.func) or ():
             if isinstance(c, torch.nn.Module) and getattr(c, "inplace", False) is True:

@@ -40,6 +40,7 @@ import torch
 from dycl_jax import compat
 from dycl_jax.origin import foreign, user_class, user_module
 from dycl_jax.portable import plan
+from dycl_jax.portable.structure import plain_dataclass
 
 _SCALARS = (bool, int, float, str, complex, type(None))
 _MISSING = object()
@@ -76,6 +77,11 @@ def _snapshot(v: Any, depth: int = 0, keep: list[Any] | None = None) -> Any:
         if keep is not None:
             keep.append(v)
         return ("t", id(v), compat.tensor_versions([v]))
+    if depth >= 1 and isinstance(v, jax.Array):
+        # an array the host stored in a helper's list (a cache's keys): a capture reads only its
+        # shape and dtype (its values read while tracing run the region in PyTorch instead, see
+        # capture.trace._held_array_reads_refused), so a cache grown by a step is compared by them
+        return ("ja", v.shape, v.dtype.name)
     if depth < _DEPTH and isinstance(v, tuple | list | collections.deque):  # a NamedTuple too
         items = tuple(_snapshot(x, depth + 1, keep) for x in v)
         return _MISSING if _MISSING in items else (t, items)
@@ -446,34 +452,36 @@ _RNN_CACHES = ("_flat_weights", "_flat_weight_refs")
 def object_writes(objects: Iterable[Any]) -> Iterator[list[str]]:
     """Plain Python objects among a region's live-ins (a transformers ``DynamicCache``, a beam
     hypothesis list's owner, a counter object) whose state the traced code changed: an attribute
-    set (``self.seen_tokens += n``) or a list / dict it holds changed (``self.key_cache.append``).
-    A compiled region would change them once, at capture, and never again. Everything is put
-    back as it was before the capture, and each change is described (``DynamicCache.key_cache``)
-    in the yielded list, after the block."""
-    saved = [(o, fields(o), _shallow_containers(fields(o))) for o in objects]
+    set (``self.seen_tokens += n``) or a container it holds, directly or inside another, changed
+    (``self.key_cache.append``, ``self.per_layer[i].append``, a deque, a Counter). A compiled
+    region would change them once, at capture, and never again. Everything is put back as it was
+    before the capture, and each change is described (``DynamicCache.key_cache``) in the yielded
+    list, after the block."""
+    saved = []
+    for o in objects:
+        state = fields(o)
+        saved.append((o, state, {k: _containers_in(v) for k, v in state.items()}))
     found: list[str] = []
     try:
         yield found
     finally:
-        for o, before, containers in saved:
+        for o, before, held in saved:
             now = fields(o)
-            changed = sorted(
-                {
-                    k
-                    for k in (*before, *now)
-                    if _rebound(before.get(k, _MISSING), now.get(k, _MISSING))
-                }
-                | {
-                    k
-                    for k, v in before.items()
-                    if id(v) in containers and _changed_entries(v, containers[id(v)])
-                }
-            )
+            changed = {
+                k
+                for k in (*before, *now)
+                if _rebound(before.get(k, _MISSING), now.get(k, _MISSING))
+            }
+            changed |= {
+                k
+                for k, cs in held.items()
+                if any(_entries_of(c)[0] != e[0] for c, e in cs.values())
+            }
             if changed:
-                found.extend(f"{type(o).__name__}.{k}" for k in changed)
-                for v in before.values():
-                    if id(v) in containers:
-                        plan.refill(v, containers[id(v)])
+                found.extend(f"{type(o).__name__}.{k}" for k in sorted(changed))
+                for cs in held.values():
+                    for c, entries in cs.values():
+                        _restore(c, entries)
                 replace_fields(o, before)
 
 
@@ -486,10 +494,49 @@ def _rebound(before: Any, now: Any) -> bool:
     return True
 
 
-def _changed_entries(now: Any, before: Any) -> bool:
-    if type(now) is list:
-        return len(now) != len(before) or any(a is not b for a, b in zip(now, before))
-    return now.keys() != before.keys() or any(now[k] is not before[k] for k in before)
+_MUTABLE = (list, dict, set, collections.deque)
+
+
+def _containers_in(v: Any, depth: int = 0, out: dict[int, Any] | None = None) -> dict[int, Any]:
+    """The mutable containers (list, dict and its subclasses, set, deque) ``v`` is or holds
+    through other containers and tuples, three levels deep: id -> (container, its entries)."""
+    out = {} if out is None else out
+    if depth > 3 or id(v) in out:
+        return out
+    items: Iterable[Any]
+    if isinstance(v, _MUTABLE):
+        out[id(v)] = (v, _entries_of(v))
+        items = v.values() if isinstance(v, dict) else v
+    elif type(v) is tuple:
+        items = v
+    else:
+        return out
+    for x in items:
+        _containers_in(x, depth + 1, out)
+    return out
+
+
+def _entries_of(c: Any) -> Any:
+    """What a container holds, by identity (a dict: keys and values, in order)."""
+    if isinstance(c, dict):
+        return tuple((k, id(x)) for k, x in c.items()), dict(c)
+    if isinstance(c, set):
+        return frozenset(map(id, c)), set(c)
+    return tuple(map(id, c)), list(c)
+
+
+def _restore(c: Any, entries: Any) -> None:
+    """``c`` holding what ``entries`` (``_entries_of``) recorded, the object itself kept."""
+    _, items = entries
+    if _entries_of(c)[0] == entries[0]:
+        return
+    c.clear()
+    if isinstance(c, dict):
+        dict.update(c, items)  # (Counter.update would count the pairs as elements)
+    elif isinstance(c, set):
+        c.update(items)
+    else:
+        c.extend(items)
 
 
 def _shallow_containers(d: dict[str, Any]) -> dict[int, Any]:
@@ -897,8 +944,8 @@ def object_guards(values: tuple[Any, ...], fn: Any) -> list[Guard]:
     out: list[Guard] = []
     seen: set[int] = set()
     for v in values:
-        if not plain_object(v) or id(v) in seen or dataclasses.is_dataclass(v):
-            continue
+        if not plain_object(v) or id(v) in seen or plain_dataclass(v):
+            continue  # (a plain dataclass is rebuilt from its fields: they are in the key)
         seen.add(id(v))
         reached = _method_closure([type(v)], names)  # (`self.threshold(l)` reads self.base)
         for k, x in fields(v).items():

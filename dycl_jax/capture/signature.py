@@ -102,7 +102,7 @@ def _key(v: Any, leaves: list[Any], refs: list[Any] | None = None) -> Any:
     if plain_dataclass(v):  # a dataclass / HF ModelOutput built on the host from tensors
         fields = dataclasses.fields(v)
         return (t, tuple((f.name, _key(getattr(v, f.name), leaves, refs)) for f in fields))
-    if _collection(v):  # OrderedDict, defaultdict, Counter, deque: by contents, like dict/list
+    if collection(v):  # OrderedDict, defaultdict, Counter, deque: by contents, like dict/list
         items = v.items() if isinstance(v, dict) else enumerate(v)
         extra = v.maxlen if isinstance(v, collections.deque) else None
         return (t, extra, tuple((k, _key(x, leaves, refs)) for k, x in items))
@@ -270,12 +270,13 @@ def _rebuild(v: Any, it: Any, memo: dict[int, Any], arrays: dict[int, Any] | Non
                 for f in dataclasses.fields(v)
             },
         )
-    if _collection(v):
+    if collection(v):
         made: Any
         if isinstance(v, dict):
             made = copy.copy(v)  # keeps a defaultdict's factory
             made.clear()
-            made.update((k, _rebuild(x, it, memo, arrays)) for k, x in v.items())
+            # dict's own update: Counter.update would count the pairs as elements
+            dict.update(made, ((k, _rebuild(x, it, memo, arrays)) for k, x in v.items()))
         else:
             made = collections.deque((_rebuild(x, it, memo, arrays) for x in v), maxlen=v.maxlen)
         return memo.setdefault(id(v), made)
@@ -288,7 +289,7 @@ def _rebuild(v: Any, it: Any, memo: dict[int, Any], arrays: dict[int, Any] | Non
     return v
 
 
-def _collection(v: Any) -> bool:
+def collection(v: Any) -> bool:
     """A dict subclass or deque from ``collections`` (not a user's class built on dict)."""
     return isinstance(v, dict | collections.deque) and type(v).__module__ == "collections"
 

@@ -22,6 +22,7 @@ import enum
 import functools
 import os
 import sys
+import threading
 import traceback
 import types
 from collections.abc import Callable, Iterable, Iterator
@@ -36,6 +37,7 @@ from torch.func import functionalize
 
 from dycl_jax.capture import guards, signature
 from dycl_jax.compat import (
+    ARRAY_IMPL,
     OpOverload,
     core_aten_decompositions,
     fx_tracing_hidden,
@@ -229,9 +231,9 @@ def _plan(value: Any, tensors: list[torch.Tensor], ids: _Identities) -> Any:
             None,
             hint="make the read visible in forward (`ok = bool(helper(...))`)",
         )
-    if guards.plain_object(value) and id(value) not in ids.known:
-        # built by the region's own code (DynamicCache.from_legacy_cache(...)): a constant of
-        # the plan would be the object built at capture, shared by every later call
+    if (guards.plain_object(value) or signature.collection(value)) and id(value) not in ids.known:
+        # built by the region's own code (DynamicCache.from_legacy_cache(...), a deque): a
+        # constant of the plan would be the object built at capture, shared by every later call
         raise FreshObjectError(
             f"this code builds a {type(value).__name__} object that the region returns",
             None,
@@ -350,6 +352,9 @@ _DATA_DEPENDENT = (
     # a traced 0-d tensor where PyTorch's argument parser needs a Python number (the
     # torch.arange(t.max().ceil()) end): eager reads its value
     "python_arg_parser.cpp",
+    # a uint8 mask as an index (`emb[mask.byte()]`, deprecated but accepted by eager, which reads
+    # it as a bool mask): fake tensors reject it; a data-dependent shape all the same
+    "tensors used as indices must be long, int, byte or bool tensors",
 )
 
 
@@ -409,13 +414,22 @@ def _trace(
     def traced(params: list[torch.Tensor], tensors: list[torch.Tensor]) -> list[torch.Tensor]:
         args = signature.rebuild(live_in, dynamic, tensors)
         given, containers = _input_paths(args)
-        with fx_tracing_hidden():  # is_fx_tracing() reads False, as in eager
+        # the dataclasses rebuilt from their fields for this trace: what the code sets on them
+        # would be set on a copy (the caller's object is the one eager changes)
+        copies = [o for o in _helper_objects(args) if signature.plain_dataclass(o)]
+        with fx_tracing_hidden(), guards.object_writes(copies) as written:
             if root is not None and (params or shadows):
                 swapped = {**(shadows or {}), **dict(zip(param_names, params))}
                 with reparametrize_module(root, swapped, strict=False):
                     outs = fn(*args)
             else:
                 outs = fn(*args)
+        if written:
+            raise StateWriteError(
+                f"changes {', '.join(dict.fromkeys(written))}, a dataclass the region is given, "
+                "while traced (a compiled region would change a copy)",
+                None,
+            )
         flat: list[torch.Tensor] = []
         plans = []
         ids = _Identities(tuple(args), tuple(outs), given, containers)
@@ -435,6 +449,7 @@ def _trace(
             mkldnn_disabled(),
             _parameters_as_values(),
             _numpy_reads_refused(),
+            _held_array_reads_refused(),
             _grad_flag_reads_refused(),
             _eager_fast_paths_refused(root) as modes,
         ):
@@ -568,7 +583,8 @@ def _helper_objects(values: Any) -> list[Any]:
 def _objects_before(
     live_in: tuple[Any, ...], modules: list[torch.nn.Module], fn: Callable[..., Any]
 ) -> set[int]:
-    """The ids of the plain objects (and enum members) a region can reach before it runs: through
+    """The ids of the plain objects, ``collections`` containers (a deque, a Counter) and enum
+    members a region can reach before it runs: through
     its live-ins, the modules' attributes, its function's globals and closure, inside lists,
     tuples, dicts and other objects' attributes. A plain object it returns that is none of these
     was built by its own code (see ``_plan``). Missing one only costs speed: the region then
@@ -589,6 +605,10 @@ def _objects_before(
                 walk(x, depth + 1)
         elif isinstance(v, enum.Enum):
             known.add(id(v))
+        elif signature.collection(v):
+            known.add(id(v))
+            for x in v.values() if isinstance(v, dict) else v:
+                walk(x, depth + 1)
         elif guards.plain_object(v):
             known.add(id(v))
             for x in guards.fields(v).values():
@@ -623,7 +643,7 @@ def traced_values_left(modules: Iterable[torch.nn.Module]) -> str | None:
 
 def _hold_arrays(values: Any) -> bool:
     """Whether a plain object reachable from ``values`` (through lists, tuples, dicts and other
-    objects' attributes, as ``runtime.runner._held_as_torch`` walks them) holds arrays the host
+    objects' attributes, as ``runtime.runner.held_as_torch`` walks them) holds arrays the host
     stored in it (a beam hypothesis' score): traced, the code would meet a numpy or jax array
     where eager has a tensor (its errors read "NumPy arrays", "ndarray", "jax.Array", ...)."""
     seen: set[int] = set()
@@ -695,6 +715,44 @@ def _numpy_reads_refused() -> Iterator[None]:
         tensor.numpy = numpy  # type: ignore[method-assign]
         for name, f in rng.items():
             setattr(np.random, name, f)
+
+
+_HELD_ARRAY_READ = "a jaxlib ArrayImpl's values read while traced"
+# (numpy reads a CPU array through the buffer protocol, which cannot be intercepted)
+_VALUE_READS = (
+    "__array__", "__dlpack__", "__float__", "__int__", "__index__", "__bool__", "tolist", "item"
+)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _held_array_reads_refused() -> Iterator[None]:
+    """During a capture (on this thread), a jax array's values read (``torch.as_tensor(a)``
+    goes through ``__dlpack__``; ``float(a)``, ``a.item()``, ``a.tolist()``) raise: such an array is
+    one the host stored in a helper object or list (a cache's keys) and not an input of the
+    region, so its values would be baked in. The region then runs in PyTorch (HeldArraysError).
+    Guards compare such arrays by shape and dtype only (``guards._snapshot``), which is exact
+    because of this."""
+    cls = ARRAY_IMPL
+    saved = {n: cls.__dict__[n] for n in _VALUE_READS if n in cls.__dict__}
+    me = threading.get_ident()
+
+    def refused(name: str) -> Callable[..., Any]:
+        original = saved[name]
+
+        def read(self: Any, *args: Any, **kw: Any) -> Any:
+            if threading.get_ident() == me:
+                raise RuntimeError(_HELD_ARRAY_READ)
+            return original(self, *args, **kw)
+
+        return read
+
+    for name in saved:
+        setattr(cls, name, refused(name))
+    try:
+        yield
+    finally:
+        for name, f in saved.items():
+            setattr(cls, name, f)
 
 
 class _FastPathRefused(Exception):

@@ -107,6 +107,12 @@ class HostLibrary:
         ``g.get_state()``), run as it is."""
         return fn(*args, **kwargs)
 
+    def effect(self, receiver: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        """``receiver.name(*args)`` for a mutator's name (``append``, ``update``) called on a
+        value the analysis could not tell is a list, dict, set or deque; run as it is here (the
+        converter's runtime runs another object's method in PyTorch)."""
+        return getattr(receiver, name)(*args, **kwargs)
+
     def item(self, v: Any) -> Any:
         """``t.item()``: the Python number of a one-element tensor, raising PyTorch's
         RuntimeError for any other (numpy and jax raise ValueError)."""

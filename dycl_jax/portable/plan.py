@@ -104,5 +104,5 @@ def refill(obj: Any, items: Any) -> Any:
             obj[:] = items
     else:
         obj.clear()
-        obj.update(items)
+        dict.update(obj, items)  # (Counter.update would count the pairs as elements)
     return obj

@@ -14,23 +14,25 @@ from dycl_jax.compat import ARRAY_IMPL
 from dycl_jax.portable.hostlib import UNDEFINED
 
 
-def map_structure(fn: Callable[[Any], Any], value: Any) -> Any:
-    """Apply ``fn`` to every leaf of nested lists, tuples (named too) and dicts."""
+def map_structure(fn: Callable[[Any], Any], value: Any, objects: bool = True) -> Any:
+    """Apply ``fn`` to every leaf of nested lists, tuples (named too) and dicts, and of
+    dataclasses rebuilt from their fields (``objects=False``: a dataclass is a leaf, itself)."""
     t = type(value)
     if t is list or t is tuple:
-        return t(map_structure(fn, v) for v in value)
+        return t(map_structure(fn, v, objects) for v in value)
     if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return t(*(map_structure(fn, v) for v in value))
+        return t(*(map_structure(fn, v, objects) for v in value))
     if isinstance(value, tuple) and hasattr(t, "n_sequence_fields"):
         # a struct sequence (torch.return_types.topk: .values / .indices)
-        return t(tuple(map_structure(fn, v) for v in value))
+        return t(tuple(map_structure(fn, v, objects) for v in value))
     if t is dict:
-        return {k: map_structure(fn, v) for k, v in value.items()}
-    if plain_dataclass(value):  # dataclasses, HF ModelOutput
+        return {k: map_structure(fn, v, objects) for k, v in value.items()}
+    if objects and plain_dataclass(value):  # dataclasses, HF ModelOutput
         return dataclasses.replace(
             value,
             **{
-                f.name: map_structure(fn, getattr(value, f.name)) for f in dataclasses.fields(value)
+                f.name: map_structure(fn, getattr(value, f.name), objects)
+                for f in dataclasses.fields(value)
             },
         )
     return fn(value)

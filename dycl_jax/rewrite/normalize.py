@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import collections
 import contextlib
 import copy
 import dataclasses
@@ -93,6 +94,10 @@ def _builtin_call(fn: str, *args: ast.expr) -> ast.expr:
 # Builtins that iterate positional arguments (a tensor among those goes through _dy.rows).
 _ITERATING = frozenset({enumerate, zip, reversed, list, tuple, sorted, max, min, sum, iter})
 _CONSUMING = frozenset({list, tuple, sorted, max, min, sum})
+
+
+_CONTAINER_TYPES = (list, dict, set, collections.deque)
+_CONTAINER_DISPLAYS = (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
 
 
 def _runtime_call(fn: str, *args: ast.expr) -> ast.expr:
@@ -669,7 +674,22 @@ class Normalizer:
             ):  # names.pop(t): its __index__
                 args[0] = self._host_key(e.func.value, func.value, e.args[0], args[0])
             args = self._items_as_tensors(e, args)
-            return ast.Call(func, args, [ast.keyword(k.arg, show(k.value)) for k in e.keywords])
+            kws = [ast.keyword(k.arg, show(k.value)) for k in e.keywords]
+            if (
+                reason is SplitKind.EFFECT
+                and isinstance(e.func, ast.Attribute)
+                and isinstance(func, ast.Attribute)
+                and e.func.attr in facts.CONTAINER_MUTATORS
+                and not self._known_container(e.func.value)
+            ):
+                # `obj.update(h)` on a value that may be another object than a list, dict or
+                # set: `_dy.effect` tells at run time (a helper's method runs in PyTorch)
+                call = _runtime_call("effect", func.value, ast.Constant(func.attr), *args)
+                call.keywords = kws  # type: ignore[attr-defined]
+                # (`[h].pop()`: what it hands back may be any of its arguments' objects)
+                self.returns_input[call] = aliasing.ANY_ARGUMENT  # type: ignore[index]
+                return call
+            return ast.Call(func, args, kws)
         if isinstance(e, ast.BinOp):  # "%.2f" % t, formatted on the host
             return ast.BinOp(self.as_host(e.left), e.op, self._shown(e.right))
         if isinstance(e, ast.UnaryOp):
@@ -727,6 +747,42 @@ class Normalizer:
         if isinstance(e, ast.Subscript):
             return ast.Subscript(self.as_host(e.value), self.as_host(e.slice), ast.Load())
         raise AssertionError(f"no host form for {ast.dump(e)}")
+
+    def _known_container(self, e: ast.expr) -> bool:
+        """Whether ``e`` is surely a list, dict, set or deque: an object the analysis names that
+        is one, a subscript of a dict or list of such (``self.cache["k"]``), or a local every
+        assignment of which builds one (``outs = []``, ``seen = set()``)."""
+        if isinstance(e, _CONTAINER_DISPLAYS):
+            return True
+        values = self.typer.kind(e).values
+        if values:
+            return all(isinstance(v, _CONTAINER_TYPES) for v in values)
+        if not isinstance(e, ast.Name) or e.id not in self.parsed.assigned_names():
+            return False
+        made = [
+            n.value
+            for n in self.parsed.nodes
+            if isinstance(n, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == e.id for t in n.targets)
+        ]
+        stores = sum(
+            1
+            for n in self.parsed.nodes
+            if isinstance(n, ast.Name) and n.id == e.id and isinstance(n.ctx, ast.Store)
+        )
+        return bool(made) and len(made) == stores and all(map(self._builds_container, made))
+
+    def _builds_container(self, v: ast.expr) -> bool:
+        if isinstance(v, _CONTAINER_DISPLAYS):
+            return True
+        if isinstance(v, ast.BinOp) and isinstance(v.op, ast.Add | ast.Mult):
+            return self._builds_container(v.left) or self._builds_container(v.right)
+        if isinstance(v, ast.Call):
+            cands = self.typer.callee_objects(v.func) or ()
+            return bool(cands) and all(
+                isinstance(c, type) and issubclass(c, _CONTAINER_TYPES) for c in cands
+            )
+        return False
 
     def _receiver(self, e: ast.expr) -> ast.expr:
         """The container a method like ``append`` mutates, evaluated on the host: subscripts and

@@ -50,11 +50,15 @@ def inputs(value: Any, memo: dict[int, Any] | None = None) -> Any:
             return a
         return _input_leaf(v)
 
+    # (a dataclass is the caller's object itself: what the model sets on it, the caller sees)
     if type(value) is tuple:  # the positional arguments: tensors, the common case, directly
-        return tuple(leaf(v) if type(v) is torch.Tensor else map_structure(leaf, v) for v in value)
+        return tuple(
+            leaf(v) if type(v) is torch.Tensor else map_structure(leaf, v, objects=False)
+            for v in value
+        )
     if type(value) is dict and not value:
         return value
-    return map_structure(leaf, value)
+    return map_structure(leaf, value, objects=False)
 
 
 def to_torch(value: Any) -> Any:
@@ -65,9 +69,11 @@ def to_torch(value: Any) -> Any:
     )
 
 
-def to_torch_owned(value: Any) -> Any:
+def to_torch_owned(value: Any, objects: bool = True) -> Any:
     """:func:`to_torch` for code that runs in PyTorch and may write its inputs: each tensor owns
-    its storage (``out=`` and ``resize_`` can grow it), one array met twice is one tensor."""
+    its storage (``out=`` and ``resize_`` can grow it), one array met twice is one tensor.
+    ``objects=False``: dataclasses are passed themselves (the caller converts what they hold in
+    place, see ``runtime.runner.held_as_torch``), so what the code sets on them is kept."""
     memo: dict[int, torch.Tensor] = {}
 
     def one(v: Any) -> Any:
@@ -77,7 +83,7 @@ def to_torch_owned(value: Any) -> Any:
             memo[id(v)] = dtypes.numpy_to_tensor(v).clone()
         return memo[id(v)]
 
-    return map_structure(one, value)
+    return map_structure(one, value, objects)
 
 
 def from_torch(value: Any) -> Any:

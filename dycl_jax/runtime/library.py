@@ -3,6 +3,7 @@ into dynamic callees, and the UNDEFINED marker for locals not yet assigned."""
 
 from __future__ import annotations
 
+import collections
 import operator
 import types
 from typing import TYPE_CHECKING, Any
@@ -79,6 +80,29 @@ class Runtime(HostLibrary):
                 "not as each row alone: run it row by row with cm(row)"
             )
         return HostLibrary.rng(self, fn, *args, **kwargs)
+
+    def effect(self, receiver: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        """``receiver.name(*args)``: a container's own mutator (``outs.append(h)``) as it is;
+        another object's method of a mutator's name (a helper's ``update(h)``, ``extend(h)``)
+        runs in PyTorch on tensors, as eager: on arrays, its torch calls would fail or compute
+        with jax's rules (``h.std()``)."""
+        t = type(receiver)
+        if isinstance(receiver, list | dict | set | collections.deque) and (
+            t.__module__ in ("builtins", "collections")
+        ):
+            return getattr(receiver, name)(*args, **kwargs)
+        if per_sample.CURRENT.get() is not None:
+            raise InputError(
+                f"per_sample: this model calls {t.__name__}.{name} on the host, which would "
+                "change that object once per group of rows, not per row; run it row by row "
+                "with cm(row)"
+            )
+        from dycl_jax.runtime.runner import held_as_torch  # (the runner imports this module)
+
+        given = io.to_torch_owned((receiver, args, kwargs), objects=False)
+        with torch.no_grad(), held_as_torch(given):
+            out = getattr(receiver, name)(*given[1], **given[2])
+        return out if out is receiver else io.from_torch(out)
 
     def eager(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a torch op whose output shape depends on values (nonzero, unique, ...) in PyTorch."""

@@ -125,7 +125,7 @@ class _Entry:
 
 
 @contextlib.contextmanager
-def _held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
+def held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
     """Arrays the host stored inside plain objects and the containers they hold (a beam
     hypothesis' state, a tree node's ``state``, a cache object's lists), reachable from a
     region's live-ins, as torch tensors while PyTorch runs the region; afterwards whatever those
@@ -522,11 +522,12 @@ class RegionRunner:
                     else "keep the unsupported operation out of the path that is differentiated",
                 )
             self.session.stats.eager_region_calls += 1
-            given = io.to_torch_owned(vals)
+            # (dataclasses themselves: what the code sets on them is the caller's change)
+            given = io.to_torch_owned(vals, objects=False)
             with (
                 torch.no_grad(),
                 _state_as_torch(self.session.state_attrs),
-                _held_as_torch(given),
+                held_as_torch(given),
             ):
                 outs = fn(*given)  # values only, as the compiled regions give
             # a buffer it registered (a longer rotary cache) is what the next region reads
@@ -534,8 +535,14 @@ class RegionRunner:
             # containers handed back unchanged are the caller's own objects, as in eager
             # (refilled with what the region left in them: `outs += [t]` grows the list itself)
             back = {id(g): v for g, v in zip(given, vals) if type(g) in (list, dict)}
+            # (and objects it was given, their contents converted back by held_as_torch)
+            same = {id(g) for g in given if guards.plain_object(g)}
             return tuple(
-                plan.refill(back[id(o)], io.from_torch(o)) if id(o) in back else io.from_torch(o)
+                plan.refill(back[id(o)], io.from_torch(o))
+                if id(o) in back
+                else o
+                if id(o) in same
+                else io.from_torch(o)
                 for o in outs
             )
 

@@ -202,11 +202,14 @@ def test_docstring_decorator_on_a_dynamic_forward() -> None:
         assert_same(cm(x), m(x))
 
 
-def _decoder_config(name: str) -> object:
-    return getattr(transformers, f"{name}Config")(
-        vocab_size=32, hidden_size=8, intermediate_size=12, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32,
-    )  # fmt: skip
+def _decoder_config(name: str, **extra: object) -> object:
+    kw: dict[str, object] = {
+        "vocab_size": 32, "hidden_size": 8, "intermediate_size": 12, "num_hidden_layers": 2,
+        "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 32,
+    }  # fmt: skip
+    if name == "Phi":
+        del kw["num_key_value_heads"]
+    return getattr(transformers, f"{name}Config")(**{**kw, **extra})
 
 
 @pytest.mark.parametrize("name", ["Llama", "Mistral"])
@@ -233,3 +236,24 @@ def test_stock_decoder_with_its_default_cache(name: str) -> None:
         got2 = cm(step, past_key_values=got.past_key_values)
         assert_same(got2.logits, want2.logits, rtol=1e-4, atol=1e-5)
         assert_same(tuple(got2.past_key_values), tuple(want2.past_key_values))
+
+
+@pytest.mark.parametrize("name", ["Mistral", "Qwen2", "Phi"])
+def test_stock_decoder_decoding_into_one_cache_object(name: str) -> None:
+    """``cache = DynamicCache()`` passed to every step, as generation loops do: a compiled
+    region read the cache's length (position ids) and kept the step it was captured on. A
+    larger init makes a stale position visible in the logits."""
+    from transformers.cache_utils import DynamicCache
+
+    kw = {"initializer_range": 0.5, "max_position_embeddings": 64}
+    torch.manual_seed(0)
+    m = getattr(transformers, f"{name}ForCausalLM")(_decoder_config(name, **kw)).eval()
+    cm = dycl_jax.convert(m)
+    want_cache, got_cache = DynamicCache(), DynamicCache()
+    for tokens in ([[3, 7, 1, 9]], [[5]], [[11]], [[2]]):
+        x = torch.tensor(tokens)
+        with torch.no_grad():
+            want = m(x, past_key_values=want_cache, use_cache=True)
+        got = cm(x, past_key_values=got_cache, use_cache=True)
+        assert_same(got.logits, want.logits, rtol=1e-4, atol=1e-5)
+    assert got_cache.get_seq_length() == want_cache.get_seq_length() == 7
