@@ -359,12 +359,14 @@ class ConvertedModel:
         self._compiler.session = self.session
         t0 = time.perf_counter()
         fn, owner = library.resolve_callable(model)
+        # (before its program is built: a write into an argument is said as such, not as the
+        # alias it also makes)
+        _check_argument_writes(self._compiler.graph.add(fn, owner).parsed, owner)
         self._root = self.session.program_for(fn, owner)
         self._root_callable = (fn, owner)
         self._root_epoch = guards.structure_epoch()
         self._default_dtype = torch.get_default_dtype()
         guards.watch_method(model, type(model), "forward")  # replaced on the class: followed
-        _check_argument_writes(self._compiler.graph.add(fn, owner).parsed, owner)
         self._build_reachable()
         self.convert_seconds = time.perf_counter() - t0
         self._checked_paths: set[tuple[Any, ...]] = set()  # paths checked mode compared

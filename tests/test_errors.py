@@ -332,9 +332,46 @@ class CacheThenFft(nn.Module):
         return torch.fft.rfft(k).abs().sum() + v.sum()
 
 
-def test_a_failed_capture_that_left_traced_values_in_module_state_is_refused() -> None:
-    """Running the region in PyTorch would read the capture's stand-ins from the cache: the
-    missing lowering is raised instead."""
-    cm = dycl_jax.convert(CacheThenFft().eval())
-    with pytest.raises(errors.MissingLoweringError, match="aten._fft"):
-        cm(torch.randn(1, 1, 1, 4))
+def test_library_code_appending_to_a_cache_the_module_holds_runs_in_pytorch() -> None:
+    """The capture's stand-ins are taken out of the cache again (the cache is put back as it
+    was), and the region runs in PyTorch on every call, appending to the very cache, as eager
+    does (it used to leave the stand-ins there and refuse with the missing lowering)."""
+    import copy
+
+    m = CacheThenFft().eval()
+    eager = copy.deepcopy(m)
+    cm = dycl_jax.convert(m)
+    for seed in range(3):
+        x = torch.randn(1, 1, 1, 4, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            want = eager(x)
+        assert_same(cm(x), want, rtol=1e-5, atol=1e-5)
+    assert m.cache.get_seq_length() == eager.cache.get_seq_length() == 3
+
+
+class LazyMask(nn.Module):
+    """A mask built on the first call and written by index: on the host the write met an
+    immutable array after the attribute was set, so the first call raised a raw TypeError and
+    every later one skipped the build and was silently wrong."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(4, 4)
+        self.mask = None
+
+    def forward(self, x):
+        if self.mask is None:
+            self.mask = torch.ones(4, dtype=torch.bool)
+            self.mask[x.argmax()] = False
+        return self.proj(x) * self.mask
+
+
+def test_a_write_into_a_tensor_forward_stores_on_the_module_is_refused_before_any_call() -> None:
+    from dycl_jax.errors import UnsupportedConstructError
+
+    m = LazyMask().eval()
+    with pytest.raises(UnsupportedConstructError, match="in-place write into self.mask") as e:
+        dycl_jax.convert(m)
+    assert e.value.location is not None and e.value.location.filename == __file__
+    assert "self.mask[x.argmax()] = False" in e.value.location.source_line()
+    assert m.mask is None

@@ -460,7 +460,7 @@ def object_writes(objects: Iterable[Any]) -> Iterator[list[str]]:
     saved = []
     for o in objects:
         state = fields(o)
-        saved.append((o, state, {k: _containers_in(v) for k, v in state.items()}))
+        saved.append((o, state, {k: containers_in(v) for k, v in state.items()}))
     found: list[str] = []
     try:
         yield found
@@ -473,9 +473,7 @@ def object_writes(objects: Iterable[Any]) -> Iterator[list[str]]:
                 if _rebound(before.get(k, _MISSING), now.get(k, _MISSING))
             }
             changed |= {
-                k
-                for k, cs in held.items()
-                if any(_entries_of(c)[0] != e[0] for c, e in cs.values())
+                k for k, cs in held.items() if any(entries_of(c)[0] != e[0] for c, e in cs.values())
             }
             if changed:
                 found.extend(f"{type(o).__name__}.{k}" for k in sorted(changed))
@@ -497,7 +495,7 @@ def _rebound(before: Any, now: Any) -> bool:
 _MUTABLE = (list, dict, set, collections.deque)
 
 
-def _containers_in(v: Any, depth: int = 0, out: dict[int, Any] | None = None) -> dict[int, Any]:
+def containers_in(v: Any, depth: int = 0, out: dict[int, Any] | None = None) -> dict[int, Any]:
     """The mutable containers (list, dict and its subclasses, set, deque) ``v`` is or holds
     through other containers and tuples, three levels deep: id -> (container, its entries)."""
     out = {} if out is None else out
@@ -505,18 +503,18 @@ def _containers_in(v: Any, depth: int = 0, out: dict[int, Any] | None = None) ->
         return out
     items: Iterable[Any]
     if isinstance(v, _MUTABLE):
-        out[id(v)] = (v, _entries_of(v))
+        out[id(v)] = (v, entries_of(v))
         items = v.values() if isinstance(v, dict) else v
     elif type(v) is tuple:
         items = v
     else:
         return out
     for x in items:
-        _containers_in(x, depth + 1, out)
+        containers_in(x, depth + 1, out)
     return out
 
 
-def _entries_of(c: Any) -> Any:
+def entries_of(c: Any) -> Any:
     """What a container holds, by identity (a dict: keys and values, in order)."""
     if isinstance(c, dict):
         return tuple((k, id(x)) for k, x in c.items()), dict(c)
@@ -528,7 +526,7 @@ def _entries_of(c: Any) -> Any:
 def _restore(c: Any, entries: Any) -> None:
     """``c`` holding what ``entries`` (``_entries_of``) recorded, the object itself kept."""
     _, items = entries
-    if _entries_of(c)[0] == entries[0]:
+    if entries_of(c)[0] == entries[0]:
         return
     c.clear()
     if isinstance(c, dict):

@@ -358,37 +358,41 @@ _DATA_DEPENDENT = (
 )
 
 
-def trace(
-    fn: Callable[..., tuple[Any, ...]],
-    root: torch.nn.Module | None,
-    param_names: tuple[str, ...],
-    param_values: tuple[torch.Tensor, ...],
-    live_in: tuple[Any, ...],
-    dynamic: frozenset[int],
-    state_from: int | None = None,
-    shadows: dict[str, torch.Tensor] | None = None,
-) -> Captured:
-    """Capture ``fn`` on ``live_in`` as an ATen graph (see ``_trace``). Where the traced code
+def _object_writes_refused(capture: Callable[..., Captured]) -> Callable[..., Captured]:
+    """``capture`` (:func:`trace`) refusing, with StateWriteError, a region whose traced code
     changes the state of a plain Python object it was given (``past_key_value.update(k, v, i)``
-    appending to a transformers ``DynamicCache``, a helper's counter), that state is put back
-    and the capture refused with StateWriteError: a compiled region would make the change once,
-    at capture, so PyTorch runs the region instead, which makes it on every call, as eager."""
-    written: list[str] = []
-    try:
-        with guards.object_writes(_helper_objects(live_in)) as written:
-            return _trace(
-                fn, root, param_names, param_values, live_in, dynamic, state_from, shadows
-            )
-    finally:
-        if written:
-            raise StateWriteError(
-                f"changes {', '.join(dict.fromkeys(written))}, state of an object the region is "
-                "given, while traced (a compiled region would not repeat it)",
-                None,
-            )
+    appending to a transformers ``DynamicCache``, a helper's counter). That state is put back: a
+    compiled region would make the change once, at capture, so PyTorch runs the region instead,
+    which makes it on every call, as eager."""
+
+    @functools.wraps(capture)
+    def refusing(
+        fn: Callable[..., tuple[Any, ...]],
+        root: Any,
+        names: Any,
+        values: Any,
+        live_in: Any,
+        *rest: Any,
+    ) -> Captured:
+        written: list[str] = []
+        # (and those the modules hold: transformers' logits processors in a module's list)
+        held = [v for m in (root.modules() if root is not None else ()) for v in _module_held(m)]
+        try:
+            with guards.object_writes(_helper_objects((*live_in, *held))) as written:
+                return capture(fn, root, names, values, live_in, *rest)
+        finally:
+            if written:
+                raise StateWriteError(
+                    f"changes {', '.join(dict.fromkeys(written))}, state of an object the region "
+                    "is given, while traced (a compiled region would not repeat it)",
+                    None,
+                )
+
+    return refusing
 
 
-def _trace(
+@_object_writes_refused
+def trace(
     fn: Callable[..., tuple[Any, ...]],
     root: torch.nn.Module | None,
     param_names: tuple[str, ...],
@@ -552,6 +556,13 @@ def _trace(
     )
 
 
+def _module_held(m: torch.nn.Module) -> list[Any]:
+    """The values a module keeps in its attributes that are not its parameters, buffers or
+    submodules (lists, dicts, plain objects)."""
+    skip = ("_parameters", "_buffers", "_modules")
+    return [v for k, v in m.__dict__.items() if k not in skip and not isinstance(v, torch.Tensor)]
+
+
 def _helper_objects(values: Any) -> list[Any]:
     """Plain Python objects among a region's live-ins (a beam-search helper built in forward),
     inside lists, tuples, dicts and other such objects too: their attributes are state a traced
@@ -563,11 +574,10 @@ def _helper_objects(values: Any) -> list[Any]:
         if id(v) in seen or depth > 3:
             return
         seen.add(id(v))
-        t = type(v)
-        if t in (list, tuple):
+        if isinstance(v, list | tuple):  # (a list subclass too: LogitsProcessorList)
             for x in v:
                 walk(x, depth + 1)
-        elif t is dict:
+        elif isinstance(v, dict):
             for x in v.values():
                 walk(x, depth + 1)
         elif guards.plain_object(v):

@@ -161,6 +161,7 @@ class Normalizer:
         self.reasons: list[SplitReason] = []
         self.call_writes: dict[ast.Call, frozenset[str]] = {}
         self.returns_input: dict[ast.Call, int] = {}
+        self._containers: set[str] = set()  # temporaries this normalizer binds to a new list
         self._out: list[list[Item]] = []
         self.state_attrs: list[tuple[Any, str]] = []
         self.place = Placement(parsed, typer)
@@ -501,6 +502,7 @@ class Normalizer:
         ``[f(x) for x in xs]`` must not rebind the function's own ``x``."""
         e = self._fresh_targets(e)
         tmp = self._temp(self.typer.kind(e))
+        self._containers.add(tmp)
         inner: ast.stmt
         if isinstance(e, ast.DictComp):
             start: ast.expr = ast.Dict([], [])
@@ -752,19 +754,31 @@ class Normalizer:
         """Whether ``e`` is surely a list, dict, set or deque: an object the analysis names that
         is one, a subscript of a dict or list of such (``self.cache["k"]``), or a local every
         assignment of which builds one (``outs = []``, ``seen = set()``)."""
-        if isinstance(e, _CONTAINER_DISPLAYS):
+        if isinstance(e, _CONTAINER_DISPLAYS) or (
+            isinstance(e, ast.Name) and e.id in self._containers
+        ):
             return True
         values = self.typer.kind(e).values
         if values:
             return all(isinstance(v, _CONTAINER_TYPES) for v in values)
         if not isinstance(e, ast.Name) or e.id not in self.parsed.assigned_names():
             return False
-        made = [
-            n.value
-            for n in self.parsed.nodes
-            if isinstance(n, ast.Assign)
-            and any(isinstance(t, ast.Name) and t.id == e.id for t in n.targets)
-        ]
+        made: list[ast.expr] = []
+        for n in self.parsed.nodes:
+            if isinstance(n, ast.Assign):
+                for t in n.targets:
+                    if isinstance(t, ast.Name) and t.id == e.id:
+                        made.append(n.value)
+                    elif (  # `outs, steps = [], []`
+                        isinstance(t, ast.Tuple)
+                        and isinstance(n.value, ast.Tuple)
+                        and len(t.elts) == len(n.value.elts)
+                    ):
+                        made += [
+                            v
+                            for x, v in zip(t.elts, n.value.elts)
+                            if isinstance(x, ast.Name) and x.id == e.id
+                        ]
         stores = sum(
             1
             for n in self.parsed.nodes
@@ -1014,6 +1028,8 @@ class Normalizer:
                         hint="keep running state in a plain attribute (`self.mu = ...` without "
                         "register_buffer), or update it outside forward",
                     )
+            for t in aliasing.flat_targets(targets):
+                self._refuse_write_into_stored_tensor(t, s)
             new = _replace_value(s, self.as_host(value) if value is not None else None)
             new = _map_targets(new, self._host_target)
             self._emit(new, s, trace=False, reason=reason)
@@ -1116,6 +1132,37 @@ class Normalizer:
     def _add_state(self, obj: Any, attr: str) -> None:
         if (obj, attr) not in self.state_attrs:
             self.state_attrs.append((obj, attr))
+
+    def _refuse_write_into_stored_tensor(self, t: ast.expr, s: ast.stmt) -> None:
+        """``self.mask[i] = False`` where this function also stores a tensor in ``self.mask``
+        (built lazily: ``if self.mask is None: self.mask = torch.ones(n)``) and the attribute
+        holds no list or dict now: a write into a tensor that outlives the call, refused before
+        any call, as for one held when converting (on the host it would meet an immutable array,
+        after the attribute was set)."""
+        if not (isinstance(t, ast.Subscript) and isinstance(t.value, ast.Attribute)):
+            return
+        base = t.value
+        values = self.typer.kind(base).values
+        if values and all(isinstance(v, _CONTAINER_TYPES) for v in values):
+            return
+        owner = ast.dump(base.value)
+        for n in self.parsed.nodes:
+            if not isinstance(n, ast.Assign):
+                continue
+            for target in aliasing.flat_targets(n.targets):
+                if (
+                    isinstance(target, ast.Attribute)
+                    and target.attr == base.attr
+                    and ast.dump(target.value) == owner
+                    and self.typer.kind(n.value).kind == Kind.TENSOR
+                ):
+                    raise UnsupportedConstructError(
+                        f"in-place write into {ast.unparse(base)}, a tensor this forward stores "
+                        "on the object (it outlives the call)",
+                        self.parsed.location(s),
+                        hint=f"build the new tensor first and store it once (`m = ...; m[i] = "
+                        f"v; {ast.unparse(base)} = m`)",
+                    )
 
     def _host_target(self, t: ast.expr) -> ast.expr:
         if isinstance(t, ast.Attribute):

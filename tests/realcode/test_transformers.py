@@ -257,3 +257,37 @@ def test_stock_decoder_decoding_into_one_cache_object(name: str) -> None:
         got = cm(x, past_key_values=got_cache, use_cache=True)
         assert_same(got.logits, want.logits, rtol=1e-4, atol=1e-5)
     assert got_cache.get_seq_length() == want_cache.get_seq_length() == 7
+
+
+class BiasedStep(nn.Module):
+    """transformers' SequenceBiasLogitsProcessor in a user's decoding step: it builds its
+    ``length_1_bias`` tensor on its first call, on an object the module holds in a
+    LogitsProcessorList. Traced, it kept the capture's stand-in (an internal error at the
+    next capture)."""
+
+    def __init__(self) -> None:
+        from transformers.generation.logits_process import (
+            LogitsProcessorList,
+            SequenceBiasLogitsProcessor,
+        )
+
+        super().__init__()
+        self.proj = nn.Linear(4, 12)
+        self.procs = LogitsProcessorList([SequenceBiasLogitsProcessor({(7,): 2.0, (3, 9): -3.0})])
+
+    def forward(self, ids, x):
+        return self.procs(ids, self.proj(x)).argmax(-1)
+
+
+def test_a_logits_processor_that_builds_its_state_on_first_use() -> None:
+    import copy
+
+    torch.manual_seed(0)
+    m = BiasedStep().eval()
+    eager = copy.deepcopy(m)  # (its processor builds its state on its own first call)
+    cm = dycl_jax.convert(m)
+    for ids in ([[3, 9, 4]], [[5, 3, 9, 1]], [[3, 9]]):
+        x = torch.randn(1, 4, generator=torch.Generator().manual_seed(len(ids[0])))
+        with torch.no_grad():
+            want = eager(torch.tensor(ids), x)
+        assert_same(cm(torch.tensor(ids), x), want)

@@ -587,6 +587,31 @@ def test_an_argument_written_before_it_is_rebound_is_refused() -> None:
     assert e.value.location is not None and "x.add_(1)" in e.value.location.source_line()
 
 
+class WritesIntoItsSequence(nn.Module):
+    """A decoder writing each token into the sequence it was given (``seq[:, t] = tok``): the
+    write also makes ``seq`` and ``tok`` share memory, which used to be the reason given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 5)
+
+    def forward(self, seq, x):
+        for t in range(seq.size(1)):
+            tok = self.lin(x).argmax(-1)
+            seq[:, t] = tok
+            if (tok == 2).all():
+                break
+        return seq
+
+
+def test_a_token_written_into_the_sequence_argument_is_refused_as_an_argument_write() -> None:
+    from dycl_jax.errors import UnsupportedConstructError
+
+    with pytest.raises(UnsupportedConstructError, match="writes into its argument 'seq'") as e:
+        dycl_jax.convert(WritesIntoItsSequence().eval())
+    assert e.value.location is not None and "seq[:, t] = tok" in e.value.location.source_line()
+
+
 class TensorKeyedLookup(nn.Module):
     def forward(self, x):
         d = {0: x, 1: x * 2}

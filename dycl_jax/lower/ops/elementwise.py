@@ -83,14 +83,29 @@ def _aten_mul(x, y, *, _meta):
 def _aten_div(x, y, *, rounding_mode=None, _meta):
     if rounding_mode is None:  # true division, also for integers (the result dtype is float)
         x, y = _cast(_meta, x, y)
-        return x / y
+        return _divided(x, y)
     x, y = _arr(_meta, x), _arr(_meta, y)
     if rounding_mode == "floor":  # jnp.floor_divide matches PyTorch (incl. y == 0 -> +-inf/nan)
         return jnp.floor_divide(x, y)
     if not _is_int(x):  # "trunc"
-        return jnp.trunc(x / y)
+        return jnp.trunc(_divided(x, y))
     q = jnp.floor_divide(x, y)  # not lax.div: INT_MIN / -1 would trap (SIGFPE) on CPU
     return q + ((q * y != x) & ((x < 0) != (y < 0))).astype(q.dtype)
+
+
+def _divided(x: Any, y: Any) -> Any:
+    """``x / y`` as IEEE division, as PyTorch divides. XLA's simplifier turns a division by a
+    broadcast value (a Python scalar, a 0-d tensor, a keepdim reduction) into a multiplication
+    by its reciprocal, one ulp off (``3.3 / 0.3`` gives 11.0, PyTorch 10.999999), which rounding
+    turns into a whole unit (``(x / 0.1).long()``, ``floor(x / 0.3)``). So the divisor is
+    broadcast to the result's shape behind an optimization barrier, which the simplifier does
+    not see through."""
+    shape = jnp.broadcast_shapes(jnp.shape(x), jnp.shape(y))
+    if jnp.shape(y) != shape and jnp.issubdtype(jnp.result_type(x, y), jnp.inexact):
+        y = jax.lax.optimization_barrier(
+            jnp.broadcast_to(jnp.asarray(y, jnp.result_type(x, y)), shape)
+        )
+    return x / y
 
 
 @lowers(aten.floor_divide.default, aten.floor_divide.Scalar, needs_meta=True)
