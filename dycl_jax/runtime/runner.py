@@ -524,11 +524,6 @@ class RegionRunner:
             self.session.stats.eager_region_calls += 1
             # (dataclasses themselves: what the code sets on them is the caller's change)
             given = io.to_torch_owned(vals, objects=False)
-            lists = [
-                (g, v, guards.entries_of(g)[0])
-                for g, v in zip(given, vals)
-                if type(g) in (list, dict)
-            ]
             with (
                 torch.no_grad(),
                 _state_as_torch(self.session.state_attrs),
@@ -540,9 +535,6 @@ class RegionRunner:
             # containers handed back unchanged are the caller's own objects, as in eager
             # (refilled with what the region left in them: `outs += [t]` grows the list itself)
             back = {id(g): v for g, v in zip(given, vals) if type(g) in (list, dict)}
-            for g, v, before in lists:  # (changed and not handed back: `hook(exits, i)`)
-                if guards.entries_of(g)[0] != before and not any(o is g for o in outs):
-                    plan.refill(v, io.from_torch(g))
             # (and objects it was given, their contents converted back by held_as_torch)
             same = {id(g) for g in given if guards.plain_object(g)}
             return tuple(
