@@ -322,3 +322,44 @@ def test_torch_rnn_modules_compile() -> None:
             assert_same(cm(x, h0), m(x, h0), atol=1e-5)
     assert cm.stats.eager_region_calls == 0
     assert all(isinstance(p, nn.Parameter) for p in m.lstm._flat_weights)
+
+
+class PointerStep(nn.Module):
+    """shirgur/PointerNet's decoder: the chosen input gathered with a uint8 mask
+    (``emb[mask.byte()]``, deprecated but accepted by eager, which reads it as a bool mask),
+    in a model that also runs an LSTM. Refused with a false "PyTorch raises" claim before."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.lstm = nn.LSTM(4, 4)
+
+    def forward(self, emb):
+        b, n, d = emb.shape
+        emb, _ = self.lstm(emb.permute(1, 0, 2))
+        emb = emb.permute(1, 0, 2)
+        runner = torch.arange(n).unsqueeze(0).expand(b, -1)
+        x = emb[:, 0]
+        pointers = []
+        for _ in range(n):
+            scores = torch.bmm(emb, self.lin(x).unsqueeze(2)).squeeze(2)
+            idx = scores.argmax(1)
+            one_hot = (runner == idx.unsqueeze(1).expand(-1, n)).float()
+            mask = one_hot.unsqueeze(2).expand(-1, -1, d).byte()
+            x = emb[mask.data].view(b, d)
+            pointers.append(idx.unsqueeze(1))
+        return torch.cat(pointers, 1)
+
+
+def test_a_uint8_mask_as_an_index_runs_its_region_in_pytorch() -> None:
+    import warnings
+
+    torch.manual_seed(0)
+    m = PointerStep().eval()
+    cm = dycl_jax.convert(m)
+    for seed in range(2):
+        x = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (PyTorch's deprecation of uint8 indices)
+            want = m(x)
+        assert_same(cm(x), want)
