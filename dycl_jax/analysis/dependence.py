@@ -768,23 +768,13 @@ class Typer:
         if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
             return None
         name = func.value.id
-        if name not in self.locals or self._is_param(name):
+        if name not in self.locals:
             return None
         base = self.kind(func.value)
         if base.kind not in (Kind.PY, Kind.OBJ) or base.values or base.parts is not None:
             return None
-        made = [
-            n.value
-            for n in self.parsed.nodes
-            if isinstance(n, ast.Assign)
-            and any(isinstance(t, ast.Name) and t.id == name for t in n.targets)
-        ]
-        stores = sum(
-            1
-            for n in self.parsed.nodes
-            if isinstance(n, ast.Name) and n.id == name and not isinstance(n.ctx, ast.Load)
-        )
-        if not made or len(made) != stores or name in self._making:
+        made = self.parsed.assignments(name)
+        if made is None or name in self._making:
             return None  # (asked again while answering: `q = q.view(...)` reads q's own kind)
         self._making.add(name)
         try:
@@ -794,10 +784,6 @@ class Typer:
         if any(c is None for c in classes):
             return None
         return tuple(c for cs in classes if cs is not None for c in cs)
-
-    def _is_param(self, name: str) -> bool:
-        args = self.parsed.node.args
-        return name in {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
 
     def _plain_class(self, value: ast.expr) -> tuple[type, ...] | None:
         """The classes ``value`` builds an instance of, when they are plain Python classes (no

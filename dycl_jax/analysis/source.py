@@ -48,19 +48,57 @@ class ParsedFunction:
         for node in self.nodes:
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
                 names.add(node.id)
-            elif isinstance(node, ast.ExceptHandler) and node.name:
-                names.add(node.name)
-            elif isinstance(node, ast.Import | ast.ImportFrom):
-                for alias in node.names:
-                    if alias.name != "*":
-                        names.add(alias.asname or alias.name.split(".")[0])
-            elif isinstance(node, ast.FunctionDef | ast.ClassDef) and node is not self.node:
-                names.add(node.name)
-            elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
-                names.add(node.name)  # `case other:` binds other
-            elif isinstance(node, ast.MatchMapping) and node.rest:
-                names.add(node.rest)
+            else:
+                names.update(self._binds(node))
         return names
+
+    def _binds(self, node: ast.AST) -> list[str]:
+        """The names ``node`` binds other than as an ``ast.Name`` target: ``except ... as``,
+        imports, nested ``def``/``class`` names, match captures."""
+        if isinstance(node, ast.ExceptHandler) and node.name:
+            return [node.name]
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            return [a.asname or a.name.split(".")[0] for a in node.names if a.name != "*"]
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and node is not self.node:
+            return [node.name]
+        if isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
+            return [node.name]  # `case other:` binds other
+        if isinstance(node, ast.MatchMapping) and node.rest:
+            return [node.rest]
+        return []
+
+    def assignments(self, name: str, unpacked: bool = False) -> list[ast.expr] | None:
+        """The values local ``name`` is assigned, when every binding of it is a plain assignment
+        (``name = v``; with ``unpacked``, also its place in ``a, b = v1, v2``); None when it is a
+        parameter or has another binding (a loop target, ``del``, ``+=``, ``with ... as``, an
+        unpacked call result)."""
+        a = self.node.args
+        params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *(x for x in (a.vararg, a.kwarg) if x)]
+        if any(p.arg == name for p in params):
+            return None
+        values: list[ast.expr] = []
+        bindings = 0
+        for n in self.nodes:
+            if isinstance(n, ast.Name):
+                bindings += n.id == name and not isinstance(n.ctx, ast.Load)
+            elif name in self._binds(n):
+                return None
+            elif isinstance(n, ast.Assign):
+                for t in n.targets:
+                    if isinstance(t, ast.Name) and t.id == name:
+                        values.append(n.value)
+                    elif (  # `outs, steps = [], []`
+                        unpacked
+                        and isinstance(t, ast.Tuple)
+                        and isinstance(n.value, ast.Tuple)
+                        and len(t.elts) == len(n.value.elts)
+                    ):
+                        values += [
+                            v
+                            for x, v in zip(t.elts, n.value.elts)
+                            if isinstance(x, ast.Name) and x.id == name
+                        ]
+        return values if values and len(values) == bindings else None
 
 
 def unwrap(fn: Any) -> types.FunctionType:

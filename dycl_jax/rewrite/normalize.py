@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import collections
 import contextlib
 import copy
 import dataclasses
@@ -96,7 +95,6 @@ _ITERATING = frozenset({enumerate, zip, reversed, list, tuple, sorted, max, min,
 _CONSUMING = frozenset({list, tuple, sorted, max, min, sum})
 
 
-_CONTAINER_TYPES = (list, dict, set, collections.deque)
 _CONTAINER_DISPLAYS = (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
 
 
@@ -752,39 +750,17 @@ class Normalizer:
 
     def _known_container(self, e: ast.expr) -> bool:
         """Whether ``e`` is surely a list, dict, set or deque: an object the analysis names that
-        is one, a subscript of a dict or list of such (``self.cache["k"]``), or a local every
-        assignment of which builds one (``outs = []``, ``seen = set()``)."""
+        is one, a subscript of a dict or list of such (``self.cache["k"]``), or a local (not a
+        parameter) every assignment of which builds one (``outs = []``, ``seen = set()``)."""
         if isinstance(e, _CONTAINER_DISPLAYS) or (
             isinstance(e, ast.Name) and e.id in self._containers
         ):
             return True
         values = self.typer.kind(e).values
         if values:
-            return all(isinstance(v, _CONTAINER_TYPES) for v in values)
-        if not isinstance(e, ast.Name) or e.id not in self.parsed.assigned_names():
-            return False
-        made: list[ast.expr] = []
-        for n in self.parsed.nodes:
-            if isinstance(n, ast.Assign):
-                for t in n.targets:
-                    if isinstance(t, ast.Name) and t.id == e.id:
-                        made.append(n.value)
-                    elif (  # `outs, steps = [], []`
-                        isinstance(t, ast.Tuple)
-                        and isinstance(n.value, ast.Tuple)
-                        and len(t.elts) == len(n.value.elts)
-                    ):
-                        made += [
-                            v
-                            for x, v in zip(t.elts, n.value.elts)
-                            if isinstance(x, ast.Name) and x.id == e.id
-                        ]
-        stores = sum(
-            1
-            for n in self.parsed.nodes
-            if isinstance(n, ast.Name) and n.id == e.id and isinstance(n.ctx, ast.Store)
-        )
-        return bool(made) and len(made) == stores and all(map(self._builds_container, made))
+            return all(isinstance(v, facts.CONTAINER_TYPES) for v in values)
+        made = self.parsed.assignments(e.id, unpacked=True) if isinstance(e, ast.Name) else None
+        return made is not None and all(map(self._builds_container, made))
 
     def _builds_container(self, v: ast.expr) -> bool:
         if isinstance(v, _CONTAINER_DISPLAYS):
@@ -794,7 +770,7 @@ class Normalizer:
         if isinstance(v, ast.Call):
             cands = self.typer.callee_objects(v.func) or ()
             return bool(cands) and all(
-                isinstance(c, type) and issubclass(c, _CONTAINER_TYPES) for c in cands
+                isinstance(c, type) and issubclass(c, facts.CONTAINER_TYPES) for c in cands
             )
         return False
 
@@ -1143,7 +1119,7 @@ class Normalizer:
             return
         base = t.value
         values = self.typer.kind(base).values
-        if values and all(isinstance(v, _CONTAINER_TYPES) for v in values):
+        if values and all(isinstance(v, facts.CONTAINER_TYPES) for v in values):
             return
         owner = ast.dump(base.value)
         for n in self.parsed.nodes:

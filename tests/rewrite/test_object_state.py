@@ -493,3 +493,52 @@ def test_a_counter_into_a_region_and_a_fresh_deque_out_of_one() -> None:
             x = torch.full((1, 4), s)
             with torch.no_grad():
                 assert_same(cm(x), m(x))
+
+
+class Stds:
+    def __init__(self) -> None:
+        self.ks = []
+
+    def append(self, k):
+        self.ks.append(k)
+        return torch.cat(self.ks, 0)
+
+
+class DefaultsToAList(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x, cache=None):
+        if cache is None:
+            cache = []
+        h = self.lin(x)
+        if h.sum() > 0:
+            h = h * 0.5
+        cache.append(h.std(dim=0, keepdim=True))
+        return h
+
+
+class PassesCache(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = DefaultsToAList()
+
+    def forward(self, x, cache):
+        return self.layer(x, cache)
+
+
+def test_a_parameter_assigned_a_list_only_when_missing_may_be_another_object() -> None:
+    """``cache = []`` when the caller gave none: the caller's object (a helper whose ``append``
+    concatenates tensors) is not taken for a list, so its method runs in PyTorch, not on arrays."""
+    torch.manual_seed(0)
+    m = PassesCache().eval()
+    cm = dycl_jax.convert(m)
+    want, got = Stds(), Stds()
+    for i in range(2):
+        x = torch.randn(2, 4, generator=torch.Generator().manual_seed(i))
+        with torch.no_grad():
+            assert_same(cm(x, got), m(x, want))
+    assert len(got.ks) == len(want.ks) == 2
+    for g, w in zip(got.ks, want.ks):
+        assert_same(g, w)
