@@ -392,10 +392,14 @@ def registered(obj: Any, name: str) -> bool:
     return any(name in d.get(t, ()) for t in ("_modules", "_parameters", "_buffers"))
 
 
+# Python's mutable containers (subclasses such as OrderedDict, defaultdict and Counter included).
+CONTAINER_TYPES = (list, dict, set, collections.deque)
+
+
 def held_state(v: Any) -> bool:
     """A Python container whose contents can change between calls when a module holds it: a
     list, dict, set or deque (subclasses such as OrderedDict and defaultdict included), or a
     tuple holding one (``self.past = ([], [])``)."""
-    if isinstance(v, list | dict | set | collections.deque):
+    if isinstance(v, CONTAINER_TYPES):
         return True
     return type(v) is tuple and any(held_state(x) for x in v)

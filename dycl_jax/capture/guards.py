@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from dycl_jax import compat
+from dycl_jax.analysis.facts import CONTAINER_TYPES
 from dycl_jax.origin import foreign, user_class, user_module
 from dycl_jax.portable import plan
 from dycl_jax.portable.structure import plain_dataclass
@@ -492,9 +493,6 @@ def _rebound(before: Any, now: Any) -> bool:
     return True
 
 
-_MUTABLE = (list, dict, set, collections.deque)
-
-
 def containers_in(v: Any, depth: int = 0, out: dict[int, Any] | None = None) -> dict[int, Any]:
     """The mutable containers (list, dict and its subclasses, set, deque) ``v`` is or holds
     through other containers and tuples, three levels deep: id -> (container, its entries)."""
@@ -502,7 +500,7 @@ def containers_in(v: Any, depth: int = 0, out: dict[int, Any] | None = None) -> 
     if depth > 3 or id(v) in out:
         return out
     items: Iterable[Any]
-    if isinstance(v, _MUTABLE):
+    if isinstance(v, CONTAINER_TYPES):
         out[id(v)] = (v, entries_of(v))
         items = v.values() if isinstance(v, dict) else v
     elif type(v) is tuple:

@@ -627,9 +627,8 @@ def _objects_before(
     for v in live_in:
         walk(v, 0)
     for m in modules:
-        for k, v in m.__dict__.items():
-            if k not in ("_parameters", "_buffers", "_modules"):
-                walk(v, 1)
+        for v in _module_held(m):
+            walk(v, 1)
     for v in getattr(fn, "__globals__", {}).values():
         walk(v, 3)
     for c in getattr(fn, "__closure__", None) or ():

@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import torch
 
+from dycl_jax.capture.guards import plain_object
 from dycl_jax.compat import ARRAY_IMPL
 from dycl_jax.errors import DtypeError, InputError
 from dycl_jax.lower import dtypes
@@ -172,8 +173,6 @@ def _places(values: tuple[Any, ...]) -> Iterator[tuple[Any, Any, Any]]:
 
 
 def _plain_object(v: Any) -> bool:
-    return (
-        hasattr(v, "__dict__")
-        and not isinstance(v, type | torch.nn.Module | torch.Tensor | jax.Array | np.ndarray)
-        and not callable(v)
-    )
+    """A plain object keeping its state in a ``__dict__`` (``guards.plain_object``; not a
+    callable one)."""
+    return plain_object(v) and hasattr(v, "__dict__") and not callable(v)

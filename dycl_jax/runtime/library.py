@@ -3,7 +3,6 @@ into dynamic callees, and the UNDEFINED marker for locals not yet assigned."""
 
 from __future__ import annotations
 
-import collections
 import operator
 import types
 from typing import TYPE_CHECKING, Any
@@ -12,6 +11,7 @@ import jax
 import numpy as np
 import torch
 
+from dycl_jax.analysis import facts
 from dycl_jax.errors import InputError
 from dycl_jax.lower import dtypes
 from dycl_jax.origin import unwrap_foreign
@@ -87,8 +87,9 @@ class Runtime(HostLibrary):
         runs in PyTorch on tensors, as eager: on arrays, its torch calls would fail or compute
         with jax's rules (``h.std()``)."""
         t = type(receiver)
-        if isinstance(receiver, list | dict | set | collections.deque) and (
-            t.__module__ in ("builtins", "collections")
+        if isinstance(receiver, facts.CONTAINER_TYPES) and t.__module__ in (
+            "builtins",
+            "collections",
         ):
             return getattr(receiver, name)(*args, **kwargs)
         if per_sample.CURRENT.get() is not None:
