@@ -417,7 +417,14 @@ class ConvertedModel:
             try:
                 memo: dict[int, Any] = {}
                 before = io.argument_arrays(args, kwargs)
-                out = io.outputs(self._root.run(io.inputs(args, memo), io.inputs(kwargs, memo)))
+                given, given_kw = io.inputs(args, memo), io.inputs(kwargs, memo)
+                copies = (
+                    io.argument_copies((*args, *kwargs.values()), (*given, *given_kw.values()))
+                    if before is not None
+                    else []
+                )
+                out = io.outputs(self._root.run(given, given_kw))
+                io.write_back(copies)
                 io.settle_arguments(args, kwargs, before)
                 return out
             except _TRACER_ERRORS as e:

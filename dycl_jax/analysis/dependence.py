@@ -935,6 +935,38 @@ class Typer:
             return aliasing.ANY_ARGUMENT
         return None
 
+    def may_change_state(self, call: ast.Call) -> bool:
+        """Whether ``call``, traced into a region, may change Python state the analysis does not
+        follow: a list or dict it is given or reaches (``hooks["exit"](outs, i)``, ``ap(v)``
+        with ``ap = outs.append``, a lambda on the module appending to ``self.mem``, a
+        ``functools.partial``, a user module's forward). False for torch functions and built-in
+        layers, tensor and Python-number methods and pure builtins, given no callable that
+        they might call (``map(f, xs)``, ``sorted(xs, key=f)``)."""
+        func = call.func
+        if isinstance(func, ast.Attribute) and self.kind(func.value).kind in (
+            Kind.TENSOR,
+            Kind.HOST,
+        ):
+            pure = True  # a tensor's or a Python number's method (in-place ops: Draft.writes)
+        else:
+            cands = self.callee_objects(func)
+            pure = cands is not None and all(_pure_callee(c) for c in cands)
+        return not pure or any(self._callable_argument(a) for a in _call_arguments(call))
+
+    def _callable_argument(self, e: ast.expr) -> bool:
+        """``e`` is a function a call may invoke (a lambda, a Python function or bound method,
+        a ``functools.partial``), not a tensor, number or torch callable."""
+        if isinstance(e, ast.Lambda):
+            return True
+        v = self.kind(e)
+        if v.kind != Kind.OBJ:
+            return False
+        if not v.values:
+            return isinstance(e, ast.Name)  # an object the analysis cannot see: maybe one
+        return any(
+            callable(c) and not isinstance(c, type) and not _pure_callee(c) for c in v.values
+        )
+
     def call_mutations(
         self, call: ast.Call, attributes: bool = True, objects: bool = True
     ) -> frozenset[str]:
@@ -1097,6 +1129,47 @@ def _writes_first_argument(c: Any) -> bool:
     return (getattr(c, "__module__", None) or "").startswith("torch") and (
         name.endswith("_") and not name.startswith("_") and not isinstance(c, type)
     )
+
+
+# Builtins that compute from their arguments and change nothing (given no callable to call).
+_PURE_BUILTINS = frozenset(
+    getattr(builtins, n)
+    for n in (
+        "len range int float bool complex abs min max sum any all tuple list dict set frozenset "
+        "zip enumerate sorted reversed isinstance issubclass hasattr getattr round divmod pow str "
+        "repr type id iter slice hash format ord chr bin hex oct"
+    ).split()
+)
+
+
+def _pure_callee(c: Any) -> bool:
+    """A callee that changes no Python state when called (see ``Typer.may_change_state``):
+    torch's functions and built-in layers (in-place ops are counted apart), pure builtins,
+    ``math`` and ``operator``'s out-of-place functions."""
+    if isinstance(c, torch.nn.Module):
+        return is_torch_builtin_module(c) and not isinstance(
+            c, torch.nn.Sequential | torch.nn.ModuleList | torch.nn.ModuleDict
+        )
+    try:
+        if c in _PURE_BUILTINS:
+            return True
+        if c in _OPERATOR_WRITERS:
+            return False
+    except TypeError:  # unhashable
+        return False
+    if isinstance(c, type):
+        return c.__module__ == "builtins" or c.__module__.startswith("torch")
+    module = getattr(c, "__module__", None) or ""
+    if module.startswith("torch") and not isinstance(c, types.MethodType):
+        return True
+    return module in ("math", "_operator", "operator") and not isinstance(c, types.MethodType)
+
+
+def _call_arguments(call: ast.Call) -> list[ast.expr]:
+    return [
+        *(a.value if isinstance(a, ast.Starred) else a for a in call.args),
+        *(k.value for k in call.keywords),
+    ]
 
 
 # Builtins that hand back one of their arguments (`max(h, x)` is h or x itself).

@@ -484,6 +484,23 @@ def object_writes(objects: Iterable[Any]) -> Iterator[list[str]]:
                 replace_fields(o, before)
 
 
+@contextlib.contextmanager
+def container_writes(containers: Iterable[Any]) -> Iterator[list[str]]:
+    """Lists, dicts, sets and deques of the host (reached through a bound method, a
+    ``functools.partial``, a closure or a module's attributes) that the traced code changed:
+    each is put back as it was, and described (``a list of 2``) in the yielded list after the
+    block."""
+    saved = [(c, entries_of(c)) for c in containers]
+    found: list[str] = []
+    try:
+        yield found
+    finally:
+        for c, entries in saved:
+            if entries_of(c)[0] != entries[0]:
+                found.append(f"a {type(c).__name__} of {len(entries[1])}")
+                _restore(c, entries)
+
+
 def _rebound(before: Any, now: Any) -> bool:
     """Whether an attribute now holds another object (an equal number counts as the same)."""
     if before is now:

@@ -35,6 +35,7 @@ import torch.fx.traceback
 from torch import fx
 from torch.func import functionalize
 
+from dycl_jax.analysis import facts
 from dycl_jax.capture import guards, signature
 from dycl_jax.compat import (
     ARRAY_IMPL,
@@ -169,6 +170,54 @@ def _input_paths(
     for i, a in enumerate(args):
         walk(a, (i,))
     return tensors, containers
+
+
+def _held(v: Any) -> tuple[int, ...]:
+    """What the list or dict ``v`` holds, by identity (a dict's keys and values)."""
+    return tuple(id(x) for kv in v.items() for x in kv) if type(v) is dict else tuple(map(id, v))
+
+
+Snapshot = dict[int, tuple[Any, tuple[int, ...], tuple[Any, ...]]]
+
+
+def container_snapshot(values: Any) -> Snapshot:
+    """Each list and dict among ``values`` (inside tuples, lists and dicts), by id: the object,
+    what it holds by identity, and its first path (an index, then indices and keys)."""
+    out: Snapshot = {}
+
+    def walk(v: Any, path: tuple[Any, ...]) -> None:
+        t = type(v)
+        if t is list or t is dict:
+            if id(v) in out:
+                return
+            out[id(v)] = (v, _held(v), path)
+        if t is list or t is tuple or t is dict:
+            for k, x in v.items() if t is dict else enumerate(v):
+                walk(x, (*path, k))
+
+    for i, v in enumerate(values):
+        walk(v, (i,))
+    return out
+
+
+def changed_container(before: Snapshot, outs: Any) -> str:
+    """Where (``argument 2``, ``argument 0[1]``) a list or dict in ``before`` is that the code
+    changed (entries added, removed or replaced) and does not hand back in ``outs``; ''."""
+    returned: set[int] = set()
+
+    def reach(v: Any) -> None:
+        t = type(v)
+        if (t is list or t is tuple or t is dict) and id(v) not in returned:
+            returned.add(id(v))
+            for x in v.values() if t is dict else v:
+                reach(x)
+
+    reach(tuple(outs))
+    for i, (v, held, path) in before.items():
+        if i not in returned and _held(v) != held:
+            first, *rest = path
+            return f"argument {first}" + "".join(f"[{k!r}]" for k in rest)
+    return ""
 
 
 def _at(values: tuple[Any, ...], path: tuple[Any, ...]) -> Any:
@@ -373,18 +422,31 @@ def _object_writes_refused(capture: Callable[..., Captured]) -> Callable[..., Ca
         values: Any,
         live_in: Any,
         *rest: Any,
+        **options: Any,
     ) -> Captured:
         written: list[str] = []
+        changed: list[str] = []
         # (and those the modules hold: transformers' logits processors in a module's list)
         held = [v for m in (root.modules() if root is not None else ()) for v in _module_held(m)]
+        reached = _reached_containers((*live_in, *held)) if options.get("containers_kept") else []
         try:
-            with guards.object_writes(_helper_objects((*live_in, *held))) as written:
-                return capture(fn, root, names, values, live_in, *rest)
+            with (
+                guards.object_writes(_helper_objects((*live_in, *held))) as written,
+                guards.container_writes(reached) as changed,
+            ):
+                return capture(fn, root, names, values, live_in, *rest, **options)
         finally:
             if written:
                 raise StateWriteError(
                     f"changes {', '.join(dict.fromkeys(written))}, state of an object the region "
                     "is given, while traced (a compiled region would not repeat it)",
+                    None,
+                )
+            if changed:
+                raise StateWriteError(
+                    f"changes {changed[0]} the host holds (through a bound method, a partial, a "
+                    "closure or a module attribute), while traced (a compiled region would not "
+                    "repeat it)",
                     None,
                 )
 
@@ -401,12 +463,15 @@ def trace(
     dynamic: frozenset[int],
     state_from: int | None = None,
     shadows: dict[str, torch.Tensor] | None = None,
+    containers_kept: bool = False,
 ) -> Captured:
     """Capture ``fn`` on ``live_in`` as an ATen graph. ``state_from``: the index of the first
     leaf that is module state (a tensor held in a list or dict on a module): an in-place write
     to it inside the region would be lost, so it is refused. ``shadows``: data-free stand-ins
     (:class:`Shadow`) for the root's other parameters, so that a capture given only some of them
-    can neither read another's values or properties nor write into it."""
+    can neither read another's values or properties nor write into it. ``containers_kept``: a
+    list or dict among the live-ins that the code changes and does not hand back is refused (a
+    region calling what the analysis cannot name, which may change what it is given)."""
     import time
 
     start = time.perf_counter()
@@ -421,6 +486,7 @@ def trace(
         # the dataclasses rebuilt from their fields for this trace: what the code sets on them
         # would be set on a copy (the caller's object is the one eager changes)
         copies = [o for o in _helper_objects(args) if signature.plain_dataclass(o)]
+        before = container_snapshot(args) if containers_kept else {}
         with fx_tracing_hidden(), guards.object_writes(copies) as written:
             if root is not None and (params or shadows):
                 swapped = {**(shadows or {}), **dict(zip(param_names, params))}
@@ -432,6 +498,13 @@ def trace(
             raise StateWriteError(
                 f"changes {', '.join(dict.fromkeys(written))}, a dataclass the region is given, "
                 "while traced (a compiled region would change a copy)",
+                None,
+            )
+        changed = changed_container(before, outs) if before else ""
+        if changed:
+            raise StateWriteError(
+                f"changes a list or dict it is given ({changed}) in a call the analysis cannot "
+                "follow (a compiled region would change a copy)",
                 None,
             )
         flat: list[torch.Tensor] = []
@@ -561,6 +634,52 @@ def _module_held(m: torch.nn.Module) -> list[Any]:
     submodules (lists, dicts, plain objects)."""
     skip = ("_parameters", "_buffers", "_modules")
     return [v for k, v in m.__dict__.items() if k not in skip and not isinstance(v, torch.Tensor)]
+
+
+def _reached_containers(values: Any) -> list[Any]:
+    """The host's lists, dicts, sets and deques a region's code can reach from ``values`` (its
+    live-ins, as the host holds them, and what the modules hold), inside containers and tuples
+    and through callables: a bound method's object (``ap = outs.append``), a
+    ``functools.partial``'s function and arguments, a function's closure and defaults. (The
+    traced code gets copies of the live-in containers themselves: a change to the host's own
+    can only come through such another reference.)"""
+    out: list[Any] = []
+    seen: set[int] = set()
+
+    def walk(v: Any, depth: int) -> None:
+        if depth > 4 or id(v) in seen:
+            return
+        seen.add(id(v))
+        if isinstance(v, facts.CONTAINER_TYPES):
+            out.append(v)
+            for x in v.values() if isinstance(v, dict) else v:
+                walk(x, depth + 1)
+        elif type(v) is tuple:
+            for x in v:
+                walk(x, depth + 1)
+        elif isinstance(v, functools.partial):
+            for x in (v.func, *v.args, *v.keywords.values()):
+                walk(x, depth + 1)
+        elif isinstance(v, types.MethodType | types.BuiltinMethodType):
+            owner = getattr(v, "__self__", None)
+            if not isinstance(owner, torch.nn.Module | types.ModuleType):
+                walk(owner, depth + 1)
+            walk(getattr(v, "__func__", None), depth + 1)
+        elif isinstance(v, types.FunctionType):
+            for cell in v.__closure__ or ():
+                try:
+                    walk(cell.cell_contents, depth + 1)
+                except ValueError:  # an empty cell
+                    pass
+            for x in (*(v.__defaults__ or ()), *(v.__kwdefaults__ or {}).values()):
+                walk(x, depth + 1)
+        elif isinstance(v, torch.nn.Module):
+            for x in _module_held(v):  # (a closure over the module: what it holds)
+                walk(x, depth + 1)
+
+    for v in values:
+        walk(v, 0)
+    return out
 
 
 def _helper_objects(values: Any) -> list[Any]:

@@ -238,6 +238,10 @@ class Region:
     # Indices into ``body`` where a region merged into this one starts (``ir.sink``): a statement
     # there that raises in PyTorch raises the same as it would have in its own region.
     joins: tuple[int, ...] = ()
+    # The region calls what the analysis cannot name (``hooks["exit"](outs, i)``): a capture
+    # that finds a list or dict it is given changed, and not handed back, is refused (the region
+    # then runs in PyTorch on the caller's containers).
+    opaque_calls: bool = False
 
     @property
     def span(self) -> str:

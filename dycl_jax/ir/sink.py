@@ -218,6 +218,7 @@ class _Pass:
             read_after=((first.read_after | then.read_after) & frozenset(live_in))
             - frozenset(live_out),
             joins=(*first.joins, len(first.body), *(len(first.body) + j for j in then.joins)),
+            opaque_calls=first.opaque_calls or then.opaque_calls,
         )
         self.regions[r.name] = r
         return r

@@ -292,6 +292,7 @@ class _Pass:
             if isinstance(last, CallRegion)
             else None,
             staged=Staged(tuple(i.stmt for i in run), tuple(x for i in run for x in i.ifs)),
+            opaque_calls=any(r.opaque_calls for r in subs),
         )
         self.made.append(region)
         self.regions[name] = region

@@ -84,6 +84,11 @@ class Normalized:
     # Locals only ever bound to one tensor made by torch (``keep = torch.zeros(n)``): a write
     # ``keep[i] = v`` copies v's values, it does not make ``keep`` hold ``v``.
     plain_tensors: frozenset[str] = frozenset()
+    # Calls in trace statements that may change Python state the analysis does not follow
+    # (``hooks["exit"](xs, i)``, ``ap(v)`` with ``ap = xs.append``; see
+    # ``Typer.may_change_state``): a region holding one is kept even when nothing reads its
+    # outputs, and its capture checks the lists and dicts it reaches.
+    opaque_calls: frozenset[ast.Call] = frozenset()
 
 
 def _builtin_call(fn: str, *args: ast.expr) -> ast.expr:
@@ -159,6 +164,7 @@ class Normalizer:
         self.reasons: list[SplitReason] = []
         self.call_writes: dict[ast.Call, frozenset[str]] = {}
         self.returns_input: dict[ast.Call, int] = {}
+        self.opaque_calls: set[ast.Call] = set()
         self._containers: set[str] = set()  # temporaries this normalizer binds to a new list
         self._out: list[list[Item]] = []
         self.state_attrs: list[tuple[Any, str]] = []
@@ -186,6 +192,7 @@ class Normalizer:
             self.call_writes,
             dict(self.returns_input),
             self._plain_tensors(),
+            frozenset(self.opaque_calls),
         )
 
     def _plain_tensors(self) -> frozenset[str]:
@@ -328,6 +335,8 @@ class Normalizer:
                     names = self.typer.call_mutations(n)
                     if names:
                         self.call_writes[n] = names
+                    if self.typer.may_change_state(n):
+                        self.opaque_calls.add(n)
         for n in aliasing.walk_no_defs(stmt):  # on the host too: a dynamic helper's result
             if isinstance(n, ast.Call):
                 arg = self.typer.returned_arg(n)

@@ -47,6 +47,7 @@ class _Draft:
     must: frozenset[str] = frozenset()  # names it binds on every path
     effects: bool = False
     writes: bool = False  # holds an in-place op: kept with no live-out, so its capture checks it
+    opaque: bool = False  # calls what the analysis cannot name (see Region.opaque_calls)
     span: tuple[int, int] = (0, 0)  # first and last user line of the statements
 
 
@@ -178,6 +179,7 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
         d.must = (must & local) - set(used)
         # a region that may write in place is kept even with no live-out: its capture checks
         # that no write it makes to a tensor read later goes unseen (`[t.add_(1) for t in xs]`)
+        d.opaque = any(n in norm.opaque_calls for s in d.stmts for n in ast.walk(s))
         d.effects = _may_mutate_outside(d.stmts)
         d.writes = _writes_in_place(d.stmts)
     fn = ast.FunctionDef(parsed.fn.__name__, parsed.node.args, body, [], None)  # type: ignore[call-arg]
@@ -203,8 +205,13 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
         ins[d.name] = (*d.uses, *extra)
         read_after[d.name] = (frozenset(ins[d.name]) & after) - frozenset(live_out)
     # Regions with no live-out compute nothing anyone reads; they go unless they may write state
-    # outside the function (an in-place op on a module buffer must still reach capture).
-    dead = {d.site for d in sp.drafts if not outs[d.name] and not d.effects and not d.writes}
+    # outside the function (an in-place op on a module buffer must still reach capture) or call
+    # what the analysis cannot name (`hooks["exit"](outs, i)` may change what it is given).
+    dead = {
+        d.site
+        for d in sp.drafts
+        if not outs[d.name] and not d.effects and not d.writes and not d.opaque
+    }
     defs = definite.analyze(graph, set(params), override)
     undefined: set[str] = set()
     for d in sp.drafts:
@@ -227,6 +234,7 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
                 d.reason,
                 d.effects,
                 read_after=read_after[d.name],
+                opaque_calls=d.opaque,
             )
         )
     builder = _IRBuilder(drafts, dead, ins, outs, sp.reasons)

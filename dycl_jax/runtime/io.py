@@ -119,6 +119,61 @@ def argument_arrays(args: tuple[Any, ...], kwargs: dict[str, Any]) -> set[int] |
     return found
 
 
+# (the caller's container, the call's copy of it, what the copy held, copy entry id -> (that
+# entry, the caller's entry it was made from))
+ArgumentCopy = tuple[Any, Any, tuple[Any, ...], dict[int, tuple[Any, Any]]]
+
+
+def argument_copies(originals: tuple[Any, ...], copies: tuple[Any, ...]) -> list[ArgumentCopy]:
+    """The lists and dicts among a call's arguments (``originals``) that :func:`inputs` copied
+    into ``copies`` (the same structure), paired, with what each copy holds: what the program
+    changes in a copy (through a function it is given, a callback) is written back into the
+    caller's container after the call (:func:`write_back`), as eager's change would be seen."""
+    out: list[ArgumentCopy] = []
+
+    def walk(o: Any, c: Any) -> None:
+        t = type(o)
+        if o is c or t is not type(c):
+            return
+        if t is list or t is tuple:
+            pairs = list(zip(o, c))
+        elif t is dict:
+            pairs = [(o[k], c[k]) for k in o if k in c]
+        else:
+            return
+        if t is not tuple:
+            held = tuple(c.items()) if t is dict else tuple(c)
+            out.append((o, c, tuple(map(id, held)), {id(y): (y, x) for x, y in pairs}))
+        for x, y in pairs:
+            walk(x, y)
+
+    for o, c in zip(originals, copies):
+        walk(o, c)
+    return out
+
+
+def write_back(copies: list[ArgumentCopy]) -> None:
+    """Each caller's list or dict whose copy the call changed made to hold what the copy holds:
+    the caller's own entries where the copy still holds what was made from them, the call's
+    values (jax arrays, like outputs) elsewhere."""
+    for o, c, held, made in copies:
+        now = tuple(c.items()) if type(c) is dict else tuple(c)
+        if tuple(map(id, now)) == held:
+            continue
+        if type(o) is dict:
+            o.clear()
+            o.update({k: _given_back(v, made) for k, v in c.items()})
+        else:
+            o[:] = [_given_back(y, made) for y in c]
+
+
+def _given_back(y: Any, made: dict[int, tuple[Any, Any]]) -> Any:
+    """The caller's entry ``y`` was made from (see :func:`argument_copies`), else ``y`` as an
+    output."""
+    was = made.get(id(y))
+    return was[1] if was is not None and was[0] is y else outputs(y)
+
+
 def settle_arguments(
     args: tuple[Any, ...], kwargs: dict[str, Any], before: set[int] | None
 ) -> None:

@@ -137,10 +137,14 @@ def held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
     # tensor id -> (tensor, its version, the array it was made from)
     made: dict[int, tuple[torch.Tensor, int, Any]] = {}
 
+    converted: dict[int, Any] = {}  # array id -> its tensor (one array met twice: one tensor)
+
     def as_torch(x: Any) -> Any:
         if not _array_like(x):
             return x
-        t = io.to_torch_owned(x)
+        if id(x) in converted:
+            return converted[id(x)]
+        t = converted[id(x)] = io.to_torch_owned(x)
         if isinstance(t, torch.Tensor):
             made[id(t)] = (t, t._version, x)
         return t
@@ -153,6 +157,8 @@ def held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
         return io.from_torch(x)
 
     def visit(v: Any, depth: int) -> None:
+        # (depth counts the objects passed through: containers of containers are followed to
+        # the end, as the arrays in them must be tensors)
         if depth > 4 or id(v) in seen:
             return
         if type(v) is list:
@@ -160,16 +166,16 @@ def held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
             touched.append(v)
             v[:] = [as_torch(x) for x in v]
             for x in v:
-                visit(x, depth + 1)
+                visit(x, depth)
         elif type(v) is dict:
             seen.add(id(v))
             touched.append(v)
             for k, x in list(v.items()):
                 v[k] = as_torch(x)
-                visit(v[k], depth + 1)
+                visit(v[k], depth)
         elif type(v) is tuple:
             for x in v:
-                visit(x, depth + 1)
+                visit(x, depth)
         elif guards.plain_object(v) and not isinstance(v, torch.Tensor):
             seen.add(id(v))
             touched.append(v)
@@ -177,6 +183,12 @@ def held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
                 if _array_like(x):
                     x = as_torch(x)
                     guards.set_field(v, k, x)
+                visit(x, depth + 1)
+            # a dict or list subclass keeps entries too (transformers' ModelOutput, an
+            # OrderedDict whose entries are its fields; a LogitsProcessorList)
+            for k, x in _held_entries(v):
+                if _array_like(x):
+                    (dict if isinstance(v, dict) else list).__setitem__(v, k, as_torch(x))
                 visit(x, depth + 1)
 
     for v in values:
@@ -192,6 +204,65 @@ def held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
             else:
                 for k, x in guards.fields(v).items():
                     guards.set_field(v, k, back(x))
+                for k, x in _held_entries(v):
+                    (dict if isinstance(v, dict) else list).__setitem__(v, k, back(x))
+
+
+def _held_entries(v: Any) -> list[tuple[Any, Any]]:
+    """(key, value) of what a dict or list subclass holds besides its attributes; []."""
+    if isinstance(v, dict):
+        return list(v.items())
+    if isinstance(v, list):
+        return list(enumerate(v))
+    return []
+
+
+def _given_as_torch(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A region's live-ins for a run in PyTorch: arrays as tensors that own their storage (one
+    array met twice is one tensor), inside tuples too; lists, dicts and other objects are the
+    caller's own (``held_as_torch`` converts what they hold, in place, for the run)."""
+    memo: dict[int, torch.Tensor] = {}
+
+    def one(v: Any) -> Any:
+        if isinstance(v, jax.Array | np.ndarray):
+            if id(v) not in memo:
+                memo[id(v)] = io.to_torch_owned(v)
+            return memo[id(v)]
+        if type(v) is tuple:
+            items = tuple(one(x) for x in v)
+            return v if all(a is b for a, b in zip(items, v)) else items
+        if isinstance(v, tuple) and _holds_arrays(v):  # named tuples, struct sequences
+            return io.to_torch_owned(v)
+        return v
+
+    return tuple(one(v) for v in values)
+
+
+def _given_objects(given: tuple[Any, ...]) -> set[int]:
+    """The ids of the lists, dicts and plain objects among ``given`` (inside tuples too)."""
+    out: set[int] = set()
+    todo = list(given)
+    while todo:
+        v = todo.pop()
+        if type(v) is tuple:
+            todo.extend(v)
+        elif type(v) in (list, dict) or guards.plain_object(v):
+            out.add(id(v))
+    return out
+
+
+def _handed_back(o: Any, given: set[int]) -> Any:
+    """A result of a region run in PyTorch as the host keeps it: a list, dict or object it was
+    given is that object (its contents already converted back by ``held_as_torch``); tensors
+    become numpy arrays inside new containers."""
+    if id(o) in given:
+        return o
+    t = type(o)
+    if t is list or t is tuple:
+        return t(_handed_back(x, given) for x in o)
+    if t is dict:
+        return {k: _handed_back(x, given) for k, x in o.items()}
+    return io.from_torch(o)
 
 
 def _array_like(x: Any) -> bool:
@@ -279,6 +350,7 @@ class RegionRunner:
         )
         self.span = region.span
         self.read_after = region.read_after
+        self.opaque_calls = region.opaque_calls
         self.location = SourceLocation(region.filename, region.first_line)
         # where PyTorch's own exception may be raised (see _as_pytorch): the first statement,
         # and the first of each region merged into this one
@@ -522,8 +594,10 @@ class RegionRunner:
                     else "keep the unsupported operation out of the path that is differentiated",
                 )
             self.session.stats.eager_region_calls += 1
-            # (dataclasses themselves: what the code sets on them is the caller's change)
-            given = io.to_torch_owned(vals, objects=False)
+            # the caller's lists, dicts and objects themselves (what the code appends to or
+            # sets on them is the caller's change, as in eager; a list met twice is one list),
+            # their arrays as tensors while it runs (held_as_torch)
+            given = _given_as_torch(vals)
             with (
                 torch.no_grad(),
                 _state_as_torch(self.session.state_attrs),
@@ -532,19 +606,7 @@ class RegionRunner:
                 outs = fn(*given)  # values only, as the compiled regions give
             # a buffer it registered (a longer rotary cache) is what the next region reads
             self.session.refresh_if_stale()
-            # containers handed back unchanged are the caller's own objects, as in eager
-            # (refilled with what the region left in them: `outs += [t]` grows the list itself)
-            back = {id(g): v for g, v in zip(given, vals) if type(g) in (list, dict)}
-            # (and objects it was given, their contents converted back by held_as_torch)
-            same = {id(g) for g in given if guards.plain_object(g)}
-            return tuple(
-                plan.refill(back[id(o)], io.from_torch(o))
-                if id(o) in back
-                else o
-                if id(o) in same
-                else io.from_torch(o)
-                for o in outs
-            )
+            return tuple(_handed_back(o, _given_objects(given)) for o in outs)
 
         entry = _Entry(None, None, (), guards.GuardSet(()), eager=run, why=e.message)  # type: ignore[arg-type]
         self.cache[key] = entry
@@ -741,7 +803,15 @@ class RegionRunner:
             with watching_shadows() as touched:
                 try:
                     captured: Captured | None = trace(
-                        fn, s.root, names, tensors, values, dynamic, state, s.shadows(names)
+                        fn,
+                        s.root,
+                        names,
+                        tensors,
+                        values,
+                        dynamic,
+                        state,
+                        s.shadows(names),
+                        containers_kept=self.opaque_calls,
                     )
                 except Exception:  # traced again with every parameter, below
                     captured = None
@@ -751,7 +821,16 @@ class RegionRunner:
                 and not reads_tensors(captured.gm, s.torch_params)
             ):
                 return captured
-        return trace(fn, s.root, s.param_names, s.torch_params, values, dynamic, state)
+        return trace(
+            fn,
+            s.root,
+            s.param_names,
+            s.torch_params,
+            values,
+            dynamic,
+            state,
+            containers_kept=self.opaque_calls,
+        )
 
     def _state_from(self, values: tuple[Any, ...]) -> int | None:
         """The index of the first leaf of the state values (after the live-ins), which the

@@ -31,6 +31,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from dycl_jax.capture.trace import changed_container, container_snapshot
 from dycl_jax.runtime import io
 
 # Work units of the costlier branch below which a staged select pays. A unit is a FLOP of a
@@ -161,8 +162,13 @@ def select(
         try:
             given = _fresh(args)
             before = {id(t): (t, _writes(t)) for t in _tensors(given)}
+            containers = container_snapshot(given)
             with _Cost() as cost:
                 out = fn(*given)
+            if changed_container(containers, out):
+                # (a call the analysis cannot name, `hooks["exit"](outs, i)`): the host runs
+                # the branch, where the region's capture checks it
+                raise StagingFailed("a branch changes a list or dict it is given")
             returned = {id(t) for t in _tensors(out)}
             for key, (t, version) in before.items():
                 if _writes(t) != version and key not in returned:
