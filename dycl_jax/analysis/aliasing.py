@@ -72,6 +72,14 @@ _RETURNS_INPUT: contextvars.ContextVar[Mapping[ast.Call, int]] = contextvars.Con
 )
 
 
+# Calls to user functions every return of which is a tuple display of one length (``return
+# self.out(h), h``): call -> per element, the argument expressions that element may be, view or
+# hold. Unpacked (``logits, h = self.step(tok, h)``), each target links only to its own.
+_RETURNS_PARTS: contextvars.ContextVar[Mapping[ast.Call, tuple[tuple[ast.expr, ...], ...]]] = (
+    contextvars.ContextVar("dycl_returns_parts", default=types.MappingProxyType({}))
+)
+
+
 # The position recorded for a call whose result may be, view or hold any of its arguments (an
 # opaque library function, a dataclass built from tensors): every name its arguments reach.
 ANY_ARGUMENT = -1
@@ -88,13 +96,19 @@ def _argument_names(call: ast.Call) -> list[str]:
 
 
 @contextlib.contextmanager
-def returning_input(calls: Mapping[ast.Call, int]) -> Iterator[None]:
+def returning_input(
+    calls: Mapping[ast.Call, int],
+    parts: Mapping[ast.Call, tuple[tuple[ast.expr, ...], ...]] | None = None,
+) -> Iterator[None]:
     """Treat each call in ``calls`` as returning its argument at the position given (or a view
-    of it) while analysing one function."""
+    of it) while analysing one function; ``parts``: calls returning a tuple whose elements each
+    may be only some of the arguments (see ``_RETURNS_PARTS``)."""
     token = _RETURNS_INPUT.set(calls)
+    token2 = _RETURNS_PARTS.set(parts if parts is not None else {})
     try:
         yield
     finally:
+        _RETURNS_PARTS.reset(token2)
         _RETURNS_INPUT.reset(token)
 
 
@@ -335,8 +349,26 @@ def links(stmt: ast.stmt, tensors: frozenset[str] = frozenset()) -> list[Link]:
                 and len(t.elts) == len(value.elts)
             ):
                 for te, ve in zip(t.elts, value.elts, strict=True):
+                    # each pair as its own assignment (`a, b = (x if c else y), [z]`)
+                    pair = ast.Assign([te], ve)
+                    pair.lineno = line
+                    out.extend(links(pair, tensors))
+                continue
+            parts = _RETURNS_PARTS.get().get(value) if isinstance(value, ast.Call) else None
+            if (
+                parts is not None
+                and isinstance(t, ast.Tuple | ast.List)
+                and len(t.elts) == len(parts)
+                and not any(isinstance(te, ast.Starred) for te in t.elts)
+            ):
+                # `logits, h = self.step(tok, h)` with `return self.out(h), h`: h may be h, and
+                # logits none of the arguments
+                for te, args in zip(t.elts, parts, strict=True):
                     for name in target_names(te):
-                        add(name, view_root(ve), "rename")
+                        for arg in args:
+                            add(name, view_root(arg), "view")
+                            for held in held_names(arg):
+                                add(name, held, "container")
                 continue
             root = view_root(value)
             for name in target_names(t) if not isinstance(t, ast.Subscript | ast.Attribute) else []:
@@ -596,6 +628,46 @@ def positions(fn: ast.FunctionDef | ast.Lambda, names: Iterable[str]) -> set[int
     return {i for i, x in enumerate([*a.posonlyargs, *a.args]) if x.arg in wanted}
 
 
+def returned_params_by_part(fn: ast.FunctionDef) -> tuple[frozenset[str], ...] | None:
+    """When every ``return`` of ``fn`` is a tuple display of one length (no starred element,
+    no ``yield``): per element, the parameters it may be, view or hold (as
+    :func:`returned_params`, per position); None otherwise."""
+    returns = [n for n in walk_no_defs(fn) if isinstance(n, ast.Return | ast.Yield | ast.YieldFrom)]
+    if not returns or any(not isinstance(r, ast.Return) for r in returns):
+        return None
+    values = [r.value for r in returns]
+    if not all(isinstance(v, ast.Tuple) for v in values):
+        return None
+    tuples = [v for v in values if isinstance(v, ast.Tuple)]
+    if len({len(t.elts) for t in tuples}) != 1 or any(
+        isinstance(e, ast.Starred) for t in tuples for e in t.elts
+    ):
+        return None
+    a = fn.args
+    params = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
+    if a.vararg is not None:
+        params.add(a.vararg.arg)
+    edges = [(lk.a, lk.b) for _, lk in all_links(fn.body)]
+    out = []
+    for i in range(len(tuples[0].elts)):
+        seeds = {n for t in tuples for n in result_names(t.elts[i])}
+        out.append(frozenset(reach(seeds, edges) & params))
+    return tuple(out)
+
+
+def result_names(e: ast.expr) -> list[str]:
+    """The names whose objects ``e`` may be, view or hold: of each alternative
+    (``a if c else b``, ``a or b``), its root, what it holds and a ``d.get(k, h)`` default."""
+    out: list[str] = []
+    for alt in _alternatives(e):
+        for x in (alt, _item_default(alt)):
+            if x is not None:
+                root = view_root(x)
+                out.extend([root] if root is not None else [])
+                out.extend(held_names(x))
+    return out
+
+
 def returned_params(fn: ast.FunctionDef | ast.Lambda) -> frozenset[str]:
     """Parameters whose objects (or views of them, or containers holding them) ``fn`` may hand
     back: ``return t[:, :2]``, ``return x`` on a skip path, ``y = x.view(-1); return y``,
@@ -615,9 +687,7 @@ def returned_params(fn: ast.FunctionDef | ast.Lambda) -> frozenset[str]:
         ]
     )
     for value in results:
-        root = view_root(value)
-        reached.update([root] if root is not None else [])
-        reached.update(held_names(value))
+        reached.update(result_names(value))
     # a local the result may be reaches what it was made from
     links_ = [] if isinstance(fn, ast.Lambda) else [link for _, link in all_links(fn.body)]
     return frozenset(reach(reached, ((lk.a, lk.b) for lk in links_)) & params)

@@ -917,6 +917,7 @@ class Typer:
         of it, or a container holding it (``nn.Identity``, dropout in eval, an empty
         ``nn.Sequential``, a user helper ending ``return t[:, :2]``): the result aliases it."""
         found: set[int] = set()
+        by_keyword = False
         callees = self.callee_objects(call.func) or ()
         for c in callees:
             if _returns_input(c):
@@ -927,10 +928,18 @@ class Typer:
                 continue
             fn, owner = target
             shift = 1 if owner is not None else 0
-            found.update(p - shift for p in _returned_param_positions(fn) if p >= shift)
+            positions = _returned_param_positions(fn, owner)
+            found.update(p - shift for p in positions if p >= shift)
+            # a returned parameter passed by keyword (`self.step(tok, h=h)`)
+            named = _returned_param_names(fn, owner)
+            by_keyword |= any(kw.arg is None or kw.arg in named for kw in call.keywords)
+        if any(isinstance(a, ast.Starred) for a in call.args):
+            by_keyword |= bool(found)  # `f(*hs)`: which argument lands where is not known
         found = {i for i in found if i < len(call.args)}
-        if found:
+        if len(found) == 1 and not by_keyword:
             return min(found)
+        if found or by_keyword:
+            return aliasing.ANY_ARGUMENT  # `return a if c else b`: any of them
         if any(_opaque_holder(c) for c in callees):
             return aliasing.ANY_ARGUMENT
         return None
@@ -966,6 +975,39 @@ class Typer:
         return any(
             callable(c) and not isinstance(c, type) and not _pure_callee(c) for c in v.values
         )
+
+    def returned_parts(self, call: ast.Call) -> tuple[tuple[ast.expr, ...], ...] | None:
+        """For a call of user functions each of which returns a tuple display of one length
+        (``return self.out(h), h``): per element, the argument expressions it may be, view or
+        hold (``((), (h,))``); None otherwise (see ``aliasing.returned_params_by_part``)."""
+        callees = self.callee_objects(call.func)
+        if not callees or any(isinstance(a, ast.Starred) for a in call.args):
+            return None
+        out: list[list[ast.expr]] | None = None
+        for c in callees:
+            target = user_callee(c) if not _returns_input(c) else None
+            if target is None:
+                return None
+            fn, owner = target
+            node = _source_node(fn.__code__, fn) if hasattr(fn, "__code__") else None
+            if node is None:
+                return None
+            with aliasing.returning_input(_calls_maybe_returning_input(node, fn, owner)):
+                parts = aliasing.returned_params_by_part(node)
+            if parts is None or (out is not None and len(out) != len(parts)):
+                return None
+            if out is None:
+                out = [[] for _ in parts]
+            a = node.args  # type: ignore[union-attr]
+            positional = [x.arg for x in [*a.posonlyargs, *a.args]][1 if owner is not None else 0 :]
+            for i, names in enumerate(parts):
+                if a.vararg is not None and a.vararg.arg in names:
+                    return None  # `def f(*ts): return ts[0], ...`
+                out[i] += [arg for p, arg in zip(positional, call.args) if p in names]
+                out[i] += [kw.value for kw in call.keywords if kw.arg in names]
+                if any(kw.arg is None for kw in call.keywords):
+                    return None  # `f(**kw)`
+        return None if out is None else tuple(tuple(x) for x in out)
 
     def call_mutations(
         self, call: ast.Call, attributes: bool = True, objects: bool = True
@@ -1060,11 +1102,11 @@ def _mutated_param_positions_of(
 
 
 @functools.lru_cache(maxsize=1024)
-def _returned_param_positions_of(code: types.CodeType, fn: Any) -> frozenset[int]:
+def _returned_param_positions_of(code: types.CodeType, fn: Any, owner: Any) -> frozenset[int]:
     node = _source_node(code, fn)
     if node is None:
         return frozenset()
-    names = aliasing.returned_params(node)
+    names = _returned_param_names_of(code, fn, owner)
     out = aliasing.positions(node, names)
     a = node.args
     if a.vararg is not None and a.vararg.arg in names:  # `def f(*ts): return ts[0]`
@@ -1080,12 +1122,95 @@ def python_return_parts(fn: Any) -> tuple[bool, ...] | None:
     return aliasing.python_return_parts(node) if node is not None else None
 
 
-def _returned_param_positions(fn: Any) -> frozenset[int]:
+def _calls_maybe_returning_input(node: ast.FunctionDef, fn: Any, owner: Any) -> dict[ast.Call, int]:
+    """The calls in ``fn`` (parsed: ``node``; bound to ``owner``) that may hand back one of
+    their arguments (``self.drop(h)`` with dropout in eval, ``nn.Identity``, a user module, a
+    lambda, ``F.dropout``): each as returning any of them (``aliasing.ANY_ARGUMENT``). Known
+    fresh: torch's functions and built-in layers that are not identities; a method of a value
+    (``h.view(-1)``) is left to ``aliasing.view_root``'s own rules."""
+    out: dict[ast.Call, int] = {}
+    params = [a.arg for a in [*node.args.posonlyargs, *node.args.args]]
+    me = params[0] if owner is not None and params else None
+    scope = getattr(fn, "__globals__", {})
+    for call in aliasing.walk_no_defs(node):
+        if not isinstance(call, ast.Call):
+            continue
+        func = call.func
+        c: Any = None
+        if (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and func.value.id == me
+        ):
+            try:
+                c = getattr(owner, func.attr)
+            except Exception:
+                c = None
+            fresh = (
+                isinstance(c, torch.nn.Module)
+                and is_torch_builtin_module(c)
+                and not isinstance(
+                    c, torch.nn.Sequential | torch.nn.ModuleList | torch.nn.ModuleDict
+                )
+                and not _returns_input(c)
+            )
+        elif isinstance(func, ast.Attribute | ast.Name):
+            c = _dotted(func, scope)  # `F.dropout`, `torch.nn.functional.relu`, `helper`
+            if c is None and isinstance(func, ast.Attribute):
+                continue  # a method of a value (`h.view(-1)`): view_root's own rules
+            fresh = c is not None and _torch_function(c) and not _returns_input(c)
+        else:
+            fresh = False  # `getattr(self, name)(h)`, `fns[i](h)`
+        if not fresh:
+            out[call] = aliasing.ANY_ARGUMENT
+    return out
+
+
+def _dotted(e: ast.expr, scope: dict[str, Any]) -> Any:
+    """The object a name or a module attribute chain (``F.dropout``) names in ``scope`` (then
+    the builtins); None for anything else (an attribute of a value)."""
+    names: list[str] = []
+    while isinstance(e, ast.Attribute):
+        names.append(e.attr)
+        e = e.value
+    if not isinstance(e, ast.Name):
+        return None
+    obj = scope.get(e.id, getattr(builtins, e.id, None))
+    for name in reversed(names):
+        if not isinstance(obj, types.ModuleType):
+            return None
+        obj = getattr(obj, name, None)
+    return obj
+
+
+def _torch_function(c: Any) -> bool:
+    return (getattr(c, "__module__", None) or "").startswith("torch") and not isinstance(
+        c, torch.nn.Module
+    )
+
+
+def _returned_param_names(fn: Any, owner: Any = None) -> frozenset[str]:
+    """Names of the parameters ``fn`` (bound to ``owner``) may hand back (see
+    ``aliasing.returned_params``; a call in it that may hand back its argument counts)."""
+    code = getattr(fn, "__code__", None)
+    return _returned_param_names_of(code, fn, owner) if code is not None else frozenset()
+
+
+@functools.lru_cache(maxsize=1024)
+def _returned_param_names_of(code: types.CodeType, fn: Any, owner: Any) -> frozenset[str]:
+    node = _source_node(code, fn)
+    if node is None:
+        return frozenset()
+    with aliasing.returning_input(_calls_maybe_returning_input(node, fn, owner)):
+        return aliasing.returned_params(node)
+
+
+def _returned_param_positions(fn: Any, owner: Any = None) -> frozenset[int]:
     """Positions of the parameters ``fn`` may hand back (see ``aliasing.returned_params``)."""
     code = getattr(fn, "__code__", None)
     if code is None:
         return frozenset()
-    return _returned_param_positions_of(code, fn)
+    return _returned_param_positions_of(code, fn, owner)
 
 
 def _mutated_param_positions(

@@ -81,6 +81,9 @@ class Normalized:
     # Calls in trace statements that may return one of their arguments itself or a view of it
     # (nn.Identity, dropout in eval, a helper ending `return t[:, :2]`): call -> its position.
     returns_input: dict[ast.Call, int]
+    # Calls among those returning a tuple display whose elements each may be only some of the
+    # arguments: call -> per element, those argument expressions (see aliasing._RETURNS_PARTS).
+    returns_parts: dict[ast.Call, tuple[tuple[ast.expr, ...], ...]]
     # Locals only ever bound to one tensor made by torch (``keep = torch.zeros(n)``): a write
     # ``keep[i] = v`` copies v's values, it does not make ``keep`` hold ``v``.
     plain_tensors: frozenset[str] = frozenset()
@@ -165,6 +168,10 @@ class Normalizer:
         self.call_writes: dict[ast.Call, frozenset[str]] = {}
         self.returns_input: dict[ast.Call, int] = {}
         self.opaque_calls: set[ast.Call] = set()
+        self.returns_parts: dict[ast.Call, tuple[tuple[ast.expr, ...], ...]] = {}
+        # a dynamic call's parts, and the temporaries bound to such a call
+        self._call_parts: dict[ast.Call, tuple[tuple[ast.expr, ...], ...]] = {}
+        self._temp_parts: dict[str, tuple[tuple[ast.expr, ...], ...]] = {}
         self._containers: set[str] = set()  # temporaries this normalizer binds to a new list
         self._out: list[list[Item]] = []
         self.state_attrs: list[tuple[Any, str]] = []
@@ -191,6 +198,7 @@ class Normalizer:
             self.namer,
             self.call_writes,
             dict(self.returns_input),
+            dict(self.returns_parts),
             self._plain_tensors(),
             frozenset(self.opaque_calls),
         )
@@ -287,13 +295,20 @@ class Normalizer:
             fns = [f]
         elif isinstance(f, ast.Name):
             fns = self._local_functions.get(f.id, [])
+        returned = [aliasing.returned_params(fn) for fn in fns]
         found = {
             i
-            for fn in fns
-            for i in aliasing.positions(fn, aliasing.returned_params(fn))
+            for fn, names in zip(fns, returned)
+            for i in aliasing.positions(fn, names)
             if i < len(call.args)
         }
-        return min(found) if found else None
+        by_keyword = any(
+            kw.arg is None or kw.arg in names for names in returned for kw in call.keywords
+        ) or (bool(found) and any(isinstance(a, ast.Starred) for a in call.args))
+        if len(found) == 1 and not by_keyword:
+            return min(found)
+        # `lambda a, b: a if c else b`, or a returned parameter passed by keyword: any of them
+        return aliasing.ANY_ARGUMENT if found or by_keyword else None
 
     # ---- emission ----------------------------------------------------------------------------
 
@@ -344,6 +359,9 @@ class Normalizer:
                     arg = self._local_returned_arg(n)
                 if arg is not None:
                     self.returns_input[n] = arg
+                    parts = self.typer.returned_parts(n)
+                    if parts is not None:
+                        self.returns_parts[n] = parts
         if trace:
             self._out[-1].append(Trace(stmt))
         else:
@@ -387,6 +405,8 @@ class Normalizer:
             if isinstance(h, ast.Name):
                 return h
             tmp = self._temp(kind if reason is not SplitKind.CONVERSION else HOST)
+            if h in self._call_parts:
+                self._temp_parts[tmp] = self._call_parts[h]  # type: ignore[index]
             self._emit(ast.Assign([_store(tmp)], h), e, trace=False, reason=self._reason(reason, e))
             return _load(tmp)
         return _map_children(e, self.lift)
@@ -621,6 +641,14 @@ class Normalizer:
                     self.returns_input[call] = (  # type: ignore[index]
                         returned if returned == aliasing.ANY_ARGUMENT else returned + 1
                     )
+                    parts = self.typer.returned_parts(e)
+                    if parts is not None:  # in terms of the host call's own arguments
+                        new = {id(a): b for a, b in zip(e.args, args)} | {
+                            id(a.value): b.value for a, b in zip(e.keywords, kws)
+                        }
+                        self._call_parts[call] = tuple(  # type: ignore[index]
+                            tuple(new[id(a)] for a in part) for part in parts
+                        )
                 return call
             if (
                 reason is SplitKind.CONVERSION
@@ -1058,7 +1086,12 @@ class Normalizer:
             and value is not None
             and self._is_tensor(value)
         ):  # `a, b = x` on the host iterates x: its items as tensors (see rows)
-            new = ast.copy_location(ast.Assign(new.targets, _runtime_call("rows", new.value)), new)
+            rows = _runtime_call("rows", new.value)
+            if isinstance(new.value, ast.Name) and new.value.id in self._temp_parts:
+                # `a, b = self.helper(x, h)` with `return f(x), h`: each target is what its
+                # own element may be (see aliasing._RETURNS_PARTS)
+                self.returns_parts[rows] = self._temp_parts[new.value.id]  # type: ignore[index]
+            new = ast.copy_location(ast.Assign(new.targets, rows), new)
         self._emit(new, s, trace=trace)
 
     def _tensor_entry(self, t: ast.expr) -> bool:

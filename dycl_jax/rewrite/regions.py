@@ -190,7 +190,7 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
         return None if d is None else (frozenset(d.uses), d.must)
 
     live = liveness.analyze(graph, override)
-    with aliasing.returning_input(norm.returns_input):
+    with aliasing.returning_input(norm.returns_input, norm.returns_parts):
         _check_aliases(parsed, sp.drafts, body, norm, graph, live)
     _check_host_call_writes(parsed, body, norm, graph, live)
     params = ir_params(parsed.node)
