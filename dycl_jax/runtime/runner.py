@@ -208,6 +208,11 @@ def held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
                     (dict if isinstance(v, dict) else list).__setitem__(v, k, back(x))
 
 
+# Signatures differing only in the values of Python numbers that a region compiles before it
+# passes those numbers as 0-d arrays (see RegionRunner._vary_numbers).
+_NUMBER_VALUES = 3
+
+
 def _held_entries(v: Any) -> list[tuple[Any, Any]]:
     """(key, value) of what a dict or list subclass holds besides its attributes; []."""
     if isinstance(v, dict):
@@ -375,6 +380,8 @@ class RegionRunner:
         # Every entry with guards, per key (the cache holds the one last used).
         self._variants: dict[tuple[Any, ...], list[_Entry]] = {}
         self.compiles = 0
+        self._numbers_made_dynamic = False  # see _vary_numbers
+        self._numbers_added: frozenset[int] = frozenset()  # its positions, until one capture
 
     def __call__(self, *values: Any) -> tuple[Any, ...]:
         rows = per_sample.CURRENT.get()
@@ -383,6 +390,9 @@ class RegionRunner:
         values = self._with_state_values(values)
         key, leaves = signature.split(values, self.dynamic)
         entry = self.cache.get(key)
+        if entry is None and len(self.cache) >= _NUMBER_VALUES and self._vary_numbers(key, values):
+            key, leaves = signature.split(values, self.dynamic)
+            entry = self.cache.get(key)
         if entry is None or (entry.guards and not entry.valid()):
             entry, key, leaves, values = self._compile(key, values)
         return self._run(entry, leaves, RECORD.get(), values)
@@ -756,8 +766,29 @@ class RegionRunner:
     ) -> tuple[Captured, list[Guard]]:
         """Trace ``fn`` on ``values``: the graph and the module attributes it read. ``seen``
         collects every attribute read, by failed traces too."""
-        s = self.session
         state = self._state_from(values)
+        try:
+            captured = self._capture_with(fn, values, seen, state)
+            self._numbers_added = frozenset()  # (they hold for this region)
+            return captured
+        except (DataDependentError, UserCodeError):
+            if not self._numbers_added:
+                raise
+            # Numbers made 0-d arrays by _vary_numbers are needed as Python values here:
+            # specialise on them again (the signatures compiled before them stay valid)
+            self.dynamic = self.dynamic - self._numbers_added
+            self._numbers_added = frozenset()
+            state = self._state_from(values)
+            return self._capture_with(fn, values, seen, state)
+
+    def _capture_with(
+        self,
+        fn: Callable[..., tuple[Any, ...]],
+        values: tuple[Any, ...],
+        seen: list[tuple[Any, str]],
+        state: int | None,
+    ) -> tuple[Captured, list[Guard]]:
+        s = self.session
         try:
             with guards.record(s.root, seen) as read:
                 captured = self._trace_with_params(fn, values, self.dynamic, state)
@@ -776,7 +807,7 @@ class RegionRunner:
                 if _narrow_scalar_math(captured):
                     raise DataDependentError("host scalar arithmetic below Python's precision")
         except (DataDependentError, UserCodeError):
-            if not self.dynamic:
+            if not self.dynamic or self._numbers_added:
                 raise
             # A host scalar is needed as a Python value here (a 0-d array where an op takes a
             # number, e.g. arange(0, n, dtype=...)): specialise on it from now on.
@@ -848,6 +879,44 @@ class RegionRunner:
                 continue  # runs in PyTorch: it reads the module's own tensors
             e.params = tuple(params[n] for n in e.captured.param_names)
             e.frozen = None  # its constants are the old weights
+
+    def _vary_numbers(self, key: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
+        """Once, when ``key`` is new and ``_NUMBER_VALUES`` compiled signatures differ from it
+        only in the values of Python numbers among the live-ins (an ODE solver's step size
+        ``h``, a decoding loop's position ``t``): pass those numbers as 0-d arrays from now on,
+        as host scalars are (``Region.host_scalars``), so a new value does not recompile. A
+        capture that needs one as a Python value specialises again (see ``_capture``)."""
+        if self._numbers_made_dynamic:
+            return False
+        numbers = {
+            i
+            for i, v in enumerate(values[: len(self.live_in)])
+            if i not in self.dynamic and type(v) in (int, float) and signature.scalar_input(v)
+        }
+        if not numbers:
+            return False
+        varying: set[int] = set()
+        similar = 0
+        for k in self.cache:
+            if len(k) != len(key):
+                continue
+            diff = {j for j, (a, b) in enumerate(zip(k, key)) if a != b}
+            if diff and diff <= numbers:
+                similar += 1
+                varying |= diff
+        if similar < _NUMBER_VALUES:
+            return False
+        self._numbers_made_dynamic = True
+        self._numbers_added = frozenset(varying)
+        self.dynamic = self.dynamic | self._numbers_added
+        logger.info(
+            "%s.%s (%s): %s passed as 0-d arrays from now on (a new value each call)",
+            self.program,
+            self.name,
+            self.span,
+            ", ".join(self.live_in[i] for i in sorted(varying)),
+        )
+        return True
 
     def clear(self) -> None:
         """Forget every compiled signature (the region's inputs changed meaning)."""
@@ -1036,6 +1105,9 @@ class StagedRunner(RegionRunner):
         values = self._with_state_values(values)
         key, leaves = signature.split(values, self.dynamic)
         entry = self.cache.get(key)
+        if entry is None and len(self.cache) >= _NUMBER_VALUES and self._vary_numbers(key, values):
+            key, leaves = signature.split(values, self.dynamic)
+            entry = self.cache.get(key)
         if entry is None or (entry.guards and not entry.valid()):
             if key in self.unstaged:
                 return self.fallback(*args)
