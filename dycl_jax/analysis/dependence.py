@@ -1070,7 +1070,10 @@ class Typer:
                 cands = self.callee_objects(sub.func)
                 if cands is None or any(
                     isinstance(c, torch.nn.Module)
-                    or (getattr(c, "__module__", None) or "").startswith("torch")
+                    or (
+                        (getattr(c, "__module__", None) or "").startswith("torch")
+                        and not _torch_context_manager(c)
+                    )
                     for c in cands
                 ):
                     return True
@@ -1253,6 +1256,18 @@ def _writes_first_argument(c: Any) -> bool:
     name = getattr(c, "__name__", "") or ""
     return (getattr(c, "__module__", None) or "").startswith("torch") and (
         name.endswith("_") and not name.startswith("_") and not isinstance(c, type)
+    )
+
+
+def _torch_context_manager(c: Any) -> bool:
+    """A torch class whose instances are context managers, not tensors (``torch.no_grad``,
+    ``torch.autocast``, ``torch.set_grad_enabled``): made on the host, where ``with`` runs. (Made
+    in a region, it would be an object the region returns: that region would run in PyTorch.)"""
+    return (
+        isinstance(c, type)
+        and not issubclass(c, torch.Tensor | torch.nn.Module)
+        and hasattr(c, "__enter__")
+        and hasattr(c, "__exit__")
     )
 
 
