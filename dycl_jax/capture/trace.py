@@ -428,10 +428,15 @@ def _object_writes_refused(capture: Callable[..., Captured]) -> Callable[..., Ca
         changed: list[str] = []
         # (and those the modules hold: transformers' logits processors in a module's list)
         held = [v for m in (root.modules() if root is not None else ()) for v in _module_held(m)]
-        reached = _reached_containers((*live_in, *held)) if options.get("containers_kept") else []
+        reached, objects = (
+            _reached_state((*live_in, *held)) if options.get("containers_kept") else ([], [])
+        )
+        helpers = _helper_objects((*live_in, *held))
+        known = {id(o) for o in helpers}
+        helpers += [o for o in objects if id(o) not in known]
         try:
             with (
-                guards.object_writes(_helper_objects((*live_in, *held))) as written,
+                guards.object_writes(helpers) as written,
                 guards.container_writes(reached) as changed,
             ):
                 return capture(fn, root, names, values, live_in, *rest, **options)
@@ -636,25 +641,27 @@ def _module_held(m: torch.nn.Module) -> list[Any]:
     return [v for k, v in m.__dict__.items() if k not in skip and not isinstance(v, torch.Tensor)]
 
 
-def _reached_containers(values: Any) -> list[Any]:
-    """The host's lists, dicts, sets and deques a region's code can reach from ``values`` (its
-    live-ins, as the host holds them, and what the modules hold), inside containers and tuples
-    and through callables: a bound method's object (``ap = outs.append``), a
-    ``functools.partial``'s function and arguments, a function's closure and defaults. (The
-    traced code gets copies of the live-in containers themselves: a change to the host's own
-    can only come through such another reference.)"""
+def _reached_state(values: Any) -> tuple[list[Any], list[Any]]:
+    """(containers, objects): the host's lists, dicts, sets and deques, and the plain objects
+    reached through callables, that a region's code can reach from ``values`` (its live-ins,
+    as the host holds them, and what the modules hold), inside containers and tuples (named
+    too) and through callables: a bound method's object (``ap = outs.append``), a
+    ``functools.partial``'s function and arguments (a counter object it bumps), a function's
+    closure and defaults. (The traced code gets copies of the live-in containers themselves: a
+    change to the host's own can only come through such another reference.)"""
     out: list[Any] = []
+    objects: list[Any] = []
     seen: set[int] = set()
 
     def walk(v: Any, depth: int) -> None:
-        if depth > 4 or id(v) in seen:
+        if depth > 8 or id(v) in seen:
             return
         seen.add(id(v))
         if isinstance(v, facts.CONTAINER_TYPES):
             out.append(v)
             for x in v.values() if isinstance(v, dict) else v:
                 walk(x, depth + 1)
-        elif type(v) is tuple:
+        elif isinstance(v, tuple):
             for x in v:
                 walk(x, depth + 1)
         elif isinstance(v, functools.partial):
@@ -676,10 +683,14 @@ def _reached_containers(values: Any) -> list[Any]:
         elif isinstance(v, torch.nn.Module):
             for x in _module_held(v):  # (a closure over the module: what it holds)
                 walk(x, depth + 1)
+        elif guards.plain_object(v) and not isinstance(v, types.BuiltinFunctionType):
+            objects.append(v)  # (its attributes are state, and so are what they hold)
+            for x in guards.fields(v).values():
+                walk(x, depth + 1)
 
     for v in values:
         walk(v, 0)
-    return out
+    return out, objects
 
 
 def _helper_objects(values: Any) -> list[Any]:

@@ -154,6 +154,8 @@ def held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
             was = made.get(id(x))
             if was is not None and was[0] is x and x._version == was[1]:
                 return was[2]
+        elif id(x) in seen:
+            return x  # a container or object converted in place itself (the same object)
         return io.from_torch(x)
 
     def visit(v: Any, depth: int) -> None:
@@ -244,14 +246,19 @@ def _given_as_torch(values: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _given_objects(given: tuple[Any, ...]) -> set[int]:
-    """The ids of the lists, dicts and plain objects among ``given`` (inside tuples too)."""
+    """The ids of the lists, dicts and plain objects among ``given``, and inside its tuples,
+    lists and dicts (``ks = cache["k"]`` handed back is the list the dict holds)."""
     out: set[int] = set()
     todo = list(given)
-    while todo:
+    while todo and len(out) < 100_000:
         v = todo.pop()
         if type(v) is tuple:
             todo.extend(v)
-        elif type(v) in (list, dict) or guards.plain_object(v):
+        elif type(v) in (list, dict):
+            if id(v) not in out:
+                out.add(id(v))
+                todo.extend(v.values() if type(v) is dict else v)
+        elif guards.plain_object(v):
             out.add(id(v))
     return out
 

@@ -6,6 +6,7 @@ containers (a compiled region would change a copy, once)."""
 
 from __future__ import annotations
 
+import collections
 import functools
 
 import numpy as np
@@ -316,3 +317,122 @@ def test_a_call_changing_a_list_the_caller_passed() -> None:
         got = dycl_jax.convert(m3)(x, functools.partial(_record, sg))
         assert_same(got, m3(x, functools.partial(_record, se)))
         assert _values(sg) == _values(se) and len(se) == 1
+
+
+# ---- review 28b: state reached in further ways, and what a region run in PyTorch hands back ----
+
+
+Hooks = collections.namedtuple("Hooks", "on_step")
+
+
+class Tracker:
+    def __init__(self) -> None:
+        self.n = 0
+        self.items: list = []
+
+    def log(self, t):
+        self.items.append(t)
+
+
+def _deep(store, h):
+    store["a"]["b"]["c"]["d"]["e"].append(h.sum())
+
+
+def _count_and_keep(tracker, outs, h):
+    tracker.n += 1
+    outs.append(h)
+
+
+class CallbackOnModule(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.outs: list = []
+
+    def forward(self, x):
+        h = self.lin(x)
+        if h.sum() > 0:
+            h = h * 2
+        self.cb(h)
+        return h + 1
+
+
+def _callback_forms():
+    """(name, make(m) -> a function of the model's Python state after the calls)."""
+
+    def namedtuple_form(m):
+        rows: list = []
+        m.hooks = Hooks(rows.append)
+        m.cb = lambda h: m.hooks.on_step(h)  # noqa: E731
+        return lambda: [float(np.asarray(r).sum()) for r in rows]
+
+    def object_form(m):
+        tr = Tracker()
+        m.cb = lambda h: tr.log(h)
+        return lambda: [float(np.asarray(r).sum()) for r in tr.items]
+
+    def deep_form(m):
+        store: dict = {"a": {"b": {"c": {"d": {"e": []}}}}}
+        m.cb = functools.partial(_deep, store)
+        return lambda: [float(np.asarray(r)) for r in store["a"]["b"]["c"]["d"]["e"]]
+
+    def counter_form(m):
+        tr = Tracker()
+        m.cb = functools.partial(_count_and_keep, tr, m.outs)
+        return lambda: (tr.n, len(m.outs))
+
+    return [namedtuple_form, object_form, deep_form, counter_form]
+
+
+@pytest.mark.parametrize("form", _callback_forms(), ids=lambda f: f.__name__)
+def test_a_callback_reaching_state_through_a_tuple_an_object_or_deep_containers(form) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    m, m2 = CallbackOnModule().eval(), CallbackOnModule().eval()
+    m2.load_state_dict(m.state_dict())
+    state_e, state_g = form(m), form(m2)
+    cm = dycl_jax.convert(m2)
+    for s in (1.0, -1.0, 0.5):
+        x = torch.full((2, 4), s)
+        with torch.no_grad():
+            want = m(x)
+        assert_same(cm(x), want, rtol=1e-6, atol=1e-6)
+        assert state_g() == pytest.approx(state_e())
+
+
+class NestedListThroughPyTorch(nn.Module):
+    """Review 28b min_10: the region runs in PyTorch (the callback changes `log`) and hands back
+    `ks`, the list the dict holds: it must stay that list (it came back a copy, so the append
+    after it was lost)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x, cb):
+        cache = {"k": [x]}
+        log: list = []
+        h = self.lin(x)
+        if h.sum() > 0:
+            h = h + 1
+        g = self.lin(h)
+        ks = cache["k"]
+        cb(log, g)
+        ks.append(g)
+        if g.mean() > 0:
+            g = g * 2
+        return len(cache["k"]), len(log)
+
+
+def test_a_list_a_region_run_in_pytorch_hands_back_from_a_dict_is_that_list() -> None:
+    torch.manual_seed(0)
+    m = NestedListThroughPyTorch().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -1.0):
+        x = torch.full((2, 4), s)
+        with torch.no_grad():
+            want = m(x, _append)
+        assert cm(x, _append) == want == (2, 1)
+
+
+def _append(store, v):
+    store.append(v)
