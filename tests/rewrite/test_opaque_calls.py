@@ -363,7 +363,7 @@ def _callback_forms():
     def namedtuple_form(m):
         rows: list = []
         m.hooks = Hooks(rows.append)
-        m.cb = lambda h: m.hooks.on_step(h)  # noqa: E731
+        m.cb = lambda h: m.hooks.on_step(h)
         return lambda: [float(np.asarray(r).sum()) for r in rows]
 
     def object_form(m):
