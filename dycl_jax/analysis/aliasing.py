@@ -75,8 +75,11 @@ _RETURNS_INPUT: contextvars.ContextVar[Mapping[ast.Call, int]] = contextvars.Con
 # Calls to user functions every return of which is a tuple display of one length (``return
 # self.out(h), h``): call -> per element, the argument expressions that element may be, view or
 # hold. Unpacked (``logits, h = self.step(tok, h)``), each target links only to its own.
-_RETURNS_PARTS: contextvars.ContextVar[Mapping[ast.Call, tuple[tuple[ast.expr, ...], ...]]] = (
-    contextvars.ContextVar("dycl_returns_parts", default=types.MappingProxyType({}))
+# (An int among an element's entries: another element, of the same call, that may share an
+# object with it.)
+Parts = tuple[tuple[ast.expr | int, ...], ...]
+_RETURNS_PARTS: contextvars.ContextVar[Mapping[ast.Call, Parts]] = contextvars.ContextVar(
+    "dycl_returns_parts", default=types.MappingProxyType({})
 )
 
 
@@ -98,7 +101,7 @@ def _argument_names(call: ast.Call) -> list[str]:
 @contextlib.contextmanager
 def returning_input(
     calls: Mapping[ast.Call, int],
-    parts: Mapping[ast.Call, tuple[tuple[ast.expr, ...], ...]] | None = None,
+    parts: Mapping[ast.Call, Parts] | None = None,
 ) -> Iterator[None]:
     """Treat each call in ``calls`` as returning its argument at the position given (or a view
     of it) while analysing one function; ``parts``: calls returning a tuple whose elements each
@@ -366,6 +369,10 @@ def links(stmt: ast.stmt, tensors: frozenset[str] = frozenset()) -> list[Link]:
                 for te, args in zip(t.elts, parts, strict=True):
                     for name in target_names(te):
                         for arg in args:
+                            if isinstance(arg, int):  # another element: `return y[:, :3], y`
+                                for peer in target_names(t.elts[arg]):
+                                    add(name, peer, "view")
+                                continue
                             add(name, view_root(arg), "view")
                             for held in held_names(arg):
                                 add(name, held, "container")
@@ -628,10 +635,13 @@ def positions(fn: ast.FunctionDef | ast.Lambda, names: Iterable[str]) -> set[int
     return {i for i, x in enumerate([*a.posonlyargs, *a.args]) if x.arg in wanted}
 
 
-def returned_params_by_part(fn: ast.FunctionDef) -> tuple[frozenset[str], ...] | None:
+def returned_params_by_part(
+    fn: ast.FunctionDef,
+) -> tuple[tuple[frozenset[str], frozenset[int]], ...] | None:
     """When every ``return`` of ``fn`` is a tuple display of one length (no starred element,
     no ``yield``): per element, the parameters it may be, view or hold (as
-    :func:`returned_params`, per position); None otherwise."""
+    :func:`returned_params`, per position; ``**kwargs`` and ``self`` among them), and the other
+    elements that may share an object with it (``return y[:, :3], y``); None otherwise."""
     returns = [n for n in walk_no_defs(fn) if isinstance(n, ast.Return | ast.Yield | ast.YieldFrom)]
     if not returns or any(not isinstance(r, ast.Return) for r in returns):
         return None
@@ -645,14 +655,19 @@ def returned_params_by_part(fn: ast.FunctionDef) -> tuple[frozenset[str], ...] |
         return None
     a = fn.args
     params = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
-    if a.vararg is not None:
-        params.add(a.vararg.arg)
+    params.update(x.arg for x in (a.vararg, a.kwarg) if x is not None)
     edges = [(lk.a, lk.b) for _, lk in all_links(fn.body)]
-    out = []
-    for i in range(len(tuples[0].elts)):
-        seeds = {n for t in tuples for n in result_names(t.elts[i])}
-        out.append(frozenset(reach(seeds, edges) & params))
-    return tuple(out)
+    reached = [
+        reach({n for t in tuples for n in result_names(t.elts[i])}, edges)
+        for i in range(len(tuples[0].elts))
+    ]
+    return tuple(
+        (
+            frozenset(r & params),
+            frozenset(j for j, other in enumerate(reached) if j != i and r & other),
+        )
+        for i, r in enumerate(reached)
+    )
 
 
 def result_names(e: ast.expr) -> list[str]:

@@ -932,7 +932,12 @@ class Typer:
             found.update(p - shift for p in positions if p >= shift)
             # a returned parameter passed by keyword (`self.step(tok, h=h)`)
             named = _returned_param_names(fn, owner)
-            by_keyword |= any(kw.arg is None or kw.arg in named for kw in call.keywords)
+            node = _source_node(fn.__code__, fn) if hasattr(fn, "__code__") else None
+            kwarg = node.args.kwarg if node is not None else None
+            by_keyword |= any(
+                kw.arg is None or kw.arg in named or (kwarg is not None and kwarg.arg in named)
+                for kw in call.keywords
+            )
         if any(isinstance(a, ast.Starred) for a in call.args):
             by_keyword |= bool(found)  # `f(*hs)`: which argument lands where is not known
         found = {i for i in found if i < len(call.args)}
@@ -976,14 +981,17 @@ class Typer:
             callable(c) and not isinstance(c, type) and not _pure_callee(c) for c in v.values
         )
 
-    def returned_parts(self, call: ast.Call) -> tuple[tuple[ast.expr, ...], ...] | None:
+    def returned_parts(self, call: ast.Call) -> aliasing.Parts | None:
         """For a call of user functions each of which returns a tuple display of one length
         (``return self.out(h), h``): per element, the argument expressions it may be, view or
-        hold (``((), (h,))``); None otherwise (see ``aliasing.returned_params_by_part``)."""
+        hold (``((), (h,))``), and the other elements it may share an object with (ints); None
+        otherwise (see ``aliasing.returned_params_by_part``)."""
         callees = self.callee_objects(call.func)
         if not callees or any(isinstance(a, ast.Starred) for a in call.args):
             return None
-        out: list[list[ast.expr]] | None = None
+        if any(kw.arg is None for kw in call.keywords):
+            return None  # `f(**kw)`
+        out: list[list[ast.expr | int]] | None = None
         for c in callees:
             target = user_callee(c) if not _returns_input(c) else None
             if target is None:
@@ -998,15 +1006,21 @@ class Typer:
                 return None
             if out is None:
                 out = [[] for _ in parts]
-            a = node.args  # type: ignore[union-attr]
-            positional = [x.arg for x in [*a.posonlyargs, *a.args]][1 if owner is not None else 0 :]
-            for i, names in enumerate(parts):
+            a = node.args
+            positional = [x.arg for x in [*a.posonlyargs, *a.args]]
+            me = positional[0] if owner is not None and positional else None
+            given = positional[1:] if me is not None else positional
+            named = set(positional) | {x.arg for x in a.kwonlyargs}
+            for i, (names, shared) in enumerate(parts):
                 if a.vararg is not None and a.vararg.arg in names:
                     return None  # `def f(*ts): return ts[0], ...`
-                out[i] += [arg for p, arg in zip(positional, call.args) if p in names]
+                out[i] += [arg for p, arg in zip(given, call.args) if p in names]
                 out[i] += [kw.value for kw in call.keywords if kw.arg in names]
-                if any(kw.arg is None for kw in call.keywords):
-                    return None  # `f(**kw)`
+                if a.kwarg is not None and a.kwarg.arg in names:  # `return ..., state["h"]`
+                    out[i] += [kw.value for kw in call.keywords if kw.arg not in named]
+                if me in names and isinstance(call.func, ast.Attribute):
+                    out[i].append(call.func.value)  # `return ..., self.mem`: the object's state
+                out[i] += sorted(shared)
         return None if out is None else tuple(tuple(x) for x in out)
 
     def call_mutations(

@@ -83,7 +83,7 @@ class Normalized:
     returns_input: dict[ast.Call, int]
     # Calls among those returning a tuple display whose elements each may be only some of the
     # arguments: call -> per element, those argument expressions (see aliasing._RETURNS_PARTS).
-    returns_parts: dict[ast.Call, tuple[tuple[ast.expr, ...], ...]]
+    returns_parts: dict[ast.Call, aliasing.Parts]
     # Locals only ever bound to one tensor made by torch (``keep = torch.zeros(n)``): a write
     # ``keep[i] = v`` copies v's values, it does not make ``keep`` hold ``v``.
     plain_tensors: frozenset[str] = frozenset()
@@ -168,10 +168,10 @@ class Normalizer:
         self.call_writes: dict[ast.Call, frozenset[str]] = {}
         self.returns_input: dict[ast.Call, int] = {}
         self.opaque_calls: set[ast.Call] = set()
-        self.returns_parts: dict[ast.Call, tuple[tuple[ast.expr, ...], ...]] = {}
+        self.returns_parts: dict[ast.Call, aliasing.Parts] = {}
         # a dynamic call's parts, and the temporaries bound to such a call
-        self._call_parts: dict[ast.Call, tuple[tuple[ast.expr, ...], ...]] = {}
-        self._temp_parts: dict[str, tuple[tuple[ast.expr, ...], ...]] = {}
+        self._call_parts: dict[ast.Call, aliasing.Parts] = {}
+        self._temp_parts: dict[str, aliasing.Parts] = {}
         self._containers: set[str] = set()  # temporaries this normalizer binds to a new list
         self._out: list[list[Item]] = []
         self.state_attrs: list[tuple[Any, str]] = []
@@ -359,9 +359,9 @@ class Normalizer:
                     arg = self._local_returned_arg(n)
                 if arg is not None:
                     self.returns_input[n] = arg
-                    parts = self.typer.returned_parts(n)
-                    if parts is not None:
-                        self.returns_parts[n] = parts
+                parts = self.typer.returned_parts(n)
+                if parts is not None and any(parts):  # (each element: fresh and apart)
+                    self.returns_parts[n] = parts
         if trace:
             self._out[-1].append(Trace(stmt))
         else:
@@ -641,14 +641,15 @@ class Normalizer:
                     self.returns_input[call] = (  # type: ignore[index]
                         returned if returned == aliasing.ANY_ARGUMENT else returned + 1
                     )
-                    parts = self.typer.returned_parts(e)
-                    if parts is not None:  # in terms of the host call's own arguments
-                        new = {id(a): b for a, b in zip(e.args, args)} | {
-                            id(a.value): b.value for a, b in zip(e.keywords, kws)
-                        }
-                        self._call_parts[call] = tuple(  # type: ignore[index]
-                            tuple(new[id(a)] for a in part) for part in parts
-                        )
+                parts = self.typer.returned_parts(e)
+                if parts is not None and any(parts):  # in terms of the host call's arguments
+                    new = {id(a): b for a, b in zip(e.args, args)} | {
+                        id(a.value): b.value for a, b in zip(e.keywords, kws)
+                    }
+                    self._call_parts[call] = tuple(  # type: ignore[index]
+                        tuple(a if isinstance(a, int) else new.get(id(a), a) for a in part)
+                        for part in parts
+                    )
                 return call
             if (
                 reason is SplitKind.CONVERSION

@@ -256,3 +256,55 @@ def test_an_element_handed_back_through_a_call_is_an_alias(form: str) -> None:
     with pytest.raises(UnsupportedConstructError, match="may share memory with 'h'") as e:
         dycl_jax.convert(ElementThroughACall(form).eval())
     assert e.value.location is not None and e.value.location.filename == __file__
+
+
+class SlicedState(nn.Module):
+    """Review 28b min_01, min_16, min_17: two elements that share one new tensor
+    (`return y[:, :3], y`), a tensor handed back from **kwargs, and the module's own state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cell = nn.GRUCell(6, 6)
+        self.out = nn.Linear(6, 6)
+        self.mem = None
+
+    def step(self, x, h):
+        y = self.cell(x, h)
+        return y[:, :3], y
+
+    def forward(self, x, h):
+        a, b = self.step(x, h)
+        if b.max() > 0:
+            a.mul_(0.5)
+        return b
+
+
+class StateFromKwargs(SlicedState):
+    def step(self, x, **state):  # type: ignore[override]
+        return self.out(x), state["h"]
+
+    def forward(self, x, h):
+        b, a = self.step(x, h=h)
+        if b.max() > 0:
+            a.mul_(0.5)
+        return h
+
+
+class ModuleState(SlicedState):
+    def step(self, x):  # type: ignore[override]
+        return self.out(x), self.mem
+
+    def forward(self, x, h):
+        self.mem = self.cell(x, h)
+        b, a = self.step(x)
+        if b.max() > 0:
+            a.mul_(0.5)
+        return self.mem
+
+
+@pytest.mark.parametrize(
+    ("cls", "alias"), [(SlicedState, "b"), (StateFromKwargs, "h"), (ModuleState, "self")]
+)
+def test_elements_sharing_an_object_are_aliases(cls: type[nn.Module], alias: str) -> None:
+    with pytest.raises(UnsupportedConstructError, match=f"may share memory with '{alias}'"):
+        dycl_jax.convert(cls().eval())
