@@ -12,6 +12,7 @@ index, a shape, a static branch), tracing fails and the runner falls back to spe
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import random
@@ -47,6 +48,7 @@ from dycl_jax.errors import (
     UserCodeError,
     internal_stage,
 )
+from dycl_jax.ir.code import to_ast as to_ast_code
 from dycl_jax.ir.program import Region
 from dycl_jax.log import logger
 from dycl_jax.lower import check_supported, to_jax
@@ -213,6 +215,36 @@ def held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
 # Signatures differing only in the values of Python numbers that a region compiles before it
 # passes those numbers as 0-d arrays (see RegionRunner._vary_numbers).
 _NUMBER_VALUES = 3
+
+_ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div)
+
+
+def _arithmetic_only(live_in: tuple[str, ...], body: tuple[Any, ...]) -> frozenset[int]:
+    """The positions of the live-ins that a region's code (``body``: its Code items) reads
+    only as operands of ``+ - * /`` (a 0-d array computes the same there). A number used as a
+    key, an index, a count, in a comparison or given to a function is a Python value the code
+    may rely on (``{0: 1.5}.get(k, 2.0)`` with ``k`` an array silently takes the default)."""
+    ok = set(live_in)
+    seen: set[str] = set()
+    for c in body:
+        for tree in to_ast_code(c):
+            parents: dict[int, ast.AST] = {}
+            for node in ast.walk(tree):
+                for child in ast.iter_child_nodes(node):
+                    parents[id(child)] = node
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Name) and node.id in ok:
+                    seen.add(node.id)
+                    parent = parents.get(id(node))
+                    if not (
+                        isinstance(node.ctx, ast.Load)
+                        and (
+                            (isinstance(parent, ast.BinOp) and isinstance(parent.op, _ARITHMETIC))
+                            or (isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub))
+                        )
+                    ):
+                        ok.discard(node.id)
+    return frozenset(i for i, n in enumerate(live_in) if n in ok and n in seen)
 
 
 def _held_entries(v: Any) -> list[tuple[Any, Any]]:
@@ -388,6 +420,8 @@ class RegionRunner:
         self._variants: dict[tuple[Any, ...], list[_Entry]] = {}
         self.compiles = 0
         self._numbers_made_dynamic = False  # see _vary_numbers
+        # live-ins used only as operands of arithmetic (`x * alpha`): the only numbers it varies
+        self._arithmetic = _arithmetic_only(region.live_in, region.body)
         self._numbers_added: frozenset[int] = frozenset()  # its positions, until one capture
 
     def __call__(self, *values: Any) -> tuple[Any, ...]:
@@ -898,7 +932,10 @@ class RegionRunner:
         numbers = {
             i
             for i, v in enumerate(values[: len(self.live_in)])
-            if i not in self.dynamic and type(v) in (int, float) and signature.scalar_input(v)
+            if i not in self.dynamic
+            and i in self._arithmetic
+            and type(v) in (int, float)
+            and signature.scalar_input(v)
         }
         if not numbers:
             return False

@@ -77,3 +77,36 @@ def test_a_number_whose_array_would_promote_stays_a_python_value() -> None:
         got = cm(y)
         assert_same(got, want, rtol=1e-6, atol=1e-6)
         assert str(got[1].dtype) == "float32"
+
+
+class NumberAsKey(nn.Module):
+    """A number read back from a tensor used as a dict key in the region (fuzz seed
+    47403142249): it must stay a Python value, however many values it takes (a 0-d array is
+    no key of the dict: `.get` silently gave the default)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 6)
+
+    def forward(self, x):
+        for _ in range(2):
+            x = torch.tanh(self.lin(x))
+            k = int(x[0].argmax().item())
+            x = x * {0: 1.5, 1: 0.5, 2: -0.5, 3: 3.0}.get(k, 2.0) + k
+            if x.sum() > 0:
+                x = -x
+        return x
+
+
+def test_a_number_used_as_a_key_stays_a_python_value() -> None:
+    torch.manual_seed(0)
+    m = NumberAsKey().eval()
+    cm = dycl_jax.convert(m)
+    keys = set()
+    for i in range(12):
+        x = torch.randn(1, 6, generator=torch.Generator().manual_seed(i))
+        with torch.no_grad():
+            want = m(x)
+            keys.add(int(torch.tanh(m.lin(x))[0].argmax()))
+        assert_same(cm(x), want, rtol=1e-6, atol=1e-6)
+    assert len(keys) >= 4
