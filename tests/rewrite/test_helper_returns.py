@@ -118,6 +118,18 @@ class Swap(PickOne):
         return b, p, q
 
 
+class KwargsKeep(PickOne):
+    def keep(self, x, **state):
+        return state["h"]
+
+    def forward(self, x):
+        b = x * 2
+        c = self.keep(x, h=b)
+        if c.sum() > 0:
+            c.add_(1)
+        return b, c
+
+
 class DynamicSwap(PickOne):
     def swap(self, a, b):
         if a.sum() > 0:
@@ -156,7 +168,9 @@ class LocalKeep(PickOne):
         return b, c
 
 
-@pytest.mark.parametrize("cls", [PickOne, Keep, Swap, DynamicSwap, LocalPick, LocalKeep])
+@pytest.mark.parametrize(
+    "cls", [PickOne, Keep, KwargsKeep, Swap, DynamicSwap, LocalPick, LocalKeep]
+)
 def test_a_write_through_what_a_helper_hands_back_names_the_real_alias(
     cls: type[nn.Module],
 ) -> None:
