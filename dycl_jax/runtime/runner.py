@@ -420,8 +420,8 @@ class RegionRunner:
         self._variants: dict[tuple[Any, ...], list[_Entry]] = {}
         self.compiles = 0
         self._numbers_made_dynamic = False  # see _vary_numbers
-        # live-ins used only as operands of arithmetic (`x * alpha`): the only numbers it varies
-        self._arithmetic = _arithmetic_only(region.live_in, region.body)
+        self._body = region.body
+        self._arithmetic: frozenset[int] | None = None  # see _vary_numbers (made on first use)
         self._numbers_added: frozenset[int] = frozenset()  # its positions, until one capture
 
     def __call__(self, *values: Any) -> tuple[Any, ...]:
@@ -929,11 +929,15 @@ class RegionRunner:
         capture that needs one as a Python value specialises again (see ``_capture``)."""
         if self._numbers_made_dynamic:
             return False
+        # live-ins used only as operands of arithmetic (`x * alpha`): the only numbers it varies
+        if self._arithmetic is None:
+            self._arithmetic = _arithmetic_only(self.live_in, self._body)
+        arithmetic = self._arithmetic
         numbers = {
             i
             for i, v in enumerate(values[: len(self.live_in)])
             if i not in self.dynamic
-            and i in self._arithmetic
+            and i in arithmetic
             and type(v) in (int, float)
             and signature.scalar_input(v)
         }
