@@ -24,6 +24,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from dycl_jax.analysis import cfg
 from dycl_jax.analysis.cfg import Graph, Node
 from dycl_jax.analysis.dataflow import GraphVisitor
 from dycl_jax.analysis.facts import (
@@ -778,6 +779,44 @@ def mutated_params(
     return frozenset(param_writes(fn, attributes, objects))
 
 
+def plain_containers(fn: ast.FunctionDef) -> frozenset[str]:
+    """Locals only ever bound to a new list or dict (a display, a comprehension, ``[None] * n``,
+    ``list(...)``, ``dict(...)``): ``name[i] = v`` replaces an entry, it writes no tensor."""
+
+    def new_container(e: ast.expr) -> bool:
+        if isinstance(e, ast.List | ast.Dict | ast.ListComp | ast.DictComp):
+            return True
+        if isinstance(e, ast.BinOp) and isinstance(e.op, ast.Mult | ast.Add):
+            return new_container(e.left) or (isinstance(e.op, ast.Mult) and new_container(e.right))
+        return (
+            isinstance(e, ast.Call)
+            and isinstance(e.func, ast.Name)
+            and e.func.id in ("list", "dict")
+        )
+
+    bound: dict[str, bool] = {}
+    for n in walk_no_defs(fn):
+        targets: list[ast.expr] = []
+        value: ast.expr | None = None
+        if isinstance(n, ast.Assign):
+            targets, value = n.targets, n.value
+        elif isinstance(n, ast.AnnAssign | ast.AugAssign | ast.NamedExpr):
+            targets, value = [n.target], n.value
+        elif isinstance(n, ast.For | ast.comprehension):
+            targets = [n.target]
+        elif isinstance(n, ast.withitem) and n.optional_vars is not None:
+            targets = [n.optional_vars]
+        for t in targets:
+            for name in target_names(t):
+                ok = isinstance(t, ast.Name) and value is not None and new_container(value)
+                if isinstance(n, ast.AugAssign):  # `lst += [h]` keeps it a list
+                    ok = bound.get(name, False)
+                bound[name] = bound.get(name, True) and ok
+    args = fn.args
+    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+    return frozenset(n for n, ok in bound.items() if ok and n not in params)
+
+
 def _stored_names(node: ast.AST) -> frozenset[str]:
     """The names ``node`` assigns (not inside nested definitions)."""
     return frozenset(
@@ -831,6 +870,96 @@ def param_writes(
                 root = view_root(n.func.value)
                 if root is not None and root in candidates:
                     out.setdefault(root, n.lineno)
+    for name, line in _aliased_param_writes(fn, params, attributes, objects).items():
+        if line < out.get(name, line + 1):
+            out[name] = line
+    return out
+
+
+def _header(s: ast.stmt) -> list[ast.stmt]:
+    """The code one CFG node of ``s`` runs: a compound statement's header expressions."""
+    if isinstance(s, ast.If | ast.While):
+        return [ast.Expr(s.test)]
+    if isinstance(s, ast.For):
+        return [ast.Expr(s.iter)]
+    if isinstance(s, ast.With):
+        return [ast.Expr(i.context_expr) for i in s.items]
+    if isinstance(s, ast.Try | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return []
+    return [s]
+
+
+def _aliased_param_writes(
+    fn: ast.FunctionDef, params: set[str], attributes: bool, objects: bool
+) -> dict[str, int]:
+    """Writes into a parameter's object made through another name that may reference it there
+    (``y = x[:, :3]; y.zero_()``, ``h = d["a"]; h.mul_(2)``, ``hs = [x]; hs[0].add_(1)``):
+    flow-sensitive may-alias pairs from the entry, where each parameter is linked to a stand-in
+    for the caller's object, which no statement rebinds.
+
+    Two runs: one following every link, for in-place calls on what a name holds or is; one
+    without the links that put an object into a container, for the other writes, which may
+    change a container itself (``hs[0] = v``, ``hs.append(v)`` replace an entry of ``hs``, not
+    the tensor it holds)."""
+    if not params:
+        return {}
+    graph = cfg.build(fn)
+    stand_in = {f"<argument {p}>": p for p in params}  # (never a Python name)
+
+    def steps(node: Node, containers: bool) -> list[tuple[Any, ...]]:
+        if node is graph.entry:
+            return [("link", p, s, True) for s, p in stand_in.items()]
+        s = node.ast_node
+        if isinstance(s, ast.stmt | ast.excepthandler):
+            return header_steps(s, containers=containers)
+        return []
+
+    held = may_alias(graph, lambda node: steps(node, True))
+    same = may_alias(graph, lambda node: steps(node, False))
+
+    def reaching(analysis: MayAlias, node: Node) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for pair in analysis.in_[node]:
+            a, b = sorted(pair)
+            for name, other in ((a, b), (b, a)):
+                if other in stand_in and name not in stand_in and name != stand_in[other]:
+                    out.setdefault(name, stand_in[other])
+        return out
+
+    out: dict[str, int] = {}
+    for node in graph.nodes:
+        s = node.ast_node
+        if not isinstance(s, ast.stmt):
+            continue
+        is_param = reaching(same, node)
+        holds = {k: v for k, v in reaching(held, node).items() if k not in is_param}
+        found: list[tuple[str, int]] = []
+        for code in _header(s):
+            found += [
+                (is_param[name], line)
+                for name, line in inplace_writes(code, frozenset(is_param), attributes=attributes)
+            ]
+            # (only in-place calls: `hs[0][0] = v` may replace an entry of a list hs holds)
+            found += [
+                (holds[name], n.lineno)
+                for n in walk_no_defs(code)
+                if isinstance(n, ast.Call)
+                for name in call_writes(n)
+                if name in holds
+            ]
+            found += [
+                (is_param[root], n.lineno)
+                for n in walk_no_defs(code)
+                if isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and n.func.attr in CONTAINER_MUTATORS
+                and (objects or n.func.attr not in LIST_ONLY_METHODS)
+                and n.func.attr not in TENSOR_HOMONYMS
+                and (root := view_root(n.func.value)) is not None
+                and root in is_param
+            ]
+        for name, line in found:
+            out.setdefault(name, line)
     return out
 
 
@@ -842,9 +971,12 @@ Pair = frozenset[str]  # two local names that may reference (storage of) the sam
 
 
 def header_steps(
-    n: ast.stmt | ast.excepthandler, tensors: frozenset[str] = frozenset()
+    n: ast.stmt | ast.excepthandler,
+    tensors: frozenset[str] = frozenset(),
+    containers: bool = True,
 ) -> list[tuple[Any, ...]]:
-    """The alias steps of one statement itself (a compound one: its header only)."""
+    """The alias steps of one statement itself (a compound one: its header only).
+    ``containers=False``: without the links putting an object into a container."""
     if not isinstance(n, ast.stmt):  # an except clause binds its name to the exception
         return [("fresh", n.name)] if isinstance(n, ast.ExceptHandler) and n.name else []
     if isinstance(n, ast.For):  # each iteration rebinds the targets, then links them
@@ -855,6 +987,8 @@ def header_steps(
     out: list[tuple[Any, ...]] = [("fresh", name) for name in fresh_bindings(n)]
     linked: set[str] = set()
     for lk in links(n, tensors):
+        if not containers and lk.kind in ("container", "container-view"):
+            continue
         # a name's first link here rebinds it; its further ones (`a = h if c else x`: h or x)
         # add to that, they must not drop it
         out.append(("link", lk.a, lk.b, lk.kind != "container" and lk.a not in linked))

@@ -376,8 +376,8 @@ def _check_aliases(
     normalized = ast.FunctionDef(  # type: ignore[call-arg]
         "_", parsed.node.args, [*host, *(s for d in drafts for s in d.stmts)], [], None
     )
-    lists = _plain_containers(parsed.node) | frozenset(
-        n for n in _plain_containers(normalized) if norm.namer.made(n)
+    lists = aliasing.plain_containers(parsed.node) | frozenset(
+        n for n in aliasing.plain_containers(normalized) if norm.namer.made(n)
     )
     for d in drafts:
         written = _stale_writes(d.stmts, tensors, norm.call_writes, containers)
@@ -450,44 +450,6 @@ def _check_aliases(
                     hint=f"copy before writing ({copy_hint}), or compute "
                     "the new value functionally (torch.where, masked_fill, index_put)",
                 )
-
-
-def _plain_containers(fn: ast.FunctionDef) -> frozenset[str]:
-    """Locals only ever bound to a new list or dict (a display, a comprehension, ``[None] * n``,
-    ``list(...)``, ``dict(...)``): ``name[i] = v`` replaces an entry, it writes no tensor."""
-
-    def new_container(e: ast.expr) -> bool:
-        if isinstance(e, ast.List | ast.Dict | ast.ListComp | ast.DictComp):
-            return True
-        if isinstance(e, ast.BinOp) and isinstance(e.op, ast.Mult | ast.Add):
-            return new_container(e.left) or (isinstance(e.op, ast.Mult) and new_container(e.right))
-        return (
-            isinstance(e, ast.Call)
-            and isinstance(e.func, ast.Name)
-            and e.func.id in ("list", "dict")
-        )
-
-    bound: dict[str, bool] = {}
-    for n in aliasing.walk_no_defs(fn):
-        targets: list[ast.expr] = []
-        value: ast.expr | None = None
-        if isinstance(n, ast.Assign):
-            targets, value = n.targets, n.value
-        elif isinstance(n, ast.AnnAssign | ast.AugAssign | ast.NamedExpr):
-            targets, value = [n.target], n.value
-        elif isinstance(n, ast.For | ast.comprehension):
-            targets = [n.target]
-        elif isinstance(n, ast.withitem) and n.optional_vars is not None:
-            targets = [n.optional_vars]
-        for t in targets:
-            for name in aliasing.target_names(t):
-                ok = isinstance(t, ast.Name) and value is not None and new_container(value)
-                if isinstance(n, ast.AugAssign):  # `lst += [h]` keeps it a list
-                    ok = bound.get(name, False)
-                bound[name] = bound.get(name, True) and ok
-    args = fn.args
-    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
-    return frozenset(n for n, ok in bound.items() if ok and n not in params)
 
 
 def _check_host_array_writes(
