@@ -64,7 +64,21 @@ from dycl_jax.lower import dtypes
 from dycl_jax.portable import plan
 from dycl_jax.portable.keys import named_tuple_type
 
-_DECOMPOSITIONS: Any = core_aten_decompositions()
+# PyTorch's CPU kernels for these leave each dimension whose size does not change as it is
+# (`scale_factor=1.05` on 8 pixels gives 8); their decompositions resample it with 1/scale:
+# lowered as the kernels compute (lower/ops/nn.py).
+_KERNELS_KEPT = (
+    torch.ops.aten.upsample_nearest2d,
+    torch.ops.aten.upsample_linear1d,
+    torch.ops.aten.upsample_bilinear2d,
+    torch.ops.aten.upsample_trilinear3d,
+)
+_DECOMPOSITIONS: Any = {
+    op: fn
+    for op, fn in core_aten_decompositions().items()
+    if getattr(op, "overloadpacket", None) not in _KERNELS_KEPT
+}
+
 
 
 @dataclasses.dataclass(frozen=True)

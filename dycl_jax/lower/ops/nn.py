@@ -295,6 +295,8 @@ def _nearest_index(size, out, scale):
 def _upsample_nearest(x, sizes, scales):
     n = len(sizes)
     for d, (size, out, sc) in enumerate(zip(_spatial(x, n), sizes, scales)):
+        if out == size:  # PyTorch's kernel: the identity along it, whatever the scale
+            continue
         x = jnp.take(x, _nearest_index(size, out, sc), axis=x.ndim - n + d)
     return x
 
@@ -326,6 +328,8 @@ def _linear_source(size, out, align_corners, scale):
 def _upsample_linear(x, sizes, align_corners, scales):
     n = len(sizes)
     for d, (size, out, sc) in enumerate(zip(_spatial(x, n), sizes, scales)):
+        if out == size:  # PyTorch's kernels: the identity along it, whatever the scale
+            continue
         ax = x.ndim - n + d
         lo, hi, lam = _linear_source(size, out, align_corners, sc)
         lam = jnp.asarray(lam, x.dtype).reshape((-1,) + (1,) * (n - d - 1))
@@ -342,3 +346,27 @@ def _aten_upsample_bilinear2d_vec(x, output_size, align_corners, scale_factors):
 @lowers(aten.upsample_bilinear2d.default)
 def _aten_upsample_bilinear2d(x, output_size, align_corners, scales_h=None, scales_w=None):
     return _upsample_linear(x, list(output_size), align_corners, [scales_h, scales_w])
+
+
+@lowers(aten.upsample_linear1d.vec)
+def _aten_upsample_linear1d_vec(x, output_size, align_corners, scale_factors):
+    sizes = _out_sizes(x, 1, output_size, scale_factors)
+    return _upsample_linear(x, sizes, align_corners, scale_factors or [None])
+
+
+@lowers(aten.upsample_linear1d.default)
+def _aten_upsample_linear1d(x, output_size, align_corners, scales=None):
+    return _upsample_linear(x, list(output_size), align_corners, [scales])
+
+
+@lowers(aten.upsample_trilinear3d.vec)
+def _aten_upsample_trilinear3d_vec(x, output_size, align_corners, scale_factors):
+    sizes = _out_sizes(x, 3, output_size, scale_factors)
+    return _upsample_linear(x, sizes, align_corners, scale_factors or [None, None, None])
+
+
+@lowers(aten.upsample_trilinear3d.default)
+def _aten_upsample_trilinear3d(
+    x, output_size, align_corners, scales_d=None, scales_h=None, scales_w=None
+):
+    return _upsample_linear(x, list(output_size), align_corners, [scales_d, scales_h, scales_w])

@@ -152,11 +152,15 @@ SAMPLES[aten.upsample_nearest2d.vec] = lambda: [
     Sample((_f(2, 3, 4, 5), [7, 3], None)),
     Sample((_f(1, 2, 5, 5), None, [2.0, 3.0])),
     Sample((_f(1, 2, 5, 6), None, [1.5, 0.5])),
+    Sample((_f(1, 2, 8, 12), None, [1.05, 1.05])),  # 8x12 again: copied
+    Sample((_f(1, 2, 8, 12), None, [1.05, 1.5])),  # one size changes: both resampled
 ]
 SAMPLES[aten.upsample_nearest2d.default] = lambda: [
     Sample((_f(2, 3, 4, 5), [8, 10])),
     Sample((_f(2, 3, 4, 5), [9, 2])),
     Sample((_f(1, 2, 5, 6), [7, 3], 1.5, 0.5)),
+    # no size changes: the kernel copies the input, whatever the scale
+    Sample((_f(1, 2, 8, 12), [8, 12], 1.05, 1.05)),
 ]
 SAMPLES[aten.upsample_bilinear2d.vec] = lambda: [
     Sample((_f(2, 3, 4, 5), [8, 10], False, None), **SUM_TOL),
@@ -165,11 +169,35 @@ SAMPLES[aten.upsample_bilinear2d.vec] = lambda: [
     Sample((_f(1, 2, 5, 6), None, True, [1.5, 0.5]), **SUM_TOL),
     Sample((_f(1, 2, 5, 6), [1, 1], True, None), **SUM_TOL),
     Sample((_f(1, 2, 1, 1), [3, 4], False, None), **SUM_TOL),
+    Sample((_f(1, 2, 8, 12), None, False, [1.05, 1.05]), **SUM_TOL),  # copied
+    Sample((_f(1, 2, 8, 12), None, False, [1.05, 1.5]), **SUM_TOL),
 ]
 SAMPLES[aten.upsample_bilinear2d.default] = lambda: [
     Sample((_f(2, 3, 4, 5), [8, 10], False), **SUM_TOL),
     Sample((_f(2, 3, 6, 5), [4, 9], True), **SUM_TOL),
     Sample((_f(1, 2, 5, 6), [7, 3], False, 1.5, 0.5), **SUM_TOL),
+    Sample((_f(1, 2, 8, 12), [8, 12], False, 1.05, 1.05), **SUM_TOL),
+]
+SAMPLES[aten.upsample_linear1d.vec] = lambda: [
+    Sample((_f(2, 3, 5), [9], False, None), **SUM_TOL),
+    Sample((_f(2, 3, 5), [3], True, None), **SUM_TOL),
+    Sample((_f(1, 2, 8), None, False, [1.3]), **SUM_TOL),
+    Sample((_f(1, 2, 8), None, False, [1.05]), **SUM_TOL),  # 8 again: copied
+    Sample((_f(1, 2, 12), None, True, [0.95]), **SUM_TOL),
+]
+SAMPLES[aten.upsample_linear1d.default] = lambda: [
+    Sample((_f(2, 3, 5), [9], False), **SUM_TOL),
+    Sample((_f(1, 2, 8), [8], False, 1.05), **SUM_TOL),
+]
+SAMPLES[aten.upsample_trilinear3d.vec] = lambda: [
+    Sample((_f(1, 2, 3, 4, 5), [5, 6, 7], False, None), **SUM_TOL),
+    Sample((_f(1, 2, 3, 4, 5), [2, 7, 3], True, None), **SUM_TOL),
+    Sample((_f(1, 2, 4, 8, 8), None, False, [1.05, 1.05, 1.05]), **SUM_TOL),  # copied
+    Sample((_f(1, 2, 4, 8, 8), None, False, [1.05, 1.5, 0.5]), **SUM_TOL),
+]
+SAMPLES[aten.upsample_trilinear3d.default] = lambda: [
+    Sample((_f(1, 2, 3, 4, 5), [5, 6, 7], False), **SUM_TOL),
+    Sample((_f(1, 2, 4, 8, 8), [4, 8, 8], False, 1.05, 1.05, 1.05), **SUM_TOL),
 ]
 SAMPLES[aten.avg_pool1d.default] = lambda: [
     Sample((_f(2, 3, 20), [3], [2])),
