@@ -26,6 +26,7 @@ import contextlib
 import contextvars
 import dataclasses
 import functools
+import inspect
 import sys
 import threading
 import types
@@ -47,8 +48,9 @@ _SCALARS = (bool, int, float, str, complex, type(None))
 _MISSING = object()
 _ABSENT = ("absent",)  # a guard's state for an attribute the capture found missing
 # How deep guards compare containers and plain objects by value (a helper object's list of
-# per-layer lists is three levels below the module attribute).
-_DEPTH = 4
+# per-layer lists is three levels below the module attribute; a nested config's list of per-exit
+# temperatures, `self.cfg.model.decoder.exit.temps`, five).
+_DEPTH = 6
 
 
 def _snapshot(v: Any, depth: int = 0, keep: list[Any] | None = None) -> Any:
@@ -961,10 +963,36 @@ def object_guards(values: tuple[Any, ...], fn: Any) -> list[Guard]:
             continue  # (a plain dataclass is rebuilt from its fields: they are in the key)
         seen.add(id(v))
         reached = _method_closure([type(v)], names)  # (`self.threshold(l)` reads self.base)
+        # a class answering any name (`__getattr__` delegating to a wrapped dict or object, as
+        # mmcv's Config does) may read any field for a name the code spells
+        every = _delegates(type(v))
         for k, x in fields(v).items():
-            if k in reached:
+            if every or k in reached:
                 out.extend(_guard_on(v, k, x))
+        if every and isinstance(v, dict):  # an AttrDict: `cfg.scale` reads an entry
+            for k, x in dict.items(v):
+                out.extend(_guard_on(v, k, x, item=True))
     return out
+
+
+def _delegates(c: type) -> bool:
+    """Whether ``c`` defines its own ``__getattr__`` / ``__getattribute__``."""
+    return any(
+        "__getattr__" in vars(b) or "__getattribute__" in vars(b)
+        for b in c.__mro__
+        if b is not object
+    )
+
+
+def _code_of(f: Any) -> types.FunctionType | None:
+    """The function a class attribute runs when read or called: a method, a property's getter,
+    a ``functools.cached_property``'s function."""
+    f = getattr(f, "__func__", f)  # classmethod / staticmethod
+    if isinstance(f, property):
+        f = f.fget
+    elif isinstance(f, functools.cached_property):
+        f = f.func
+    return f if isinstance(f, types.FunctionType) else None
 
 
 def _method_closure(classes: Iterable[type], names: set[str]) -> set[str]:
@@ -975,9 +1003,8 @@ def _method_closure(classes: Iterable[type], names: set[str]) -> set[str]:
     while todo:
         name = todo.pop()
         for c in classes:
-            f = getattr(c, name, None)
-            f = getattr(f, "__func__", f)
-            if isinstance(f, types.FunctionType):
+            f = _code_of(inspect.getattr_static(c, name, None))
+            if f is not None:
                 for n in _code_names(f) - reached:
                     reached.add(n)
                     todo.append(n)

@@ -302,7 +302,7 @@ def _plan(value: Any, tensors: list[torch.Tensor], ids: _Identities) -> Any:
             None,
         )
     holder = _holds_tensor(value)
-    if holder is None and hasattr(value, "__next__"):
+    if holder is None and hasattr(type(value), "__next__"):
         holder = "inside an iterator (its items cannot be checked)"
     if holder is not None:
         raise OpaqueOutputError(type(value).__name__, holder)

@@ -287,7 +287,7 @@ def _inputs(value: Any) -> Any:
     def leaf(v: Any) -> Any:
         if type(v) is np.ndarray or type(v) is ARRAY_IMPL or isinstance(v, jax.Array):
             return v
-        if hasattr(v, "__array__") and not isinstance(v, int | float | bool | complex):
+        if hasattr(type(v), "__array__") and not isinstance(v, int | float | bool | complex):
             a = np.asarray(v)
             if a.dtype == object:
                 raise InputError(f"an argument of type {type(v).__name__} is not an array")

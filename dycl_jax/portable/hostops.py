@@ -595,7 +595,7 @@ def is_nonzero(input: Any) -> bool:
 
 
 def _array_like(v: Any) -> bool:
-    return hasattr(v, "__array__") and not isinstance(v, np.generic)
+    return hasattr(type(v), "__array__") and not isinstance(v, np.generic)
 
 
 def _as_tuple(index: Any) -> tuple[Any, ...]:

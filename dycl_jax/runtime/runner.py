@@ -598,7 +598,7 @@ class RegionRunner:
         tracing, it would never advance again). (A function made on the host whose closure
         holds arrays is fine: its arrays are leaves of the signature.)"""
         for name, v in zip(self.live_in, values):
-            if hasattr(v, "__next__") and not isinstance(v, jax.Array | np.ndarray):
+            if hasattr(type(v), "__next__") and not isinstance(v, jax.Array | np.ndarray):
                 raise UnsupportedConstructError(
                     f"{name} is an iterator made on the host and consumed in a compiled region",
                     self.location,

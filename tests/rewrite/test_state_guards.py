@@ -737,3 +737,158 @@ def test_bound_methods_of_helpers_and_partials_edited_in_place_are_followed() ->
     _check(m, cm, xs)
     m.act.keywords["negative_slope"] = 0.7
     _check(m, cm, xs)
+
+
+# ---- configs reached through a local, a property, a delegating wrapper, or deep nesting ------
+
+
+class _PropCfg:
+    def __init__(self) -> None:
+        self.mult = 2.0
+
+    @property
+    def scale(self) -> float:  # reads self.mult: a field the region's code never spells
+        return self.mult * 0.75
+
+
+class _Inner:
+    def __init__(self) -> None:
+        self.scale = 1.5
+
+
+class _Wrapped:
+    """mmcv's Config shape: every name is looked up on the wrapped object."""
+
+    def __init__(self, inner: Any) -> None:
+        self._cfg_dict = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cfg_dict, name)
+
+
+class _AttrDict(dict):
+    __getattr__ = dict.__getitem__
+    __setattr__ = dict.__setitem__
+
+
+class _LocalCfg(nn.Module):
+    def __init__(self, cfg: Any) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.l1 = nn.Linear(4, 4)
+        self.l2 = nn.Linear(4, 3)
+
+    def forward(self, x):
+        c = self.cfg
+        h = torch.relu(self.l1(x)) * c.scale
+        p = self.l2(h).softmax(-1)
+        if p.max() > 0.5:
+            return p
+        return self.l2(self.l1(h) * c.scale).softmax(-1)
+
+
+@pytest.mark.parametrize(
+    ("make", "edit"),
+    [
+        (_PropCfg, lambda c: setattr(c, "mult", 4.0)),
+        (lambda: _Wrapped(_Inner()), lambda c: setattr(c._cfg_dict, "scale", 3.0)),
+        (lambda: _AttrDict(scale=1.5), lambda c: c.__setitem__("scale", 3.0)),
+    ],
+    ids=["property", "getattr_wrapper", "attrdict"],
+)
+def test_config_fields_read_through_properties_and_wrappers_are_followed(make, edit) -> None:
+    torch.manual_seed(0)
+    m = _LocalCfg(make()).eval()
+    cm = dycl_jax.convert(m)
+    xs = _xs()
+    _check(m, cm, xs)
+    with torch.no_grad():
+        before = [m(x) for x in xs]
+    edit(m.cfg)
+    with torch.no_grad():
+        assert any(not torch.equal(b, m(x)) for b, x in zip(before, xs))
+    _check(m, cm, xs)
+
+
+class _OptionsArg(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1 = nn.Linear(4, 4)
+
+    def forward(self, x, opts):
+        h = self.l1(x) * opts.scale
+        if h.sum() > 0:
+            h = h * 2
+        return h
+
+
+def test_an_options_object_argument_edited_between_calls_is_followed() -> None:
+    torch.manual_seed(0)
+    m = _OptionsArg().eval()
+    cm = dycl_jax.convert(m)
+    opts = _PropCfg()
+    for mult in (2.0, 4.0, -1.0):
+        opts.mult = mult
+        for x in _xs():
+            with torch.no_grad():
+                assert_same(cm(x, opts), m(x, opts))
+
+
+class _DeepExitCfg(nn.Module):
+    """Hydra / argparse-namespace style: a list five objects below the module attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        ns = types.SimpleNamespace
+        self.cfg = ns(model=ns(decoder=ns(exit=ns(temps=[2.0, 1.0], thresh=0.9))))
+        self.layers = nn.ModuleList([nn.Linear(4, 4) for _ in range(2)])
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x):
+        for i, layer in enumerate(self.layers):
+            x = torch.relu(layer(x))
+            logits = self.head(x) / self.cfg.model.decoder.exit.temps[i]
+            if logits.softmax(-1).max() > self.cfg.model.decoder.exit.thresh:
+                return logits, i
+        return logits, -1
+
+
+def test_a_list_deep_in_a_nested_config_edited_in_place_is_followed() -> None:
+    torch.manual_seed(0)
+    m = _DeepExitCfg().eval()
+    cm = dycl_jax.convert(m)
+    xs = _xs()
+    _check(m, cm, xs)
+    for temp in (0.25, 3.0):
+        m.cfg.model.decoder.exit.temps[1] = temp
+        _check(m, cm, xs)
+
+
+class _NoneForUnknown:
+    """A config answering None for names it does not have (not an iterator)."""
+
+    def __init__(self) -> None:
+        self.scale = 2.0
+
+    def __getattr__(self, name: str) -> Any:
+        return None
+
+
+class _UsesNoneCfg(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cfg = _NoneForUnknown()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        o = self.cfg
+        h = self.lin(x) * o.scale
+        if h.sum() > 0:
+            h = h + (0.0 if o.bias is None else o.bias)
+        return h
+
+
+def test_a_config_answering_every_name_is_not_taken_for_an_iterator() -> None:
+    torch.manual_seed(0)
+    m = _UsesNoneCfg().eval()
+    _check(m, dycl_jax.convert(m), _xs())
