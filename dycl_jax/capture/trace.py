@@ -80,7 +80,6 @@ _DECOMPOSITIONS: Any = {
 }
 
 
-
 @dataclasses.dataclass(frozen=True)
 class OutPlan:
     """How to rebuild a region's output tuple: ('t', i) graph output i; ('c', v) constant v;
@@ -547,6 +546,7 @@ def trace(
             _numpy_reads_refused(),
             _held_array_reads_refused(),
             _grad_flag_reads_refused(),
+            _memory_reads_refused(),
             _eager_fast_paths_refused(root) as modes,
         ):
             modules = list(root.modules()) if root is not None else []
@@ -943,6 +943,47 @@ def _grad_flag_reads_refused() -> Iterator[None]:
         yield
     finally:
         del torch.Tensor.requires_grad
+
+
+_MEMORY_READ = "data-dependent: a traced tensor's memory read by the model's code ({})"
+# What a tensor's memory is, which a compiled region does not have (its arrays are values):
+# fairseq's MultiheadAttention picks self- or cross-attention by `query.data_ptr() ==
+# key.data_ptr()`; traced, every tensor's address reads 0 and no tensor is a view.
+_MEMORY_METHODS = ("data_ptr", "storage_offset", "_is_view", "untyped_storage", "storage")
+
+
+@contextlib.contextmanager
+def _memory_reads_refused() -> Iterator[None]:
+    """During a capture, the model's own code reading a traced tensor's memory (its address,
+    storage, offset, whether it is a view, its ``_base``) is a data-dependent read: the region
+    then runs in PyTorch for that signature, where the tensors have memory. PyTorch's own reads
+    are left as they are."""
+    saved = {name: torch.Tensor.__dict__.get(name) for name in (*_MEMORY_METHODS, "_base")}
+
+    def refusing(name: str, base: Any) -> Any:
+        def read(t: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            caller = sys._getframe(1).f_code.co_filename
+            if not caller.startswith(_LIBRARY_DIRS) and traced_tensor(t):
+                raise RuntimeError(_MEMORY_READ.format(name))
+            return base(t, *args, **kwargs)
+
+        return read
+
+    for name in _MEMORY_METHODS:
+        base = getattr(torch.Tensor, name)
+        setattr(torch.Tensor, name, refusing(name, base))
+    base_attr = torch._C.TensorBase.__dict__["_base"]
+    torch.Tensor._base = property(  # type: ignore[method-assign,assignment]
+        refusing("_base", base_attr.__get__)
+    )
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                delattr(torch.Tensor, name)
+            else:
+                setattr(torch.Tensor, name, old)
 
 
 @contextlib.contextmanager

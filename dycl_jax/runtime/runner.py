@@ -15,8 +15,10 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
+import functools
 import random
 import time
+import types
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -180,6 +182,31 @@ def held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
         elif type(v) is tuple:
             for x in v:
                 visit(x, depth)
+        elif isinstance(v, types.FunctionType):
+            # `solve(lambda z: self.f(z, x), z0)` made on the host: the cells it closes over
+            seen.add(id(v))
+            for cell in v.__closure__ or ():
+                try:
+                    x = cell.cell_contents
+                except ValueError:  # (a cell not bound yet)
+                    continue
+                if _array_like(x):
+                    touched.append(cell)
+                    cell.cell_contents = x = as_torch(x)
+                visit(x, depth + 1)
+        elif isinstance(v, types.MethodType):
+            visit(v.__self__, depth)
+        elif isinstance(v, functools.partial):
+            seen.add(id(v))
+            args = tuple(as_torch(x) for x in v.args)
+            keywords = {k: as_torch(x) for k, x in v.keywords.items()}
+            if any(a is not b for a, b in zip(args, v.args)) or any(
+                keywords[k] is not x for k, x in v.keywords.items()
+            ):
+                touched.append(v)
+                v.__setstate__((v.func, args, keywords, v.__dict__ or None))
+            for x in (v.func, *args, *keywords.values()):
+                visit(x, depth + 1)
         elif guards.plain_object(v) and not isinstance(v, torch.Tensor):
             seen.add(id(v))
             touched.append(v)
@@ -201,7 +228,18 @@ def held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
         yield
     finally:
         for v in touched:
-            if type(v) is list:
+            if isinstance(v, types.CellType):
+                v.cell_contents = back(v.cell_contents)
+            elif isinstance(v, functools.partial):
+                v.__setstate__(
+                    (
+                        v.func,
+                        tuple(back(x) for x in v.args),
+                        {k: back(x) for k, x in v.keywords.items()},
+                        v.__dict__ or None,
+                    )
+                )
+            elif type(v) is list:
                 plan.refill(v, [back(x) for x in v])
             elif type(v) is dict:
                 plan.refill(v, {k: back(x) for k, x in v.items()})

@@ -363,3 +363,75 @@ def test_a_uint8_mask_as_an_index_runs_its_region_in_pytorch() -> None:
             warnings.simplefilter("ignore")  # (PyTorch's deprecation of uint8 indices)
             want = m(x)
         assert_same(cm(x), want)
+
+
+# ---- what a region run in PyTorch is given: closures, and tensors' memory --------------------
+
+
+def _solve_step(f, z, n_iter=3):
+    for _ in range(n_iter):
+        fz = f(z)
+        a = torch.eye(z.shape[-1]) + 0.1 * fz.T @ fz
+        z = torch.linalg.solve(a, fz.T).T  # (no JAX lowering: runs in PyTorch)
+        if (fz - z).norm() < 1e-3:
+            break
+    return z
+
+
+class DeqStep(nn.Module):
+    """DEQ / torchdiffeq style: the solver gets `lambda z: self.f(z, x)`, made on the host,
+    whose closure holds the host's x."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inj = nn.Linear(4, 4)
+        self.lin = nn.Linear(4, 4)
+
+    def f(self, z, x):
+        return torch.tanh(self.lin(z) + x)
+
+    def forward(self, x):
+        x = self.inj(x)
+        z = _solve_step(lambda z: self.f(z, x), torch.zeros_like(x))
+        return self.f(z, x)
+
+
+def test_a_closure_given_to_a_region_run_in_pytorch_sees_tensors() -> None:
+    torch.manual_seed(0)
+    m = DeqStep().eval()
+    cm = dycl_jax.convert(m)
+    for x in _inputs(3):
+        x = x.repeat(2, 1)
+        with torch.no_grad():
+            assert_same(cm(x), m(x), rtol=1e-4, atol=1e-5)
+        with torch.no_grad():
+            assert_same(cm(x), m(x), rtol=1e-4, atol=1e-5)
+
+
+class SameOrCross(nn.Module):
+    """fairseq's (2019) MultiheadAttention: self- or cross-attention by data_ptr()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_proj = nn.Linear(4, 12)
+        self.out = nn.Linear(4, 4)
+
+    def forward(self, query, key):
+        if query.data_ptr() == key.data_ptr():
+            q, k, v = self.in_proj(query).chunk(3, dim=-1)
+        else:
+            q = self.in_proj(query)[..., :4]
+            k, v = self.in_proj(key)[..., 4:].chunk(2, dim=-1)
+        att = (q @ k.transpose(-1, -2)).softmax(-1)
+        return self.out(att @ v)
+
+
+def test_data_ptr_comparisons_run_with_memory() -> None:
+    torch.manual_seed(0)
+    m = SameOrCross().eval()
+    cm = dycl_jax.convert(m)
+    q, k = torch.randn(3, 4), torch.randn(5, 4)
+    with torch.no_grad():
+        assert_same(cm(q, q), m(q, q))
+        assert_same(cm(q, k), m(q, k))
+        assert_same(cm(k, k), m(k, k))
