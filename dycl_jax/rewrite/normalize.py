@@ -1044,6 +1044,22 @@ class Normalizer:
                     )
             for t in aliasing.flat_targets(targets):
                 self._refuse_write_into_stored_tensor(t, s)
+            if (
+                isinstance(s, ast.AugAssign)
+                and isinstance(s.target, ast.Attribute)
+                and self._held_tensor(s.target)
+            ):
+                # `self.hits += v` adds into the tensor the module holds now (every other
+                # reference to it sees the change): a write into memory that outlives the call.
+                # (A tensor stored on an object made in this call is a value of no object.)
+                held = ast.unparse(s.target)
+                op = ast.unparse(ast.BinOp(ast.Name("a"), s.op, ast.Name("b")))[2:-2]
+                raise UnsupportedConstructError(
+                    f"in-place update of {held}, a tensor that outlives the call (`{held} {op}= "
+                    "...` writes into that tensor's memory)",
+                    self.parsed.location(s),
+                    hint=f"store a new tensor instead (`{held} = {held} {op} ...`)",
+                )
             new = _replace_value(s, self.as_host(value) if value is not None else None)
             new = _map_targets(new, self._host_target)
             self._emit(new, s, trace=False, reason=reason)
@@ -1151,6 +1167,19 @@ class Normalizer:
     def _add_state(self, obj: Any, attr: str) -> None:
         if (obj, attr) not in self.state_attrs:
             self.state_attrs.append((obj, attr))
+
+    def _held_tensor(self, t: ast.Attribute) -> bool:
+        """Whether ``t`` (``self.hits``) names a tensor a live object holds now."""
+        base = self.typer.kind(t.value)
+        if base.kind != Kind.OBJ or not base.values:
+            return False
+        for obj in base.values:
+            try:
+                if isinstance(getattr(obj, t.attr), torch.Tensor):
+                    return True
+            except Exception:  # (a property raising: not a held tensor)
+                continue
+        return False
 
     def _refuse_write_into_stored_tensor(self, t: ast.expr, s: ast.stmt) -> None:
         """``self.mask[i] = False`` where this function also stores a tensor in ``self.mask``

@@ -430,9 +430,12 @@ def _check_aliases(
                     (lk for _, lk in all_links if {lk.a, lk.b} == {name, alias}),
                     None,
                 )
-                if alias in norm.python_names and (made is None or made.kind != "view"):
+                if alias in norm.python_names and (
+                    made is None or made.kind != "view" or made.a == alias
+                ):
                     # a Python number written into a tensor is copied, never shared (a numpy
-                    # array a tensor was made from with from_numpy / as_tensor is shared)
+                    # array a tensor was made from with from_numpy / as_tensor is shared); one
+                    # read out of the written object (`ptr = self.queue_ptr`) is its own value
                     continue
                 how = f" ({made.kind} at line {made.line})" if made is not None else ""
                 temp = norm.namer.made(name)  # a call's result, written where it is made

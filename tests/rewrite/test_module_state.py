@@ -3,6 +3,8 @@ by except/import or read through closures reach regions correctly."""
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 import torch
@@ -472,3 +474,94 @@ def test_requires_grad_read_by_the_model_is_eagers_flag() -> None:
             and expected[0][0, 0] == m.layers[2](m.layers[1](m.layers[0](x)))[0, 0]
         )
         assert_same(cm(x), expected)
+
+
+class RunningHits(nn.Module):
+    """A plain tensor attribute updated with `+=` in forward: eager adds into that tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.hits = torch.zeros(4)
+
+    def forward(self, x):
+        h = self.lin(x)
+        with torch.no_grad():
+            self.hits += (h > 0).float().sum(0)
+        if self.hits.max() > 3:
+            h = h * 0.5
+        return h
+
+
+def test_augmented_update_of_a_held_tensor_attribute_is_refused_at_its_line() -> None:
+    from dycl_jax.errors import UnsupportedConstructError
+
+    with pytest.raises(UnsupportedConstructError, match=r"in-place update of self\.hits") as e:
+        dycl_jax.convert(RunningHits().eval())(torch.randn(2, 4))
+    assert e.value.location is not None and e.value.location.filename == __file__
+    assert "self.hits +=" in e.value.location.source_line()
+    assert "self.hits = self.hits + ..." in str(e.value)
+
+
+class FreshAccumulator(nn.Module):
+    """The same `+=` on a tensor stored on an object made in this call: exact."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        st = types.SimpleNamespace()
+        st.total = torch.zeros(4)
+        h = x
+        for _ in range(3):
+            h = self.lin(h)
+            if h.sum() > 0:
+                st.total += h.sum(0)
+        return st.total
+
+
+def test_augmented_update_of_a_tensor_on_a_fresh_object_is_exact() -> None:
+    torch.manual_seed(0)
+    m = FreshAccumulator().eval()
+    cm = dycl_jax.convert(m)
+    for s in (1.0, -1.0, 2.0):
+        x = torch.randn(2, 4) * s
+        with torch.no_grad():
+            assert_same(cm(x), m(x))
+
+
+class MoCoQueue(nn.Module):
+    """MoCo's queue kept as a plain tensor attribute, written by a helper at a pointer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc = nn.Linear(4, 4)
+        self.queue = F.normalize(torch.randn(4, 6), dim=0)
+        self.queue_ptr = 0
+
+    @torch.no_grad()
+    def _enqueue(self, keys):
+        n = keys.shape[0]
+        ptr = self.queue_ptr
+        self.queue[:, ptr : ptr + n] = keys.T
+        self.queue_ptr = (ptr + n) % 6
+
+    def forward(self, x):
+        q = F.normalize(self.enc(x), dim=1)
+        logits = q @ self.queue
+        if logits.max() > 0.5:
+            self._enqueue(q)
+        return logits
+
+
+def test_a_write_into_a_held_queue_is_refused_naming_the_queue_not_the_pointer() -> None:
+    from dycl_jax.errors import DyclError
+
+    torch.manual_seed(0)
+    with pytest.raises(DyclError, match="tensor that outlives the call") as e:
+        cm = dycl_jax.convert(MoCoQueue().eval())
+        for s in (1.0, 3.0, -3.0):
+            cm(torch.randn(2, 4) * s)
+    assert "ptr" not in str(e.value).split("\n")[0]
+    assert e.value.location is not None and "self.queue[:, ptr" in e.value.location.source_line()
