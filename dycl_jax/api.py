@@ -423,8 +423,10 @@ class ConvertedModel:
                     if before is not None
                     else []
                 )
-                out = io.outputs(self._root.run(given, given_kw))
+                result = self._root.run(given, given_kw)
+                out = io.outputs(result)
                 io.write_back(copies)
+                out = io.returned_arguments(result, out, copies)
                 io.settle_arguments(args, kwargs, before)
                 return out
             except _TRACER_ERRORS as e:

@@ -293,6 +293,12 @@ class _Pass:
             else None,
             staged=Staged(tuple(i.stmt for i in run), tuple(x for i in run for x in i.ifs)),
             opaque_calls=any(r.opaque_calls for r in subs),
+            # (what a write the analysis does not follow would leave stale: see RegionRunner)
+            read_after=(
+                (frozenset().union(*(r.read_after for r in subs)) | frozenset(after))
+                & frozenset(live_in)
+            )
+            - frozenset(live_out),
         )
         self.made.append(region)
         self.regions[name] = region

@@ -197,8 +197,12 @@ def split(parsed: ParsedFunction, norm: Normalized) -> ir.Program:
     outs: dict[str, tuple[str, ...]] = {}
     ins: dict[str, tuple[str, ...]] = {}
     read_after: dict[str, frozenset[str]] = {}
+    # the caller's objects: what a region writes into one the caller may read after the call
+    # (`cb(lst, h)` doubling `lst[0]` in place, in a form the analysis does not see)
+    receiver = params[:1] if "." in parsed.fn.__qualname__.rsplit("<locals>.", 1)[-1] else []
+    callers = frozenset(params) - set(receiver) - parsed.assigned_names()
     for d in sp.drafts:
-        after = live.live_out(graph.node_of[d.site])
+        after = live.live_out(graph.node_of[d.site]) | callers
         live_out = sorted(d.may & after)
         extra = sorted(set(live_out) - d.must - set(d.uses))
         outs[d.name] = tuple(live_out)

@@ -51,15 +51,31 @@ def inputs(value: Any, memo: dict[int, Any] | None = None) -> Any:
             return a
         return _input_leaf(v)
 
+    copied: dict[int, Any] = {}  # one list or dict met twice (`cm(x, acc, acc)`): one copy
+
+    def structure(v: Any) -> Any:
+        t = type(v)
+        if t is list or t is dict:
+            c = copied.get(id(v))
+            if c is None:
+                c = copied[id(v)] = [] if t is list else {}
+                if t is list:
+                    c.extend(structure(x) for x in v)
+                else:
+                    c.update((k, structure(x)) for k, x in v.items())
+            return c
+        if t is tuple:
+            return tuple(structure(x) for x in v)
+        if isinstance(v, tuple) and (hasattr(v, "_fields") or hasattr(t, "n_sequence_fields")):
+            return map_structure(structure, v, objects=False)
+        return leaf(v)
+
     # (a dataclass is the caller's object itself: what the model sets on it, the caller sees)
     if type(value) is tuple:  # the positional arguments: tensors, the common case, directly
-        return tuple(
-            leaf(v) if type(v) is torch.Tensor else map_structure(leaf, v, objects=False)
-            for v in value
-        )
+        return tuple(leaf(v) if type(v) is torch.Tensor else structure(v) for v in value)
     if type(value) is dict and not value:
         return value
-    return map_structure(leaf, value, objects=False)
+    return structure(value)
 
 
 def to_torch(value: Any) -> Any:
@@ -165,6 +181,34 @@ def write_back(copies: list[ArgumentCopy]) -> None:
             o.update({k: _given_back(v, made) for k, v in c.items()})
         else:
             o[:] = [_given_back(y, made) for y in c]
+
+
+def returned_arguments(result: Any, out: Any, copies: list[ArgumentCopy]) -> Any:
+    """``out`` (the outputs made from the program's ``result``) with each list or dict argument
+    copy the program returned given back as the caller's own container (written back already):
+    ``return acc`` hands back the very list the caller passed, as eager does."""
+    if not copies:
+        return out
+    mine = {id(c): o for o, c, _, _ in copies}
+
+    def walk(r: Any, o: Any) -> Any:
+        own = mine.get(id(r))
+        if own is not None:
+            return own
+        t = type(r)
+        if t is not type(o):
+            return o
+        if t is list or t is tuple:
+            if len(r) != len(o):
+                return o
+            items = [walk(a, b) for a, b in zip(r, o)]
+            return o if all(a is b for a, b in zip(items, o)) else t(items)
+        if t is dict:
+            new = {k: walk(r[k], x) if k in r else x for k, x in o.items()}
+            return o if all(new[k] is x for k, x in o.items()) else new
+        return o
+
+    return walk(result, out)
 
 
 def _given_back(y: Any, made: dict[int, tuple[Any, Any]]) -> Any:

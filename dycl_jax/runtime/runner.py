@@ -813,7 +813,7 @@ class RegionRunner:
                     f"in-place write to {name!r} (or to a tensor it holds) in a form dycl_jax "
                     "does not follow (a function writing its argument, a view made by a "
                     f"helper or an alias it cannot see); the region would drop it, and {name!r} "
-                    "is read afterwards",
+                    "is read afterwards (in this function, or by its caller)",
                     where or self.location,
                     hint=f"write with a method on {name!r} itself (`{name}.mul_(2)`, "
                     f"`{name}[i] = v`), or compute the new value and rebind it",

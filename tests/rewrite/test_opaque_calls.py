@@ -436,3 +436,61 @@ def test_a_list_a_region_run_in_pytorch_hands_back_from_a_dict_is_that_list() ->
 
 def _append(store, v):
     store.append(v)
+
+
+# ---- list arguments: met twice, returned, and tensors in them written by a callback -------
+
+
+class TwoPlaces(nn.Module):
+    def forward(self, x, cb, a, b):
+        cb(a, x * 2)
+        if x.sum() > 0:
+            x = x + 1
+        return len(a), len(b)
+
+
+class ReturnsItsList(nn.Module):
+    def forward(self, x, cb, acc):
+        h = x * 2
+        if h.sum() > 0:
+            h = h + 1
+        cb(acc, h)
+        return acc
+
+
+def _scale_first(lst, h):
+    lst[0].mul_(2)
+
+
+class ScalesAnEntry(nn.Module):
+    def forward(self, x, cb, lst):
+        h = x * 3
+        if h.sum() > 0:
+            h = h + 1
+        cb(lst, h)
+        return h
+
+
+def test_one_list_given_twice_is_one_list() -> None:
+    for x in (torch.ones(3), -torch.ones(3)):
+        le: list = []
+        lg: list = []
+        m = TwoPlaces().eval()
+        assert dycl_jax.convert(m)(x, _record, lg, lg) == m(x, _record, le, le) == (1, 1)
+        assert len(lg) == len(le) == 1
+
+
+def test_a_list_argument_returned_is_the_callers_list() -> None:
+    for x in (torch.ones(3), -torch.ones(3)):
+        acc: list = []
+        got = dycl_jax.convert(ReturnsItsList().eval())(x, _record, acc)
+        assert got is acc and len(acc) == 1
+
+
+def test_a_callback_writing_a_tensor_inside_a_list_argument_is_refused() -> None:
+    from dycl_jax.errors import UnsupportedConstructError
+
+    lst = [torch.ones(2)]
+    with pytest.raises(UnsupportedConstructError, match="'lst'") as e:
+        dycl_jax.convert(ScalesAnEntry().eval())(torch.ones(3), _scale_first, lst)
+    assert e.value.location is not None and "cb(lst, h)" in e.value.location.source_line()
