@@ -274,3 +274,28 @@ def test_zero_dim_float32_operand_of_half_ops() -> None:
             np.testing.assert_array_equal(g32, w32, err_msg=f"output {i}")
         else:
             np.testing.assert_allclose(g32, w32, rtol=2.0**-9, err_msg=f"output {i}")
+
+
+class ImageBytes(nn.Module):
+    """Image code converting without a clamp (`(img * 255).byte()`) and resizing uint8 images."""
+
+    def forward(self, x, img):
+        if x.sum() > 0:
+            y = (x * 255).to(torch.uint8), (x * 200).to(torch.int8), (x * 3e9).int()
+        else:
+            y = ((-x * 255).byte(), (x / 0).long(), (-x * 3e9).long())
+        small = torch.nn.functional.interpolate(img, scale_factor=0.6, mode="bilinear")
+        return y, small
+
+
+def test_float_to_int_conversions_and_uint8_resizing_match_pytorch() -> None:
+    """Out of range and NaN, PyTorch's kernels give the machine's conversion (x86: the int32 /
+    int64 minimum, narrower ints wrap: 300.0 -> uint8 44), where XLA saturates (255); uint8
+    bilinear resizing is PyTorch's fixed-point kernel, run in PyTorch (the float lowering cast
+    its weights to uint8)."""
+    m = ImageBytes().eval()
+    cm = dycl_jax.convert(m)
+    img = torch.arange(2 * 3 * 10 * 10).reshape(2, 3, 10, 10).remainder(251).to(torch.uint8)
+    x = torch.tensor([1.1764706, -0.0039216, 0.5, 1.0, 0.0])  # (x / 0: inf, -inf and NaN)
+    for inp in (x, -x):
+        assert_same(cm(inp, img), m(inp, img))

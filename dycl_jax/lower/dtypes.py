@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import platform
+from typing import Any
+
 import jax.numpy as jnp
 import numpy as np
 import torch
@@ -82,3 +85,26 @@ def numpy_to_tensor(a: object) -> torch.Tensor:
     if arr.dtype == jnp.bfloat16:
         return torch.from_numpy(arr.view(np.int16)).view(torch.bfloat16)
     return torch.from_numpy(arr)
+
+
+# PyTorch's CPU kernels convert floats to ints with the machine's truncating conversion: on x86
+# a value out of the int32 (int64) range, or NaN, becomes INT32_MIN (INT64_MIN), and the narrower
+# ints take the low bits of the int32 (300.0 -> uint8 44, -1.0 -> uint8 255). XLA saturates.
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+_THROUGH_INT32 = frozenset(jnp.dtype(d) for d in (jnp.uint8, jnp.int8, jnp.int16))
+_WIDE = (jnp.dtype(jnp.int32), jnp.dtype(jnp.int64))
+
+
+def cast(x: Any, dtype: Any) -> Any:
+    """``x.astype(dtype)`` as PyTorch computes it on this machine (see ``_X86``)."""
+    dt = jnp.dtype(dtype)
+    if not (_X86 and jnp.issubdtype(x.dtype, jnp.floating)) or (
+        dt not in _THROUGH_INT32 and dt not in _WIDE
+    ):
+        return x.astype(dt)
+    wide = jnp.dtype(jnp.int64) if dt == jnp.dtype(jnp.int64) else jnp.dtype(jnp.int32)
+    bound = float(2 ** (jnp.iinfo(wide).bits - 1))
+    t = jnp.trunc(x)
+    ok = (t >= -bound) & (t < bound)  # (False for NaN)
+    v = jnp.where(ok, jnp.where(ok, x, 0).astype(wide), jnp.iinfo(wide).min)
+    return v.astype(dt)  # (int32 -> uint8 / int8 / int16 keeps the low bits)

@@ -119,7 +119,15 @@ def check_supported(gm: fx.GraphModule) -> None:
             )
         if node.op == "call_function" and isinstance(node.target, OpOverload):
             try:
-                _resolve(node.target)
+                lowering, _ = _resolve(node.target)
+                first = next((a for a in node.args if isinstance(a, fx.Node)), None)
+                val = first.meta.get("val") if first is not None else None
+                if (
+                    lowering.float_inputs
+                    and isinstance(val, torch.Tensor)
+                    and not val.dtype.is_floating_point
+                ):
+                    raise MissingLoweringError(f"{node.target} on {val.dtype} input")
             except MissingLoweringError as e:
                 hint = None
                 if any(r in e.overload for r in _RANDOM_OPS):

@@ -43,6 +43,10 @@ class Lowering:
     # Operands cast to PyTorch's common dtype of the op's inputs (torch.result_type), not widened
     # to float32: comparisons, whose bool result does not say which dtype they compared in.
     common_dtype: bool = False
+    # Only for floating-point inputs (its first tensor argument): PyTorch computes integer
+    # inputs with its own kernels (uint8 bilinear upsampling in 16-bit fixed point); another
+    # dtype is a missing lowering, so the region runs in PyTorch.
+    float_inputs: bool = False
 
 
 LOWERINGS: dict[OpOverload, Lowering] = {}
@@ -53,6 +57,7 @@ def lowers(
     needs_meta: bool = False,
     cast_to_meta: bool = True,
     common_dtype: bool = False,
+    float_inputs: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the lowering of ``targets``.
 
@@ -69,7 +74,9 @@ def lowers(
                     f"duplicate lowering for {target}: {LOWERINGS[target].fn.__qualname__} "
                     f"and {fn.__qualname__}"
                 )
-            LOWERINGS[target] = Lowering(target, fn, needs_meta, cast_to_meta, common_dtype)
+            LOWERINGS[target] = Lowering(
+                target, fn, needs_meta, cast_to_meta, common_dtype, float_inputs
+            )
         return fn
 
     return register

@@ -81,7 +81,7 @@ def _aten_scalar_tensor(s, *, _meta, **_):
 
 @lowers(aten._to_copy.default, needs_meta=True)
 def _aten__to_copy(x, *, _meta, **_):
-    return x.astype(_dt(_meta))  # float -> int truncates toward zero, as in PyTorch
+    return dtypes.cast(x, _dt(_meta))  # float -> int as PyTorch's kernels convert
 
 
 @lowers(aten.lift_fresh_copy.default)

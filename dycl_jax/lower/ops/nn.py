@@ -337,35 +337,35 @@ def _upsample_linear(x, sizes, align_corners, scales):
     return x
 
 
-@lowers(aten.upsample_bilinear2d.vec)
+@lowers(aten.upsample_bilinear2d.vec, float_inputs=True)
 def _aten_upsample_bilinear2d_vec(x, output_size, align_corners, scale_factors):
     sizes = _out_sizes(x, 2, output_size, scale_factors)
     return _upsample_linear(x, sizes, align_corners, scale_factors or [None, None])
 
 
-@lowers(aten.upsample_bilinear2d.default)
+@lowers(aten.upsample_bilinear2d.default, float_inputs=True)
 def _aten_upsample_bilinear2d(x, output_size, align_corners, scales_h=None, scales_w=None):
     return _upsample_linear(x, list(output_size), align_corners, [scales_h, scales_w])
 
 
-@lowers(aten.upsample_linear1d.vec)
+@lowers(aten.upsample_linear1d.vec, float_inputs=True)
 def _aten_upsample_linear1d_vec(x, output_size, align_corners, scale_factors):
     sizes = _out_sizes(x, 1, output_size, scale_factors)
     return _upsample_linear(x, sizes, align_corners, scale_factors or [None])
 
 
-@lowers(aten.upsample_linear1d.default)
+@lowers(aten.upsample_linear1d.default, float_inputs=True)
 def _aten_upsample_linear1d(x, output_size, align_corners, scales=None):
     return _upsample_linear(x, list(output_size), align_corners, [scales])
 
 
-@lowers(aten.upsample_trilinear3d.vec)
+@lowers(aten.upsample_trilinear3d.vec, float_inputs=True)
 def _aten_upsample_trilinear3d_vec(x, output_size, align_corners, scale_factors):
     sizes = _out_sizes(x, 3, output_size, scale_factors)
     return _upsample_linear(x, sizes, align_corners, scale_factors or [None, None, None])
 
 
-@lowers(aten.upsample_trilinear3d.default)
+@lowers(aten.upsample_trilinear3d.default, float_inputs=True)
 def _aten_upsample_trilinear3d(
     x, output_size, align_corners, scales_d=None, scales_h=None, scales_w=None
 ):

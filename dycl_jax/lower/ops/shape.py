@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from jax import lax
 
+from dycl_jax.lower import dtypes
 from dycl_jax.lower.registry import lowers
 
 aten = torch.ops.aten
@@ -78,7 +79,7 @@ def _aten_alias(x, memory_format=None):
 
 @lowers(aten.copy.default)
 def _aten_copy(x, src, non_blocking=False):
-    return jnp.broadcast_to(src, x.shape).astype(x.dtype)
+    return dtypes.cast(jnp.broadcast_to(src, x.shape), x.dtype)
 
 
 @lowers(aten.cat.default)

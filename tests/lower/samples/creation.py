@@ -132,6 +132,12 @@ def _to_copy() -> list[Sample]:
         Sample((torch.tensor([True, False]),), {"dtype": torch.float32}),
         Sample((torch.tensor(2**53 + 1),), {"dtype": torch.int64}),
     ]
+    # out of range and NaN, as PyTorch's kernels convert on this machine (x86: the int32 or
+    # int64 minimum, narrower ints wrap; XLA alone saturates)
+    wild = [300.0, -1.0, 235.0, -200.0, 3e9, -3e9, NAN, INF, -INF, 1e20, -2.7, 70000.0]
+    for src in (torch.float32, torch.float64, torch.float16):
+        for dt in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64):
+            out.append(Sample((torch.tensor(wild, dtype=src),), {"dtype": dt}))
     return out
 
 

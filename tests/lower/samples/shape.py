@@ -129,6 +129,7 @@ SAMPLES[aten.copy.default] = lambda: [
     Sample((_i(4), _f(4) * 3)),
     Sample((_b(2, 2), _b(2, 2))),
     Sample((_f(0, 2), _f(1, 2))),
+    Sample((_i(4).to(torch.uint8), torch.tensor([300.0, -1.0, 3e9, float("nan")]))),  # wraps
 ]
 
 SAMPLES[aten.cat.default] = lambda: [
