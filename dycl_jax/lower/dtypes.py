@@ -93,11 +93,16 @@ def numpy_to_tensor(a: object) -> torch.Tensor:
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 _THROUGH_INT32 = frozenset(jnp.dtype(d) for d in (jnp.uint8, jnp.int8, jnp.int16))
 _WIDE = (jnp.dtype(jnp.int32), jnp.dtype(jnp.int64))
+_HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
 
 
 def cast(x: Any, dtype: Any) -> Any:
-    """``x.astype(dtype)`` as PyTorch computes it on this machine (see ``_X86``)."""
+    """``x.astype(dtype)`` as PyTorch computes it on this machine (see ``_X86``; a double to
+    half precision rounds through float32)."""
     dt = jnp.dtype(dtype)
+    if x.dtype == jnp.dtype(jnp.float64) and dt in _HALF:
+        # PyTorch rounds a double to float first (c10::Half / BFloat16 are built from floats)
+        return x.astype(jnp.float32).astype(dt)
     if not (_X86 and jnp.issubdtype(x.dtype, jnp.floating)) or (
         dt not in _THROUGH_INT32 and dt not in _WIDE
     ):

@@ -123,11 +123,11 @@ def check_supported(gm: fx.GraphModule) -> None:
                 first = next((a for a in node.args if isinstance(a, fx.Node)), None)
                 val = first.meta.get("val") if first is not None else None
                 if (
-                    lowering.float_inputs
+                    lowering.accepts is not None
                     and isinstance(val, torch.Tensor)
-                    and not val.dtype.is_floating_point
+                    and not lowering.accepts[0](val)
                 ):
-                    raise MissingLoweringError(f"{node.target} on {val.dtype} input")
+                    raise MissingLoweringError(f"{node.target} on {lowering.accepts[1]}")
             except MissingLoweringError as e:
                 hint = None
                 if any(r in e.overload for r in _RANDOM_OPS):

@@ -43,13 +43,16 @@ class Lowering:
     # Operands cast to PyTorch's common dtype of the op's inputs (torch.result_type), not widened
     # to float32: comparisons, whose bool result does not say which dtype they compared in.
     common_dtype: bool = False
-    # Only for floating-point inputs (its first tensor argument): PyTorch computes integer
-    # inputs with its own kernels (uint8 bilinear upsampling in 16-bit fixed point); another
-    # dtype is a missing lowering, so the region runs in PyTorch.
-    float_inputs: bool = False
+    # What the lowering computes as PyTorch does, judged on its first tensor argument (the fake
+    # tensor traced), and what it does not (words for the message): another input is a missing
+    # lowering, so the region runs in PyTorch. uint8 bilinear upsampling is PyTorch's own
+    # fixed-point kernel; as_strided of a view addresses the view's storage.
+    accepts: tuple[Callable[[Any], bool], str] | None = None
 
 
 LOWERINGS: dict[OpOverload, Lowering] = {}
+
+FLOAT_INPUTS = (lambda v: v.dtype.is_floating_point, "an input that is not floating point")
 
 
 def lowers(
@@ -57,7 +60,7 @@ def lowers(
     needs_meta: bool = False,
     cast_to_meta: bool = True,
     common_dtype: bool = False,
-    float_inputs: bool = False,
+    accepts: tuple[Callable[[Any], bool], str] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the lowering of ``targets``.
 
@@ -75,7 +78,7 @@ def lowers(
                     f"and {fn.__qualname__}"
                 )
             LOWERINGS[target] = Lowering(
-                target, fn, needs_meta, cast_to_meta, common_dtype, float_inputs
+                target, fn, needs_meta, cast_to_meta, common_dtype, accepts
             )
         return fn
 

@@ -215,7 +215,11 @@ def _aten_abs(x):
 
 @lowers(aten.sign.default)
 def _aten_sign(x):
-    return x if x.dtype == jnp.bool_ else jnp.where(jnp.isnan(x), 0, jnp.sign(x))  # sign(nan) = 0
+    if x.dtype == jnp.bool_ or not jnp.issubdtype(x.dtype, jnp.floating):
+        return x if x.dtype == jnp.bool_ else jnp.sign(x)
+    # +0.0 for -0.0 and for NaN, as PyTorch gives (jnp.sign keeps -0.0)
+    one = jnp.ones((), x.dtype)
+    return jnp.where(x > 0, one, jnp.where(x < 0, -one, jnp.zeros((), x.dtype)))
 
 
 @lowers(aten.floor.default)

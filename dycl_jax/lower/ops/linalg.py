@@ -18,8 +18,11 @@ HIGHEST = lax.Precision.HIGHEST
 
 
 def _scaled_sum(bias, product, beta, alpha):
-    """``beta * bias + alpha * product``; with beta == 0 the bias is ignored (NaN included)."""
-    product = product if alpha == 1 else alpha * product
+    """``beta * bias + alpha * product``; with beta == 0 the bias is ignored and with alpha == 0
+    the product (NaN and inf included), as BLAS does."""
+    if alpha == 0:
+        product = jnp.zeros(jnp.broadcast_shapes(product.shape, bias.shape), product.dtype)
+    product = product if alpha in (0, 1) else alpha * product
     if beta == 0:
         return product
     return product + (bias if beta == 1 else beta * bias)

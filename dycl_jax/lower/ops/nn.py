@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from jax import lax
 
-from dycl_jax.lower.registry import lowers
+from dycl_jax.lower.registry import FLOAT_INPUTS, lowers
 
 aten = torch.ops.aten
 
@@ -337,35 +337,35 @@ def _upsample_linear(x, sizes, align_corners, scales):
     return x
 
 
-@lowers(aten.upsample_bilinear2d.vec, float_inputs=True)
+@lowers(aten.upsample_bilinear2d.vec, accepts=FLOAT_INPUTS)
 def _aten_upsample_bilinear2d_vec(x, output_size, align_corners, scale_factors):
     sizes = _out_sizes(x, 2, output_size, scale_factors)
     return _upsample_linear(x, sizes, align_corners, scale_factors or [None, None])
 
 
-@lowers(aten.upsample_bilinear2d.default, float_inputs=True)
+@lowers(aten.upsample_bilinear2d.default, accepts=FLOAT_INPUTS)
 def _aten_upsample_bilinear2d(x, output_size, align_corners, scales_h=None, scales_w=None):
     return _upsample_linear(x, list(output_size), align_corners, [scales_h, scales_w])
 
 
-@lowers(aten.upsample_linear1d.vec, float_inputs=True)
+@lowers(aten.upsample_linear1d.vec, accepts=FLOAT_INPUTS)
 def _aten_upsample_linear1d_vec(x, output_size, align_corners, scale_factors):
     sizes = _out_sizes(x, 1, output_size, scale_factors)
     return _upsample_linear(x, sizes, align_corners, scale_factors or [None])
 
 
-@lowers(aten.upsample_linear1d.default, float_inputs=True)
+@lowers(aten.upsample_linear1d.default, accepts=FLOAT_INPUTS)
 def _aten_upsample_linear1d(x, output_size, align_corners, scales=None):
     return _upsample_linear(x, list(output_size), align_corners, [scales])
 
 
-@lowers(aten.upsample_trilinear3d.vec, float_inputs=True)
+@lowers(aten.upsample_trilinear3d.vec, accepts=FLOAT_INPUTS)
 def _aten_upsample_trilinear3d_vec(x, output_size, align_corners, scale_factors):
     sizes = _out_sizes(x, 3, output_size, scale_factors)
     return _upsample_linear(x, sizes, align_corners, scale_factors or [None, None, None])
 
 
-@lowers(aten.upsample_trilinear3d.default, float_inputs=True)
+@lowers(aten.upsample_trilinear3d.default, accepts=FLOAT_INPUTS)
 def _aten_upsample_trilinear3d(
     x, output_size, align_corners, scales_d=None, scales_h=None, scales_w=None
 ):

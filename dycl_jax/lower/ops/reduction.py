@@ -7,6 +7,7 @@ dtype (int64 for integer/bool sums), half-precision floats in float32 (``_acc``)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,7 +83,14 @@ def _aten_prod_all(x, *, dtype=None, _meta):
 
 def _var(x, dim, correction, keepdim, meta):
     ddof = 1 if correction is None else correction
-    return jnp.var(x.astype(_acc(meta)), _axes(x, dim), ddof=ddof, keepdims=keepdim)
+    x = x.astype(_acc(meta))
+    axes = _axes(x, dim)
+    n = math.prod(x.shape[a] for a in (range(x.ndim) if axes is None else axes))
+    if n - ddof > 0:
+        return jnp.var(x, axes, ddof=ddof, keepdims=keepdim)
+    # PyTorch divides by max(n - correction, 0): inf, or NaN where every deviation is 0
+    sq = jnp.sum(jnp.square(x - jnp.mean(x, axes, keepdims=True)), axes, keepdims=keepdim)
+    return sq / jnp.zeros((), sq.dtype)
 
 
 @lowers(aten.var.correction, needs_meta=True)

@@ -168,9 +168,15 @@ def _aten_replication_pad(x, padding):
     return _mode_pad(x, padding, "edge")
 
 
-@lowers(aten.as_strided.default)
+_OWNS_STORAGE = (
+    lambda v: v.is_contiguous() and v.storage_offset() == 0,
+    "a view (its strides address the storage the view shares)",
+)
+
+
+@lowers(aten.as_strided.default, accepts=_OWNS_STORAGE)
 def _aten_as_strided(x, size, stride, storage_offset=None):
-    # Assumes ``x`` is a contiguous tensor owning its storage (what functionalized graphs feed it).
+    # ``x`` is a contiguous tensor owning its storage (``_OWNS_STORAGE``): its flat order is it.
     flat = jnp.ravel(x)
     idx = (storage_offset or 0) + sum(
         np.arange(n).reshape((-1,) + (1,) * (len(size) - i - 1)) * s

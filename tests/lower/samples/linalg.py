@@ -62,6 +62,9 @@ SAMPLES[aten.addmm.default] = lambda: [
     Sample((torch.full((3, 1), float("nan")), _f(3, 4), _f(4, 1)), {"beta": 0}, **TOL),
     Sample((_i(1, 2), _i(3, 4), _i(4, 2)), {"beta": 2, "alpha": 3}),
     Sample((_f(2), _f(0, 3), _f(3, 2))),
+    # alpha == 0: the product is not computed (inf in it gives no NaN), beta == 0 the bias
+    Sample((_f(2, 2), torch.full((2, 3), float("inf")), _f(3, 2)), {"beta": 0, "alpha": 0}),
+    Sample((_f(2, 2), torch.full((2, 3), float("inf")), _f(3, 2)), {"beta": 1, "alpha": 0}),
 ]
 SAMPLES[aten.baddbmm.default] = lambda: [
     Sample((_f(2, 3, 5), _f(2, 3, 4), _f(2, 4, 5)), **TOL),

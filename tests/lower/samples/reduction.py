@@ -119,6 +119,8 @@ def _var() -> list[Sample]:
             out.append(Sample((x, dim), {"correction": corr, "keepdim": bool(keep and keep[0])}))
     out += [
         Sample((f(1, 4), [0]), {"correction": 1}),  # n - correction = 0 -> nan (0/0)
+        Sample((f(2, 3), [0]), {"correction": 4}),  # n - correction < 0: divided by 0 -> inf
+        Sample((f(2, 3), None), {"correction": 6}),
         Sample((with_nan(), [1])),
         Sample((f(0, 3), [0])),
     ]
