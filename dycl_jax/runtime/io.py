@@ -58,10 +58,11 @@ def inputs(value: Any, memo: dict[int, Any] | None = None) -> Any:
         if t is list or t is dict:
             c = copied.get(id(v))
             if c is None:
-                c = copied[id(v)] = [] if t is list else {}
                 if t is list:
+                    c = copied[id(v)] = []
                     c.extend(structure(x) for x in v)
                 else:
+                    c = copied[id(v)] = {}
                     c.update((k, structure(x)) for k, x in v.items())
             return c
         if t is tuple:

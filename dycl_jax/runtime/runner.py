@@ -204,7 +204,7 @@ def held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
                 keywords[k] is not x for k, x in v.keywords.items()
             ):
                 touched.append(v)
-                v.__setstate__((v.func, args, keywords, v.__dict__ or None))
+                v.__setstate__((v.func, args, keywords, v.__dict__ or None))  # type: ignore[attr-defined]
             for x in (v.func, *args, *keywords.values()):
                 visit(x, depth + 1)
         elif guards.plain_object(v) and not isinstance(v, torch.Tensor):
@@ -231,7 +231,7 @@ def held_as_torch(values: tuple[Any, ...]) -> Iterator[None]:
             if isinstance(v, types.CellType):
                 v.cell_contents = back(v.cell_contents)
             elif isinstance(v, functools.partial):
-                v.__setstate__(
+                v.__setstate__(  # type: ignore[attr-defined]
                     (
                         v.func,
                         tuple(back(x) for x in v.args),
