@@ -337,6 +337,10 @@ def _is_binding_error(e: TypeError) -> bool:
     return tb is not None and tb.tb_frame.f_code is session.Program.run.__code__
 
 
+_AMBIGUOUS_ARRAY = "truth value of an array with more than one element is ambiguous"
+_AMBIGUOUS_TENSOR = "Boolean value of Tensor with more than one value is ambiguous"
+
+
 class ConvertedModel:
     """A PyTorch module converted to a host program over jitted JAX regions.
 
@@ -434,6 +438,12 @@ class ConvertedModel:
             except TypeError as e:
                 if _is_binding_error(e):
                     raise InputError(f"{self._root.qualname}: {e}") from None
+                raise
+            except ValueError as e:
+                if _AMBIGUOUS_ARRAY in str(e):
+                    # Python's truth test of a host array (`max(h, x)` on tensors), which
+                    # PyTorch raises as a RuntimeError
+                    raise RuntimeError(_AMBIGUOUS_TENSOR) from e
                 raise
 
     def _traced_call_error(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> DyclError:

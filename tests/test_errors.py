@@ -375,3 +375,25 @@ def test_a_write_into_a_tensor_forward_stores_on_the_module_is_refused_before_an
     assert e.value.location is not None and e.value.location.filename == __file__
     assert "self.mask[x.argmax()] = False" in e.value.location.source_line()
     assert m.mask is None
+
+
+class MaxOfTensors(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+
+    def forward(self, x):
+        h = self.lin(x)
+        if h.sum() > 0:
+            h = h * 2
+        return max(h, x)  # Python's truth test of a many-element tensor: an error in eager
+
+
+def test_an_ambiguous_truth_test_on_the_host_raises_as_pytorch_does() -> None:
+    m = MaxOfTensors().eval()
+    x = torch.randn(2, 3)
+    with pytest.raises(RuntimeError, match="Boolean value of Tensor") as want:
+        m(x)
+    with pytest.raises(RuntimeError) as got:
+        dycl_jax.convert(m)(x)
+    assert str(got.value) == str(want.value)
