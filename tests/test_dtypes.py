@@ -299,3 +299,21 @@ def test_float_to_int_conversions_and_uint8_resizing_match_pytorch() -> None:
     x = torch.tensor([1.1764706, -0.0039216, 0.5, 1.0, 0.0])  # (x / 0: inf, -inf and NaN)
     for inp in (x, -x):
         assert_same(cm(inp, img), m(inp, img))
+
+
+class BigIntThreshold(nn.Module):
+    def forward(self, x):
+        if x.max() > 1152921573326323713:  # 2**60 + 2**36 + 1
+            return x * 2
+        return x * 3
+
+
+def test_float_comparisons_with_python_ints_beyond_2_53_round_once_like_pytorch() -> None:
+    """PyTorch converts the int to float32 from int64 (2**60 + 2**37); through float64 it
+    rounded twice (2**60), and the branch flipped."""
+    m = BigIntThreshold().eval()
+    cm = dycl_jax.convert(m)
+    for v in (2.0**60 + 2**37, 2.0**60, 2.0**61):
+        x = torch.tensor([v])
+        assert_same(cm(x), m(x))
+        assert_same(cm(x.half().float()), m(x.half().float()))

@@ -18,6 +18,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import torch
 from torch import fx
 
@@ -229,11 +230,20 @@ def _in_common_dtype(node: fx.Node, args: tuple[Any, ...]) -> tuple[Any, ...]:
             return (v - info.min) % span + info.min
 
     dt = dtypes.to_jax(common)
+
+    def operand(a: Any) -> Any:
+        if type(a) is int:
+            if wrap is not None:
+                return jnp.asarray(wrap(a), dt)
+            if jnp.issubdtype(dt, jnp.floating) and -(2**63) <= a < 2**63:
+                # from int64, rounded once (through float32 for half types), as PyTorch converts;
+                # jnp.asarray goes through float64 (2**60 + 2**36 + 1 would round twice)
+                f = np.int64(a).astype(np.float32 if dt in dtypes.REDUCED_FLOATS else dt)
+                return jnp.asarray(f, dt)
+        return jnp.asarray(a, dt)
+
     return tuple(
-        jnp.asarray(wrap(a) if wrap is not None and type(a) is int else a, dt)
-        if isinstance(a, jax.Array | TRACER | bool | int | float)
-        else a
-        for a in args
+        operand(a) if isinstance(a, jax.Array | TRACER | bool | int | float) else a for a in args
     )
 
 
