@@ -636,7 +636,7 @@ def positions(fn: ast.FunctionDef | ast.Lambda, names: Iterable[str]) -> set[int
     return {i for i, x in enumerate([*a.posonlyargs, *a.args]) if x.arg in wanted}
 
 
-def _all_params(fn: ast.FunctionDef | ast.Lambda) -> set[str]:
+def all_params(fn: ast.FunctionDef | ast.Lambda) -> set[str]:
     """Every parameter name of ``fn``, ``*args`` and ``**kwargs`` included."""
     a = fn.args
     names = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
@@ -661,7 +661,7 @@ def returned_params_by_part(
         isinstance(e, ast.Starred) for t in tuples for e in t.elts
     ):
         return None
-    params = _all_params(fn)
+    params = all_params(fn)
     edges = [(lk.a, lk.b) for _, lk in all_links(fn.body)]
     reached = [
         reach({n for t in tuples for n in result_names(t.elts[i])}, edges)
@@ -693,7 +693,7 @@ def returned_params(fn: ast.FunctionDef | ast.Lambda) -> frozenset[str]:
     """Parameters whose objects (or views of them, or containers holding them) ``fn`` may hand
     back: ``return t[:, :2]``, ``return x`` on a skip path, ``y = x.view(-1); return y``,
     ``return t, t.sum()``. Flow-insensitive over the function's own links (no callee followed)."""
-    params = _all_params(fn)
+    params = all_params(fn)
     reached: set[str] = set()
     results = (
         [fn.body]

@@ -295,7 +295,7 @@ class Normalizer:
             fns = [f]
         elif isinstance(f, ast.Name):
             fns = self._local_functions.get(f.id, [])
-        returned = [aliasing.returned_params(fn) for fn in fns]
+        returned = [aliasing.returned_params(fn) | self._returned_through_calls(fn) for fn in fns]
         found = {
             i
             for fn, names in zip(fns, returned)
@@ -309,6 +309,34 @@ class Normalizer:
             return min(found)
         # `lambda a, b: a if c else b`, or a returned parameter passed by keyword: any of them
         return aliasing.ANY_ARGUMENT if found or by_keyword else None
+
+    def _returned_through_calls(self, fn: ast.FunctionDef | ast.Lambda) -> frozenset[str]:
+        """Parameters of a function defined in forward that it may return through a call that
+        hands back its argument (``def g(t): return self.drop(t)``, eval dropout)."""
+        params = aliasing.all_params(fn)
+        if isinstance(fn, ast.Lambda):
+            returns: list[ast.expr] = [fn.body]
+        else:
+            returns = [
+                n.value
+                for n in aliasing.walk_no_defs(fn)
+                if isinstance(n, ast.Return) and n.value is not None
+            ]
+        out: set[str] = set()
+        for e in returns:
+            for c in ast.walk(e):
+                if not isinstance(c, ast.Call):
+                    continue
+                k = self.typer.returned_arg(c)
+                if k is None:
+                    continue
+                args = [a.value if isinstance(a, ast.Starred) else a for a in c.args]
+                args += [kw.value for kw in c.keywords]
+                for a in args if k == aliasing.ANY_ARGUMENT else args[k : k + 1]:
+                    root = aliasing.view_root(a)
+                    if root in params:
+                        out.add(root)
+        return frozenset(out)
 
     # ---- emission ----------------------------------------------------------------------------
 

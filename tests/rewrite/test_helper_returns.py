@@ -322,3 +322,46 @@ class ModuleState(SlicedState):
 def test_elements_sharing_an_object_are_aliases(cls: type[nn.Module], alias: str) -> None:
     with pytest.raises(UnsupportedConstructError, match=f"may share memory with '{alias}'"):
         dycl_jax.convert(cls().eval())
+
+
+class LocalDefThroughDropout(nn.Module):
+    """A function defined in forward returning what eval dropout hands back: its argument."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(0.1)
+        self.lin = nn.Linear(3, 3)
+
+    def forward(self, x):
+        def g(t):
+            return self.drop(t)
+
+        h = self.lin(x)
+        a = g(h)
+        if x.sum() > 0:
+            a.add_(1)  # writes h in eager
+        return h
+
+
+class LambdaThroughIdentity(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.keep = nn.Identity()
+        self.lin = nn.Linear(3, 3)
+
+    def forward(self, x):
+        g = lambda t: self.keep(t)  # noqa: E731
+        h = self.lin(x)
+        a = g(h)
+        if x.sum() > 0:
+            a.mul_(2)
+        return h
+
+
+@pytest.mark.parametrize("cls", [LocalDefThroughDropout, LambdaThroughIdentity])
+def test_a_local_function_handing_back_its_argument_through_a_call_is_an_alias(
+    cls: type[nn.Module],
+) -> None:
+    with pytest.raises(UnsupportedConstructError, match="may share memory with 'h'") as e:
+        dycl_jax.convert(cls().eval())(torch.ones(2, 3))
+    assert e.value.location is not None and e.value.location.filename == __file__
